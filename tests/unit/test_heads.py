@@ -1,0 +1,351 @@
+"""Margin heads against reference values, an independent numpy evaluation, and their numerics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from toy_models import heads
+from toy_models.heads import (
+    GRADIENTS,
+    LOSS_SPECS,
+    MARGIN_LOSSES,
+    build_head,
+    check_margin,
+    margin_logits,
+    parse_margin,
+    sphereface_lambda,
+    target_cos,
+)
+
+# The reference vectors are copied into the repo (tests/data) so the suite passes without ../shared.
+REF_PATH = Path(__file__).resolve().parents[1] / "data" / "ref_vectors.json"
+REF = json.loads(REF_PATH.read_text())
+COS = torch.tensor(REF["inputs"]["cos_theta"], dtype=torch.float64)
+LABELS = torch.tensor(REF["inputs"]["labels"], dtype=torch.long)
+NORMS = torch.tensor(REF["inputs"]["embedding_norms"], dtype=torch.float64).view(-1, 1)
+CASES = {case["name"]: case for case in REF["pml_cases"] + REF["numpy_reference_variants"]}
+
+
+def _our_logits(name: str) -> torch.Tensor:
+    """Map each reference case onto margin_logits' arguments."""
+    case = CASES[name]
+    p = case["params"]
+    if name.startswith("pml_arcface"):
+        return margin_logits(COS, LABELS, "arcface", p["scale"], p["margin_rad"])
+    if name.startswith("pml_cosface"):
+        return margin_logits(COS, LABELS, "cosface", p["scale"], p["margin"])
+    if name == "pml_normalized_softmax_default":
+        return margin_logits(COS, LABELS, "normface", p["equivalent_scale"])
+    if name.startswith("pml_sphereface"):
+        # PML SphereFace: unnormalised features, ‖x‖ as the scale, no λ: our "original" form at λ = 0.
+        m = p.get("margin_effective", p.get("margin"))
+        return margin_logits(COS, LABELS, "sphereface", NORMS * p["scale"], m)
+    if name.startswith("asoftmax_original"):
+        return margin_logits(COS, LABELS, "sphereface", NORMS, p["m"], sphereface_lambda=p["lambda"])
+    if name == "insightface_legacy_easy_margin_m0.5_s64":
+        return margin_logits(COS, LABELS, "arcface", p["s"], p["m"], easy_margin=True)
+    if name.startswith("insightface_"):
+        return margin_logits(COS, LABELS, "combined", p["s"], (p["m1"], p["m2"], p["m3"]))
+    raise KeyError(name)
+
+
+SUPPORTED = [
+    "pml_arcface_default",
+    "pml_arcface_m0.5rad_s64",
+    "pml_arcface_m0.5rad_s16",
+    "pml_cosface_default",
+    "pml_cosface_m0.4_s64",
+    "pml_sphereface_default",
+    "pml_sphereface_margin1.35_truncated",
+    "pml_normalized_softmax_default",
+    "insightface_arcface_torch_current_m0.5_s64",
+    "insightface_legacy_easy_margin_m0.5_s64",
+    "insightface_combined_CM1_s64",
+    "insightface_combined_CM2_s64",
+    "insightface_combined_SphereFace_m1.35_arccos_style_s64",
+    "asoftmax_original_m4_lambda1000",
+    "asoftmax_original_m4_lambda5",
+]
+
+
+@pytest.mark.parametrize("name", SUPPORTED)
+def test_reference_vectors(name):
+    case = CASES[name]
+    logits = _our_logits(name)
+    np.testing.assert_allclose(logits.numpy(), np.array(case["logits"]), atol=1e-9, rtol=0)
+    per_sample = F.cross_entropy(logits, LABELS, reduction="none")
+    np.testing.assert_allclose(per_sample.numpy(), case["per_sample_loss"], atol=1e-9, rtol=0)
+    assert F.cross_entropy(logits, LABELS).item() == pytest.approx(case["expected_loss"], abs=1e-9)
+
+
+def test_reference_fallback_sample_170_degrees():
+    """Sample 5 sits at exactly 170°: θ + m > π, so ArcFace takes cos θ − m·sin m (−1.22452)."""
+    assert REF["inputs"]["theta_target_deg"][5] == pytest.approx(170.0)
+    g = target_cos(COS[5, LABELS[5]].view(1), "arcface", 0.5)
+    assert g.item() == pytest.approx(-1.22452, abs=1e-5)
+    assert g.item() == pytest.approx(CASES["pml_arcface_m0.5rad_s64"]["per_sample_target_cos_mod"][5], abs=1e-12)
+    # the insightface-current variant (no fallback) rises above the plain cosine there
+    raw = target_cos(COS[5, LABELS[5]].view(1), "combined", (1.0, 0.5, 0.0))
+    assert raw.item() == pytest.approx(-0.94750, abs=1e-5)
+
+
+def test_float32_reference_loss():
+    logits = margin_logits(COS.float(), LABELS, "arcface", 64.0, 0.5)
+    assert F.cross_entropy(logits, LABELS).item() == pytest.approx(
+        CASES["pml_arcface_m0.5rad_s64"]["pml_loss_float32"], rel=1e-6
+    )
+
+
+# ---------------------------------------------------------------- independent numpy evaluation
+
+
+def _numpy_target(cos: np.ndarray, loss: str, margin) -> np.ndarray:
+    theta = np.arccos(np.clip(cos, -1.0, 1.0))
+    if loss == "normface":
+        return cos
+    if loss == "cosface":
+        return cos - margin
+    if loss == "arcface":
+        return np.where(theta + margin <= np.pi, np.cos(theta + margin), cos - margin * np.sin(margin))
+    if loss == "sphereface":
+        k = np.floor(margin * theta / np.pi)
+        return (-1.0) ** k * np.cos(margin * theta) - 2.0 * k
+    m1, m2, m3 = margin
+    return np.cos(m1 * theta + m2) - m3
+
+
+RANDOM_SETTINGS = [
+    ("normface", None, 10.0),
+    ("cosface", 0.35, 30.0),
+    ("cosface", 0.1, 4.0),
+    ("arcface", 0.5, 64.0),
+    ("arcface", 1.2, 8.0),
+    ("sphereface", 1.35, 16.0),
+    ("sphereface", 4.0, 2.0),
+    ("combined", (1.0, 0.3, 0.2), 64.0),
+    ("combined", (0.9, 0.4, 0.15), 16.0),
+    ("combined", (1.35, 0.2, 0.3), 16.0),
+]
+
+
+@pytest.mark.parametrize(("loss", "margin", "scale"), RANDOM_SETTINGS)
+def test_matches_independent_numpy_formula(loss, margin, scale):
+    rng = np.random.default_rng(7)
+    cos = rng.uniform(-0.999, 0.999, size=(64, 7))
+    labels = rng.integers(0, 7, size=64)
+    expected = cos * scale
+    rows = np.arange(64)
+    expected[rows, labels] = scale * _numpy_target(cos[rows, labels], loss, margin)
+    for gradient in GRADIENTS:
+        got = margin_logits(torch.tensor(cos), torch.tensor(labels), loss, scale, margin, gradient=gradient)
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-9, rtol=0)
+
+
+def test_only_the_target_column_changes():
+    cos = torch.rand(16, 5) * 2 - 1
+    labels = torch.randint(0, 5, (16,))
+    logits = margin_logits(cos, labels, "arcface", 10.0, 0.4)
+    mask = F.one_hot(labels, 5).bool()
+    assert torch.equal(logits[~mask], (cos * 10.0)[~mask])
+    assert (logits[mask] < (cos * 10.0)[mask]).all()
+
+
+def test_half_precision_input_uses_float32_margin_maths():
+    cos = torch.tensor([[0.999, 0.1], [0.2, -0.3]], dtype=torch.float16)
+    logits = margin_logits(cos, torch.tensor([0, 1]), "arcface", 64.0, 0.5)
+    assert logits.dtype == torch.float32
+
+
+# ---------------------------------------------------------------- gradients at cos = ±1
+
+
+HEAD_SETTINGS = [
+    ("softmax", {}),
+    ("normface", {}),
+    ("sphereface", {"margin": 1.5}),
+    ("sphereface", {"margin": 4.0, "form": "original"}),
+    ("cosface", {"margin": 0.35}),
+    ("arcface", {"margin": 0.5}),
+    ("arcface", {"margin": 0.5, "easy_margin": True}),
+    ("combined", {"margin": (1.2, 0.3, 0.2)}),
+]
+
+
+@pytest.mark.parametrize(("loss", "options"), HEAD_SETTINGS)
+@pytest.mark.parametrize("gradient", GRADIENTS)
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["aligned", "opposite"])
+def test_gradients_finite_at_exact_alignment(loss, options, gradient, sign):
+    torch.manual_seed(0)
+    extra = {} if loss == "softmax" else {"gradient": gradient}
+    head = build_head(loss, 3, 4, **options, **extra)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(4, 3) * 2.0 + torch.tensor([[0.0, 0.0, 0.0]] * 3 + [[1.0, 1.0, 0.0]]))
+    labels = torch.tensor([0, 1, 2, 3])
+    # each embedding exactly parallel (or antiparallel) to its class weight: cos = ±1 exactly
+    embeddings = (sign * head.weight.detach().clone() * 1.7).requires_grad_(True)
+    cos_y = head.cosine(embeddings).gather(1, labels.view(-1, 1))
+    assert torch.all(cos_y == sign) or torch.allclose(cos_y, torch.full_like(cos_y, sign), atol=1e-7)
+    loss_value = F.cross_entropy(head(embeddings, labels), labels)
+    loss_value.backward()
+    assert torch.isfinite(loss_value)
+    assert torch.isfinite(embeddings.grad).all()
+    assert torch.isfinite(head.weight.grad).all()
+
+
+@pytest.mark.parametrize("loss", ["arcface", "sphereface", "combined", "cosface"])
+@pytest.mark.parametrize("value", [1.0, -1.0])
+def test_margin_logits_gradient_finite_at_exact_cosine(loss, value):
+    margin = LOSS_SPECS[loss].default_margin
+    for gradient in GRADIENTS:
+        cos = torch.tensor([[value, 0.0, -0.5]], requires_grad=True)
+        logits = margin_logits(cos, torch.tensor([0]), loss, 16.0, margin, gradient=gradient)
+        F.cross_entropy(logits, torch.tensor([0])).backward()
+        assert torch.isfinite(cos.grad).all()
+
+
+def test_detached_gradient_is_plain_softmax_gradient():
+    """Straight-through: same forward as the true gradient, but d loss / d cos is that of s·cos."""
+    cos = torch.tensor([[0.3, 0.1, -0.2]], requires_grad=True)
+    labels = torch.tensor([0])
+    true_logits = margin_logits(cos, labels, "arcface", 8.0, 0.5, gradient="true")
+    detached_logits = margin_logits(cos, labels, "arcface", 8.0, 0.5, gradient="detached")
+    assert torch.allclose(true_logits, detached_logits)
+    F.cross_entropy(detached_logits, labels).backward()
+    p = torch.softmax(detached_logits.detach(), dim=1)
+    expected = 8.0 * (p - F.one_hot(labels, 3))
+    assert torch.allclose(cos.grad, expected, atol=1e-6)
+
+
+# ---------------------------------------------------------------- monotone target logits
+
+
+@pytest.mark.parametrize(
+    ("loss", "margin", "options"),
+    [
+        ("arcface", 0.5, {}),
+        ("arcface", 1.2, {}),
+        ("arcface", 0.05, {}),
+        ("sphereface", 1.35, {}),
+        ("sphereface", 1.5, {}),
+        ("sphereface", 4.0, {}),
+        ("sphereface", 2.7, {}),
+        ("sphereface", 4.0, {"sphereface_lambda": 5.0}),
+    ],
+)
+def test_target_logit_monotone_non_increasing(loss, margin, options):
+    theta = torch.linspace(0, math.pi, 20001, dtype=torch.float64)
+    g = target_cos(torch.cos(theta), loss, margin, **options)
+    assert (g[1:] - g[:-1] <= 1e-12).all()
+
+
+def test_sphereface_psi_endpoints():
+    """ψ(0) = 1 and ψ(π) = 1 − 2m for integer m (−7 at m = 4)."""
+    ends = target_cos(torch.tensor([1.0, -1.0], dtype=torch.float64), "sphereface", 4.0)
+    assert ends[0].item() == pytest.approx(1.0, abs=1e-9)
+    assert ends[1].item() == pytest.approx(-7.0, abs=1e-9)
+
+
+def test_easy_margin_only_where_cos_positive():
+    cos = torch.tensor([0.5, -0.5], dtype=torch.float64)
+    g = target_cos(cos, "arcface", 0.5, easy_margin=True)
+    assert g[0].item() == pytest.approx(math.cos(math.acos(0.5) + 0.5))
+    assert g[1].item() == -0.5
+
+
+# ---------------------------------------------------------------- heads and arguments
+
+
+def test_lambda_schedule_matches_reference_samples():
+    samples = REF["lambda_schedules"]["samples"]
+    for iteration, values in samples.items():
+        assert sphereface_lambda(int(iteration)) == pytest.approx(values["wy1iu"], rel=1e-12)
+        assert sphereface_lambda(int(iteration), 1500, 0.1, 1, 5) == pytest.approx(values["clcarwin"], rel=1e-12)
+
+
+def test_original_sphereface_head_anneals_lambda_per_training_step():
+    head = build_head("sphereface", 2, 3, margin=4.0, form="original")
+    x, y = torch.randn(8, 2), torch.randint(0, 3, (8,))
+    head(x, y)
+    assert head.current_lambda() == pytest.approx(sphereface_lambda(1))
+    for _ in range(9):
+        head(x, y)
+    assert head.current_lambda() == pytest.approx(sphereface_lambda(10))
+    head.eval()
+    head(x, y)  # evaluation does not advance the schedule
+    assert int(head.iteration) == 10
+
+
+def test_heads_inference_logits_have_no_margin():
+    head = build_head("arcface", 3, 5, margin=0.5, scale=10.0)
+    x = torch.randn(4, 3)
+    assert torch.allclose(head(x), 10.0 * head.cosine(x))
+
+
+def test_softmax_head_is_linear_with_bias():
+    head = build_head("softmax", 3, 5)
+    x = torch.randn(4, 3)
+    assert torch.allclose(head(x), x @ head.weight.T + head.bias)
+
+
+def test_set_hyper_keeps_weights_and_validates():
+    head = build_head("cosface", 3, 5, margin=0.2)
+    before = head.weight.detach().clone()
+    head.set_hyper(margin=0.3, scale=20.0)
+    assert head.margin == 0.3 and head.scale == 20.0
+    assert torch.equal(head.weight, before)
+    with pytest.raises(ValueError, match="outside its valid range"):
+        head.set_hyper(margin=5.0)
+    with pytest.raises(ValueError, match="positive"):
+        head.set_hyper(scale=-1.0)
+    with pytest.raises(ValueError, match="no hyperparameter"):
+        head.set_hyper(temperature=3.0)
+
+
+@pytest.mark.parametrize(
+    ("loss", "text", "message"),
+    [
+        ("arcface", "abc", "not a number"),
+        ("arcface", "2.5", "outside its valid range"),
+        ("arcface", "-0.1", "outside its valid range"),
+        ("cosface", "nan", "finite"),
+        ("sphereface", "0.5", "outside its valid range"),
+        ("combined", "0.5", "three"),
+        ("combined", "1,0.3", "three"),
+        ("combined", "1,0.3,2", "m3=2"),
+        ("arcface", "1,2,3", "one margin"),
+    ],
+)
+def test_parse_margin_errors(loss, text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_margin(text, loss)
+
+
+def test_parse_margin_values():
+    assert parse_margin("0.5", "arcface") == 0.5
+    assert parse_margin("1, 0.3, 0.2", "combined") == (1.0, 0.3, 0.2)
+    assert check_margin("normface", None) is None
+
+
+def test_unknown_loss_and_options_are_rejected():
+    with pytest.raises(ValueError, match="unknown loss"):
+        build_head("tripletface", 3, 4)
+    with pytest.raises(ValueError, match="unknown loss"):
+        margin_logits(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), "tripletface", 1.0, 0.1)
+    with pytest.raises(TypeError):
+        build_head("cosface", 3, 4, easy_margin=True)
+    with pytest.raises(ValueError, match="softmax takes no"):
+        build_head("softmax", 3, 4, margin=0.5)
+
+
+def test_every_margin_loss_has_a_head_and_spec():
+    for loss in MARGIN_LOSSES:
+        head = build_head(loss, 3, 4)
+        assert head.loss_name == loss
+        assert loss in heads.LOSS_SPECS
