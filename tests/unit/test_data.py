@@ -1,0 +1,515 @@
+"""Tests for toy_models.data: the embedded datasets, the IDX reader on hand-made files, and the real files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from toy_models import data
+from toy_models.data import DATASETS, Dataset, DatasetError, load_dataset, read_idx, write_idx
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+TENSOR_FIELDS = ("x_train", "y_train", "x_test", "y_test", "x_holdout", "y_holdout")
+
+
+def assert_same_dataset(a: Dataset, b: Dataset) -> None:
+    for field in TENSOR_FIELDS:
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    assert a.class_names == b.class_names
+
+
+def fraction_per_class(labels: torch.Tensor, num_classes: int) -> np.ndarray:
+    return (torch.bincount(labels, minlength=num_classes).double() / len(labels)).numpy()
+
+
+# --------------------------------------------------------------------------------------------------------
+# digits
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits")
+
+
+def test_datasets_constant_lists_every_loader():
+    assert DATASETS == ("digits", "mnist", "fashion-mnist", "toy")
+
+
+def test_digits_shapes_dtypes_and_range(digits):
+    assert digits.name == "digits"
+    assert digits.input_shape == (1, 8, 8)
+    assert digits.x_train.shape == (1437, 1, 8, 8) and digits.x_test.shape == (360, 1, 8, 8)
+    assert digits.x_train.dtype == torch.float32 and digits.y_train.dtype == torch.int64
+    assert digits.y_test.dtype == torch.int64
+    assert 0.0 <= digits.x_train.min() and digits.x_train.max() == 1.0  # 16/16
+    assert digits.class_names == tuple(str(d) for d in range(10)) and digits.num_classes == 10
+    assert set(digits.y_train.tolist()) == set(range(10))
+    assert digits.x_holdout.shape == (0, 1, 8, 8) and digits.y_holdout.shape == (0,)
+    assert digits.holdout_class_names == () and digits.holdout_classes == ()
+    assert "train=1437" in repr(digits)
+
+
+def test_digits_split_is_stratified(digits):
+    overall = fraction_per_class(torch.cat([digits.y_train, digits.y_test]), 10)
+    assert np.abs(fraction_per_class(digits.y_test, 10) - overall).max() < 0.01
+    assert np.abs(fraction_per_class(digits.y_train, 10) - overall).max() < 0.01
+
+
+def test_digits_test_fraction():
+    ds = load_dataset("digits", test_fraction=0.5)
+    assert abs(len(ds.y_test) - 1797 / 2) <= 1
+
+
+def test_same_seed_gives_identical_tensors_and_other_seeds_differ(digits):
+    assert_same_dataset(digits, load_dataset("digits", seed=0))
+    other = load_dataset("digits", seed=1)
+    assert not torch.equal(digits.y_test, other.y_test) or not torch.equal(digits.x_test, other.x_test)
+
+
+def test_loads_return_fresh_tensors(digits):
+    again = load_dataset("digits")
+    again.x_train.zero_()
+    assert digits.x_train.max() == 1.0
+    assert load_dataset("digits").x_train.max() == 1.0
+
+
+def test_name_is_forgiving_but_unknown_names_fail():
+    assert load_dataset(" Digits ").name == "digits"
+    with pytest.raises(DatasetError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"test_fraction": 0.0}, "test_fraction"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+        ({"seed": -1}, "seed"),
+        ({"max_train": 0}, "max_train"),
+        ({"max_test": 2.5}, "max_test"),
+        ({"max_train": 5}, "max_train=5 is too small"),
+    ],
+)
+def test_bad_options_raise(options, message):
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("digits", **options)
+
+
+def test_max_train_and_max_test_subsample_stratified_and_seeded(digits):
+    small = load_dataset("digits", max_train=200, max_test=50)
+    assert len(small.y_train) == 200 and len(small.y_test) == 50
+    counts = torch.bincount(small.y_train, minlength=10)
+    expected = torch.bincount(digits.y_train, minlength=10).double() * 200 / len(digits.y_train)
+    assert (counts - expected).abs().max() <= 1
+    assert torch.bincount(small.y_test, minlength=10).min() >= 4
+    assert_same_dataset(small, load_dataset("digits", max_train=200, max_test=50))
+    # A subsample is drawn from the full split: every picked image is one of the original training images.
+    assert torch.isin(small.x_train.flatten(1).sum(1), digits.x_train.flatten(1).sum(1)).all()
+    # The limit is a cap, not a requirement.
+    assert len(load_dataset("digits", max_train=10**6).y_train) == len(digits.y_train)
+
+
+def test_subsample_keeps_every_class_even_tiny_ones():
+    labels = np.array([0] * 1000 + [1] * 3 + [2] * 1)
+    picked = data._stratified_subsample(labels, 10, seed=0)
+    assert len(picked) == 10 and set(labels[picked]) == {0, 1, 2}
+
+
+# --------------------------------------------------------------------------------------------------------
+# holdout (open set)
+
+
+def test_holdout_removes_classes_and_relabels_contiguously(digits):
+    ds = load_dataset("digits", holdout_classes=[3, 7])
+    assert ds.num_classes == 8
+    assert ds.class_names == ("0", "1", "2", "4", "5", "6", "8", "9")
+    assert set(ds.y_train.tolist()) == set(range(8)) and set(ds.y_test.tolist()) == set(range(8))
+    assert ds.holdout_class_names == ("3", "7") and ds.holdout_classes == (3, 7)
+    assert set(ds.y_holdout.tolist()) == {3, 7}
+    # Every sample of the held-out classes, from train AND test, lands in the holdout.
+    all_labels = torch.cat([digits.y_train, digits.y_test])
+    assert len(ds.y_holdout) == int(((all_labels == 3) | (all_labels == 7)).sum())
+    assert ds.x_holdout.shape == (len(ds.y_holdout), 1, 8, 8) and ds.x_holdout.dtype == torch.float32
+    # The remaining classes keep their split: the same images as without a holdout, minus classes 3 and 7.
+    keep = (digits.y_train != 3) & (digits.y_train != 7)
+    assert torch.equal(ds.x_train, digits.x_train[keep])
+    old_to_new = torch.tensor([0, 1, 2, -1, 3, 4, 5, -1, 6, 7])
+    assert torch.equal(ds.y_train, old_to_new[digits.y_train[keep]])
+
+
+def test_holdout_order_of_arguments_does_not_matter():
+    assert_same_dataset(load_dataset("digits", holdout_classes=(7, 3)), load_dataset("digits", holdout_classes=[3, 7]))
+
+
+@pytest.mark.parametrize(
+    ("holdout", "message"),
+    [
+        ([12], "class 12 does not exist: digits has classes 0–9"),
+        ([-1], "class -1 does not exist"),
+        ([2, 2], "lists class 2 twice"),
+        (list(range(9)), "leaves 1 for training"),
+        (["a"], "not a class index"),
+    ],
+)
+def test_bad_holdout_raises(holdout, message):
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("digits", holdout_classes=holdout)
+
+
+# --------------------------------------------------------------------------------------------------------
+# toy
+
+
+def test_toy_shapes_range_and_names():
+    ds = load_dataset("toy")
+    assert ds.name == "toy" and ds.num_classes == 8 and ds.input_shape == (1, 8, 8)
+    total = len(ds.y_train) + len(ds.y_test)
+    assert total == 8 * data.TOY_SAMPLES_PER_IDENTITY
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert len(set(ds.class_names)) == 8
+    assert (torch.bincount(ds.y_test) == 60).all()
+
+
+def test_toy_is_seeded():
+    assert_same_dataset(load_dataset("toy", seed=3), load_dataset("toy", seed=3))
+    assert not torch.equal(load_dataset("toy", seed=3).x_train, load_dataset("toy", seed=4).x_train)
+
+
+def test_toy_identities_are_separable_by_their_means():
+    ds = load_dataset("toy", num_identities=5)
+    means = torch.stack([ds.x_train[ds.y_train == k].mean(0) for k in range(5)]).flatten(1)
+    nearest = torch.cdist(ds.x_test.flatten(1), means).argmin(1)
+    assert (nearest == ds.y_test).double().mean() > 0.9
+
+
+@pytest.mark.parametrize("k", [2, 20])
+def test_toy_identity_bounds_are_accepted(k):
+    assert load_dataset("toy", num_identities=k).num_classes == k
+
+
+@pytest.mark.parametrize("k", [1, 21, 0, 2.5])
+def test_toy_identity_bounds_are_enforced(k):
+    with pytest.raises(DatasetError, match="num_identities"):
+        load_dataset("toy", num_identities=k)
+
+
+def test_toy_holdout():
+    ds = load_dataset("toy", holdout_classes=[0])
+    assert ds.num_classes == 7 and set(ds.y_holdout.tolist()) == {0}
+    assert len(ds.y_holdout) == data.TOY_SAMPLES_PER_IDENTITY
+
+
+# --------------------------------------------------------------------------------------------------------
+# IDX files made by hand
+
+ROWS, COLS = 6, 5  # not square, so a transposed read would show
+
+
+def make_split(n_per_class: int, seed: int, rows: int = ROWS, cols: int = COLS) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(10, dtype=np.uint8), n_per_class)
+    images = rng.integers(0, 256, size=(len(labels), rows, cols), dtype=np.uint8)
+    images[:, 0, 0] = labels  # tag every image with its label, to check images and labels stay paired
+    return images, labels
+
+
+def write_split(folder: Path, split: str, images: np.ndarray, labels: np.ndarray, suffix: str = ".gz") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx(folder / f"{split}-images-idx3-ubyte{suffix}", images)
+    write_idx(folder / f"{split}-labels-idx1-ubyte{suffix}", labels)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = np.array([0x0800 | array.ndim, *array.shape], dtype=">u4").tobytes()
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def fake_mnist(tmp_path) -> tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    arrays = {"train": make_split(6, seed=1), "t10k": make_split(3, seed=2)}
+    for split, (images, labels) in arrays.items():
+        write_split(tmp_path, split, images, labels)
+    return tmp_path, arrays
+
+
+def test_write_idx_writes_the_standard_header(tmp_path):
+    images, labels = make_split(2, seed=0)
+    raw = write_idx(tmp_path / "x-images-idx3-ubyte", images)
+    assert raw.read_bytes()[:16] == np.array([2051, 20, ROWS, COLS], dtype=">u4").tobytes()
+    assert raw.read_bytes() == idx_bytes(images)
+    write_idx(tmp_path / "y-labels-idx1-ubyte.gz", labels)
+    assert gzip.decompress((tmp_path / "y-labels-idx1-ubyte.gz").read_bytes())[:8] == bytes([0, 0, 8, 1, 0, 0, 0, 20])
+    assert np.array_equal(read_idx(raw), images)
+    assert np.array_equal(read_idx(tmp_path / "y-labels-idx1-ubyte.gz"), labels)
+    with pytest.raises(ValueError, match="0–255"):
+        write_idx(tmp_path / "bad", np.array([1, 300]))
+
+
+def test_official_split_from_gz_files(fake_mnist):
+    folder, arrays = fake_mnist
+    ds = load_dataset("mnist", folder)
+    train_images, train_labels = arrays["train"]
+    assert ds.input_shape == (1, ROWS, COLS)
+    assert ds.x_train.shape == (60, 1, ROWS, COLS) and ds.x_test.shape == (30, 1, ROWS, COLS)
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(train_images).float() / 255)
+    assert torch.equal(ds.y_train, torch.from_numpy(train_labels).long())
+    assert ds.class_names == tuple(str(d) for d in range(10))
+
+
+def test_fashion_mnist_class_names(fake_mnist):
+    folder, _ = fake_mnist
+    ds = load_dataset("fashion-mnist", folder)
+    assert ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot" and ds.num_classes == 10
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("layout", ["flat", "torchvision", "parent", "parent+torchvision"])
+def test_layouts_and_compression(tmp_path, suffix, layout):
+    folder = {
+        "flat": tmp_path,
+        "torchvision": tmp_path / "MNIST" / "raw",
+        "parent": tmp_path / "mnist",
+        "parent+torchvision": tmp_path / "mnist" / "MNIST" / "raw",
+    }[layout]
+    for split, n in (("train", 4), ("t10k", 2)):
+        write_split(folder, split, *make_split(n, seed=n), suffix=suffix)
+    ds = load_dataset("mnist", tmp_path)
+    assert len(ds.y_train) == 40 and len(ds.y_test) == 20
+
+
+def test_fashion_mnist_found_in_torchvision_layout_and_parent_folder(tmp_path):
+    write_split(tmp_path / "FashionMNIST" / "raw", "t10k", *make_split(5, seed=0), suffix="")
+    assert len(load_dataset("fashion-mnist", tmp_path).y_test) == 10
+    parent = tmp_path / "shared"
+    write_split(parent / "mnist", "t10k", *make_split(10, seed=0))
+    write_split(parent / "fashion-mnist", "t10k", *make_split(5, seed=0))
+    assert len(load_dataset("fashion-mnist", parent).y_test) == 10
+    assert len(load_dataset("mnist", parent).y_test) == 20
+
+
+def test_only_t10k_gives_a_seeded_stratified_split(tmp_path):
+    images, labels = make_split(10, seed=5)
+    write_split(tmp_path, "t10k", images, labels)
+    ds = load_dataset("fashion-mnist", tmp_path, seed=0)
+    assert len(ds.y_train) == 80 and len(ds.y_test) == 20
+    assert (torch.bincount(ds.y_test) == 2).all() and (torch.bincount(ds.y_train) == 8).all()
+    # images and labels stay paired (each image carries its label in pixel (0, 0))
+    assert torch.equal((ds.x_train[:, 0, 0, 0] * 255).round().long(), ds.y_train)
+    assert_same_dataset(ds, load_dataset("fashion-mnist", tmp_path, seed=0))
+    assert not torch.equal(ds.y_test, load_dataset("fashion-mnist", tmp_path, seed=1).y_test)
+
+
+def test_holdout_and_subsample_on_idx_files(fake_mnist):
+    folder, _ = fake_mnist
+    ds = load_dataset("mnist", folder, holdout_classes=[0, 9], max_train=16, max_test=8)
+    assert len(ds.y_train) == 16 and len(ds.y_test) == 8 and ds.num_classes == 8
+    assert set(ds.y_holdout.tolist()) == {0, 9} and len(ds.y_holdout) == 2 * (6 + 3)
+    assert torch.equal((ds.x_holdout[:, 0, 0, 0] * 255).round().long(), ds.y_holdout)
+
+
+def test_decoded_files_are_cached_and_reread_when_changed(fake_mnist):
+    folder, _ = fake_mnist
+    data._decode_idx_file.cache_clear()
+    load_dataset("mnist", folder)
+    misses = data._decode_idx_file.cache_info().misses
+    load_dataset("mnist", folder)
+    assert data._decode_idx_file.cache_info().misses == misses  # second load: all hits
+    images, labels = make_split(6, seed=99)
+    write_split(folder, "train", images, labels)  # a new file on disk: new size / mtime, read again
+    ds = load_dataset("mnist", folder)
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(images).float() / 255)
+
+
+# --- every kind of bad input is a DatasetError naming the file or folder ---
+
+
+def test_missing_data_dir_argument():
+    with pytest.raises(DatasetError, match="MNIST needs data_dir"):
+        load_dataset("mnist")
+
+
+def test_missing_folder(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetError, match="folder not found") as err:
+        load_dataset("mnist", missing)
+    assert str(missing) in str(err.value)
+
+
+def test_data_dir_is_a_file(tmp_path):
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    with pytest.raises(DatasetError, match="not a folder"):
+        load_dataset("mnist", file)
+
+
+def test_folder_without_any_files_lists_the_names_looked_for(tmp_path):
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", tmp_path)
+    message = str(err.value)
+    assert str(tmp_path) in message and "t10k-images-idx3-ubyte" in message and "train-labels-idx1-ubyte" in message
+
+
+def test_missing_label_file(tmp_path):
+    images, _ = make_split(2, seed=0)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    with pytest.raises(DatasetError, match="train-labels-idx1-ubyte: file not found") as err:
+        load_dataset("mnist", tmp_path)
+    assert "train-labels-idx1-ubyte.gz" in str(err.value)
+
+
+def test_missing_image_file(tmp_path):
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", make_split(2, seed=0)[1])
+    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte: file not found"):
+        load_dataset("mnist", tmp_path)
+
+
+def corrupt(folder: Path, name: str, payload: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(payload)
+    return path
+
+
+def test_truncated_images(fake_mnist):
+    folder, arrays = fake_mnist
+    full = idx_bytes(arrays["train"][0])
+    path = corrupt(folder, "train-images-idx3-ubyte.gz", gzip.compress(full[:-7]))
+    with pytest.raises(DatasetError, match="truncated") as err:
+        load_dataset("mnist", folder)
+    assert str(path) in str(err.value) and "holds only" in str(err.value)
+
+
+def test_truncated_labels(fake_mnist):
+    folder, arrays = fake_mnist
+    path = corrupt(folder, "t10k-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(arrays["t10k"][1])[:-1]))
+    with pytest.raises(DatasetError, match="truncated") as err:
+        load_dataset("mnist", folder)
+    assert str(path) in str(err.value)
+
+
+def test_file_shorter_than_its_header(fake_mnist):
+    folder, _ = fake_mnist
+    path = corrupt(folder, "train-images-idx3-ubyte.gz", gzip.compress(idx_bytes(np.zeros((1, 2, 2)))[:10]))
+    with pytest.raises(DatasetError, match="too short for the 16-byte header") as err:
+        load_dataset("mnist", folder)
+    assert str(path) in str(err.value)
+
+
+def test_extra_bytes_after_the_data(fake_mnist):
+    folder, arrays = fake_mnist
+    path = corrupt(folder, "train-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(arrays["train"][1]) + b"\0\0"))
+    with pytest.raises(DatasetError, match="2 unexpected bytes") as err:
+        load_dataset("mnist", folder)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(lambda good: good[: len(good) // 2], id="gzip-cut-in-half"),
+        pytest.param(lambda good: good[:-8] + b"\xff" * 8, id="bad-crc"),
+        pytest.param(lambda good: good[:12] + b"\x00" * (len(good) - 12), id="garbage-deflate"),
+        pytest.param(lambda good: b"this is not gzip at all", id="not-gzip"),
+    ],
+)
+def test_corrupt_gzip(fake_mnist, payload):
+    folder, arrays = fake_mnist
+    good = gzip.compress(idx_bytes(arrays["train"][0]))
+    path = corrupt(folder, "train-images-idx3-ubyte.gz", payload(good))
+    with pytest.raises(DatasetError, match="corrupt or truncated gzip") as err:
+        load_dataset("mnist", folder)
+    assert str(path) in str(err.value)
+    assert err.value.__cause__ is not None  # the original error is chained, not lost
+
+
+def test_wrong_magic_number(fake_mnist):
+    folder, arrays = fake_mnist
+    # label bytes where the images should be
+    path = corrupt(folder, "train-images-idx3-ubyte.gz", gzip.compress(idx_bytes(arrays["train"][1])))
+    with pytest.raises(DatasetError) as err:
+        load_dataset("mnist", folder)
+    assert str(err.value) == f"{path}: wrong magic number 2049, expected 2051 (an IDX image file)"
+
+
+def test_gzip_data_without_gz_suffix_gets_a_hint(tmp_path):
+    images, labels = make_split(2, seed=0)
+    corrupt(tmp_path, "t10k-images-idx3-ubyte", gzip.compress(idx_bytes(images)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError, match=r"wrong magic number .*looks gzip-compressed"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_image_and_label_count_mismatch(fake_mnist):
+    folder, arrays = fake_mnist
+    path = write_idx(folder / "t10k-labels-idx1-ubyte.gz", arrays["t10k"][1][:-1])
+    with pytest.raises(DatasetError, match=r"holds 29 labels but t10k-images-idx3-ubyte\.gz holds 30 images") as err:
+        load_dataset("mnist", folder)
+    assert str(err.value).startswith(str(path))
+
+
+def test_label_out_of_range(fake_mnist):
+    folder, arrays = fake_mnist
+    labels = arrays["train"][1].copy()
+    labels[5] = 12
+    path = write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("mnist", folder)
+    assert str(err.value) == f"{path}: label 12 is out of range, expected labels 0–9"
+
+
+def test_train_and_test_image_sizes_must_match(fake_mnist):
+    folder, _ = fake_mnist
+    images, labels = make_split(3, seed=2, rows=4, cols=4)
+    write_split(folder, "t10k", images, labels)
+    with pytest.raises(DatasetError, match="images are 4×4, expected 6×5"):
+        load_dataset("mnist", folder)
+
+
+def test_unreadable_path_is_a_dataset_error(tmp_path):
+    folder = tmp_path / "t10k-images-idx3-ubyte"  # a folder where a file should be is skipped, not crashed on
+    folder.mkdir()
+    with pytest.raises(DatasetError, match="no MNIST files found"):
+        load_dataset("mnist", tmp_path)
+    with pytest.raises(DatasetError, match="cannot be read"):
+        read_idx(folder)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the real files in ../shared/data
+
+
+def require_shared(dataset: str) -> Path:
+    folder = SHARED_DATA / dataset
+    if not folder.is_dir():
+        pytest.skip(f"real {dataset} files not present: {folder} does not exist")
+    return folder
+
+
+@pytest.mark.data
+def test_real_mnist():
+    require_shared("mnist")
+    ds = load_dataset("mnist", SHARED_DATA)
+    assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
+    assert torch.bincount(ds.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert torch.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert ds.x_train.double().mean().item() * 255 == pytest.approx(33.32, abs=0.01)
+    assert ds.x_test.double().mean().item() * 255 == pytest.approx(33.79, abs=0.01)
+    small = load_dataset("mnist", SHARED_DATA / "mnist", max_train=10000, max_test=2000)
+    assert len(small.y_train) == 10000 and len(small.y_test) == 2000
+    assert (torch.bincount(small.y_train) - torch.bincount(ds.y_train) / 6).abs().max() <= 1
+
+
+@pytest.mark.data
+def test_real_fashion_mnist():
+    require_shared("fashion-mnist")
+    ds = load_dataset("fashion-mnist", SHARED_DATA)
+    assert len(ds.y_train) == 8000 and len(ds.y_test) == 2000
+    assert (torch.bincount(ds.y_train) == 800).all() and (torch.bincount(ds.y_test) == 200).all()
+    everything = torch.cat([ds.x_train, ds.x_test])
+    assert everything.double().mean().item() * 255 == pytest.approx(73.15, abs=0.01)
+    assert ds.class_names[0] == "T-shirt/top"

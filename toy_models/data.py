@@ -1,0 +1,488 @@
+"""Datasets for Margin Lab behind one loader: ``load_dataset(name, ...) -> Dataset``.
+
+- ``digits``: scikit-learn's 8×8 handwritten digits (1,797 images, ships with scikit-learn, no files needed).
+- ``mnist`` / ``fashion-mnist``: the real 28×28 IDX files, read with numpy from a folder you point at.
+- ``toy``: seeded synthetic identities (the 8-identity toy of the CosFace/ArcFace papers), 8×8 "images".
+
+Every dataset comes back the same way: float32 image tensors (N, 1, H, W) scaled to [0, 1], int64 labels
+0..K-1, class names, and an optional open-set split of classes held out of training entirely.
+Anything wrong with the input raises :class:`DatasetError`, whose message is one sentence naming the
+file or folder and what was expected.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import numbers
+import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+__all__ = ["DATASETS", "Dataset", "DatasetError", "load_dataset", "read_idx", "write_idx"]
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "toy")
+
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+FASHION_MNIST_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+TOY_IDENTITIES = (2, 20)  # inclusive bounds for num_identities
+TOY_SAMPLES_PER_IDENTITY = 300
+TOY_NOISE_STD = 0.3
+
+
+class DatasetError(ValueError):
+    """Bad dataset input. ``str(err)`` is one sentence naming the file or folder and what was expected."""
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """A train/test split plus an optional open-set holdout, all as tensors ready for training.
+
+    Images are float32 (N, *input_shape) in [0, 1]; labels are int64. Training labels are contiguous
+    0..num_classes-1 even when classes are held out; ``y_holdout`` keeps the ORIGINAL class indices,
+    and ``holdout_class_names[i]`` names ``holdout_classes[i]`` (ascending original index).
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    x_holdout: torch.Tensor
+    y_holdout: torch.Tensor
+    holdout_class_names: tuple[str, ...]
+    holdout_classes: tuple[int, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        """Number of training classes."""
+        return len(self.class_names)
+
+    def __repr__(self) -> str:  # the default repr would print whole tensors
+        return (
+            f"Dataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"classes={self.num_classes}, input_shape={self.input_shape}, holdout={len(self.y_holdout)})"
+        )
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    holdout_classes: Sequence[int] = (),
+    max_train: int | None = None,
+    max_test: int | None = None,
+    num_identities: int = 8,
+) -> Dataset:
+    """Load one of :data:`DATASETS` as a :class:`Dataset`.
+
+    Args:
+        name: ``"digits"``, ``"mnist"``, ``"fashion-mnist"`` or ``"toy"`` (case and ``_``/``-`` are forgiven).
+        data_dir: folder with the IDX files (needed for mnist / fashion-mnist). Flat, torchvision's
+            ``MNIST/raw`` / ``FashionMNIST/raw`` layout, or a parent holding ``mnist/`` / ``fashion-mnist/``.
+        seed: seeds every random choice (split, subsample, toy data); same seed → bit-identical tensors.
+        test_fraction: share of samples for the stratified test split. Ignored when the IDX folder has
+            both the official train and t10k files (the official split is used).
+        holdout_classes: original class indices kept out of training and test entirely (open set).
+        max_train, max_test: stratified subsample sizes, e.g. to cut MNIST's 60k to 10k for live use.
+        num_identities: number of identities of the ``toy`` dataset (2..20); ignored by the others.
+    """
+    key = _canonical_name(name)
+    _check_options(seed, test_fraction, max_train, max_test)
+
+    if key == "digits":
+        pool, class_names = _digits()
+        train, test = _stratified_split(pool, test_fraction, seed, source="digits")
+    elif key == "toy":
+        pool, class_names = _toy(num_identities, seed)
+        train, test = _stratified_split(pool, test_fraction, seed, source="toy")
+    else:
+        train, test, class_names = _real_dataset(key, data_dir, test_fraction, seed)
+
+    held = _check_holdout(holdout_classes, key, len(class_names))
+    kept = [c for c in range(len(class_names)) if c not in held]
+    train, train_held = _separate(train, held)
+    test, test_held = _separate(test, held)
+
+    train = _subsample(train, max_train, seed, what="max_train", num_classes=len(kept))
+    test = _subsample(test, max_test, seed, what="max_test", num_classes=len(kept))
+
+    # Relabel the remaining classes 0..K-1, keeping their original order.
+    new_label = np.full(len(class_names), -1, dtype=np.int64)
+    new_label[kept] = np.arange(len(kept))
+
+    input_shape = (1, *train.images.shape[1:])
+    holdout_images = np.concatenate([train_held.images, test_held.images])
+    holdout_labels = np.concatenate([train_held.labels, test_held.labels])
+    return Dataset(
+        name=key,
+        x_train=_image_tensor(train.images, train.scale),
+        y_train=_label_tensor(new_label[train.labels]),
+        x_test=_image_tensor(test.images, test.scale),
+        y_test=_label_tensor(new_label[test.labels]),
+        class_names=tuple(class_names[c] for c in kept),
+        input_shape=input_shape,
+        x_holdout=_image_tensor(holdout_images, train.scale).reshape(-1, *input_shape),
+        y_holdout=_label_tensor(holdout_labels),
+        holdout_class_names=tuple(class_names[c] for c in held),
+        holdout_classes=tuple(held),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Samples as numpy arrays until the very end: images (N, H, W) plus the value that maps them to [0, 1].
+
+
+class _Samples(NamedTuple):
+    images: np.ndarray  # (N, H, W), uint8 or float
+    labels: np.ndarray  # (N,), int64 original class indices
+    scale: float  # images / scale lies in [0, 1]
+
+    def take(self, index: np.ndarray) -> _Samples:
+        return _Samples(self.images[index], self.labels[index], self.scale)
+
+
+def _image_tensor(images: np.ndarray, scale: float) -> torch.Tensor:
+    as_float = np.array(images, dtype=np.float32)  # always a fresh copy: the cached arrays stay untouched
+    as_float /= np.float32(scale)
+    return torch.from_numpy(as_float).unsqueeze(1)
+
+
+def _label_tensor(labels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+
+
+def _canonical_name(name: str) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    return key
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_options(seed: int, test_fraction: float, max_train: int | None, max_test: int | None) -> None:
+    if not _is_int(seed) or seed < 0:
+        raise DatasetError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
+        raise DatasetError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}")
+    for what, value in (("max_train", max_train), ("max_test", max_test)):
+        if value is not None and (not _is_int(value) or value < 1):
+            raise DatasetError(f"{what} must be a positive integer or None, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Splitting, subsampling and holding classes out.
+
+
+def _stratified_split(pool: _Samples, test_fraction: float, seed: int, *, source: str) -> tuple[_Samples, ...]:
+    """Seeded train/test split that keeps every class's share the same in both parts."""
+    from sklearn.model_selection import train_test_split  # imported lazily: sklearn takes ~1 s to import
+
+    try:
+        train_idx, test_idx = train_test_split(
+            np.arange(len(pool.labels)), test_size=test_fraction, stratify=pool.labels, random_state=seed
+        )
+    except ValueError as err:  # e.g. a class with a single sample, or too few samples for every class
+        raise DatasetError(f"{source}: cannot make a stratified {test_fraction:g} test split ({err})") from err
+    # Sorting keeps the samples in their original order, which makes the split easy to inspect.
+    return pool.take(np.sort(train_idx)), pool.take(np.sort(test_idx))
+
+
+def _stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of n samples that keep each class's share (±1 sample), at least one per class."""
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(len(labels))
+    # Group the shuffled samples by class; the stable sort keeps the random order inside each class.
+    grouped = shuffled[np.argsort(labels[shuffled], kind="stable")]
+    _, starts, counts = np.unique(labels[grouped], return_index=True, return_counts=True)
+    rank_in_class = np.arange(len(grouped)) - np.repeat(starts, counts)
+    # Taking the n smallest within-class quantiles takes the same fraction of every class, and the first
+    # sample of every class (quantile 0) comes before any second one.
+    quantile = rank_in_class / np.repeat(counts, counts)
+    return np.sort(grouped[np.argsort(quantile, kind="stable")[:n]])
+
+
+def _subsample(samples: _Samples, limit: int | None, seed: int, *, what: str, num_classes: int) -> _Samples:
+    if limit is None or limit >= len(samples.labels):
+        return samples
+    if limit < num_classes:
+        raise DatasetError(f"{what}={limit} is too small: it must keep at least one sample of each of the "
+                           f"{num_classes} training classes")
+    return samples.take(_stratified_subsample(samples.labels, limit, seed))
+
+
+def _check_holdout(holdout_classes: Sequence[int], source: str, num_classes: int) -> list[int]:
+    """Validated, sorted list of the classes to hold out."""
+    if isinstance(holdout_classes, numbers.Integral):
+        holdout_classes = [holdout_classes]  # a single class index is an easy mistake to forgive
+    held: list[int] = []
+    for c in holdout_classes:
+        if not _is_int(c):
+            raise DatasetError(f"holdout class {c!r} is not a class index: expected integers 0–{num_classes - 1}")
+        if not 0 <= c < num_classes:
+            raise DatasetError(f"class {c} does not exist: {source} has classes 0–{num_classes - 1}")
+        if int(c) in held:
+            raise DatasetError(f"holdout_classes lists class {c} twice: each class can be held out only once")
+        held.append(int(c))
+    if num_classes - len(held) < 2:
+        raise DatasetError(f"holding out {len(held)} of {source}'s {num_classes} classes leaves "
+                           f"{num_classes - len(held)} for training: at least 2 are needed")
+    return sorted(held)
+
+
+def _separate(samples: _Samples, held: list[int]) -> tuple[_Samples, _Samples]:
+    """(samples of the training classes, samples of the held-out classes)."""
+    is_held = np.isin(samples.labels, held)
+    return samples.take(~is_held), samples.take(is_held)
+
+
+# --------------------------------------------------------------------------------------------------------
+# digits and toy: built in memory.
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # reads a small CSV shipped inside scikit-learn
+
+    digits = load_digits()
+    images = digits.images.astype(np.uint8)  # integer pixel values 0..16
+    images.setflags(write=False)  # shared by every call through the cache
+    labels = digits.target.astype(np.int64)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def _digits() -> tuple[_Samples, tuple[str, ...]]:
+    images, labels = _digits_arrays()
+    return _Samples(images, labels, scale=16.0), DIGIT_NAMES
+
+
+def _toy(num_identities: int, seed: int) -> tuple[_Samples, tuple[str, ...]]:
+    """k identities, each a random 8×8 prototype pattern plus Gaussian noise, clipped to [0, 1]."""
+    low, high = TOY_IDENTITIES
+    if not _is_int(num_identities) or not low <= num_identities <= high:
+        raise DatasetError(f"num_identities={num_identities!r} is out of range: the toy dataset has "
+                           f"{low}–{high} identities")
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((num_identities, 8, 8))
+    noise = rng.normal(0.0, TOY_NOISE_STD, (num_identities, TOY_SAMPLES_PER_IDENTITY, 8, 8))
+    images = np.clip(prototypes[:, None] + noise, 0.0, 1.0).reshape(-1, 8, 8)
+    labels = np.repeat(np.arange(num_identities, dtype=np.int64), TOY_SAMPLES_PER_IDENTITY)
+    names = tuple(f"id {i}" for i in range(num_identities))
+    return _Samples(images, labels, scale=1.0), names
+
+
+# --------------------------------------------------------------------------------------------------------
+# MNIST and Fashion-MNIST: IDX files on disk.
+
+_IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (count, rows, cols)
+_LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
+_IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the third byte of the magic number
+
+_SPLIT_FILES = {  # split -> (images file, labels file), each optionally with .gz
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class _RealDataset(NamedTuple):
+    title: str
+    subfolders: tuple[str, ...]  # names of this dataset's folder inside a parent data folder
+    torchvision_folder: str  # torchvision keeps the files in <root>/<this>/raw
+    class_names: tuple[str, ...]
+
+
+_REAL = {
+    "mnist": _RealDataset("MNIST", ("mnist",), "MNIST", DIGIT_NAMES),
+    "fashion-mnist": _RealDataset("Fashion-MNIST", ("fashion-mnist", "fashion_mnist"), "FashionMNIST",
+                                  FASHION_MNIST_NAMES),
+}
+
+
+def _real_dataset(
+    key: str, data_dir: str | os.PathLike | None, test_fraction: float, seed: int
+) -> tuple[_Samples, _Samples, tuple[str, ...]]:
+    spec = _REAL[key]
+    pairs = _locate_idx_files(spec, data_dir)
+    parts = {split: _read_pair(images, labels, len(spec.class_names)) for split, (images, labels) in pairs.items()}
+    if len(parts) == 2:  # both official splits are there: use them as they are
+        _check_same_image_size(pairs)
+        return parts["train"], parts["t10k"], spec.class_names
+    [(split, pool)] = parts.items()  # only one pair: split it ourselves
+    train, test = _stratified_split(pool, test_fraction, seed, source=str(pairs[split][0]))
+    return train, test, spec.class_names
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    # The uncompressed file wins when both exist (torchvision leaves both): it is faster to read.
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _candidate_folders(root: Path, spec: _RealDataset) -> list[Path]:
+    # Dataset-specific places first, so a parent folder holding several datasets never hands out the
+    # wrong one; the root itself (files lying flat in it) last.
+    folders = [root / spec.torchvision_folder / "raw"]
+    for sub in spec.subfolders:
+        folders += [root / sub, root / sub / spec.torchvision_folder / "raw"]
+    return [*folders, root]
+
+
+def _locate_idx_files(spec: _RealDataset, data_dir: str | os.PathLike | None) -> dict[str, tuple[Path, Path]]:
+    """{"train"/"t10k": (images path, labels path)} for every complete pair in the first folder with files."""
+    all_names = [stem for pair in _SPLIT_FILES.values() for stem in pair]
+    if data_dir is None:
+        raise DatasetError(f"{spec.title} needs data_dir: a folder holding {', '.join(all_names)} (or .gz)")
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise DatasetError(f"{root}: folder not found, expected a folder holding the {spec.title} IDX files")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder, expected a folder holding the {spec.title} IDX files")
+
+    for folder in _candidate_folders(root, spec):
+        found = {stem: _find_file(folder, stem) for stem in all_names}
+        if any(found.values()):
+            return _complete_pairs(folder, found)
+    subfolders = ", ".join([f"{spec.torchvision_folder}/raw", *spec.subfolders])
+    raise DatasetError(f"{root}: no {spec.title} files found; looked for {', '.join(all_names)} "
+                       f"(optionally .gz) in it and in its subfolders {subfolders}")
+
+
+def _complete_pairs(folder: Path, found: dict[str, Path | None]) -> dict[str, tuple[Path, Path]]:
+    pairs = {}
+    for split, (images_stem, labels_stem) in _SPLIT_FILES.items():
+        images, labels = found[images_stem], found[labels_stem]
+        if images and labels:
+            pairs[split] = (images, labels)
+        elif images or labels:  # half a pair is a mistake, not a reason to silently fall back
+            present, missing = (images, labels_stem) if images else (labels, images_stem)
+            raise DatasetError(f"{folder / missing}: file not found (looked for {missing} and {missing}.gz), "
+                               f"expected it next to {present.name}")
+    return pairs
+
+
+def _read_pair(images_path: Path, labels_path: Path, num_classes: int) -> _Samples:
+    images = _read_idx_cached(images_path, _IMAGE_MAGIC)
+    labels = _read_idx_cached(labels_path, _LABEL_MAGIC)
+    if len(images) != len(labels):
+        raise DatasetError(f"{labels_path}: holds {len(labels)} labels but {images_path.name} holds "
+                           f"{len(images)} images, expected one label per image")
+    if labels.max() >= num_classes:
+        raise DatasetError(f"{labels_path}: label {int(labels.max())} is out of range, expected labels "
+                           f"0–{num_classes - 1}")
+    return _Samples(images, labels.astype(np.int64), scale=255.0)
+
+
+def _check_same_image_size(pairs: dict[str, tuple[Path, Path]]) -> None:
+    train_path, test_path = pairs["train"][0], pairs["t10k"][0]
+    train_hw = _read_idx_cached(train_path, _IMAGE_MAGIC).shape[1:]
+    test_hw = _read_idx_cached(test_path, _IMAGE_MAGIC).shape[1:]
+    if train_hw != test_hw:
+        raise DatasetError(f"{test_path}: images are {test_hw[0]}×{test_hw[1]}, expected "
+                           f"{train_hw[0]}×{train_hw[1]} like {train_path.name}")
+
+
+def _read_idx_cached(path: Path, magic: int) -> np.ndarray:
+    # Keyed on mtime and size too, so a file replaced on disk is read again.
+    stat = path.stat()
+    return _decode_idx_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, magic)
+
+
+@functools.lru_cache(maxsize=16)
+def _decode_idx_file(path: str, mtime_ns: int, size: int, magic: int) -> np.ndarray:
+    """Read-only array of one IDX file; cached because gunzipping 60k MNIST images takes a while."""
+    return _parse_idx(Path(path), _read_bytes(Path(path)), expected_magic=magic)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # BadGzipFile is an OSError: catch it first
+        raise DatasetError(f"{path}: corrupt or truncated gzip data ({err}), expected a gzip-compressed "
+                           f"IDX file") from err
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot be read ({err.strerror or err}), expected a readable IDX file") from err
+
+
+def _describe_magic(magic: int) -> str:
+    return {_IMAGE_MAGIC: "an IDX image file", _LABEL_MAGIC: "an IDX label file"}.get(magic, "an IDX file")
+
+
+def _parse_idx(path: Path, data: bytes, expected_magic: int | None = None) -> np.ndarray:
+    """Decode IDX bytes (big-endian header, unsigned-byte data) into an array of the header's shape."""
+    what = _describe_magic(expected_magic) if expected_magic else "an IDX file"
+    if len(data) < 4:
+        raise DatasetError(f"{path}: only {len(data)} bytes, too short for the header of {what}")
+    magic = int(np.frombuffer(data, ">u4", count=1)[0])
+    if expected_magic is not None and magic != expected_magic:
+        hint = "; it looks gzip-compressed, so name it *.gz" if data[:2] == b"\x1f\x8b" else ""
+        raise DatasetError(f"{path}: wrong magic number {magic}, expected {expected_magic} ({what}){hint}")
+    ndim = magic & 0xFF
+    if magic >> 8 != _IDX_UBYTE or ndim == 0:
+        raise DatasetError(f"{path}: magic number {magic} is not that of an unsigned-byte IDX file, "
+                           f"expected 0x08 as its third byte")
+    header_size = 4 * (1 + ndim)
+    if len(data) < header_size:
+        raise DatasetError(f"{path}: only {len(data)} bytes, too short for the {header_size}-byte header of {what}")
+    shape = tuple(int(n) for n in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    if shape[0] == 0:
+        raise DatasetError(f"{path}: header says it holds no samples, expected at least one")
+    promised, actual = int(np.prod(shape)), len(data) - header_size
+    if actual < promised:
+        raise DatasetError(f"{path}: truncated, the header promises {' × '.join(map(str, shape))} = {promised} "
+                           f"bytes of data but the file holds only {actual}")
+    if actual > promised:
+        raise DatasetError(f"{path}: {actual - promised} unexpected bytes after the "
+                           f"{' × '.join(map(str, shape))} = {promised} bytes of data the header promises")
+    return np.frombuffer(data, np.uint8, offset=header_size).reshape(shape)  # read-only view of the bytes
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read any unsigned-byte IDX file (``.gz`` or not) into a uint8 array; raises DatasetError if bad."""
+    path = Path(path)
+    return _parse_idx(path, _read_bytes(path)).copy()
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a uint8 array as an IDX file (gzip-compressed if the name ends in ``.gz``); returns the path.
+
+    The header is the magic number 0x0000 08 <ndim> and one big-endian uint32 per dimension, so a
+    (N, 28, 28) array becomes an image file (magic 2051) and an (N,) array a label file (magic 2049).
+    """
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer) or (array.size and (array.min() < 0 or array.max() > 255)):
+            raise ValueError(f"write_idx needs unsigned bytes (integers 0–255), got dtype {array.dtype}")
+        array = array.astype(np.uint8)
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"write_idx needs an array with 1 to 255 dimensions, got {array.ndim}")
+    header = np.array([(_IDX_UBYTE << 8) | array.ndim, *array.shape], dtype=">u4").tobytes()
+    payload = header + np.ascontiguousarray(array).tobytes()
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        with gzip.GzipFile(path, "wb", mtime=0) as f:  # mtime=0: the same array gives the same bytes
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+    return path
