@@ -1,0 +1,467 @@
+"""Closed-form geometry: target curves, decision boundaries through margin_logits, bounds and Tammes."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from toy_models import geometry
+from toy_models.geometry import (
+    cosface_min_scale,
+    decision_boundary,
+    decision_boundary_cos,
+    decision_margin_band,
+    decision_regions,
+    feasible_half_arc,
+    max_margin,
+    multiclass_separation,
+    tammes_angle,
+    tammes_points,
+    target_logit_curve,
+    target_logit_features,
+)
+from toy_models.heads import margin_logits, target_cos
+
+THETA = np.linspace(0.0, math.pi, 721)
+
+MARGIN_SETTINGS = [
+    ("normface", None),
+    ("sphereface", 1.35),
+    ("sphereface", 4.0),
+    ("cosface", 0.1),
+    ("cosface", 0.35),
+    ("arcface", 0.2),
+    ("arcface", 0.5),
+    ("combined", (1.0, 0.3, 0.2)),
+    ("combined", (0.9, 0.4, 0.15)),
+]
+
+# ---------------------------------------------------------------- 1. target-logit curves
+
+
+@pytest.mark.parametrize("loss", ["softmax", "normface"])
+def test_curve_is_cosine_without_margin(loss):
+    np.testing.assert_allclose(target_logit_curve(THETA, loss), np.cos(THETA), atol=1e-15)
+
+
+@pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
+def test_curve_matches_heads_target_at_random_angles(loss, margin):
+    theta = np.random.default_rng(3).uniform(0.0, math.pi, size=200)
+    expected = target_cos(torch.tensor(np.cos(theta)), loss, margin).numpy()
+    np.testing.assert_allclose(target_logit_curve(theta, loss, margin), expected, atol=1e-12)
+
+
+def test_curve_closed_forms():
+    theta = np.linspace(0.1, 2.5, 50)
+    np.testing.assert_allclose(target_logit_curve(theta, "arcface", 0.5), np.cos(theta + 0.5), atol=1e-12)
+    np.testing.assert_allclose(target_logit_curve(theta, "cosface", 0.35), np.cos(theta) - 0.35, atol=1e-12)
+    small = np.linspace(0.0, math.pi / 4, 20)
+    np.testing.assert_allclose(target_logit_curve(small, "sphereface", 4.0), np.cos(4 * small), atol=1e-9)
+    assert target_logit_curve(np.array([math.pi]), "sphereface", 4.0)[0] == pytest.approx(1 - 2 * 4)  # ψ(π) = −7
+    lam = target_logit_curve(theta, "sphereface", 1.0, sphereface_lambda=5.0)
+    np.testing.assert_allclose(lam, np.cos(theta), atol=1e-12)  # m = 1: ψ = cos, any blend is cos
+
+
+def test_arcface_fallback_switch_and_jump():
+    m = 0.5
+    features = target_logit_features("arcface", m)
+    assert features["monotone"]
+    (event,) = features["events"]
+    assert event["kind"] == "jump" and event["direction"] == "down"
+    assert event["theta_rad"] == pytest.approx(math.pi - m)
+    assert event["jump"] == pytest.approx(1 - math.cos(m) - m * math.sin(m), abs=1e-9)
+    assert event["jump"] == pytest.approx(-0.117, abs=5e-4)
+    assert features["start"] == pytest.approx(math.cos(m))
+    assert features["end"] == pytest.approx(-1 - m * math.sin(m))
+    # the curve itself: cos(θ + m) just before the switch, cos θ − m·sin m just after
+    before, after = target_logit_curve(np.array([math.pi - m - 1e-6, math.pi - m + 1e-6]), "arcface", m)
+    assert before == pytest.approx(-1.0, abs=1e-9)
+    assert after == pytest.approx(-math.cos(m) - m * math.sin(m), abs=1e-6)
+
+
+def test_easy_margin_jumps_up_at_90_degrees():
+    m = 0.5
+    features = target_logit_features("arcface", m, easy_margin=True)
+    assert not features["monotone"]
+    (event,) = features["events"]
+    assert event["theta_deg"] == pytest.approx(90.0)
+    assert event["direction"] == "up"
+    assert event["jump"] == pytest.approx(math.sin(m), abs=1e-9)
+    curve = target_logit_curve(THETA, "arcface", m, easy_margin=True)
+    np.testing.assert_allclose(curve[THETA > math.pi / 2 + 1e-9], np.cos(THETA[THETA > math.pi / 2 + 1e-9]))
+
+
+def test_combined_turns_where_m1_theta_plus_m2_reaches_pi():
+    m1, m2, m3 = 0.9, 0.4, 0.15
+    features = target_logit_features("combined", (m1, m2, m3))
+    assert not features["monotone"]
+    (event,) = features["events"]
+    assert event["kind"] == "turn" and event["direction"] == "rises"
+    assert event["theta_rad"] == pytest.approx((math.pi - m2) / m1)
+    curve = target_logit_curve(THETA, "combined", (m1, m2, m3))
+    after = THETA > event["theta_rad"]
+    assert np.all(np.diff(curve[after]) > 0)
+    assert np.all(np.diff(curve[~after]) < 0)
+    # CM1 (1, 0.3, 0.2) turns at π − 0.3; a large m1 turns several times
+    assert target_logit_features("combined", (1.0, 0.3, 0.2))["events"][0]["theta_rad"] == pytest.approx(math.pi - 0.3)
+    kinds = [e["direction"] for e in target_logit_features("combined", (4.0, 0.0, 0.0))["events"]]
+    assert kinds == ["rises", "falls", "rises"]
+
+
+@pytest.mark.parametrize(
+    ("loss", "margin", "options"),
+    [
+        ("arcface", 0.5, {}),
+        ("arcface", 1.2, {}),
+        ("sphereface", 1.35, {}),
+        ("sphereface", 4.0, {}),
+        ("sphereface", 4.0, {"sphereface_lambda": 5.0}),
+        ("cosface", 0.35, {}),
+    ],
+)
+def test_monotone_non_increasing(loss, margin, options):
+    curve = target_logit_curve(THETA, loss, margin, **options)
+    assert np.all(np.diff(curve) <= 1e-12)
+    features = target_logit_features(loss, margin, **options)
+    assert features["monotone"]
+    if loss != "arcface":
+        assert features["events"] == []
+
+
+def test_curve_validation():
+    with pytest.raises(ValueError, match="unknown loss"):
+        target_logit_curve(THETA, "triplet", 0.5)
+    with pytest.raises(ValueError, match=r"\[0, π\]"):
+        target_logit_curve(np.array([-0.5]), "arcface", 0.5)
+    with pytest.raises(ValueError, match="outside its valid range"):
+        target_logit_curve(THETA, "arcface", 2.0)
+    with pytest.raises(ValueError, match="easy_margin"):
+        target_logit_curve(THETA, "cosface", 0.35, easy_margin=True)
+    with pytest.raises(ValueError, match="sphereface_lambda"):
+        target_logit_curve(THETA, "arcface", 0.5, sphereface_lambda=5.0)
+    with pytest.raises(ValueError, match="three numbers"):
+        target_logit_curve(THETA, "combined", 0.5)
+
+
+# ---------------------------------------------------------------- 2. decision boundaries
+
+
+@pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
+def test_boundary_point_gives_equal_logits(loss, margin):
+    """The one check that matters: on the boundary the two classes' logits tie under margin_logits."""
+    theta1 = np.linspace(0.01, math.pi - 0.01, 300)
+    theta2 = decision_boundary(theta1, loss, margin)
+    ok = np.isfinite(theta2)
+    assert ok.sum() > 30
+    cos = torch.tensor(np.stack([np.cos(theta1[ok]), np.cos(theta2[ok])], axis=1))
+    labels = torch.zeros(int(ok.sum()), dtype=torch.long)
+    logits = margin_logits(cos, labels, loss, 16.0, margin).numpy()
+    np.testing.assert_allclose(logits[:, 0], logits[:, 1], atol=1e-9)
+    # a little further from W2 class 1 wins, a little closer it loses
+    for shift, wins in ((1e-4, True), (-1e-4, False)):
+        moved = np.clip(theta2[ok] + shift, 0.0, math.pi)
+        inner = (moved > 0) & (moved < math.pi)
+        cos = torch.tensor(np.stack([np.cos(theta1[ok][inner]), np.cos(moved[inner])], axis=1))
+        logits = margin_logits(cos, labels[: int(inner.sum())], loss, 16.0, margin).numpy()
+        assert np.all((logits[:, 0] > logits[:, 1]) == wins)
+
+
+@pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
+def test_class2_boundary_is_the_mirror_image(loss, margin):
+    band = decision_margin_band(loss, margin, num=101)
+    x1, y1 = band["class1"]
+    x2, y2 = band["class2"]
+    np.testing.assert_array_equal(x2, y1)
+    np.testing.assert_array_equal(y2, x1)
+    # and a class-2 sample on it ties: label 1, cosine row (cos θ1, cos θ2)
+    ok = np.isfinite(x2)
+    cos = torch.tensor(np.stack([np.cos(x2[ok]), np.cos(y2[ok])], axis=1))
+    logits = margin_logits(cos, torch.ones(int(ok.sum()), dtype=torch.long), loss, 8.0, margin).numpy()
+    np.testing.assert_allclose(logits[:, 0], logits[:, 1], atol=1e-9)
+
+
+def test_normface_boundary_is_the_diagonal():
+    np.testing.assert_allclose(decision_boundary(THETA, "normface"), THETA, atol=1e-7)
+    band = decision_margin_band("normface", num=50)
+    np.testing.assert_allclose(band["class1"][1], band["diagonal"][1], atol=1e-7)
+
+
+@pytest.mark.parametrize("m", [0.2, 0.5, 1.0])
+def test_arcface_margin_is_a_constant_angle(m):
+    theta2 = decision_boundary(THETA, "arcface", m)
+    defined = THETA <= math.pi - m - 1e-9
+    np.testing.assert_allclose(theta2[defined] - THETA[defined], m, atol=1e-6)
+    assert np.all(np.isnan(theta2[THETA > math.pi - m + 1e-6]))  # the fallback target is below −1 there
+    band = decision_margin_band("arcface", m, num=201)
+    bx, by = band["band"]
+    assert np.all(np.abs(by - bx) <= m + 1e-6)  # the polygon is the strip |θ2 − θ1| ≤ m
+    assert np.max(by - bx) == pytest.approx(m, abs=1e-6)
+
+
+def test_sphereface_boundary_is_m_theta1():
+    theta1 = np.linspace(0.0, math.pi / 4, 50)
+    np.testing.assert_allclose(decision_boundary(theta1, "sphereface", 4.0), 4.0 * theta1, atol=1e-6)
+
+
+@pytest.mark.parametrize("m", [0.1, 0.35])
+def test_cosface_margin_in_the_cosine_plane_is_sqrt2_m(m):
+    cos1 = np.linspace(-1.0, 1.0, 201)
+    line = decision_boundary_cos(cos1, "cosface", m)
+    inside = cos1 - m >= -1.0
+    np.testing.assert_allclose(line[inside], cos1[inside] - m, atol=1e-12)
+    assert np.all(np.isnan(line[~inside]))
+    band = decision_margin_band("cosface", m, num=2001, plane="cos")
+    x1, y1 = band["class1"]
+    x2, y2 = band["class2"]
+    p1 = np.stack([x1, y1], axis=1)[np.isfinite(y1)]
+    p2 = np.stack([x2, y2], axis=1)[np.isfinite(x2)]
+    mid = p1[len(p1) // 2]
+    distance = np.min(np.linalg.norm(p2 - mid, axis=1))
+    assert distance == pytest.approx(math.sqrt(2) * m, abs=2e-3)
+    bx, by = band["band"]
+    assert np.all(np.abs(bx - by) <= m + 1e-9)
+
+
+def test_softmax_boundary_with_weight_norms():
+    w1, w2 = 2.0, 1.0
+    theta1 = np.linspace(0.0, math.pi, 181)
+    theta2 = decision_boundary(theta1, "softmax", weight_norms=(w1, w2))
+    ok = np.isfinite(theta2)
+    np.testing.assert_allclose(w1 * np.cos(theta1[ok]), w2 * np.cos(theta2[ok]), atol=1e-12)
+    assert np.all(np.isnan(theta2[np.abs(2 * np.cos(theta1)) > 1]))
+    # unit norms: same as NormFace; softmax has one shared boundary, no band
+    np.testing.assert_allclose(decision_boundary(theta1, "softmax"), theta1, atol=1e-7)
+    band = decision_margin_band("softmax", weight_norms=(w1, w2))
+    assert band["band"] is None
+    np.testing.assert_allclose(decision_boundary_cos(np.array([0.25]), "softmax", weight_norms=(w1, w2)), [0.5])
+    with pytest.raises(ValueError, match="only matter for softmax"):
+        decision_boundary(theta1, "arcface", 0.5, weight_norms=(2.0, 1.0))
+
+
+def test_band_is_none_for_a_non_monotone_boundary_and_regions_still_work():
+    assert decision_margin_band("arcface", 0.5, easy_margin=True)["band"] is None
+    regions = decision_regions("arcface", 0.5, num=181, easy_margin=True)
+    assert set(np.unique(regions["labels"])) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS[1:])
+def test_regions_agree_with_the_boundary(loss, margin):
+    regions = decision_regions(loss, margin, num=181)
+    labels, theta = regions["labels"], regions["x"]
+    b1 = decision_boundary(theta, loss, margin)
+    g = target_logit_curve(theta, loss, margin)
+    class1 = (labels & 1).astype(bool)  # rows: θ2, columns: θ1
+    for col in range(0, len(theta), 10):
+        if np.isfinite(b1[col]):
+            assert np.all(class1[theta > b1[col] + 1e-9, col])
+            assert not np.any(class1[theta < b1[col] - 1e-9, col])
+        else:
+            assert g[col] < -1 and not np.any(class1[:, col])
+    np.testing.assert_array_equal(labels == 1, (labels == 2).T)  # class 2 is the mirror image
+    assert (labels == 0).any()  # a real margin leaves a band
+    assert not (labels == 3).any()  # and no overlap
+
+
+def _polygon_area(x: np.ndarray, y: np.ndarray) -> float:
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+@pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS[1:])
+@pytest.mark.parametrize("plane", ["angle", "cos"])
+def test_band_polygon_covers_the_margin_region(loss, margin, plane):
+    """The shaded polygon has the area of the 'neither class wins' cells of decision_regions."""
+    band = decision_margin_band(loss, margin, num=2001, plane=plane)["band"]
+    assert band is not None
+    side = math.pi if plane == "angle" else 2.0
+    labels = decision_regions(loss, margin, num=801, plane=plane)["labels"]
+    expected = np.mean(labels == 0) * side**2
+    assert _polygon_area(*band) == pytest.approx(expected, abs=0.003 * side**2)
+
+
+def test_negative_margin_overlaps():
+    labels = decision_regions("combined", (0.5, 0.0, 0.0), num=91)["labels"]
+    assert (labels == 3).any()
+
+
+def test_band_validation():
+    with pytest.raises(ValueError, match="unknown plane"):
+        decision_margin_band("arcface", 0.5, plane="polar")
+    with pytest.raises(ValueError, match="num"):
+        decision_margin_band("arcface", 0.5, num=1)
+    with pytest.raises(ValueError, match=r"\[−1, 1\]"):
+        decision_boundary_cos(np.array([1.5]), "arcface", 0.5)
+
+
+# ---------------------------------------------------------------- 3. bounds
+
+
+def test_documented_half_arcs():
+    assert math.degrees(feasible_half_arc("arcface", 0.5, 10)) == pytest.approx(3.7, abs=0.05)
+    assert math.degrees(feasible_half_arc("sphereface", 4.0, 10)) == pytest.approx(7.2, abs=1e-9)
+    assert feasible_half_arc("normface", None, 10) == pytest.approx(math.pi / 10)
+
+
+@pytest.mark.parametrize("sep", [0.3, 2 * math.pi / 10, 2 * math.pi / 8, 1.2, math.pi / 2, math.pi])
+def test_half_arc_closed_forms(sep):
+    for m in (0.05, 0.2, 0.5, 1.0):
+        expected = max(0.0, (sep - m) / 2)
+        assert feasible_half_arc("arcface", m, separation_rad=sep) == pytest.approx(expected, abs=1e-10)
+    for m in (1.0, 1.35, 2.0, 4.0, 8.0):
+        assert feasible_half_arc("sphereface", m, separation_rad=sep) == pytest.approx(sep / (m + 1), abs=1e-10)
+    for m in (0.01, 0.1, 0.2, 0.35):
+        if m <= 1 - math.cos(sep):
+            expected = sep / 2 - math.asin(m / (2 * math.sin(sep / 2)))
+        else:
+            expected = 0.0
+        assert feasible_half_arc("cosface", m, separation_rad=sep) == pytest.approx(expected, abs=1e-10)
+
+
+def test_combined_half_arc_reduces_to_its_special_cases():
+    sep = multiclass_separation(8)
+    arc = feasible_half_arc("combined", (1.0, 0.3, 0.0), separation_rad=sep)
+    assert arc == pytest.approx(feasible_half_arc("arcface", 0.3, separation_rad=sep), abs=1e-10)
+    cos = feasible_half_arc("combined", (1.0, 0.0, 0.1), separation_rad=sep)
+    assert cos == pytest.approx(feasible_half_arc("cosface", 0.1, separation_rad=sep), abs=1e-10)
+    # at the half arc the margin is exactly met: g(φ) = cos(sep − φ)
+    margin = (1.2, 0.1, 0.05)
+    phi = feasible_half_arc("combined", margin, separation_rad=sep)
+    assert phi > 0
+    g = target_logit_curve(np.array([phi]), "combined", margin)[0]
+    assert g == pytest.approx(math.cos(sep - phi), abs=1e-10)
+
+
+def test_max_margin_values():
+    assert max_margin("cosface", 8) == pytest.approx(0.29, abs=5e-3)
+    assert max_margin("cosface", 10) == pytest.approx(0.19, abs=5e-3)
+    assert max_margin("cosface", 8) == pytest.approx(1 - math.cos(math.pi / 4))
+    assert max_margin("arcface", 10) == pytest.approx(2 * math.pi / 10)
+    assert max_margin("sphereface", 10) == math.inf
+    sep = multiclass_separation(10)
+    assert max_margin("combined", 10, margin=(1.0, 0.3, 0.2)) == pytest.approx(math.cos(0.3) - math.cos(sep))
+    assert max_margin("combined", 10, margin=(1.0, 0.3, 0.2), component="m2") == -math.inf
+    assert max_margin("combined", 10, margin=(1.0, 0.3, 0.05), component="m2") == pytest.approx(
+        math.acos(math.cos(sep) + 0.05)
+    )
+    with pytest.raises(ValueError, match="no margin"):
+        max_margin("normface", 10)
+    with pytest.raises(ValueError, match="component"):
+        max_margin("combined", 10, margin=(1.0, 0.3, 0.2), component="m1")
+
+
+@pytest.mark.parametrize("num_classes", [8, 10, 12])
+def test_half_arc_vanishes_beyond_max_margin(num_classes):
+    for loss in ("arcface", "cosface"):
+        bound = max_margin(loss, num_classes)
+        assert feasible_half_arc(loss, bound * 0.98, num_classes) > 0
+        assert feasible_half_arc(loss, bound, num_classes) == pytest.approx(0.0, abs=1e-9)
+        assert feasible_half_arc(loss, min(bound * 1.02, 1.0), num_classes) == 0.0
+    margin = (1.0, 0.2, 0.0)
+    m3 = max_margin("combined", num_classes, margin=margin)
+    assert feasible_half_arc("combined", (1.0, 0.2, m3 * 0.98), num_classes) > 0
+    assert feasible_half_arc("combined", (1.0, 0.2, m3 * 1.02), num_classes) == 0.0
+    m2 = max_margin("combined", num_classes, margin=(1.0, 0.0, 0.05), component="m2")
+    assert feasible_half_arc("combined", (1.0, m2 * 0.98, 0.05), num_classes) > 0
+    assert feasible_half_arc("combined", (1.0, m2 * 1.02, 0.05), num_classes) == 0.0
+
+
+def test_half_arc_with_a_tammes_separation():
+    sep = tammes_angle(10, 3)
+    assert feasible_half_arc("arcface", 0.5, separation_rad=sep) == pytest.approx((sep - 0.5) / 2)
+    assert max_margin("arcface", separation_rad=sep) == pytest.approx(sep)
+
+
+def test_cosface_min_scale():
+    assert cosface_min_scale(10, 0.9) == pytest.approx(3.96, abs=5e-3)
+    assert cosface_min_scale(10, 0.99) == pytest.approx(6.11, abs=5e-3)
+    assert cosface_min_scale(10, 0.999) == pytest.approx(8.19, abs=5e-3)
+    assert cosface_min_scale(2, 0.4) == 0.0
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        cosface_min_scale(10, 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        cosface_min_scale(1, 0.9)
+
+
+def test_bound_validation():
+    with pytest.raises(ValueError, match="exactly one"):
+        feasible_half_arc("arcface", 0.5)
+    with pytest.raises(ValueError, match="exactly one"):
+        feasible_half_arc("arcface", 0.5, 10, separation_rad=0.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        feasible_half_arc("arcface", 0.5, 1)
+    with pytest.raises(ValueError, match="whole number"):
+        max_margin("arcface", 2.5)
+    with pytest.raises(ValueError, match=r"\(0, π\]"):
+        feasible_half_arc("arcface", 0.5, separation_rad=4.0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        max_margin("center", 10)
+
+
+# ---------------------------------------------------------------- 4. Tammes
+
+PUBLISHED_3D_DEG = {4: 109.47, 5: 90.0, 6: 90.0, 7: 77.87, 8: 74.86, 9: 70.53, 10: 66.15, 12: 63.43}
+
+
+@pytest.mark.parametrize(("n", "expected_deg"), sorted(PUBLISHED_3D_DEG.items()))
+def test_tammes_3d_matches_published_optima(n, expected_deg):
+    angle = tammes_angle(n, 3)
+    assert math.degrees(angle) == pytest.approx(expected_deg, abs=0.1)
+    points = tammes_points(n, 3)
+    assert points.shape == (n, 3)
+    np.testing.assert_allclose(np.linalg.norm(points, axis=1), 1.0, atol=1e-12)
+    gram = points @ points.T
+    np.fill_diagonal(gram, -1.0)
+    assert math.acos(np.max(gram)) == pytest.approx(angle, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 36])
+def test_tammes_2d_is_a_regular_polygon(n):
+    assert tammes_angle(n, 2) == pytest.approx(2 * math.pi / n)
+    points = tammes_points(n, 2)
+    gram = points @ points.T
+    np.fill_diagonal(gram, -1.0)
+    assert math.acos(np.max(gram)) == pytest.approx(2 * math.pi / n)
+
+
+@pytest.mark.parametrize(("n", "dim"), [(2, 3), (3, 3), (4, 3), (5, 4), (4, 8), (9, 8)])
+def test_tammes_simplex(n, dim):
+    assert tammes_angle(n, dim) == pytest.approx(math.acos(-1 / (n - 1)))
+    points = tammes_points(n, dim)
+    gram = points @ points.T
+    off = gram[~np.eye(n, dtype=bool)]
+    np.testing.assert_allclose(off, -1 / (n - 1), atol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "dim"), [(6, 4), (8, 4), (7, 5), (10, 5)])
+def test_tammes_rankin_range_is_a_right_angle(n, dim):
+    assert tammes_angle(n, dim) == pytest.approx(math.pi / 2)
+    points = tammes_points(n, dim)
+    gram = points @ points.T
+    np.fill_diagonal(gram, -1.0)
+    assert np.max(gram) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tammes_is_deterministic_and_cached():
+    first = tammes_points(9, 3)
+    geometry._tammes.cache_clear()
+    start = time.perf_counter()
+    second = tammes_points(9, 3)
+    elapsed = time.perf_counter() - start
+    np.testing.assert_array_equal(first, second)
+    start = time.perf_counter()
+    tammes_angle(9, 3)
+    assert time.perf_counter() - start < elapsed  # the second call is a cache hit
+    second[0] = 0.0  # callers get a copy, the cache stays intact
+    assert np.all(tammes_points(9, 3)[0] == first[0])
+
+
+def test_tammes_validation():
+    with pytest.raises(ValueError, match="dim must be at least 2"):
+        tammes_angle(4, 1)
+    with pytest.raises(ValueError, match="num_points must be at least 2"):
+        tammes_angle(1, 3)
+    with pytest.raises(ValueError, match="whole number"):
+        tammes_points(4.5, 3)
