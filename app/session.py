@@ -31,6 +31,7 @@ TICK_S = 0.3  # run_every while playing: about 3 redraws a second
 TICK_BUDGET_S = 0.15  # training time per tick; the rest of the tick draws
 IDLE_PAUSE_S = 10 * 60  # auto-pause after this long without a click or slider move
 MAX_EPOCHS = 500  # auto-pause once a run reaches this many epochs
+STEP_LIMIT_S = 20.0  # Step trains one epoch, but never blocks the page longer than this (a CNN on MNIST)
 DATA_ENV = "MARGIN_LAB_DATA"  # folder with the MNIST / Fashion-MNIST IDX files
 NEEDS_FOLDER = ("mnist", "fashion-mnist")
 
@@ -154,7 +155,7 @@ def dataset_for(values: Mapping[str, Any], data_dir: str | None) -> tuple[Datase
     except DatasetError as err:
         why = str(err).rstrip(".")
         hint = f" Enter the folder below or set ${DATA_ENV}." if name in NEEDS_FOLDER else ""
-        label = state.param_by_name(values["loss"], "dataset").label_of(name)
+        label = state.param_by_name(values["loss"], "dataset").label_of(name).split(" (")[0]
         notice = f"{label} could not be loaded: {why}.{hint} Training on digits meanwhile."
         return cached_dataset("digits", None), None, notice
 

@@ -65,6 +65,12 @@ LR_LADDER = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 EMBEDDING_DIMS = (2, 3)  # the dimensions the hypersphere view can draw
 SEED_MAX = 2**31 - 1
+_DATASET_LABELS = {
+    "digits": "Digits (8×8, built in)",
+    "mnist": "MNIST (needs a folder)",
+    "fashion-mnist": "Fashion-MNIST (needs a folder)",
+    "toy": "Toy identities (synthetic)",
+}
 MAX_TEXT = 80  # a URL value longer than this is rejected before parsing (and quoted shortened)
 
 # Margin steps per unit: radians and cosine units in hundredths, multipliers in twentieths.
@@ -206,7 +212,8 @@ def _training_params() -> tuple[Param, ...]:
               False, "embedding_dim", options=EMBEDDING_DIMS, option_labels=("2-D circle", "3-D sphere")),
         Param("dataset", "dataset", "choice", cfg.dataset, "Dataset",
               "digits ships with scikit-learn (1,797 8×8 images). MNIST and Fashion-MNIST need a folder with "
-              "the IDX files. Changing it rebuilds the model.", False, "dataset", options=DATASETS),
+              "the IDX files. Changing it rebuilds the model.", False, "dataset", options=DATASETS,
+              option_labels=tuple(_DATASET_LABELS.get(d, d) for d in DATASETS)),
         Param("backbone", "backbone", "choice", cfg.backbone, "Backbone",
               "The small network that maps an image to its embedding. Changing it rebuilds the model.",
               False, "backbone", options=BACKBONES, option_labels=tuple(b.upper() for b in BACKBONES)),

@@ -76,7 +76,7 @@ def _step() -> None:
     run.auto_paused = ""
     if run.trainer is not None:
         session.sync_hot(run, _params())
-        run.trainer.advance(epochs=1)
+        run.trainer.advance(epochs=1, seconds=session.STEP_LIMIT_S)
 
 
 def _reset() -> None:
@@ -266,9 +266,9 @@ def angle_panel(snap: Any, num_classes: int, dim: int) -> None:
     row2[1].metric("Closest centres", _degrees(stats["min_center_angle_deg"]),
                    help="The smallest angle between any two class centres. It can never exceed the Tammes bound.")
     where = "circle" if dim == 2 else "sphere"
-    row2[2].metric(f"Tammes bound ({num_classes}, {dim}-D)", f"{tammes:.1f}°",
-                   help=f"The largest possible smallest angle between {num_classes} directions on a {where}: "
-                        "the best separation the class centres could reach.")
+    row2[2].metric("Tammes bound", f"{tammes:.1f}°",
+                   help=f"The largest possible smallest angle between {num_classes} directions on a {where} "
+                        f"({dim}-D): the best separation the class centres could ever reach.")
 
 
 def live_views() -> None:

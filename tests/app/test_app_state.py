@@ -1,0 +1,215 @@
+"""The parameter schema (app/state.py): defaults from the library, clamping, notices, URL round trips, fuzz."""
+
+from __future__ import annotations
+
+import math
+import random
+import string
+
+import pytest
+
+from app import state
+from toy_models.heads import LOSS_SPECS, LOSSES
+from toy_models.train import TrainConfig
+
+CFG = TrainConfig()
+
+
+# ------------------------------------------------------------------------------------------------
+# The table
+
+
+def test_app_opens_on_arcface_3d_digits():
+    values = state.defaults()
+    assert (values["loss"], values["dim"], values["dataset"]) == ("arcface", 3, "digits")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_defaults_come_from_the_library(loss):
+    by_name = {p.name: p for p in state.params_for(loss)}
+    spec = LOSS_SPECS[loss]
+    assert by_name["lr"].default == CFG.lr
+    assert by_name["batch_size"].default == CFG.batch_size
+    assert by_name["seed"].default == CFG.seed
+    assert by_name["dim"].default == CFG.embedding_dim
+    assert by_name["dataset"].default == CFG.dataset
+    assert by_name["backbone"].default == CFG.backbone
+    assert by_name["loss"].default == CFG.loss
+    if spec.uses_scale:
+        assert by_name["scale"].default == spec.default_scale
+    else:
+        assert "scale" not in by_name
+    if loss == "combined":
+        assert tuple(by_name[n].default for n in ("m1", "m2", "m3")) == spec.default_margin
+        assert tuple((by_name[n].minimum, by_name[n].maximum) for n in ("m1", "m2", "m3")) == spec.margin_range
+    elif spec.margin_range is not None:
+        assert by_name["margin"].default == spec.default_margin
+        assert (by_name["margin"].minimum, by_name["margin"].maximum) == spec.margin_range
+    else:
+        assert "margin" not in by_name
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_hot_and_cold_agree_with_the_trainer(loss):
+    """A setting is hot in the UI exactly when the trainer can change it without a rebuild."""
+    for p in state.params_for(loss):
+        assert p.hot == (p.config in TrainConfig.hot_fields), p.name
+
+
+def test_url_keys_are_unique_per_loss_and_include_the_required_ones():
+    for loss in LOSSES:
+        keys = [p.key for p in state.params_for(loss)]
+        assert len(keys) == len(set(keys))
+    assert {"loss", "m", "s", "lr", "dim", "dataset", "seed", "m1", "m2", "m3"} <= state.all_url_keys()
+
+
+def test_units_are_in_the_labels():
+    labels = {loss: {p.name: p.label for p in state.params_for(loss)} for loss in LOSSES}
+    assert labels["arcface"]["margin"] == "Margin m (rad)"
+    assert labels["cosface"]["margin"] == "Margin m (cosine)"
+    assert labels["sphereface"]["margin"] == "Multiplier m (×)"
+    assert labels["arcface"]["scale"] == "Scale s"
+    assert [labels["combined"][n] for n in ("m1", "m2", "m3")] == [
+        "Multiplier m1 (×)", "Angular margin m2 (rad)", "Cosine margin m3 (cosine)"]
+
+
+def test_schema_rows_cover_every_control():
+    rows = state.schema_rows()
+    assert {r["url"] for r in rows} == set(state.all_url_keys())
+    assert all(r["hot/cold"] in ("hot", "cold") for r in rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# validate: clamp, ignore, say which
+
+
+BAD = [
+    # (raw query, expected value name -> value, words the notice must contain)
+    ({"m": "abc"}, {"margin": 0.5}, ["m=abc", "not a number"]),
+    ({"m": "1e309"}, {"margin": 0.5}, ["m=1e309", "not a finite number"]),
+    ({"m": "9"}, {"margin": math.pi / 2}, ["m=9", "above ArcFace's maximum 1.571 rad", "using 1.571"]),
+    ({"m": "-5"}, {"margin": 0.0}, ["m=-5", "below ArcFace's minimum 0 rad"]),
+    ({"s": "0"}, {"scale": state.SCALE_RANGE[0]}, ["s=0", "below the minimum"]),
+    ({"lr": "nan"}, {"lr": CFG.lr}, ["lr=nan", "not a finite number"]),
+    ({"lr": "-1"}, {"lr": min(state.LR_LADDER)}, ["lr=-1", "below the minimum"]),
+    ({"dim": "7"}, {"dim": 3}, ["dim=7", "not one of 2, 3"]),
+    ({"loss": "tripletface"}, {"loss": "arcface"}, ["loss=tripletface", "using ArcFace"]),
+    ({"dataset": "../../etc"}, {"dataset": "digits"}, ["dataset=../../etc", "not one of"]),
+    ({"seed": "-1"}, {"seed": 0}, ["seed=-1", "below the minimum 0"]),
+    ({"seed": "1.5"}, {"seed": 0}, ["seed=1.5", "not a whole number"]),
+    ({"seed": "1e30"}, {"seed": state.SEED_MAX}, ["seed=1e30", "above the maximum"]),
+    ({"unknown": "1"}, {}, ["unknown", "not a setting"]),
+    ({"m": "\x00"}, {"margin": 0.5}, ["m=\\x00", "not a number"]),
+    ({"m": "9" * 5000}, {"margin": 0.5}, ["m=99999", "too long"]),
+    ({"m": ["0.3", "0.4"]}, {"margin": 0.4}, ["appears 2 times", "0.4"]),
+    ({"m": ""}, {"margin": 0.5}, ["is empty"]),
+    ({"batch": "100"}, {"batch_size": 128}, ["batch=100", "offered values"]),
+    ({"loss": "normface", "m": "0.3"}, {"loss": "normface"}, ["m=0.3 ignored", "NormFace has no margin"]),
+    ({"loss": "softmax", "s": "30"}, {"loss": "softmax"}, ["s=30 ignored", "Softmax has no scale"]),
+    ({"loss": "combined", "m2": "3"}, {"m2": math.pi / 2}, ["m2=3", "above"]),
+    ({"loss": "sphereface", "m": "0.5"}, {"margin": 1.0}, ["m=0.5", "below SphereFace's minimum 1×"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected", "words"), BAD, ids=[str(list(b[0]))[:40] for b in BAD])
+def test_bad_values_are_clamped_or_ignored_with_one_sentence(raw, expected, words):
+    values, notices = state.validate(raw)
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value) if isinstance(value, float) else values[name] == value
+    assert len(notices) == 1, notices
+    notice = notices[0]
+    assert "\n" not in notice and len(notice) < 240
+    for word in words:
+        assert word in notice, (word, notice)
+
+
+def test_good_values_pass_silently():
+    raw = {"loss": "cosface", "m": "0.2", "s": "20", "lr": "0.001", "dim": "2", "dataset": "digits", "seed": "7",
+           "backbone": "cnn", "batch": "32"}
+    values, notices = state.validate(raw)
+    assert notices == []
+    assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "lr": 0.001, "dim": 2, "dataset": "digits",
+                      "seed": 7, "backbone": "cnn", "batch_size": 32}
+
+
+def test_case_and_spelling_are_forgiven():
+    values, notices = state.validate({"loss": "ArcFace", "dataset": "Fashion_MNIST", "dim": "2.0"})
+    assert notices == []
+    assert (values["loss"], values["dataset"], values["dim"]) == ("arcface", "fashion-mnist", 2)
+
+
+def test_a_margin_is_checked_against_the_requested_loss():
+    values, notices = state.validate({"loss": "cosface", "m": "1.2"})
+    assert values["margin"] == 1.0 and "CosFace's maximum 1 (cosine units)" in notices[0]
+
+
+def test_many_unknown_keys_give_a_bounded_number_of_notices():
+    _, notices = state.validate({f"k{i}": "1" for i in range(50)})
+    assert len(notices) == 6 and "45 more" in notices[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# to_query: the share link reproduces the values
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_to_query_round_trips(loss):
+    values = state.defaults(loss)
+    query = state.to_query(values)
+    again, notices = state.validate(query)
+    assert notices == [] and again == values
+
+
+def test_a_clamped_value_round_trips_without_new_notices():
+    values, _ = state.validate({"m": "9"})
+    query = state.to_query(values)
+    again, notices = state.validate(query)
+    assert notices == []
+    assert again["margin"] == pytest.approx(math.pi / 2, abs=1e-6) and again["margin"] <= math.pi / 2
+
+
+def test_hot_values_feed_set_hyper():
+    assert state.hot_values(state.defaults("combined"))["margin"] == LOSS_SPECS["combined"].default_margin
+    assert "scale" not in state.hot_values(state.defaults("softmax"))
+    assert set(state.hot_values(state.defaults("sphereface"))) >= {"margin", "scale", "lr", "lambda_min"}
+    assert set(state.hot_values(state.defaults("arcface"))) <= TrainConfig.hot_fields
+
+
+# ------------------------------------------------------------------------------------------------
+# Fuzz: no mapping of strings makes validate raise, and what it returns is always usable
+
+
+def _random_text(rng: random.Random) -> str:
+    pools = [
+        string.printable,
+        "0123456789.eE+-",
+        "\x00\x01\x7f\u202e\ud7ff\u00a0\ufeff ",
+        "nNaAiIfF",
+    ]
+    pool = rng.choice(pools)
+    length = rng.choice([0, 1, 2, 5, 12, 40, 300])
+    return "".join(rng.choice(pool) for _ in range(length))
+
+
+def test_fuzzed_queries_never_raise_and_give_valid_values():
+    rng = random.Random(1234)
+    keys = [*sorted(state.all_url_keys()), "x", "", "M", "loss "]
+    specials = ["inf", "-inf", "nan", "1e309", "-0", "0x10", "1_000", "  3 ", "٣", "1e-400", "True", "None"]
+    for _ in range(1500):
+        raw = {}
+        for _ in range(rng.randint(0, 6)):
+            key = rng.choice(keys) if rng.random() < 0.9 else _random_text(rng)
+            value = rng.choice(specials) if rng.random() < 0.3 else _random_text(rng)
+            raw[key] = [value, _random_text(rng)] if rng.random() < 0.1 else value
+        if rng.random() < 0.5:
+            raw["loss"] = rng.choice([*LOSSES, _random_text(rng)])
+        values, notices = state.validate(raw)
+        assert all(isinstance(n, str) and "\n" not in n for n in notices)
+        for p in state.params_for(values["loss"]):
+            value = values[p.name]
+            if p.kind in ("choice", "ladder"):
+                assert value in p.options
+            else:
+                assert math.isfinite(value) and p.minimum <= value <= p.maximum
+        TrainConfig(**{p.config: values[p.name] for p in state.params_for(values["loss"])
+                       if p.config not in ("margin",)}, margin=state.hot_values(values).get("margin"))
