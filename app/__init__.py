@@ -1,0 +1,1 @@
+"""Margin Lab's Streamlit app: pages, state, figure builders and components."""

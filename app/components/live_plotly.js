@@ -1,0 +1,258 @@
+// live_plotly: one plotly.js graph that stays alive across Streamlit reruns.
+//
+// Streamlit (components v2) imports this module once (it is cached by content hash) and calls
+// the default export again every time the Python side sends new data, with the SAME
+// parentElement. So the graph div is created once and every later call is a Plotly.react on
+// it: with a fixed layout.uirevision plotly keeps what the user changed (3-D camera, zoom,
+// legend clicks) while the data change. st.plotly_chart cannot do this today (streamlit#8882).
+//
+// plotly.js (~4.7 MB) is not inlined: Python serves the copy shipped with the plotly package
+// as a static file and sends its URL; it is loaded once per page with a <script> tag and
+// kept on window, so later ticks only carry the figure JSON.
+
+const PLOTLY_KEY = "__marginLabPlotly";
+const GRAPH_CLASS = "ml-live-plotly";
+const graphs = new WeakMap(); // graph div -> {latest, busy, observer}
+
+function loadPlotly(url) {
+  const cached = window[PLOTLY_KEY];
+  if (cached) return cached;
+  const promise = new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = url;
+    script.async = true;
+    script.dataset.marginLab = "plotly.js";
+    script.onload = () => {
+      if (window.Plotly && typeof window.Plotly.react === "function") resolve(window.Plotly);
+      else reject(new Error(`plotly.js loaded from ${url} but defined no window.Plotly`));
+    };
+    script.onerror = () => reject(new Error(`could not load plotly.js from ${url}`));
+    document.head.appendChild(script);
+  });
+  // A failed load is not cached, so a later tick can try again.
+  promise.catch(() => {
+    if (window[PLOTLY_KEY] === promise) delete window[PLOTLY_KEY];
+  });
+  window[PLOTLY_KEY] = promise;
+  return promise;
+}
+
+function cssVar(el, name) {
+  const value = getComputedStyle(el).getPropertyValue(name);
+  return value ? value.trim() : "";
+}
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+// Fill `target` with `defaults` wherever the figure did not set a value itself.
+function fillDefaults(target, defaults) {
+  for (const [key, value] of Object.entries(defaults)) {
+    if (isObject(value)) {
+      if (!isObject(target[key])) target[key] = target[key] === undefined ? {} : target[key];
+      if (isObject(target[key])) fillDefaults(target[key], value);
+    } else if (target[key] === undefined || target[key] === null) {
+      target[key] = value;
+    }
+  }
+  return target;
+}
+
+// The Streamlit theme, read from the --st-* CSS variables Streamlit sets around every
+// v2 component, applied only where the figure is silent (so explicit colours win).
+function themeLayout(layout, el) {
+  const text = cssVar(el, "--st-text-color");
+  if (!text) return layout;
+  const grid = cssVar(el, "--st-border-color") || "rgba(128,128,128,0.35)";
+  const line = cssVar(el, "--st-gray-color") || grid;
+  const font = cssVar(el, "--st-font");
+  const background = cssVar(el, "--st-background-color");
+  const axis = { gridcolor: grid, linecolor: line, zerolinecolor: line, tickcolor: line };
+  const defaults = {
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { color: text, family: font || undefined },
+    title: { font: { color: text } },
+    legend: { bgcolor: "rgba(0,0,0,0)", font: { color: text } },
+    hoverlabel: { bgcolor: background || undefined, font: { color: text } },
+    xaxis: axis,
+    yaxis: axis,
+  };
+  for (const key of Object.keys(layout)) {
+    if (/^[xy]axis\d+$/.test(key)) defaults[key] = axis;
+    if (/^scene\d*$/.test(key)) {
+      const sceneAxis = { ...axis, backgroundcolor: "rgba(0,0,0,0)" };
+      defaults[key] = { xaxis: sceneAxis, yaxis: sceneAxis, zaxis: sceneAxis };
+    }
+  }
+  return fillDefaults(layout, JSON.parse(JSON.stringify(defaults)));
+}
+
+function graphFor(parentElement) {
+  let div = parentElement.querySelector(`:scope > .${GRAPH_CLASS}`);
+  if (div) return div;
+  div = document.createElement("div");
+  div.className = GRAPH_CLASS;
+  div.style.width = "100%";
+  parentElement.appendChild(div);
+  // Count creations so a browser test can tell "updated in place" from "rebuilt".
+  window.__marginLabLivePlotlyCreated = (window.__marginLabLivePlotlyCreated || 0) + 1;
+  const state = {
+    latest: null, // newest data not yet drawn
+    current: null, // data drawn last (redrawn on a width change)
+    redraw: false,
+    busy: false,
+    width: 0,
+    pointerDown: false,
+    lastWheel: -Infinity,
+    listeners: [],
+  };
+  graphs.set(div, state);
+  const listen = (target, type, handler, options) => {
+    target.addEventListener(type, handler, options);
+    state.listeners.push(() => target.removeEventListener(type, handler, options));
+  };
+  // Never redraw under the user's hand: every Plotly.react re-applies the saved camera, so a
+  // tick that lands mid-drag would snap a 3-D rotation (or a 2-D zoom box) back. Figures that
+  // arrive meanwhile wait, and only the newest one is drawn once the user lets go.
+  const release = () => {
+    if (!state.pointerDown) return;
+    state.pointerDown = false;
+    // Let plotly's own mouseup handler store the new camera before the next react.
+    setTimeout(() => drain(div, parentElement), 50);
+  };
+  listen(div, "pointerdown", () => { state.pointerDown = true; }, true);
+  listen(window, "pointerup", release, true);
+  listen(window, "pointercancel", release, true);
+  listen(window, "blur", release);
+  listen(div, "wheel", () => { state.lastWheel = performance.now(); }, { capture: true, passive: true });
+  if (typeof ResizeObserver === "function") {
+    // The width is set explicitly on every draw (not Plots.resize, which leaves a 3-D scene
+    // bound to a stale layout so that the next react forgets the user's camera).
+    state.observer = new ResizeObserver(() => {
+      const width = Math.round(div.clientWidth);
+      if (width > 0 && width !== state.width && state.current) {
+        state.redraw = true;
+        drain(div, parentElement);
+      }
+    });
+    state.observer.observe(div);
+  }
+  return div;
+}
+
+function showError(div, error) {
+  console.error("live_plotly:", error);
+  let note = div.parentNode && div.parentNode.querySelector(":scope > .ml-live-plotly-error");
+  if (!note) {
+    note = document.createElement("div");
+    note.className = "ml-live-plotly-error";
+    note.setAttribute("role", "alert");
+    note.style.cssText = "padding:1em;color:var(--st-red-color, #c00);font-family:var(--st-font, sans-serif)";
+    div.before(note);
+  }
+  note.textContent = `The live chart could not be drawn: ${error && error.message ? error.message : error}`;
+}
+
+// plotly.js sets camera.mode = "turntable" on every redraw of a 3-D scene (scene.updateFx), and
+// that setter schedules a camera keyframe 500 ms in the future: a drag that starts within
+// 500 ms of a Plotly.react is then saved as the old camera and undone by the next react (with
+// ticks every 0.3 s, nearly every drag; see plotly.js#6359). Assigning the mode it already has
+// is skipped for each scene; a real mode change (modebar: orbit <-> turntable) passes through.
+// Guarded: if plotly's internals look different, nothing is patched.
+function keepTurntableDrags(div) {
+  const fullLayout = div._fullLayout;
+  const ids = (fullLayout && fullLayout._subplots && fullLayout._subplots.gl3d) || [];
+  for (const id of ids) {
+    const scene = fullLayout[id] && fullLayout[id]._scene;
+    if (!scene || scene.__marginLabPatched || typeof scene.updateFx !== "function" || !scene.camera) continue;
+    const original = scene.updateFx;
+    scene.updateFx = function updateFxKeepingDrags(...args) {
+      const camera = this.camera;
+      if (!camera) return original.apply(this, args);
+      this.camera = new Proxy(camera, {
+        set(target, prop, value) {
+          if (!(prop === "mode" && target.mode === value)) target[prop] = value;
+          return true;
+        },
+      });
+      try {
+        return original.apply(this, args);
+      } finally {
+        this.camera = camera;
+      }
+    };
+    scene.__marginLabPatched = true;
+  }
+}
+
+const WHEEL_QUIET_MS = 400;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function busyUserFor(state) {
+  if (state.pointerDown) return 100;
+  const sinceWheel = performance.now() - state.lastWheel;
+  return sinceWheel < WHEEL_QUIET_MS ? WHEEL_QUIET_MS - sinceWheel : 0;
+}
+
+// Draw the newest figure; figures that arrive while plotly is busy (or the user is dragging)
+// replace each other, so a slow browser skips ticks instead of queueing them.
+async function drain(div, parentElement) {
+  const state = graphs.get(div);
+  if (!state || state.busy) return;
+  state.busy = true;
+  try {
+    while (state.latest || state.redraw) {
+      const wait = busyUserFor(state);
+      if (wait > 0) {
+        await sleep(wait);
+        continue;
+      }
+      const data = state.latest || state.current;
+      state.latest = null;
+      state.redraw = false;
+      state.current = data;
+      const Plotly = await loadPlotly(data.plotly_url);
+      state.Plotly = Plotly;
+      const figure = typeof data.figure === "string" ? JSON.parse(data.figure) : structuredClone(data.figure);
+      const layout = figure.layout || {};
+      if (data.theme) themeLayout(layout, parentElement);
+      div.style.height = `${data.height}px`;
+      state.width = Math.round(div.clientWidth);
+      layout.height = data.height;
+      if (state.width > 0) layout.width = state.width;
+      layout.autosize = false;
+      const config = { displaylogo: false, responsive: false, ...(data.config || {}) };
+      await Plotly.react(div, figure.data || [], layout, config);
+      keepTurntableDrags(div);
+      const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
+      if (note) note.remove();
+    }
+  } catch (error) {
+    showError(div, error);
+  } finally {
+    state.busy = false;
+  }
+}
+
+export default function liveplotly(component) {
+  const { data, parentElement } = component;
+  if (!data || !parentElement) return undefined;
+  const div = graphFor(parentElement);
+  graphs.get(div).latest = data;
+  drain(div, parentElement);
+  // Streamlit calls the returned function when this render is superseded or the element is
+  // unmounted. Only a real unmount (the div has left the page) frees the graph.
+  return () => {
+    setTimeout(() => {
+      if (div.isConnected) return;
+      const state = graphs.get(div);
+      if (!state) return;
+      if (state.observer) state.observer.disconnect();
+      state.listeners.forEach((remove) => remove());
+      if (state.Plotly) state.Plotly.purge(div);
+      graphs.delete(div);
+    }, 0);
+  };
+}
