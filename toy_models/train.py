@@ -698,17 +698,21 @@ class _ModelRun:
         self._epoch_correct += correct
         self._epoch_seen += count
 
-    def _after_step(self, step: int, loss_value: float, correct: int, count: int) -> None:
-        """Bookkeeping after an optimizer step, or the guard's response to a non-finite loss."""
-        if not math.isfinite(loss_value):
+    def _before_update(self, step: int, loss_value: float) -> None:
+        """Every GUARD_EVERY steps, keep the weights that just gave a finite loss as the last-good copy.
+
+        Taken before the update, so the copy is known to work on real data (finite weights alone are not
+        enough: weights of 1e30 are finite and still overflow the next forward pass).
+        """
+        if step % GUARD_EVERY == 0 and math.isfinite(loss_value) and self._params_finite():
+            self._checkpoint = (step, self._capture_state())
+
+    def _after_update(self, step: int, loss_value: float, correct: int, count: int) -> None:
+        """Bookkeeping after step number `step`, or the guard's response to its non-finite loss."""
+        if math.isfinite(loss_value):
+            self._record_step(loss_value, correct, count)
+        else:
             self._diverged(step, "the loss became non-finite")
-            return
-        self._record_step(loss_value, correct, count)
-        if step % GUARD_EVERY == 0:
-            if self._params_finite():
-                self._checkpoint = (step, self._capture_state())
-            else:
-                self._diverged(step, "a weight became non-finite")
 
     def _params_finite(self) -> bool:
         return _all_finite([*self.backbone.parameters(), *self.head.parameters()])
@@ -819,8 +823,25 @@ class _ModelRun:
         return torch.cat([self.backbone(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> EvalResult:
-        """Score the current model on images x with labels y (any split, e.g. the held-out classes)."""
+        """Score the current model on images x with labels y (any split, e.g. the held-out classes).
+
+        The features are checked: if the weights overflow on these images (finite weights can), the guard
+        restores the last-good copy and scores again. Should even that fail, non-finite values are zeroed,
+        so a result never holds NaN.
+        """
         self._ensure_finite()
+        result = self._evaluate(x, y)
+        if not (np.isfinite(result.embeddings).all() and np.isfinite(result.class_weights).all()):
+            self._diverged(self.step, "the features became non-finite")
+            result = self._evaluate(x, y)
+            result = dataclasses.replace(
+                result,
+                embeddings=np.nan_to_num(result.embeddings, nan=0.0, posinf=0.0, neginf=0.0),
+                class_weights=np.nan_to_num(result.class_weights, nan=0.0, posinf=0.0, neginf=0.0),
+            )
+        return result
+
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> EvalResult:
         if self._mode_matters:
             self.backbone.eval()
         try:
@@ -997,14 +1018,15 @@ class Trainer(_ModelRun):
         logits, scores = training_logits(self.head, self.backbone(x), y)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
-        self.step += 1
+        self._before_update(self.step, loss_value)
         correct = 0
         if math.isfinite(loss_value):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             correct = int((scores.detach().argmax(1) == y).sum())
-        self._after_step(self.step, loss_value, correct, len(y))
+        self.step += 1
+        self._after_update(self.step, loss_value, correct, len(y))
         self._version += 1
         if epoch_done:
             self._end_epoch()
@@ -1382,14 +1404,18 @@ class MultiTrainer:
         index, epoch_done = self._stream.next()
         x, y = self._x_train[index], self._y_train[index]
         losses, correct = self._losses_and_correct(x, y)
+        loss_values = losses.tolist()
+        for i, loss_value in zip(self._group_order, loss_values, strict=True):
+            self.members[i]._before_update(self.step, loss_value)
         for p in self._stacks:
             p.grad = None
         losses.sum().backward()  # members share no parameters: each one's gradient is its own loss's
         with torch.no_grad():
             self._optimizer_step()
         self.step += 1
-        for i, loss_value, hits in zip(self._group_order, losses.tolist(), correct.tolist(), strict=True):
-            self.members[i]._after_step(self.step, loss_value, hits, len(y))
+        for i, loss_value, hits in zip(self._group_order, loss_values, correct.tolist(), strict=True):
+            # A member whose loss was NaN got NaN gradients and a NaN update; the guard restores just it.
+            self.members[i]._after_update(self.step, loss_value, hits, len(y))
             self.members[i]._version += 1
         if epoch_done:
             for member in self.members:

@@ -1,0 +1,519 @@
+"""The training engine: config validation, determinism, hot changes, the divergence guard, time budgets,
+and MultiTrainer's promise that all-at-once training equals separate runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from toy_models import train as train_module
+from toy_models.data import load_dataset
+from toy_models.heads import LOSS_SPECS, build_head, sphereface_lambda
+from toy_models.train import (
+    GUARD_EVERY,
+    History,
+    MultiTrainer,
+    Snapshot,
+    TrainConfig,
+    Trainer,
+    choose_device,
+    is_hot_change,
+    training_logits,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These nets are tiny: one thread is faster, and it keeps timings sane on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def assert_snapshot_finite(snap: Snapshot) -> None:
+    for name in ("embeddings", "class_weights", "target_angle", "nearest_angle"):
+        assert np.isfinite(getattr(snap, name)).all(), name
+    for name in ("loss", "train_accuracy", "test_accuracy", "epoch_fraction"):
+        assert math.isfinite(getattr(snap, name)), name
+    assert all(math.isfinite(v) for v in snap.angle_stats.values())
+    for name in ("loss", "train_accuracy", "test_accuracy"):
+        assert all(math.isfinite(v) for v in getattr(snap.history, name))
+
+
+def assert_snapshots_identical(a: Snapshot, b: Snapshot) -> None:
+    for f in dataclasses.fields(Snapshot):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y), f.name
+        else:
+            assert x == y, f.name
+
+
+def weights_of(run) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in [*run.backbone.parameters(), *run.head.parameters()]]
+
+
+# --------------------------------------------------------------------------------------------------------
+# TrainConfig
+
+
+def test_config_round_trips_through_json():
+    config = TrainConfig(loss="combined", margin=[1.0, 0.3, 0.2], holdout_classes=[8, 9], num_threads=1)
+    assert config.margin == (1.0, 0.3, 0.2) and config.holdout_classes == (8, 9)
+    again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+
+
+def test_config_resolves_loss_defaults():
+    config = TrainConfig(loss="cosface")
+    assert config.scale is None and config.margin is None
+    resolved = config.resolved()
+    assert resolved.scale == LOSS_SPECS["cosface"].default_scale
+    assert resolved.margin == LOSS_SPECS["cosface"].default_margin
+    assert TrainConfig(loss="softmax").resolved().scale is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"loss": "triplet"}, "unknown loss"),
+        ({"dataset": "cifar"}, "unknown dataset"),
+        ({"backbone": "resnet"}, "unknown backbone"),
+        ({"scale": 0}, "scale"),
+        ({"scale": -2.0}, "scale"),
+        ({"scale": float("nan")}, "scale"),
+        ({"lr": 0}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"embedding_dim": 1}, "embedding_dim"),
+        ({"margin": 2.0}, "outside its valid range"),
+        ({"loss": "cosface", "margin": -0.1}, "outside its valid range"),
+        ({"loss": "combined", "margin": 0.5}, "three numbers"),
+        ({"loss": "arcface", "margin": (0.1, 0.2, 0.3)}, "one margin number"),
+        ({"loss": "softmax", "scale": 16.0}, "takes no scale"),
+        ({"loss": "normface", "margin": 0.2}, "takes no margin"),
+        ({"loss": "cosface", "easy_margin": True}, "arcface only"),
+        ({"gradient": "straight"}, "gradient"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"device": "tpu"}, "device"),
+        ({"seed": -1}, "seed"),
+        ({"holdout_classes": ("8",)}, "holdout_classes"),
+        ({"lambda_min": -1.0}, "lambda_min"),
+        ({"snapshot_per_class": 0}, "snapshot_per_class"),
+    ],
+)
+def test_config_rejects_bad_values_with_one_sentence(changes, words):
+    with pytest.raises(ValueError, match=words) as info:
+        TrainConfig(**changes)
+    assert "\n" not in str(info.value)
+
+
+def test_from_dict_rejects_unknown_keys_and_non_mappings():
+    with pytest.raises(ValueError, match="unknown config field 'epochz'"):
+        TrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(ValueError, match="mapping"):
+        TrainConfig.from_dict([("loss", "arcface")])
+
+
+def test_hot_and_cold_changes():
+    old = TrainConfig()
+    assert TrainConfig.hot_fields | TrainConfig.cold_fields() == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {"margin", "scale", "lr"} <= TrainConfig.hot_fields
+    assert {"loss", "embedding_dim", "dataset", "backbone", "hidden", "batch_size", "seed"} <= TrainConfig.cold_fields()
+    assert is_hot_change(old, dataclasses.replace(old, margin=0.3, lr=0.003))
+    assert is_hot_change(old, old.resolved())  # None and the loss's default are the same margin
+    assert not is_hot_change(old, dataclasses.replace(old, embedding_dim=2))
+    assert not is_hot_change(old, dataclasses.replace(old, loss="cosface"))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Devices
+
+
+def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert choose_device("auto").type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert choose_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        choose_device("cuda")
+    with pytest.raises(ValueError, match="MPS"):
+        choose_device("mps")
+
+
+def test_auto_device_is_the_cpu_here(digits):
+    trainer = Trainer(TrainConfig(max_train=200), dataset=load_dataset("digits", max_train=200))
+    assert trainer.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The trainer's forward equals the heads'
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"loss": "softmax"},
+        {"loss": "normface"},
+        {"loss": "cosface"},
+        {"loss": "arcface"},
+        {"loss": "arcface", "easy_margin": True},
+        {"loss": "combined"},
+        {"loss": "sphereface"},
+        {"loss": "sphereface", "form": "original"},
+    ],
+)
+@pytest.mark.parametrize("gradient", ["true", "detached"])
+def test_training_logits_equal_the_heads_forward(options, gradient):
+    options = dict(options)
+    loss = options.pop("loss")
+    extra = {} if loss == "softmax" else {"gradient": gradient}
+    torch.manual_seed(0)
+    embeddings = torch.randn(16, 3, requires_grad=True)
+    labels = torch.randint(0, 5, (16,))
+    ours, theirs = build_head(loss, 3, 5, **options, **extra), build_head(loss, 3, 5, **options, **extra)
+    theirs.load_state_dict(ours.state_dict())
+    logits, scores = training_logits(ours, embeddings, labels)
+    expected = theirs(embeddings, labels)
+    torch.testing.assert_close(logits, expected, rtol=0, atol=0)
+    assert torch.equal(scores.argmax(1), theirs(embeddings.detach()).argmax(1))
+    (grad_ours,) = torch.autograd.grad(F.cross_entropy(logits, labels), embeddings)
+    (grad_theirs,) = torch.autograd.grad(F.cross_entropy(expected, labels), embeddings)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=0, atol=0)
+    if loss == "sphereface":
+        assert int(ours.iteration) == int(theirs.iteration) == 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# Determinism
+
+
+def test_same_seed_gives_bit_identical_snapshots_and_different_seeds_differ(digits):
+    config = TrainConfig(seed=3)
+    a, b = Trainer(config, dataset=digits), Trainer(config, dataset=digits)
+    a.advance(steps=40)
+    b.advance(steps=40)
+    assert_snapshots_identical(a.snapshot(), b.snapshot())
+    c = Trainer(dataclasses.replace(config, seed=4), dataset=digits)
+    c.advance(steps=40)
+    assert not np.array_equal(a.snapshot().embeddings, c.snapshot().embeddings)
+    assert a.snapshot().loss != c.snapshot().loss
+
+
+def test_training_neither_uses_nor_changes_the_global_rng(digits):
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    trainer.advance(steps=5)
+    trainer.snapshot()
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_multi_trainer_is_deterministic(digits):
+    a, b = MultiTrainer(TrainConfig(), dataset=digits), MultiTrainer(TrainConfig(), dataset=digits)
+    a.advance(steps=30)
+    b.advance(steps=30)
+    for x, y in zip(a.snapshots(), b.snapshots(), strict=True):
+        assert_snapshots_identical(x, y)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Steps, epochs, time budget, snapshots
+
+
+def test_advance_by_epochs_stops_at_the_boundary_and_records_history(digits):
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    per_epoch = math.ceil(len(digits.y_train) / trainer.config.batch_size)
+    assert trainer.steps_per_epoch == per_epoch
+    assert trainer.advance(epochs=2) == 2 * per_epoch
+    assert (trainer.epoch, trainer.step, trainer.epoch_fraction) == (2, 2 * per_epoch, 0.0)
+    history = trainer.snapshot().history
+    assert history.epoch == (0, 1, 2) and history.step == (0, per_epoch, 2 * per_epoch)
+    assert all(sum(hist) == len(digits.y_test) for hist in history.theta_hist)
+    assert len(history.theta_hist[0]) == len(train_module.THETA_BIN_EDGES_DEG) - 1
+    assert all(q[0] <= q[1] <= q[2] for q in history.theta_quantiles_deg)
+    assert history.loss[2] < history.loss[0]
+    assert set(history.to_dict()) >= set(History.names())
+
+
+def test_advance_validates_its_budget(digits):
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    for kwargs in ({}, {"steps": -1}, {"epochs": 1.5}, {"seconds": -0.1}, {"seconds": float("nan")}):
+        with pytest.raises(ValueError):
+            trainer.advance(**kwargs)
+    assert trainer.advance(0) == 0 and trainer.advance(seconds=0) == 0
+
+
+def test_time_budget_takes_steps_and_returns_in_time(digits):
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    start = time.perf_counter()
+    steps = trainer.advance(seconds=0.2)
+    elapsed = time.perf_counter() - start
+    assert steps > 0
+    assert elapsed < 0.2 + 2.0  # generous: a loaded machine may stall, but never for seconds on digits
+    assert trainer.advance(steps=5, seconds=100.0) == 5  # the first limit reached wins
+
+
+def test_snapshot_contents(digits):
+    trainer = Trainer(TrainConfig(snapshot_per_class=5), dataset=digits)
+    trainer.advance(steps=30)
+    snap = trainer.snapshot()
+    assert snap is trainer.snapshot()  # nothing changed: the cached snapshot
+    num_classes = digits.num_classes
+    assert snap.embeddings.shape == (5 * num_classes, 3) and snap.embeddings.dtype == np.float32
+    assert np.bincount(snap.labels, minlength=num_classes).tolist() == [5] * num_classes
+    np.testing.assert_allclose(np.linalg.norm(snap.embeddings, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(snap.class_weights, axis=1), 1.0, atol=1e-5)
+    assert snap.class_weights.shape == (num_classes, 3)
+    assert ((0 <= snap.target_angle) & (snap.target_angle <= math.pi)).all()
+    assert snap.target_angle.dtype == np.float32 and snap.nearest_angle.shape == snap.target_angle.shape
+    assert set(snap.angle_stats) == {"w_ec_deg", "w_inter_deg", "intra_deg", "inter_deg", "min_center_angle_deg"}
+    assert snap.hyper["margin"] == 0.5 and snap.hyper["scale"] == 16.0 and snap.hyper["lr"] == 0.01
+    assert snap.class_names == digits.class_names and snap.test_accuracy_step == 30
+    assert (snap.step, snap.epoch) == (30, 1) and 0 < snap.epoch_fraction < 1
+    assert_snapshot_finite(snap)
+    trainer.set_hyper(snapshot_per_class=2)
+    assert len(trainer.snapshot().labels) == 2 * num_classes
+
+
+def test_passed_dataset_must_match_the_config(digits):
+    with pytest.raises(ValueError, match="does not match"):
+        Trainer(TrainConfig(holdout_classes=(9,)), dataset=digits)
+
+
+def test_sphereface_lambda_anneals_with_the_steps(digits):
+    config = TrainConfig(loss="sphereface", sphereface_form="original", lambda_base=100.0, lambda_gamma=0.5)
+    trainer = Trainer(config, dataset=digits)
+    assert trainer.snapshot().hyper["sphereface_lambda"] == sphereface_lambda(0, 100.0, 0.5)
+    trainer.advance(steps=12)
+    assert trainer.snapshot().hyper["sphereface_lambda"] == sphereface_lambda(12, 100.0, 0.5)
+    trainer.set_hyper(lambda_min=20.0)
+    trainer.advance(steps=20)
+    assert trainer.snapshot().hyper["sphereface_lambda"] == 20.0
+
+
+def test_sgd_cnn_and_the_toy_dataset_train(digits):
+    sgd = Trainer(TrainConfig(loss="softmax", optimizer="sgd", lr=0.1), dataset=digits)
+    sgd.advance(epochs=3)
+    assert sgd.snapshot().test_accuracy > 0.3
+    cnn = Trainer(TrainConfig(backbone="cnn", max_train=300), dataset=load_dataset("digits", max_train=300))
+    cnn.advance(steps=10)
+    assert_snapshot_finite(cnn.snapshot())
+    toy = Trainer(TrainConfig(dataset="toy", embedding_dim=2))
+    toy.advance(epochs=4)
+    assert toy.snapshot().test_accuracy > 0.8
+
+
+# --------------------------------------------------------------------------------------------------------
+# Hot changes
+
+
+def test_changing_the_margin_keeps_the_weights_and_changes_the_next_loss(digits):
+    a, b = Trainer(TrainConfig(), dataset=digits), Trainer(TrainConfig(), dataset=digits)
+    a.advance(steps=20)
+    b.advance(steps=20)
+    adam_state = [s["exp_avg"].clone() for s in b.optimizer.state.values()]
+    b.set_hyper(margin=0.2)
+    for x, y in zip(weights_of(a), weights_of(b), strict=True):
+        assert torch.equal(x, y)  # weights identical right after the change
+    for before, state in zip(adam_state, b.optimizer.state.values(), strict=True):
+        assert torch.equal(before, state["exp_avg"])  # and so is the optimizer state
+    a.advance(steps=1)
+    b.advance(steps=1)
+    assert b.last_loss < a.last_loss  # a smaller margin: a smaller loss on the very same batch
+    assert b.head.margin == 0.2 and b.config.margin == 0.2
+    assert b.events[-1].kind == "hyper" and "margin 0.5 → 0.2" in b.events[-1].message
+
+
+def test_set_hyper_changes_lr_scale_and_rejects_cold_or_bad_values(digits):
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    trainer.set_hyper(lr=0.003, scale=30.0)
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.003 and trainer.head.scale == 30.0
+    with pytest.raises(ValueError, match="outside its valid range"):
+        trainer.set_hyper(margin=3.0, lr=0.1)
+    assert trainer.config.lr == 0.003 and trainer.head.margin == 0.5  # nothing applied
+    with pytest.raises(ValueError, match="embedding_dim cannot change while training"):
+        trainer.set_hyper(embedding_dim=2)
+    with pytest.raises(ValueError, match="unknown setting"):
+        trainer.set_hyper(temperature=2.0)
+    trainer.reconfigure(dataclasses.replace(trainer.config, margin=0.4))
+    assert trainer.head.margin == 0.4
+    with pytest.raises(ValueError, match="seed cannot change"):
+        trainer.reconfigure(dataclasses.replace(trainer.config, seed=9))
+
+
+# --------------------------------------------------------------------------------------------------------
+# The divergence guard
+
+
+def test_a_nan_weight_is_restored_from_the_last_good_copy_and_reported(digits):
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    trainer.advance(steps=GUARD_EVERY + 5)
+    good = [p.clone() for p in trainer.backbone.parameters()]
+    with torch.no_grad():
+        trainer.backbone.embedding.weight[0, 0] = float("nan")
+    trainer.advance(steps=1)
+    [event] = [e for e in trainer.events if e.kind == "diverged"]
+    assert event.restored_step == GUARD_EVERY and event.step == GUARD_EVERY + 6
+    assert event.message.startswith(f"arcface diverged at step {GUARD_EVERY + 6}")
+    assert "s=16, m=0.5, lr=0.01" in event.message and f"restored the weights of step {GUARD_EVERY}" in event.message
+    assert not any(torch.equal(a, b) for a, b in zip(good, trainer.backbone.parameters(), strict=True))
+    assert_snapshot_finite(trainer.snapshot())
+    assert trainer.snapshot().events[-1] == event
+    trainer.advance(steps=30)  # training goes on
+    assert trainer.step == GUARD_EVERY + 36 and math.isfinite(trainer.last_loss)
+    assert_snapshot_finite(trainer.snapshot())
+
+
+def test_a_hopeless_learning_rate_keeps_being_restored_and_counted(digits):
+    trainer = Trainer(TrainConfig(loss="softmax", lr=1e30), dataset=digits)
+    trainer.advance(steps=40)
+    diverged = [e for e in trainer.events if e.kind == "diverged"]
+    assert diverged and diverged[-1].count > 1 and "time from this copy" in diverged[-1].message
+    assert len(diverged) < 10  # repeats raise a count instead of flooding the list
+    assert trainer.step == 40
+    assert_snapshot_finite(trainer.snapshot())
+    trainer.set_hyper(lr=0.01)  # the caller decides what to change; then it trains again
+    trainer.advance(epochs=3)
+    assert trainer.snapshot().test_accuracy > 0.5
+
+
+def test_a_weight_going_non_finite_on_the_last_step_never_reaches_a_snapshot(digits, monkeypatch):
+    trainer = Trainer(TrainConfig(), dataset=digits)
+    trainer.advance(steps=3)
+    original_step = trainer.optimizer.step
+
+    def poisoned_step(*args, **kwargs):
+        original_step(*args, **kwargs)
+        with torch.no_grad():
+            trainer.head.weight[0, 0] = float("inf")
+
+    monkeypatch.setattr(trainer.optimizer, "step", poisoned_step)
+    trainer.advance(steps=1)
+    assert trainer.events[-1].kind == "diverged" and "weight became non-finite" in trainer.events[-1].message
+    assert_snapshot_finite(trainer.snapshot())
+
+
+# --------------------------------------------------------------------------------------------------------
+# MultiTrainer
+
+
+def test_multi_trainer_members_start_identical_and_see_the_same_batches(digits):
+    multi = MultiTrainer(TrainConfig(), dataset=digits)
+    assert [m.config.loss for m in multi.members] == ["softmax", "sphereface", "cosface", "arcface"]
+    assert [m.config.margin for m in multi.members] == [None, 1.5, 0.35, 0.5]
+    first = [p.clone() for p in multi.members[0].backbone.parameters()]
+    for member in multi.members[1:]:
+        for a, b in zip(first, member.backbone.parameters(), strict=True):
+            assert torch.equal(a, b)
+    multi.advance(steps=3)
+    assert multi.step == 3 and all(m.snapshot().step == 3 for m in multi.members)
+
+
+ALL_LOSSES = [
+    {"loss": "softmax"},
+    {"loss": "normface"},
+    {"loss": "sphereface"},
+    {"loss": "sphereface", "sphereface_form": "original"},
+    {"loss": "cosface"},
+    {"loss": "arcface"},
+    {"loss": "arcface", "easy_margin": True},
+    {"loss": "combined"},
+]
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        TrainConfig(),
+        TrainConfig(gradient="true"),
+        TrainConfig(optimizer="sgd", lr=0.05, weight_decay=1e-4),
+    ],
+    ids=["adam-detached", "adam-true", "sgd"],
+)
+def test_all_at_once_equals_separate_runs(digits, base):
+    """Same seed, same batches: every member of a MultiTrainer ends where its own Trainer ends.
+
+    Tolerance: the batched model computes the same sums in another order (bmm instead of mm, one
+    cross-entropy over all members, the margin added as an offset), so single steps differ by float32
+    rounding (~1e-7); 30 Adam steps amplify that to at most ~1e-5 (measured), far inside 1e-4.
+    """
+    configs = [dataclasses.replace(base, scale=None, margin=None, **spec) for spec in ALL_LOSSES]
+    multi = MultiTrainer(configs, dataset=digits)
+    singles = [Trainer(c, dataset=digits) for c in configs]
+    multi.advance(steps=30)
+    for trainer in singles:
+        trainer.advance(steps=30)
+    for member, single in zip(multi.members, singles, strict=True):
+        for a, b in zip(weights_of(member), weights_of(single), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+        assert member.last_loss == pytest.approx(single.last_loss, abs=1e-4)
+        ours, theirs = member.snapshot(), single.snapshot()
+        assert ours.train_accuracy == pytest.approx(theirs.train_accuracy, abs=0.02)
+        for key, value in theirs.angle_stats.items():
+            assert ours.angle_stats[key] == pytest.approx(value, abs=0.05)
+
+
+def test_all_at_once_with_per_member_learning_rates_and_the_cnn():
+    dataset = load_dataset("digits", max_train=256)
+    base = TrainConfig(backbone="cnn", max_train=256)
+    configs = [dataclasses.replace(base, loss="softmax", lr=0.003), dataclasses.replace(base, loss="arcface")]
+    multi = MultiTrainer(configs, dataset=dataset)
+    singles = [Trainer(c, dataset=dataset) for c in configs]
+    multi.advance(steps=10)
+    for trainer in singles:
+        trainer.advance(steps=10)
+    for member, single in zip(multi.members, singles, strict=True):
+        for a, b in zip(weights_of(member), weights_of(single), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+    multi.set_hyper(1, lr=0.001, margin=0.3)
+    assert multi.members[1].head.margin == 0.3
+    multi.advance(steps=2)
+    assert all(math.isfinite(m.last_loss) for m in multi.members)
+
+
+def test_multi_trainer_restores_only_the_member_that_diverged(digits):
+    a, b = MultiTrainer(TrainConfig(), dataset=digits), MultiTrainer(TrainConfig(), dataset=digits)
+    a.advance(steps=GUARD_EVERY + 2)
+    b.advance(steps=GUARD_EVERY + 2)
+    with torch.no_grad():
+        a.members[2].head.weight[1, 1] = float("nan")  # a view into the stacked weights
+    a.advance(steps=3)
+    b.advance(steps=3)
+    assert [e.kind for e in a.members[2].events] == ["diverged"]
+    assert a.members[2].events[0].restored_step == GUARD_EVERY
+    for i in (0, 1, 3):
+        assert not a.members[i].events
+        for x, y in zip(weights_of(a.members[i]), weights_of(b.members[i]), strict=True):
+            assert torch.equal(x, y)
+    for snap in a.snapshots():
+        assert_snapshot_finite(snap)
+
+
+def test_multi_trainer_checks_its_members_share_the_cold_settings(digits):
+    with pytest.raises(ValueError, match="all members must share embedding_dim"):
+        MultiTrainer([TrainConfig(), TrainConfig(embedding_dim=2)], dataset=digits)
+    with pytest.raises(ValueError, match="unknown loss"):
+        MultiTrainer(TrainConfig(), losses=["arcface", "magface"], dataset=digits)
+    multi = MultiTrainer(TrainConfig(scale=30.0), losses=["softmax", {"loss": "cosface", "margin": 0.2}],
+                         dataset=digits)
+    assert [m.config.scale for m in multi.members] == [None, 30.0]
+    assert multi.members[1].config.margin == 0.2
