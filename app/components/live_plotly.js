@@ -76,6 +76,8 @@ function themeLayout(layout, el) {
     title: { font: { color: text } },
     legend: { bgcolor: "rgba(0,0,0,0)", font: { color: text } },
     hoverlabel: { bgcolor: background || undefined, font: { color: text } },
+    // plotly derives the modebar's backdrop from paper_bgcolor; transparent paper would make it a grey slab.
+    modebar: { bgcolor: "rgba(0,0,0,0)", color: line, activecolor: text },
     xaxis: axis,
     yaxis: axis,
   };

@@ -143,3 +143,25 @@ def test_plain_plotly_chart_loses_camera(streamlit_server, page, screenshot_path
     )
     assert rebuilt, "st.plotly_chart reused its graph node; the reset has another cause now"
     page.screenshot(path=str(screenshot_path("plotly_chart_control_camera_reset.png")))
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_figure_renders_in_chromium(streamlit_server, page, screenshot_path, theme):
+    """The gallery page draws every builder of app/plots.py; each must render, without console errors."""
+    page.goto(streamlit_server(DEMO_APP, "mode=gallery", args=("--theme.base", theme)))
+    page.wait_for_selector(".st-key-fig-boundary-softmax .js-plotly-plot", timeout=60_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.ml-live-plotly')].every(d => d._fullLayout && d._fullLayout.scene)",
+        timeout=60_000,
+    )
+    names = page.evaluate(
+        "() => [...document.querySelectorAll('[class*=st-key-fig-]')]"
+        ".map(e => [...e.classList].find(c => c.startsWith('st-key-fig-')).slice(11))"
+    )
+    assert len(names) == 18, names
+    for name in names:
+        box = page.locator(f".st-key-fig-{name}")
+        assert box.locator(".js-plotly-plot").count() == 1, f"{name} did not render"
+        box.scroll_into_view_if_needed()
+        box.screenshot(path=str(screenshot_path(f"gallery_{name}_{theme}.png")))
+    assert not page.console_errors, page.console_errors

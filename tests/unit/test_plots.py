@@ -1,0 +1,517 @@
+"""app/plots.py: every figure carries exactly the data it claims, from the one geometry module."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from app import plots
+from toy_models import geometry
+from toy_models.heads import LOSSES
+
+MARGINS = {
+    "softmax": None,
+    "normface": None,
+    "sphereface": 1.5,
+    "cosface": 0.1,
+    "arcface": 0.3,
+    "combined": (1.0, 0.2, 0.05),
+}
+MARGIN_LOSSES = ("sphereface", "cosface", "arcface", "combined")
+
+
+def uneven_circle(num_classes=10, per_class=30, seed=0):
+    """Weights 36° apart ± 10° (so the gaps differ) and features ~5° around their weight."""
+    rng = np.random.default_rng(seed)
+    angles = np.radians(360.0 / num_classes * np.arange(num_classes) + rng.uniform(-10, 10, num_classes))
+    weights = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    labels = np.repeat(np.arange(num_classes), per_class)
+    f = angles[labels] + np.radians(rng.normal(0, 5, len(labels)))
+    features = np.stack([np.cos(f), np.sin(f)], axis=1)
+    return features, labels, weights
+
+
+def sphere_data(num_classes=10, per_class=30, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = geometry.tammes_points(num_classes, 3) + rng.normal(0, 0.05, (num_classes, 3))
+    weights /= np.linalg.norm(weights, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(num_classes), per_class)
+    features = weights[labels] + rng.normal(0, 0.1, (len(labels), 3))
+    return features, labels, weights
+
+
+def traces(fig, **match):
+    out = []
+    for t in fig.data:
+        if all(getattr(t, k, None) == v for k, v in match.items()):
+            out.append(t)
+    return out
+
+
+def point_traces(fig):
+    return [t for t in fig.data if t.type in ("scattergl", "scatter3d") and t.mode == "markers"]
+
+
+def numeric(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def angle_deg(v) -> float:
+    return math.degrees(math.atan2(v[1], v[0]))
+
+
+def wrap_deg(a: float) -> float:
+    return (a + 180.0) % 360.0 - 180.0
+
+
+# --------------------------------------------------------------------------------------------
+# Palette
+# --------------------------------------------------------------------------------------------
+
+
+def test_palette_has_ten_distinct_colours_and_wraps():
+    assert len(plots.PALETTE) == 10
+    assert len(set(plots.PALETTE)) == 10
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", c) for c in plots.PALETTE)
+    assert plots.class_color(3) == plots.PALETTE[3]
+    assert plots.class_color(13) == plots.PALETTE[3]
+
+
+# --------------------------------------------------------------------------------------------
+# Hypersphere, 2-D
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_circle_points_rays_and_legend(loss):
+    features, labels, weights = uneven_circle()
+    names = [f"digit {k}" for k in range(10)]
+    fig = plots.hypersphere_figure(features, labels, weights, class_names=names, loss=loss, margin=MARGINS[loss])
+    points = point_traces(fig)
+    assert [t.name for t in points] == names
+    for k, t in enumerate(points):
+        assert t.type == "scattergl"
+        assert len(t.x) == np.sum(labels == k)
+        assert t.marker.color == plots.PALETTE[k]
+        xy = np.stack([t.x, t.y], axis=1).astype(np.float64)
+        r = np.linalg.norm(xy, axis=1)
+        assert np.all(r >= 1.0 - 1e-5) and np.all(r <= 1.08 + 1e-5), "points sit on a thin ring just outside r = 1"
+        # Only the radius is jittered: the angles are the features' own.
+        expected = features[labels == k]
+        cos = np.sum(xy / r[:, None] * expected, axis=1)
+        assert np.all(cos > 1 - 1e-6)
+    rays = [t for t in fig.data if (t.name or "").startswith("W ")]
+    assert len(rays) == 10
+    for k, ray in enumerate(rays):
+        tip = np.array([ray.x[1], ray.y[1]], dtype=np.float64)
+        assert np.allclose(tip / np.linalg.norm(tip), weights[k], atol=1e-6)
+        assert ray.line.color == plots.PALETTE[k]
+        assert ray.legendgroup == points[k].legendgroup
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+    assert fig.layout.uirevision
+    for t in fig.data:
+        for axis in ("x", "y"):
+            values = numeric(getattr(t, axis))
+            assert not np.any(np.isnan(values[[v is not None for v in getattr(t, axis)]]))
+
+
+def expected_wedges(weights, loss, margin):
+    """An independent re-derivation: sort the weight angles, take each side's gap, ask geometry."""
+    angles = np.arctan2(weights[:, 1], weights[:, 0])
+    out = []
+    for k in range(len(weights)):
+        diffs = (angles - angles[k]) % (2 * math.pi)
+        diffs[k] = np.inf
+        ccw_gap = diffs.min()
+        diffs_cw = (angles[k] - angles) % (2 * math.pi)
+        diffs_cw[k] = np.inf
+        cw_gap = diffs_cw.min()
+        ccw = geometry.feasible_half_arc(loss, margin, separation_rad=min(ccw_gap, math.pi))
+        cw = geometry.feasible_half_arc(loss, margin, separation_rad=min(cw_gap, math.pi))
+        out.append((angles[k], ccw, cw))
+    return out
+
+
+@pytest.mark.parametrize("loss", MARGIN_LOSSES)
+def test_circle_wedges_are_the_feasible_arcs_with_the_real_gaps(loss):
+    features, labels, weights = uneven_circle()
+    margin = MARGINS[loss]
+    fig = plots.hypersphere_figure(features, labels, weights, class_names=None, loss=loss, margin=margin)
+    wedges = {t.legendgroup: t for t in fig.data if (t.name or "").endswith("margin wedge")}
+    asymmetric = 0
+    for k, (center, ccw, cw) in enumerate(expected_wedges(weights, loss, margin)):
+        wedge = wedges.get(f"class-{k}")
+        if ccw <= 0 and cw <= 0:
+            assert wedge is None
+            continue
+        assert wedge is not None and wedge.fill == "toself"
+        rim = np.stack([wedge.x[1:-1], wedge.y[1:-1]], axis=1).astype(np.float64)
+        rim_deg = np.array([wrap_deg(angle_deg(p) - math.degrees(center)) for p in rim])
+        assert rim_deg.max() == pytest.approx(math.degrees(ccw), abs=1e-3)
+        assert rim_deg.min() == pytest.approx(-math.degrees(cw), abs=1e-3)
+        asymmetric += abs(ccw - cw) > 1e-3
+    assert asymmetric >= 5, "uneven weights must give asymmetric wedges"
+
+
+def test_margin_wedges_match_the_closed_forms_for_even_weights():
+    angles = np.radians(36.0 * np.arange(10))
+    weights = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    sep = math.radians(36.0)
+    for wedge in plots.margin_wedges_2d(weights, "arcface", 0.5):
+        assert wedge["ccw_rad"] == pytest.approx((sep - 0.5) / 2, abs=1e-9)
+        assert wedge["cw_rad"] == pytest.approx((sep - 0.5) / 2, abs=1e-9)
+    for wedge in plots.margin_wedges_2d(weights, "sphereface", 4.0):
+        assert math.degrees(wedge["ccw_rad"]) == pytest.approx(7.2, abs=1e-6)
+    assert plots.margin_wedges_2d(weights, "normface", None) == []
+    assert plots.margin_wedges_2d(weights, "softmax", None) == []
+    assert plots.margin_wedges_2d(weights[:1], "arcface", 0.5) == []
+
+
+def test_a_margin_that_does_not_fit_leaves_no_wedge_and_dotted_rays():
+    features, labels, weights = uneven_circle()
+    fig = plots.hypersphere_figure(features, labels, weights, loss="arcface", margin=1.2)  # 69° > every gap
+    assert not [t for t in fig.data if (t.name or "").endswith("margin wedge")]
+    rays = [t for t in fig.data if (t.name or "").startswith("W ")]
+    assert all(t.line.dash == "dot" for t in rays)
+    assert all("does not fit" in t.hovertemplate for t in rays)
+
+
+def test_bisectors_for_normalised_losses_only():
+    features, labels, weights = uneven_circle()
+    for loss in LOSSES:
+        fig = plots.hypersphere_figure(features, labels, weights, loss=loss, margin=MARGINS[loss])
+        bisectors = [t for t in fig.data if t.name == "decision boundaries (test time)"]
+        if loss == "softmax":
+            assert not bisectors
+            continue
+        (b,) = bisectors
+        ends = np.array([[x, y] for x, y in zip(b.x, b.y, strict=True) if x is not None and (x, y) != (0.0, 0.0)])
+        assert len(ends) == 10
+        angles = np.arctan2(weights[:, 1], weights[:, 0])
+        for end in ends:
+            # On a bisector the two nearest weights are equally far.
+            d = np.sort(np.abs([wrap_deg(angle_deg(end) - math.degrees(a)) for a in angles]))
+            assert d[0] == pytest.approx(d[1], abs=1e-6)
+
+
+def test_max_points_keeps_the_classes_balanced():
+    rng = np.random.default_rng(0)
+    labels = np.concatenate([np.full(3, 0), np.full(200, 1), np.full(500, 2)])
+    features = rng.normal(size=(len(labels), 2))
+    weights = np.eye(2)[[0, 1, 0]] + np.array([[0, 0], [0, 0], [-1, 0.1]])
+    fig = plots.hypersphere_figure(features, labels, weights, loss="normface", margin=None, max_points=99)
+    counts = [len(t.x) for t in point_traces(fig)]
+    assert counts == [3, 48, 48]
+    idx = plots.balanced_sample(labels, 99)
+    assert np.array_equal(idx, plots.balanced_sample(labels, 99)), "the sample is deterministic"
+    assert np.array_equal(plots.balanced_sample(labels, 10_000), np.arange(len(labels)))
+
+
+def test_edge_cases_empty_class_single_class_no_points_and_nan():
+    features, labels, weights = uneven_circle(num_classes=3)
+    keep = labels != 1  # class 1 has no points
+    fig = plots.hypersphere_figure(features[keep], labels[keep], weights, loss="arcface", margin=0.3)
+    assert [len(t.x) for t in point_traces(fig)] == [30, 0, 30]
+
+    one = plots.hypersphere_figure(features[labels == 0], labels[labels == 0], weights[:1], loss="arcface", margin=0.3)
+    assert not [t for t in one.data if (t.name or "").endswith("margin wedge")]
+    assert not [t for t in one.data if t.name == "decision boundaries (test time)"]
+
+    empty = plots.hypersphere_figure(np.zeros((0, 2)), np.zeros(0, dtype=int), weights, loss="cosface", margin=0.1)
+    assert sum(len(t.x) for t in point_traces(empty)) == 0
+    assert len([t for t in empty.data if (t.name or "").startswith("W ")]) == 3
+
+    bad = features.copy()
+    bad[0] = np.nan
+    bad[1] = 0.0
+    fig = plots.hypersphere_figure(bad, labels, weights, loss="softmax", margin=None)
+    assert sum(len(t.x) for t in point_traces(fig)) == len(labels) - 2
+    for t in point_traces(fig):
+        assert np.all(np.isfinite(np.asarray(t.x, dtype=float)))
+
+    with pytest.raises(ValueError, match="no class weight"):
+        plots.hypersphere_figure(features, labels + 5, weights, loss="softmax", margin=None)
+    with pytest.raises(ValueError, match="shape"):
+        plots.hypersphere_figure(np.zeros((4, 5)), np.zeros(4, dtype=int), np.eye(5), loss="softmax", margin=None)
+    with pytest.raises(ValueError, match="labels"):
+        plots.hypersphere_figure(features, labels[:-1], weights, loss="softmax", margin=None)
+
+
+# --------------------------------------------------------------------------------------------
+# Hypersphere, 3-D
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_sphere_points_rays_caps(loss):
+    features, labels, weights = sphere_data()
+    fig = plots.hypersphere_figure(features, labels, weights, loss=loss, margin=MARGINS[loss])
+    assert fig.layout.scene.aspectmode == "cube"
+    assert fig.layout.uirevision
+    (surface,) = traces(fig, type="surface")
+    r = np.sqrt(np.asarray(surface.x) ** 2 + np.asarray(surface.y) ** 2 + np.asarray(surface.z) ** 2)
+    assert np.allclose(r, r.flat[0], atol=1e-4), "the sphere is round"
+    assert surface.opacity < 0.3
+    points = point_traces(fig)
+    assert [len(t.x) for t in points] == [30] * 10
+    for k, t in enumerate(points):
+        xyz = np.stack([t.x, t.y, t.z], axis=1).astype(np.float64)
+        assert np.allclose(np.linalg.norm(xyz, axis=1), 1.0, atol=1e-5), "points lie on the unit sphere"
+        assert t.marker.color == plots.PALETTE[k]
+    rays = [t for t in fig.data if (t.name or "").startswith("W ")]
+    for k, ray in enumerate(rays):
+        tip = np.array([ray.x[1], ray.y[1], ray.z[1]], dtype=np.float64)
+        assert np.allclose(tip / np.linalg.norm(tip), weights[k], atol=1e-6)
+    caps = {t.legendgroup: t for t in fig.data if (t.name or "").endswith("margin cap")}
+    expected = plots.margin_caps_3d(weights, loss, MARGINS[loss])
+    if loss in ("softmax", "normface"):
+        assert not caps and expected == []
+    for k, cap in enumerate(expected):
+        cos = np.clip(weights @ weights.T, -1, 1)
+        np.fill_diagonal(cos, -1)
+        nearest = math.acos(cos[k].max())
+        assert cap["nearest_rad"] == pytest.approx(nearest, abs=1e-9)
+        assert cap["radius_rad"] == pytest.approx(
+            geometry.feasible_half_arc(loss, MARGINS[loss], separation_rad=nearest), abs=1e-12
+        )
+        ring = caps.get(f"class-{k}")
+        if cap["radius_rad"] <= 0:
+            assert ring is None
+            continue
+        xyz = np.stack([ring.x, ring.y, ring.z], axis=1).astype(np.float64)
+        angles = np.arccos(np.clip(xyz @ weights[k], -1, 1))
+        assert np.allclose(angles, cap["radius_rad"], atol=1e-4), "the ring is the cap's edge"
+
+
+# --------------------------------------------------------------------------------------------
+# Angles and training
+# --------------------------------------------------------------------------------------------
+
+
+def test_angle_histograms_fixed_bins_and_counts():
+    rng = np.random.default_rng(0)
+    target = np.concatenate([rng.uniform(0, 40, 300), [np.nan, 200.0]])
+    other = rng.uniform(30, 120, 300)
+    fig = plots.angle_histograms(target, other)
+    bars = traces(fig, type="bar")
+    assert len(bars) == 2
+    centers = np.arange(1.5, 180, 3.0)
+    for bar in bars:
+        assert np.allclose(bar.x, centers)
+        assert bar.width == pytest.approx(3.0)
+    assert bars[0].y.sum() == 301, "NaN dropped, 200° clipped into the last bin"
+    assert bars[0].y[-1] == 1
+    assert bars[1].y.sum() == 300
+    assert list(fig.layout.xaxis.range) == [0, 180]
+    assert fig.layout.barmode == "overlay"
+    # Different data, same axes: nothing jumps between ticks.
+    other_fig = plots.angle_histograms(rng.uniform(100, 170, 10), [])
+    assert np.array_equal(other_fig.data[0].x, bars[0].x)
+    assert other_fig.data[1].y.sum() == 0
+
+
+def test_training_curves_from_dict_and_history():
+    history = {"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.5], "train_accuracy": [0.1, 0.6, 0.9],
+               "test_accuracy": [0.1, 0.5, 0.8]}  # fmt: skip
+    fig = plots.training_curves(history)
+    loss, train, test = fig.data
+    assert list(loss.y) == [3.0, 2.0, 1.5]
+    assert np.allclose(train.y, [10, 60, 90]) and np.allclose(test.y, [10, 50, 80])
+    assert train.yaxis == "y2" and loss.yaxis == "y"
+    assert "epoch" in fig.layout.xaxis2.title.text
+
+    from toy_models.train import History
+
+    h = History(epoch=(0, 1), step=(0, 10), loss=(2.0, 1.0), train_accuracy=(0.2, 0.4), test_accuracy=(0.3, 0.5),
+                theta_quantiles_deg=((1, 2, 3), (1, 2, 3)), theta_hist=((1,), (1,)))  # fmt: skip
+    fig = plots.training_curves(h)
+    assert list(fig.data[0].y) == [2.0, 1.0]
+    empty = plots.training_curves({})
+    assert empty.layout.annotations[0].text == "no epochs yet"
+
+
+def test_target_angle_evolution_start_middle_end_normalised():
+    edges = np.arange(0, 181, 5)
+    counts = [np.eye(36)[i] * (i + 1) for i in range(9)]
+    fig = plots.target_angle_evolution(edges, counts, list(range(9)))
+    assert [t.name for t in fig.data] == ["start (epoch 0)", "middle (epoch 4)", "end (epoch 8)"]
+    for t, i in zip(fig.data, (0, 4, 8), strict=True):
+        assert np.argmax(t.y) == i and np.sum(t.y) == pytest.approx(1.0)
+    assert len(plots.target_angle_evolution(edges, counts[:1], [0]).data) == 1
+    with pytest.raises(ValueError):
+        plots.target_angle_evolution(edges, [np.ones(3)], [0])
+
+
+# --------------------------------------------------------------------------------------------
+# Instant analytic views
+# --------------------------------------------------------------------------------------------
+
+LOGIT_CASES = [
+    ("softmax", None, {}),
+    ("normface", None, {}),
+    ("arcface", 0.5, {}),
+    ("arcface", 0.5, {"easy_margin": True}),
+    ("cosface", 0.35, {}),
+    ("sphereface", 4.0, {}),
+    ("sphereface", 1.35, {"sphereface_lambda": 5.0}),
+    ("combined", (1.0, 0.3, 0.2), {}),
+    ("combined", (1.35, 0.3, 0.2), {}),
+]
+
+
+@pytest.mark.parametrize(("loss", "margin", "options"), LOGIT_CASES)
+def test_target_logit_curve_is_geometry_curve(loss, margin, options):
+    fig = plots.target_logit_figure(loss, margin, **options)
+    ref = traces(fig, name="softmax / NormFace: cos θ")[0]
+    assert np.allclose(ref.y, np.cos(np.radians(np.asarray(ref.x, dtype=float))), atol=1e-6)
+    assert list(fig.layout.xaxis.range) == [0, 180]
+    paper = [s for s in fig.layout.shapes if s.type == "rect" and s.x0 == 20]
+    assert paper and paper[0].x1 == 100
+    curves = [t for t in fig.data if (t.name or "").startswith(plots.LOSS_SPECS[loss].label + ":")]
+    if loss in ("softmax", "normface"):
+        assert not curves
+        return
+    (curve,) = curves
+    x = np.asarray(curve.x, dtype=float)
+    y = np.asarray(curve.y, dtype=float)
+    ok = ~np.isnan(x)
+    expected = geometry.target_logit_curve(np.radians(x[ok]), loss, margin, **options)
+    assert np.allclose(y[ok], expected, atol=2e-5)
+    assert x[ok].min() == 0 and x[ok].max() == pytest.approx(180, abs=1e-4)
+    events = geometry.target_logit_features(loss, margin, **options)["events"]
+    jumps = [e for e in events if e["kind"] == "jump"]
+    assert np.sum(~ok) == len(jumps), "one NaN gap per jump, no vertical connector"
+    markers = [t for t in fig.data if t.name == "jump"]
+    assert len(markers) == len(jumps)
+    for event, marker in zip(jumps, markers, strict=True):
+        assert marker.x[0] == pytest.approx(event["theta_deg"])
+        assert marker.y[1] - marker.y[0] == pytest.approx(event["jump"], abs=1e-4)
+
+
+def test_target_logit_annotations_name_the_jumps_and_the_rise():
+    arc = plots.target_logit_figure("arcface", 0.5)
+    x = math.degrees(math.pi - 0.5)
+    assert any(s.type == "line" and s.x0 == pytest.approx(x) for s in arc.layout.shapes)
+    assert any("jump -0.117" in (a.text or "") for a in arc.layout.annotations)
+    easy = plots.target_logit_figure("arcface", 0.5, easy_margin=True)
+    assert any(s.type == "line" and s.x0 == pytest.approx(90.0) for s in easy.layout.shapes)
+    combined = plots.target_logit_figure("combined", (1.35, 0.3, 0.2))
+    turn = math.degrees((math.pi - 0.3) / 1.35)
+    assert any(s.type == "rect" and s.x0 == pytest.approx(turn) and s.x1 == 180 for s in combined.layout.shapes)
+    assert any("rises" in (a.text or "") for a in combined.layout.annotations)
+    assert not [t for t in plots.target_logit_figure("cosface", 0.35).data if t.name == "jump"]
+
+
+def test_target_logit_scale_multiplies_everything():
+    plain = plots.target_logit_figure("cosface", 0.35)
+    scaled = plots.target_logit_figure("cosface", 0.35, scale=16.0)
+    for a, b in zip(plain.data, scaled.data, strict=True):
+        assert np.allclose(np.asarray(b.y, dtype=float), 16.0 * np.asarray(a.y, dtype=float), equal_nan=True)
+    assert "s·g" in scaled.layout.yaxis.title.text
+    with pytest.raises(ValueError):
+        plots.target_logit_figure("cosface", 0.35, scale=0)
+
+
+BOUNDARY_CASES = [
+    ("softmax", None, {}),
+    ("normface", None, {}),
+    ("arcface", 0.5, {}),
+    ("cosface", 0.35, {}),
+    ("sphereface", 1.5, {}),
+    ("combined", (1.0, 0.3, 0.2), {}),
+    ("arcface", 0.5, {"easy_margin": True}),
+    ("combined", (1.35, 0.3, 0.2), {}),
+]
+
+
+@pytest.mark.parametrize(("loss", "margin", "options"), BOUNDARY_CASES)
+def test_decision_boundary_is_geometry_boundary(loss, margin, options):
+    fig = plots.decision_boundary_figure(loss, margin, **options)
+    c1 = traces(fig, name="class 1 boundary")[0]
+    c2 = traces(fig, name="class 2 boundary")[0]
+    x1 = np.asarray(c1.x, dtype=float)
+    expected = np.degrees(geometry.decision_boundary(np.radians(x1), loss, margin, **options))
+    assert np.allclose(np.asarray(c1.y, dtype=float), expected, atol=1e-3, equal_nan=True)
+    assert c1.line.dash == "dash" and c2.line.dash == "dash"
+    # Class 2's boundary is the mirror image of class 1's.
+    assert np.allclose(np.asarray(c2.y, dtype=float), x1, atol=1e-4)
+    assert np.allclose(np.asarray(c2.x, dtype=float), np.asarray(c1.y, dtype=float), atol=1e-3, equal_nan=True)
+    diagonal = next(t for t in fig.data if (t.name or "").startswith("NormFace"))
+    assert np.allclose(diagonal.x, diagonal.y)
+    assert list(fig.layout.xaxis.range) == [0, 180] and list(fig.layout.yaxis.range) == [0, 180]
+    assert fig.layout.yaxis.scaleanchor == "x"
+    band = geometry.decision_margin_band(loss, margin, 400, **options)
+    grey = [t for t in fig.data if t.name == "decision margin"]
+    if loss in ("softmax", "normface"):
+        assert not grey
+    elif band["band"] is not None:
+        (poly,) = grey
+        assert poly.fill == "toself"
+        assert np.allclose(np.asarray(poly.x, dtype=float), np.degrees(band["band"][0]), atol=1e-3)
+    else:
+        (heat,) = grey
+        assert heat.type == "heatmap"
+        regions = geometry.decision_regions(loss, margin, 200, **options)
+        assert np.array_equal(~np.isnan(np.asarray(heat.z, dtype=float)), regions["labels"] == 0)
+
+
+def test_decision_boundary_cos_plane():
+    fig = plots.decision_boundary_figure("cosface", 0.35, plane="cos")
+    c1 = traces(fig, name="class 1 boundary")[0]
+    x = np.asarray(c1.x, dtype=float)
+    expected = geometry.decision_boundary_cos(x, "cosface", 0.35)
+    assert np.allclose(np.asarray(c1.y, dtype=float), expected, atol=1e-5, equal_nan=True)
+    assert list(fig.layout.xaxis.range) == [-1, 1]
+    # The two lines are √2·m apart (CosFace Fig. 2): measure along the normal at the centre.
+    ok = ~np.isnan(np.asarray(c1.y, dtype=float))
+    assert np.allclose(x[ok] - np.asarray(c1.y, dtype=float)[ok], 0.35, atol=1e-5)
+    with pytest.raises(ValueError):
+        plots.decision_boundary_figure("cosface", 0.35, plane="polar")
+
+
+def test_margin_text_units():
+    assert plots.margin_text("arcface", 0.5) == "m = 0.50 rad (28.6°)"
+    assert plots.margin_text("cosface", 0.35) == "m = 0.35 (cosine units)"
+    assert plots.margin_text("sphereface", 4) == "m = 4"
+    assert plots.margin_text("normface", None) == "no margin"
+    assert plots.margin_text("combined", (1, 0.3, 0.2)).startswith("m1 = 1, m2 = 0.30 rad")
+
+
+# --------------------------------------------------------------------------------------------
+# Everything serialises, and is quick to build
+# --------------------------------------------------------------------------------------------
+
+
+def all_figures() -> dict[str, go.Figure]:
+    f2, l2, w2 = uneven_circle()
+    f3, l3, w3 = sphere_data()
+    figs = {}
+    for loss in LOSSES:
+        figs[f"circle-{loss}"] = lambda loss=loss: plots.hypersphere_figure(f2, l2, w2, loss=loss, margin=MARGINS[loss])
+        figs[f"sphere-{loss}"] = lambda loss=loss: plots.hypersphere_figure(f3, l3, w3, loss=loss, margin=MARGINS[loss])
+        figs[f"logit-{loss}"] = lambda loss=loss: plots.target_logit_figure(loss, MARGINS[loss])
+        figs[f"boundary-{loss}"] = lambda loss=loss: plots.decision_boundary_figure(loss, MARGINS[loss])
+    figs["angles"] = lambda: plots.angle_histograms(np.linspace(0, 90, 500), np.linspace(20, 150, 500))
+    figs["curves"] = lambda: plots.training_curves({"epoch": [0, 1], "loss": [2, 1], "train_accuracy": [0.1, 0.5],
+                                                     "test_accuracy": [0.1, 0.4]})  # fmt: skip
+    return figs
+
+
+def test_every_figure_validates_serialises_and_builds_fast():
+    timings = []
+    for name, build in all_figures().items():
+        build()  # warm caches (Tammes, imports)
+        start = time.perf_counter()
+        fig = build()
+        timings.append((name, 1000 * (time.perf_counter() - start)))
+        go.Figure(fig.to_dict())  # full plotly validation
+        text = fig.to_json()
+        assert "NaN" not in text and "Infinity" not in text, name
+        assert fig.layout.title.text
+        assert fig.layout.paper_bgcolor is None and fig.layout.plot_bgcolor is None, "the theme picks backgrounds"
+    print("\nbuild times (ms): " + ", ".join(f"{n} {t:.1f}" for n, t in timings))
