@@ -82,6 +82,7 @@ GUARD_EVERY = 25  # steps between last-good copies; a copy of these tiny nets co
 LOSS_EMA_DECAY = 0.9  # the live loss curve: an exponential moving average over roughly the last 10 steps
 LIVE_TEST_LIMIT = 4096  # test sets up to this size are re-scored at every snapshot; larger ones per epoch
 EVAL_CHUNK = 4096  # evaluation batch: bounds the memory of a CNN over 60k MNIST images
+PENDING_LIMIT = 256  # steps whose predictions may wait before they are counted (see _count_pending)
 INITIAL_LOSS_SAMPLES = 2048  # training samples that score the untrained model (history entry of epoch 0)
 THETA_BIN_EDGES_DEG = tuple(float(e) for e in range(0, 181, 5))  # θ_y histograms: 36 bins of 5°
 THETA_QUANTILES = (0.1, 0.5, 0.9)
@@ -166,6 +167,9 @@ class TrainConfig:
             "snapshot_per_class",
         }
     )
+    # Every other field is cold: changing it needs a new Trainer (model shape, data, seed, optimizer kind,
+    # device). Set below the class, once the fields exist.
+    cold_fields: ClassVar[frozenset[str]]
     # Fields that MultiTrainer members may set differently; all the others they must share.
     member_fields: ClassVar[frozenset[str]] = hot_fields | {"loss", "sphereface_form"}
 
@@ -262,11 +266,6 @@ class TrainConfig:
         if not _is_int(self.snapshot_per_class) or self.snapshot_per_class < 1:
             fail(f"snapshot_per_class must be a positive integer, got {self.snapshot_per_class!r}")
 
-    @classmethod
-    def cold_fields(cls) -> frozenset[str]:
-        """Fields whose change needs a new Trainer (model shape, data, seed, optimizer kind, device)."""
-        return frozenset(f.name for f in dataclasses.fields(cls)) - cls.hot_fields
-
     @property
     def effective_scale(self) -> float | None:
         """The scale s in use (None for softmax, which has none)."""
@@ -312,13 +311,16 @@ class TrainConfig:
         return cls(**values)
 
 
+TrainConfig.cold_fields = frozenset(f.name for f in dataclasses.fields(TrainConfig)) - TrainConfig.hot_fields
+
+
 def is_hot_change(old: TrainConfig, new: TrainConfig) -> bool:
     """True when `new` differs from `old` only in hot fields, i.e. `Trainer.reconfigure(new)` can apply it.
 
     Scale and margin are compared as resolved values, so None and the loss's default count as equal.
     """
     old, new = old.resolved(), new.resolved()
-    return all(getattr(old, name) == getattr(new, name) for name in TrainConfig.cold_fields())
+    return all(getattr(old, name) == getattr(new, name) for name in TrainConfig.cold_fields)
 
 
 def choose_device(requested: str = "auto") -> torch.device:
@@ -642,6 +644,7 @@ class _ModelRun:
         self._epoch_loss_sum = 0.0
         self._epoch_seen = 0
         self._epoch_correct = 0
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (scores, labels) of steps not yet counted
         self._epoch_steps = 0
         self._checkpoint: tuple[int, Any] | None = None
         self._version = 0  # bumped by anything that changes what a snapshot shows
@@ -689,14 +692,25 @@ class _ModelRun:
         self.head.train()
 
     # -- per step and per epoch ----------------------------------------------------------------------------
-    def _record_step(self, loss_value: float, correct: int, count: int) -> None:
+    def _record_step(self, loss_value: float, count: int) -> None:
         self.last_loss = loss_value
         self._loss_ema = LOSS_EMA_DECAY * self._loss_ema + (1 - LOSS_EMA_DECAY) * loss_value
         self._ema_weight = LOSS_EMA_DECAY * self._ema_weight + (1 - LOSS_EMA_DECAY)
         self._epoch_loss_sum += loss_value
         self._epoch_steps += 1
-        self._epoch_correct += correct
         self._epoch_seen += count
+
+    def _count_pending(self) -> None:
+        """Add the predictions queued by recent steps to the epoch's count of correct ones.
+
+        Counting is deferred: one batched argmax per snapshot or epoch instead of three small ops and a
+        synchronisation in every step (on these tiny nets that was 5 % of a step).
+        """
+        if self._pending:
+            scores = torch.cat([s for s, _ in self._pending])
+            labels = torch.cat([y for _, y in self._pending])
+            self._epoch_correct += int((scores.argmax(1) == labels).sum())
+            self._pending.clear()
 
     def _before_update(self, step: int, loss_value: float) -> None:
         """Every GUARD_EVERY steps, keep the weights that just gave a finite loss as the last-good copy.
@@ -707,10 +721,10 @@ class _ModelRun:
         if step % GUARD_EVERY == 0 and math.isfinite(loss_value) and self._params_finite():
             self._checkpoint = (step, self._capture_state())
 
-    def _after_update(self, step: int, loss_value: float, correct: int, count: int) -> None:
+    def _after_update(self, step: int, loss_value: float, count: int) -> None:
         """Bookkeeping after step number `step`, or the guard's response to its non-finite loss."""
         if math.isfinite(loss_value):
-            self._record_step(loss_value, correct, count)
+            self._record_step(loss_value, count)
         else:
             self._diverged(step, "the loss became non-finite")
 
@@ -723,6 +737,7 @@ class _ModelRun:
             self._diverged(self.step, "a weight became non-finite")
 
     def _end_epoch(self) -> None:
+        self._count_pending()
         train_accuracy = self._epoch_correct / self._epoch_seen if self._epoch_seen else self._last("train_accuracy")
         loss = self._epoch_loss_sum / self._epoch_steps if self._epoch_steps else self._last("loss")
         self._epoch_loss_sum, self._epoch_seen, self._epoch_correct, self._epoch_steps = 0.0, 0, 0, 0
@@ -829,8 +844,7 @@ class _ModelRun:
         restores the last-good copy and scores again. Should even that fail, non-finite values are zeroed,
         so a result never holds NaN.
         """
-        self._ensure_finite()
-        result = self._evaluate(x, y)
+        result = self._evaluate(x, y)  # non-finite weights always show in the features (NaN·0 is NaN)
         if not (np.isfinite(result.embeddings).all() and np.isfinite(result.class_weights).all()):
             self._diverged(self.step, "the features became non-finite")
             result = self._evaluate(x, y)
@@ -889,6 +903,7 @@ class _ModelRun:
         return result
 
     def _running_train_accuracy(self) -> float:
+        self._count_pending()
         if self._epoch_seen:
             return self._epoch_correct / self._epoch_seen
         return self._last("train_accuracy")
@@ -899,7 +914,6 @@ class _ModelRun:
         Test accuracy covers the whole test set; sets up to LIVE_TEST_LIMIT samples are re-scored whenever the
         model changed, larger ones at epoch ends (or now, with refresh_test=True).
         """
-        self._ensure_finite()
         key = (self._version, self.step, refresh_test)
         if self._snapshot_cache is not None and self._snapshot_cache[0] == key:
             return self._snapshot_cache[1]
@@ -1019,14 +1033,15 @@ class Trainer(_ModelRun):
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
         self._before_update(self.step, loss_value)
-        correct = 0
         if math.isfinite(loss_value):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            correct = int((scores.detach().argmax(1) == y).sum())
+            self._pending.append((scores.detach(), y))  # counted later, in bulk (_count_pending)
+            if len(self._pending) >= PENDING_LIMIT:
+                self._count_pending()
         self.step += 1
-        self._after_update(self.step, loss_value, correct, len(y))
+        self._after_update(self.step, loss_value, len(y))
         self._version += 1
         if epoch_done:
             self._end_epoch()
@@ -1035,7 +1050,7 @@ class Trainer(_ModelRun):
         """Apply `config` to the running model when only hot fields differ (see is_hot_change); else ValueError."""
         if not is_hot_change(self.config, config):
             cold = sorted(
-                name for name in TrainConfig.cold_fields()
+                name for name in TrainConfig.cold_fields
                 if getattr(self.config, name) != getattr(config.resolved(), name)
             )
             raise ValueError(f"{cold[0]} cannot change while training: start a new trainer for it")
@@ -1114,6 +1129,9 @@ class _MultiMember(_ModelRun):
     def _load_state(self, state: Any) -> None:
         self._owner._load_member(self.index, state)
 
+    def _count_pending(self) -> None:
+        self._owner._count_pending()  # the queue is the MultiTrainer's, for all members at once
+
     def _apply_optimizer_hyper(self) -> None:
         pass  # the MultiTrainer reads lr, momentum and weight decay from the member's config at every step
 
@@ -1182,7 +1200,7 @@ class MultiTrainer:
             configs = list(configs_or_base_config)
         if not configs:
             raise ValueError("a MultiTrainer needs at least one member")
-        shared = sorted(TrainConfig.cold_fields() - TrainConfig.member_fields)
+        shared = sorted(TrainConfig.cold_fields - TrainConfig.member_fields)
         for config in configs[1:]:
             for name in shared:
                 if getattr(config, name) != getattr(configs[0], name):
@@ -1196,6 +1214,7 @@ class MultiTrainer:
         self._y_train = self.dataset.y_train.to(self.device)
         self._stream = _BatchStream(len(self._y_train), first.batch_size, first.seed, self.device)
         self.step = 0
+        self._pending: list[tuple[list[torch.Tensor], torch.Tensor, list[bool] | None]] = []
         self.members = [_MultiMember(self, i, c, self.dataset, self.device) for i, c in enumerate(configs)]
         self._stack_parameters()
         for member in self.members:
@@ -1306,40 +1325,43 @@ class MultiTrainer:
                 h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
         return h
 
-    def _losses_and_correct(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean loss (M,) with gradient and number of correct predictions (M,) of every member, both in the
-        order of self._group_order: the margin members first, then the softmax members."""
+    def _losses_and_scores(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Mean loss (M,) with gradient of every member, in the order of self._group_order (the margin members
+        first, then the softmax members), and the prediction scores (Mg, C, N) of each of the two groups.
+
+        Logits are laid out classes-major, (members, C, N): the log-softmax over C then runs along a
+        non-contiguous axis with the samples innermost, which the CPU kernel vectorises; over a contiguous
+        axis of only C = 10 it is several times slower and was the largest single cost of a step.
+        """
         embeddings = self._embed_all(x)
-        logits, predictions = [], []
+        logits, scores = [], []
         if self._margin_members:
             features = self._rows(embeddings, self._margin_slice)
             weights = self._rows(self._weight_stack, self._margin_slice)
-            cosine = torch.bmm(F.normalize(features, dim=2), F.normalize(weights, dim=2).transpose(1, 2))
+            cosine = torch.bmm(F.normalize(weights, dim=2), F.normalize(features, dim=2).transpose(1, 2))
             logits.append(self._margin_logits(cosine, features, y))
-            predictions.append(cosine.detach().argmax(2))
+            scores.append(cosine.detach())
         if self._softmax_members:
             features = self._rows(embeddings, self._softmax_slice)
             weights = self._rows(self._weight_stack, self._softmax_slice)
-            plain = torch.baddbmm(self._bias_stack.unsqueeze(1), features, weights.transpose(1, 2))
+            plain = torch.baddbmm(self._bias_stack.unsqueeze(2), weights, features.transpose(1, 2))
             logits.append(plain)
-            predictions.append(plain.detach().argmax(2))
+            scores.append(plain.detach())
         stacked = logits[0] if len(logits) == 1 else torch.cat(logits)
-        count, batch, classes = stacked.shape
-        per_sample = F.cross_entropy(stacked.reshape(-1, classes), y.repeat(count), reduction="none")
-        correct = ((predictions[0] if len(predictions) == 1 else torch.cat(predictions)) == y).sum(1)
-        return per_sample.view(count, batch).mean(1), correct
+        per_sample = F.cross_entropy(stacked, y.expand(len(stacked), -1), reduction="none")  # (M, N)
+        return per_sample.mean(1), scores
 
     def _margin_logits(self, cosine: torch.Tensor, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Training logits of all margin members at once, (Mm, N, C): s·cos θ_j, plus each member's margin as an
-        offset g(θ_y) − cos θ_y on its target column (g is heads.target_cos, the one formula).
+        """Training logits of all margin members at once, (Mm, C, N): s·cos θ_j, plus each member's margin as an
+        offset g(θ_y) − cos θ_y on its target entry (g is heads.target_cos, the one formula).
 
         With gradient="detached" the offset is a constant: the straight-through estimator, as margin_logits
         computes it, but the whole backward pass is a handful of batched ops for all members. With "true" the
-        offset carries the gradient of g. Tested against head(embeddings, labels) for every loss and option.
+        offset carries the gradient of g. Tested against separate Trainers for every loss and option.
         """
         heads = [self.members[i].head for i in self._margin_members]
-        target_index = y.view(1, -1, 1).expand(len(heads), -1, 1)
-        cos_y = cosine.gather(2, target_index)
+        target_index = y.view(1, 1, -1).expand(len(heads), 1, -1)
+        cos_y = cosine.gather(1, target_index)  # (Mm, 1, N)
         offsets, scales = [], []
         for k, head in enumerate(heads):
             if isinstance(head, SphereFaceHead) and head.training:
@@ -1353,14 +1375,16 @@ class MultiTrainer:
                 offset = target_cos(target, head.loss_name, head.margin, **head.target_options()) - target
             offsets.append(offset)
             scales.append(head.scale_for(features[k]))
-        logits = cosine.scatter_add(2, target_index, torch.stack(offsets))
+        logits = cosine.scatter_add(1, target_index, torch.stack(offsets))
         if all(isinstance(s, float) for s in scales):
             if self._scale_cache is None or self._scale_cache[0] != tuple(scales):
                 values = torch.tensor(scales, dtype=logits.dtype, device=logits.device).view(-1, 1, 1)
                 self._scale_cache = (tuple(scales), values)
             scale = self._scale_cache[1]
-        else:  # SphereFace's original form: each sample's feature norm is its scale
-            scale = torch.stack([s if isinstance(s, torch.Tensor) else torch.full_like(cos_y[0], s) for s in scales])
+        else:  # SphereFace's original form: each sample's feature norm (N, 1) is its scale
+            scale = torch.stack([
+                s.reshape(1, -1) if isinstance(s, torch.Tensor) else torch.full_like(cos_y[0], s) for s in scales
+            ])
         return logits * scale
 
     def _optimizer_step(self) -> None:
@@ -1403,7 +1427,7 @@ class MultiTrainer:
     def _train_step(self) -> None:
         index, epoch_done = self._stream.next()
         x, y = self._x_train[index], self._y_train[index]
-        losses, correct = self._losses_and_correct(x, y)
+        losses, scores = self._losses_and_scores(x, y)
         loss_values = losses.tolist()
         for i, loss_value in zip(self._group_order, loss_values, strict=True):
             self.members[i]._before_update(self.step, loss_value)
@@ -1413,13 +1437,40 @@ class MultiTrainer:
         with torch.no_grad():
             self._optimizer_step()
         self.step += 1
-        for i, loss_value, hits in zip(self._group_order, loss_values, correct.tolist(), strict=True):
+        finite = [math.isfinite(v) for v in loss_values]
+        self._pending.append((scores, y, None if all(finite) else finite))
+        if len(self._pending) >= PENDING_LIMIT:
+            self._count_pending()
+        for i, loss_value in zip(self._group_order, loss_values, strict=True):
             # A member whose loss was NaN got NaN gradients and a NaN update; the guard restores just it.
-            self.members[i]._after_update(self.step, loss_value, hits, len(y))
+            self.members[i]._after_update(self.step, loss_value, len(y))
             self.members[i]._version += 1
         if epoch_done:
+            self._count_pending()
             for member in self.members:
                 member._end_epoch()
+
+    def _count_pending(self) -> None:
+        """Count the correct predictions of the queued steps for every member (see _ModelRun._count_pending)."""
+        for scores, y, finite in self._pending:
+            if finite is None:
+                continue
+            # A step on which some member diverged: count it alone, leaving out the members whose loss was NaN.
+            counts = [int(n) for group in scores for n in (group.argmax(1) == y).sum(1)]
+            for i, count, ok in zip(self._group_order, counts, finite, strict=True):
+                if ok:
+                    self.members[i]._epoch_correct += count
+        clean = [(scores, y) for scores, y, finite in self._pending if finite is None]
+        self._pending.clear()
+        if not clean:
+            return
+        labels = torch.cat([y for _, y in clean])
+        counts = []
+        for group in range(len(clean[0][0])):
+            stacked = torch.cat([scores[group] for scores, _ in clean], dim=2)  # (Mg, C, all samples)
+            counts += (stacked.argmax(1) == labels).sum(1).tolist()
+        for i, count in zip(self._group_order, counts, strict=True):
+            self.members[i]._epoch_correct += count
 
     def advance(self, steps: int | None = None, *, seconds: float | None = None, epochs: int | None = None) -> int:
         """As Trainer.advance, for all members at once; returns the number of (shared) steps taken."""

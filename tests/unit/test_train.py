@@ -132,9 +132,9 @@ def test_from_dict_rejects_unknown_keys_and_non_mappings():
 
 def test_hot_and_cold_changes():
     old = TrainConfig()
-    assert TrainConfig.hot_fields | TrainConfig.cold_fields() == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert TrainConfig.hot_fields | TrainConfig.cold_fields == {f.name for f in dataclasses.fields(TrainConfig)}
     assert {"margin", "scale", "lr"} <= TrainConfig.hot_fields
-    assert {"loss", "embedding_dim", "dataset", "backbone", "hidden", "batch_size", "seed"} <= TrainConfig.cold_fields()
+    assert {"loss", "embedding_dim", "dataset", "backbone", "hidden", "batch_size", "seed"} <= TrainConfig.cold_fields
     assert is_hot_change(old, dataclasses.replace(old, margin=0.3, lr=0.003))
     assert is_hot_change(old, old.resolved())  # None and the loss's default are the same margin
     assert not is_hot_change(old, dataclasses.replace(old, embedding_dim=2))
@@ -440,23 +440,42 @@ ALL_LOSSES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "base",
-    [
-        TrainConfig(),
-        TrainConfig(gradient="true"),
-        TrainConfig(optimizer="sgd", lr=0.05, weight_decay=1e-4),
-    ],
-    ids=["adam-detached", "adam-true", "sgd"],
-)
-def test_all_at_once_equals_separate_runs(digits, base):
-    """Same seed, same batches: every member of a MultiTrainer ends where its own Trainer ends.
+@pytest.mark.parametrize("gradient", ["detached", "true"])
+def test_one_batched_step_computes_what_separate_trainers_compute(digits, gradient):
+    """From identical weights, the batched forward/backward gives every member the loss and gradients its own
+    Trainer gets. Only float32 rounding differs (bmm instead of mm, another summation order): rtol 1e-4."""
+    configs = [TrainConfig(gradient=gradient, **spec) for spec in ALL_LOSSES]
+    multi = MultiTrainer(configs, dataset=digits)
+    singles = [Trainer(c, dataset=digits) for c in configs]
+    multi.advance(steps=5)  # away from the initial weights, and SphereFace's λ away from its start
+    for member, single in zip(multi.members, singles, strict=True):
+        single.backbone.load_state_dict(member.backbone.state_dict())
+        single.head.load_state_dict(member.head.state_dict())
+    x, y = digits.x_train[100:164], digits.y_train[100:164]
+    losses, _ = multi._losses_and_scores(x, y)
+    for stack in multi._stacks:
+        stack.grad = None
+    losses.sum().backward()
+    batched_loss = dict(zip(multi._group_order, losses.tolist(), strict=True))
+    for i, (member, single) in enumerate(zip(multi.members, singles, strict=True)):
+        logits, _ = training_logits(single.head, single.backbone(x), y)
+        loss = F.cross_entropy(logits, y)
+        params = [*single.backbone.parameters(), *single.head.parameters()]
+        expected = torch.autograd.grad(loss, params)
+        got = [multi._stacks[k].grad[row] for k, row in multi._member_rows(i)]
+        assert batched_loss[i] == pytest.approx(loss.item(), rel=1e-5), member.config.loss
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
-    Tolerance: the batched model computes the same sums in another order (bmm instead of mm, one
-    cross-entropy over all members, the margin added as an offset), so single steps differ by float32
-    rounding (~1e-7); 30 Adam steps amplify that to at most ~1e-5 (measured), far inside 1e-4.
+
+def test_all_at_once_equals_separate_runs_with_sgd(digits):
+    """Same seed, same batches, 30 steps: every member ends where its own Trainer ends.
+
+    With SGD a rounding difference stays a rounding difference (measured ≤ 4e-6 after 30 steps at lr 0.05), so
+    an elementwise atol of 1e-5 holds for every loss, margin option and gradient mode.
     """
-    configs = [dataclasses.replace(base, scale=None, margin=None, **spec) for spec in ALL_LOSSES]
+    configs = [TrainConfig(optimizer="sgd", lr=0.05, weight_decay=1e-4, gradient=gradient, **spec)
+               for spec in ALL_LOSSES for gradient in ("detached", "true")]
     multi = MultiTrainer(configs, dataset=digits)
     singles = [Trainer(c, dataset=digits) for c in configs]
     multi.advance(steps=30)
@@ -464,12 +483,33 @@ def test_all_at_once_equals_separate_runs(digits, base):
         trainer.advance(steps=30)
     for member, single in zip(multi.members, singles, strict=True):
         for a, b in zip(weights_of(member), weights_of(single), strict=True):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
-        assert member.last_loss == pytest.approx(single.last_loss, abs=1e-4)
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+        assert member.last_loss == pytest.approx(single.last_loss, abs=1e-5)
+        assert member.snapshot().train_accuracy == single.snapshot().train_accuracy
+
+
+def test_all_at_once_equals_separate_runs_with_adam(digits):
+    """The same with Adam, the default, for 30 steps.
+
+    Adam divides each gradient entry by its running RMS, so an entry whose gradient is almost zero (where
+    rounding decides its size, even its sign) may take a step of up to lr in one run and not in the other.
+    Those are isolated entries (NormFace: 22 of 4,096 in one layer): the weights agree to a relative norm of
+    8e-3 at worst after 30 steps (measured; 1e-6 for most losses), the losses to 1e-4. Hence 2e-2 and 1e-3.
+    """
+    configs = [TrainConfig(**spec) for spec in ALL_LOSSES]
+    multi = MultiTrainer(configs, dataset=digits)
+    singles = [Trainer(c, dataset=digits) for c in configs]
+    multi.advance(steps=30)
+    for trainer in singles:
+        trainer.advance(steps=30)
+    for member, single in zip(multi.members, singles, strict=True):
+        for a, b in zip(weights_of(member), weights_of(single), strict=True):
+            assert float((a - b).norm() / b.norm()) < 2e-2, member.config.loss
+        assert member.last_loss == pytest.approx(single.last_loss, abs=1e-3)
         ours, theirs = member.snapshot(), single.snapshot()
-        assert ours.train_accuracy == pytest.approx(theirs.train_accuracy, abs=0.02)
+        assert ours.test_accuracy == pytest.approx(theirs.test_accuracy, abs=0.02)
         for key, value in theirs.angle_stats.items():
-            assert ours.angle_stats[key] == pytest.approx(value, abs=0.05)
+            assert ours.angle_stats[key] == pytest.approx(value, abs=0.5)
 
 
 def test_all_at_once_with_per_member_learning_rates_and_the_cnn():
@@ -481,9 +521,9 @@ def test_all_at_once_with_per_member_learning_rates_and_the_cnn():
     multi.advance(steps=10)
     for trainer in singles:
         trainer.advance(steps=10)
-    for member, single in zip(multi.members, singles, strict=True):
+    for member, single in zip(multi.members, singles, strict=True):  # tolerance: see the Adam test above
         for a, b in zip(weights_of(member), weights_of(single), strict=True):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+            assert float((a - b).norm() / b.norm()) < 2e-2
     multi.set_hyper(1, lr=0.001, margin=0.3)
     assert multi.members[1].head.margin == 0.3
     multi.advance(steps=2)
