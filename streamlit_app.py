@@ -12,5 +12,5 @@ from app.pages import navigation_pages
 # (and avoids oversubscribing the cores when several tabs are playing at once).
 torch.set_num_threads(1)
 
-st.set_page_config(page_title="Margin Lab", page_icon=":material/radar:", layout="wide")
+st.set_page_config(page_title="Margin Lab", page_icon=":material/radar:", layout="wide", initial_sidebar_state=340)
 st.navigation(navigation_pages()).run()

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import state
 from toy_models.data import Dataset, DatasetError, load_dataset
 from toy_models.train import TrainConfig, Trainer
 
 TICK_S = 0.3  # run_every while playing: about 3 redraws a second
-TICK_BUDGET_S = 0.15  # training time per tick; the rest of the tick draws
+TICK_BUDGET_S = 0.2  # training time per tick; the rest of the tick draws (about 0.1 s)
 IDLE_PAUSE_S = 10 * 60  # auto-pause after this long without a click or slider move
 MAX_EPOCHS = 500  # auto-pause once a run reaches this many epochs
 STEP_LIMIT_S = 20.0  # Step trains one epoch, but never blocks the page longer than this (a CNN on MNIST)
@@ -79,14 +80,20 @@ def raw_query() -> dict[str, list[str]]:
 
 
 def seed_from_url() -> dict[str, Any]:
-    """On a session's first run: validate the URL once and keep the clean values and notices.
+    """Validate the URL on a session's first run, and again when the user goes Back/Forward.
 
-    Later runs use the values in session state (widgets own them from then on).
+    Otherwise the values in session state stand (the widgets own them). On Back/Forward the
+    widgets are set to what the URL of that history entry says, so history walks through setups.
     """
-    if not st.session_state.get(SEEDED):
+    ctx = get_script_run_ctx()
+    history = bool(getattr(ctx, "is_history_navigation", False))
+    if not st.session_state.get(SEEDED) or history:
         values, notices = state.validate(raw_query())
         st.session_state[PARAMS] = values
         st.session_state[URL_NOTICES] = notices
+        if st.session_state.get(SEEDED):
+            for p in state.params_for(values["loss"]):
+                st.session_state[p.key] = values[p.name]
         st.session_state[SEEDED] = True
     return st.session_state[PARAMS]
 

@@ -62,9 +62,14 @@ def _on_loss_change() -> None:
             st.session_state[p.key] = new[p.name]
 
 
-def _toggle_play() -> None:
+def _set_playing(playing: bool) -> None:
+    """Play or Pause, as the button said when it was clicked.
+
+    Not a toggle: under load Streamlit may deliver one click to two coalesced reruns, and a
+    toggle would then undo itself.
+    """
     run = session.run_state()
-    run.playing = not run.playing
+    run.playing = playing
     run.auto_paused = ""
     session.touch()
 
@@ -324,6 +329,7 @@ def live_views() -> None:
             class_names=snap.class_names,
             loss=values["loss"],
             margin=_figure_margin(values),
+            sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
         )
         if dim == 3:
             live_plotly(figure, key="sphere", height=520)
@@ -370,7 +376,8 @@ def main() -> None:
 
     c1, c2, c3, c4 = st.columns([1, 1, 1, 5], vertical_alignment="center")
     c1.button("Pause" if run.playing else "Play", key="play", type="primary",
-              icon=":material/pause:" if run.playing else ":material/play_arrow:", on_click=_toggle_play,
+              icon=":material/pause:" if run.playing else ":material/play_arrow:", on_click=_set_playing,
+              args=(not run.playing,),
               help="Train continuously; sliders act on the running model.", width="stretch")
     c2.button("Step", key="step", icon=":material/skip_next:", on_click=_step,
               help="Train one epoch, then pause.", width="stretch")
@@ -387,11 +394,19 @@ def main() -> None:
     st.subheader("Instant views: the loss itself")
     st.caption("These follow the sliders at once: they need no model, only the formula of the loss.")
     a, b = st.columns(2)
-    margin = _figure_margin(values)
+    loss, margin = values["loss"], _figure_margin(values)
+    lam = run.trainer.hyper()["sphereface_lambda"]  # SphereFace's original form blends in λ·cos θ
     with a:
-        st.plotly_chart(plots.target_logit_figure(values["loss"], margin), key="target_logit")
+        st.plotly_chart(
+            plots.target_logit_figure(loss, margin, scale=values.get("scale"), sphereface_lambda=lam),
+            key="target_logit",
+        )
     with b:
-        st.plotly_chart(plots.decision_boundary_figure(values["loss"], margin), key="decision_boundary")
+        plane = "cos" if loss == "cosface" else "angle"  # CosFace's margin is a straight band in cos θ
+        st.plotly_chart(
+            plots.decision_boundary_figure(loss, margin, plane=plane, sphereface_lambda=lam),
+            key="decision_boundary",
+        )
 
 
 main()

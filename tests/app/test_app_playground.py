@@ -306,6 +306,10 @@ def test_instant_views_follow_the_margin_without_training():
     after = plotly_spec(at, "target_logit")
     assert epoch(at) == 0
     assert before["data"] != after["data"]
+    at.slider(key="s").set_value(32.0).run()
+    assert plotly_spec(at, "target_logit")["data"] != after["data"]  # the scale too
+    band = plotly_spec(at, "decision_boundary")
+    assert band["data"] and epoch(at) == 0
 
 
 def test_geometry_warning_names_the_limit():
@@ -354,6 +358,11 @@ def test_config_keeps_torch_and_the_watcher_quiet(app):
     assert config["server"]["runOnSave"] is False
     assert config["browser"]["gatherUsageStats"] is False
     assert torch.get_num_threads() == 1  # set by streamlit_app.py: many sessions share the cores
+    # One colour-blind-safe palette everywhere: the theme repeats app/plots.py's colours.
+    from app.plots import PALETTE, TARGET_COLOR
+
+    assert config["theme"]["primaryColor"] == TARGET_COLOR
+    assert tuple(config["theme"]["chartCategoricalColors"]) == PALETTE
 
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
