@@ -5,7 +5,7 @@ only read-only, shared things (datasets) are cached across sessions. No thread i
 training advances synchronously inside a fragment tick with a time budget.
 
 Hygiene (many sessions may share one machine):
-- torch uses one thread per process (set in streamlit_app.py);
+- torch trains on one thread (streamlit_app.py sets it, and every TrainConfig the page builds asks for it);
 - a tick trains for at most TICK_BUDGET_S seconds;
 - a closed tab sends no more ticks (run_every timers live in the browser), so its session stops
   costing CPU at once; its model is freed when Streamlit drops the session
@@ -31,7 +31,7 @@ from toy_models.train import TrainConfig, Trainer
 TICK_S = 0.3  # run_every while playing: about 3 redraws a second
 TICK_BUDGET_S = 0.2  # training time per tick; the rest of the tick draws (about 0.1 s)
 IDLE_PAUSE_S = 10 * 60  # auto-pause after this long without a click or slider move
-MAX_EPOCHS = 500  # auto-pause once a run reaches this many epochs
+MAX_EPOCHS = 2000  # auto-pause once a run reaches this many epochs (digits converges in about 50)
 STEP_LIMIT_S = 20.0  # Step trains one epoch, but never blocks the page longer than this (a CNN on MNIST)
 DATA_ENV = "MARGIN_LAB_DATA"  # folder with the MNIST / Fashion-MNIST IDX files
 NEEDS_FOLDER = ("mnist", "fashion-mnist")
@@ -47,7 +47,7 @@ RUN = "_run"
 class RunState:
     """One user's live run: the trainer and what the page says about it."""
 
-    trainer: Any = None
+    trainer: Trainer | None = None
     cold: tuple = ()  # the cold values the trainer was built from
     values: dict = field(default_factory=dict)  # the values it was built from / last synced to
     playing: bool = False
@@ -108,15 +108,14 @@ def write_url(values: Mapping[str, Any]) -> None:
 
 def share_link(values: Mapping[str, Any]) -> str:
     """The full link to this exact setup (host included when Streamlit knows it)."""
-    from urllib.parse import urlencode
+    from urllib.parse import urlencode, urlsplit, urlunsplit
 
-    base = ""
     try:
         base = st.context.url or ""
     except Exception:  # no browser context (bare run / AppTest)
         base = ""
-    base = base or "http://localhost:8501/"
-    return f"{base}?{urlencode(state.to_query(values))}"
+    parts = urlsplit(base or "http://localhost:8501/")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(state.to_query(values)), ""))
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -41,6 +41,7 @@ __all__ = [
     "Validated",
     "all_url_keys",
     "cold_changes",
+    "cold_key",
     "defaults",
     "format_value",
     "hot_values",
@@ -574,13 +575,9 @@ def hot_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return hyper
 
 
-def cold_key(values: Mapping[str, Any], names: Iterable[str] | None = None) -> tuple:
+def cold_key(values: Mapping[str, Any]) -> tuple:
     """The cold part of `values`: when it changes, the model is rebuilt."""
-    loss = values["loss"]
-    cold = [p.name for p in params_for(loss) if not p.hot]
-    if names is not None:
-        cold = [n for n in cold if n in set(names)]
-    return tuple((name, values.get(name)) for name in cold)
+    return tuple((p.name, values.get(p.name)) for p in params_for(values["loss"]) if not p.hot)
 
 
 def cold_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -366,8 +366,8 @@ def main() -> None:
 
     st.title("Margin Lab · Playground")
     st.caption(
-        "Train a tiny network on handwritten digits and watch how the margin shapes its features on the "
-        "hypersphere. Margins, scale and learning rate apply to the running model; the other settings rebuild it."
+        "Train a tiny network and watch how the margin shapes its features on the hypersphere. Margins, scale "
+        "and learning rate apply to the running model; the other settings rebuild it from the seed."
     )
     for notice in st.session_state.get(session.URL_NOTICES, []):
         st.warning(md(notice), icon=":material/link_off:")
