@@ -373,13 +373,6 @@ class History:
     theta_quantiles_deg: tuple[tuple[float, ...], ...] = ()
     theta_hist: tuple[tuple[int, ...], ...] = ()
 
-    def appended(self, **row) -> History:
-        return History(**{name: (*getattr(self, name), row[name]) for name in self.names()})
-
-    def truncated(self, max_step: int) -> History:
-        keep = sum(1 for s in self.step if s <= max_step)
-        return History(**{name: getattr(self, name)[:keep] for name in self.names()})
-
     @staticmethod
     def names() -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(History))
@@ -588,7 +581,8 @@ class _BatchStream:
         return index, True
 
 
-def _check_budget(steps, seconds, epochs) -> None:
+def _train_for(runner: Trainer | MultiTrainer, steps: int | None, seconds: float | None, epochs: int | None) -> int:
+    """The loop behind both advance methods: train step by step until the first of the limits is reached."""
     if steps is None and seconds is None and epochs is None:
         raise ValueError("advance needs steps, seconds or epochs")
     if steps is not None and (not _is_int(steps) or steps < 0):
@@ -597,6 +591,18 @@ def _check_budget(steps, seconds, epochs) -> None:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if seconds is not None and (not _is_number(seconds) or seconds < 0):
         raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
+    start = time.perf_counter()
+    target_epoch = None if epochs is None else runner.epoch + epochs
+    done = 0
+    while True:
+        if steps is not None and done >= steps:
+            return done
+        if target_epoch is not None and runner.epoch >= target_epoch:
+            return done
+        if seconds is not None and time.perf_counter() - start >= seconds:  # read between steps only
+            return done
+        runner._train_step()
+        done += 1
 
 
 def _load_checked_dataset(config: TrainConfig, dataset: Dataset | None) -> Dataset:
@@ -637,7 +643,8 @@ class _ModelRun:
         self._x_test = dataset.x_test.to(device)
         self._y_test = dataset.y_test.to(device)
         self.events: list[TrainEvent] = []
-        self.history = History()
+        self._history_rows: dict[str, list] = {name: [] for name in History.names()}  # appended per epoch
+        self._history_cache: History | None = None
         self.last_loss = math.nan  # the training loss of the most recent step (NaN before the first)
         self._loss_ema = 0.0
         self._ema_weight = 0.0  # for the bias correction of an EMA started at zero
@@ -736,29 +743,39 @@ class _ModelRun:
         if not self._params_finite():
             self._diverged(self.step, "a weight became non-finite")
 
-    def _end_epoch(self) -> None:
+    def _end_epoch(self, test_features: torch.Tensor | None = None) -> None:
         self._count_pending()
         train_accuracy = self._epoch_correct / self._epoch_seen if self._epoch_seen else self._last("train_accuracy")
         loss = self._epoch_loss_sum / self._epoch_steps if self._epoch_steps else self._last("loss")
         self._epoch_loss_sum, self._epoch_seen, self._epoch_correct, self._epoch_steps = 0.0, 0, 0, 0
-        self._record_epoch(loss=loss, train_accuracy=train_accuracy)
+        self._record_epoch(loss=loss, train_accuracy=train_accuracy, test_features=test_features)
 
     def _last(self, name: str) -> float:
-        values = getattr(self.history, name)
+        values = self._history_rows[name]
         return values[-1] if values else 0.0
 
-    def _record_epoch(self, *, loss: float, train_accuracy: float) -> None:
-        test = self.evaluate_test()
+    @property
+    def history(self) -> History:
+        """The per-epoch record so far (an immutable copy, rebuilt only after an epoch ends)."""
+        if self._history_cache is None:
+            self._history_cache = History(**{name: tuple(rows) for name, rows in self._history_rows.items()})
+        return self._history_cache
+
+    def _record_epoch(self, *, loss: float, train_accuracy: float, test_features: torch.Tensor | None = None) -> None:
+        test = self.evaluate_test(test_features)
         theta_deg = np.degrees(metrics.target_angles(test.embeddings, test.labels, test.class_weights)[0])
-        self.history = self.history.appended(
-            epoch=self.epoch,
-            step=self.step,
-            loss=float(loss),
-            train_accuracy=float(train_accuracy),
-            test_accuracy=test.accuracy,
-            theta_quantiles_deg=_quantiles(theta_deg, THETA_QUANTILES),
-            theta_hist=tuple(int(n) for n in np.histogram(theta_deg, bins=THETA_BIN_EDGES_DEG)[0]),
-        )
+        row = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "loss": float(loss),
+            "train_accuracy": float(train_accuracy),
+            "test_accuracy": test.accuracy,
+            "theta_quantiles_deg": _quantiles(theta_deg, THETA_QUANTILES),
+            "theta_hist": tuple(int(n) for n in np.histogram(theta_deg, bins=THETA_BIN_EDGES_DEG)[0]),
+        }
+        for name, value in row.items():
+            self._history_rows[name].append(value)
+        self._history_cache = None
         self._version += 1
 
     # -- the guard -----------------------------------------------------------------------------------------
@@ -837,14 +854,14 @@ class _ModelRun:
             return self.backbone(x)
         return torch.cat([self.backbone(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
 
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> EvalResult:
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, features: torch.Tensor | None = None) -> EvalResult:
         """Score the current model on images x with labels y (any split, e.g. the held-out classes).
 
-        The features are checked: if the weights overflow on these images (finite weights can), the guard
-        restores the last-good copy and scores again. Should even that fail, non-finite values are zeroed,
-        so a result never holds NaN.
+        `features` may hold the backbone's raw output for x, already computed. The features are checked: if
+        the weights overflow on these images (finite weights can), the guard restores the last-good copy and
+        scores again. Should even that fail, non-finite values are zeroed, so a result never holds NaN.
         """
-        result = self._evaluate(x, y)  # non-finite weights always show in the features (NaN·0 is NaN)
+        result = self._evaluate(x, y, features)  # non-finite weights always show in the features (NaN·0 = NaN)
         if not (np.isfinite(result.embeddings).all() and np.isfinite(result.class_weights).all()):
             self._diverged(self.step, "the features became non-finite")
             result = self._evaluate(x, y)
@@ -855,13 +872,13 @@ class _ModelRun:
             )
         return result
 
-    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> EvalResult:
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor, features: torch.Tensor | None = None) -> EvalResult:
         if self._mode_matters:
             self.backbone.eval()
         try:
             # Without labels the heads apply no margin and SphereFace's λ schedule does not advance.
             with torch.no_grad():
-                raw = self._embed(x.to(self.device))
+                raw = self._embed(x.to(self.device)) if features is None else features
                 predictions = self.head(raw).argmax(1) if len(raw) else torch.zeros(0, dtype=torch.long)
                 unit = F.normalize(raw.float(), dim=1)
                 weights = self.head.class_directions().float()
@@ -875,9 +892,9 @@ class _ModelRun:
             class_weights=weights.cpu().numpy(),
         )
 
-    def evaluate_test(self) -> EvalResult:
+    def evaluate_test(self, features: torch.Tensor | None = None) -> EvalResult:
         """The whole test set; also refreshes the test accuracy that snapshots report."""
-        result = self.evaluate(self._x_test, self._y_test)
+        result = self.evaluate(self._x_test, self._y_test, features)
         self._test_accuracy = (result.accuracy, self.step)
         return result
 
@@ -923,7 +940,8 @@ class _ModelRun:
             sample = self._sample.numpy()
             embeddings, labels, weights = test.embeddings[sample], test.labels[sample], test.class_weights
         else:
-            part = self.evaluate(self._x_test[self._sample.to(self.device)], self._y_test[self._sample.to(self.device)])
+            index = self._sample.to(self.device)
+            part = self.evaluate(self._x_test[index], self._y_test[index])
             embeddings, labels, weights = part.embeddings, part.labels, part.class_weights
         target, nearest = metrics.target_angles(embeddings, labels, weights)
         ema = self._loss_ema / self._ema_weight if self._ema_weight else 0.0
@@ -1010,19 +1028,7 @@ class Trainer(_ModelRun):
         """Train until `steps` more steps, `seconds` of wall time or `epochs` more epoch ends, whichever comes
         first; returns the number of steps taken. The clock is read between steps, so a time budget is
         overshot by at most one step (and at least one step is taken when seconds > 0)."""
-        _check_budget(steps, seconds, epochs)
-        start = time.perf_counter()
-        target_epoch = None if epochs is None else self.epoch + epochs
-        done = 0
-        while True:
-            if steps is not None and done >= steps:
-                break
-            if target_epoch is not None and self.epoch >= target_epoch:
-                break
-            if seconds is not None and time.perf_counter() - start >= seconds:
-                break
-            self._train_step()
-            done += 1
+        done = _train_for(self, steps, seconds, epochs)
         self._ensure_finite()
         return done
 
@@ -1229,19 +1235,21 @@ class MultiTrainer:
             for name in self._backbone_names
         }
         self._weight_stack = torch.stack([m.head.weight.detach() for m in members]).requires_grad_()
-        self._softmax_members = [i for i, m in enumerate(members) if isinstance(m.head, SoftmaxHead)]
-        self._margin_members = [i for i, m in enumerate(members) if isinstance(m.head, MarginHead)]
-        self._bias_stack = (
-            torch.stack([members[i].head.bias.detach() for i in self._softmax_members]).requires_grad_()
-            if self._softmax_members else None
-        )
-        self._bias_row = {i: row for row, i in enumerate(self._softmax_members)}
+        is_softmax = [isinstance(m.head, SoftmaxHead) for m in members]
+        # Softmax heads have a bias. The stack has a row for every member so that all logits come from one
+        # product; the rows of the margin members get no gradient and stay zero.
+        self._bias_stack = None
+        if any(is_softmax):
+            rows = [m.head.bias.detach() if soft else torch.zeros_like(m.head.weight[:, 0]).detach()
+                    for m, soft in zip(members, is_softmax, strict=True)]
+            self._bias_stack = torch.stack(rows).requires_grad_()
+        self._softmax_mask = torch.tensor(is_softmax, device=self.device).view(-1, 1, 1) if any(is_softmax) else None
         for i, member in enumerate(members):
             for name in self._backbone_names:
                 _alias_parameter(member.backbone, name, self._backbone_stack[name].detach()[i])
             _alias_parameter(member.head, "weight", self._weight_stack.detach()[i])
-            if i in self._bias_row:
-                _alias_parameter(member.head, "bias", self._bias_stack.detach()[self._bias_row[i]])
+            if is_softmax[i]:
+                _alias_parameter(member.head, "bias", self._bias_stack.detach()[i])
         self._stacks = [*self._backbone_stack.values(), self._weight_stack]
         if self._bias_stack is not None:
             self._stacks.append(self._bias_stack)
@@ -1250,40 +1258,24 @@ class MultiTrainer:
         self._moments2 = [torch.zeros_like(p) for p in self._stacks]
         self._optimizer_steps = 0
         self._adam_steps = [torch.zeros((), device=self.device) for _ in self._stacks]
-        self._scale_cache: tuple[tuple[float, ...], torch.Tensor] | None = None
+        self._scale_cache: tuple[tuple, torch.Tensor] | None = None
         self._plan = _mlp_plan(members[0].backbone)
-        self._group_order = self._margin_members + self._softmax_members
-        self._margin_slice = self._as_slice(self._margin_members)
-        self._softmax_slice = self._as_slice(self._softmax_members)
-
-    def _as_slice(self, rows: list[int]) -> slice | torch.Tensor:
-        """Select rows of a stack by a slice (a view, no copy) when they are contiguous."""
-        if rows and rows == list(range(rows[0], rows[-1] + 1)):
-            return slice(rows[0], rows[-1] + 1)
-        return torch.tensor(rows, dtype=torch.long, device=self.device)
-
-    def _rows(self, stack: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:
-        return stack[rows] if isinstance(rows, slice) else stack.index_select(0, rows)
-
-    def _member_rows(self, i: int) -> list[tuple[int, int]]:
-        """(stack index, row) of every stacked tensor that holds a slice of member i."""
-        rows = [(k, i) for k in range(len(self._backbone_names) + 1)]
-        if i in self._bias_row:
-            rows.append((len(self._stacks) - 1, self._bias_row[i]))
-        return rows
 
     def _capture_member(self, i: int) -> Any:
-        return [
-            (self._stacks[k][row].detach().clone(), self._moments[k][row].clone(), self._moments2[k][row].clone())
-            for k, row in self._member_rows(i)
-        ]
+        """Member i's rows of the parameters and optimizer moments, and its head's buffers (SphereFace's step)."""
+        slices = [(p[i].detach().clone(), m[i].clone(), m2[i].clone())
+                  for p, m, m2 in zip(self._stacks, self._moments, self._moments2, strict=True)]
+        return slices, _clone_tree(dict(self.members[i].head.named_buffers()))
 
     def _load_member(self, i: int, state: Any) -> None:
+        slices, buffers = state
         with torch.no_grad():
-            for (k, row), (param, moment, moment2) in zip(self._member_rows(i), state, strict=True):
-                self._stacks[k][row].copy_(param)
-                self._moments[k][row].copy_(moment)
-                self._moments2[k][row].copy_(moment2)
+            for k, (param, moment, moment2) in enumerate(slices):
+                self._stacks[k][i].copy_(param)
+                self._moments[k][i].copy_(moment)
+                self._moments2[k][i].copy_(moment2)
+            for name, value in buffers.items():
+                self.members[i].head.get_buffer(name).copy_(value)
 
     # -- clock -----------------------------------------------------------------------------------------------
     @property
@@ -1325,45 +1317,49 @@ class MultiTrainer:
                 h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
         return h
 
-    def _losses_and_scores(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Mean loss (M,) with gradient of every member, in the order of self._group_order (the margin members
-        first, then the softmax members), and the prediction scores (Mg, C, N) of each of the two groups.
+    def _losses_and_scores(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss of every member (M,), with gradient, and the scores (M, C, N) whose argmax over C is each
+        member's prediction (cosines for margin heads, plain logits for softmax).
 
-        Logits are laid out classes-major, (members, C, N): the log-softmax over C then runs along a
-        non-contiguous axis with the samples innermost, which the CPU kernel vectorises; over a contiguous
-        axis of only C = 10 it is several times slower and was the largest single cost of a step.
+        One batched product W·xᵀ gives every member's raw logits. Margin heads divide it by the norms (the
+        cosines), softmax heads add their bias; a mask picks per member. Logits are laid out classes-major,
+        (M, C, N): the log-softmax over C then runs along an axis with the samples innermost, which the CPU
+        kernel vectorises; over a contiguous axis of only C = 10 it was the largest single cost of a step.
         """
-        embeddings = self._embed_all(x)
-        logits, scores = [], []
-        if self._margin_members:
-            features = self._rows(embeddings, self._margin_slice)
-            weights = self._rows(self._weight_stack, self._margin_slice)
-            cosine = torch.bmm(F.normalize(weights, dim=2), F.normalize(features, dim=2).transpose(1, 2))
-            logits.append(self._margin_logits(cosine, features, y))
-            scores.append(cosine.detach())
-        if self._softmax_members:
-            features = self._rows(embeddings, self._softmax_slice)
-            weights = self._rows(self._weight_stack, self._softmax_slice)
-            plain = torch.baddbmm(self._bias_stack.unsqueeze(2), weights, features.transpose(1, 2))
-            logits.append(plain)
-            scores.append(plain.detach())
-        stacked = logits[0] if len(logits) == 1 else torch.cat(logits)
-        per_sample = F.cross_entropy(stacked, y.expand(len(stacked), -1), reduction="none")  # (M, N)
-        return per_sample.mean(1), scores
+        embeddings = self._embed_all(x)  # (M, N, d)
+        weights = self._weight_stack  # (M, C, d)
+        raw = torch.bmm(weights, embeddings.transpose(1, 2))  # (M, C, N)
+        # F.normalize's convention: a norm below 1e-12 counts as 1e-12.
+        weight_norms = weights.norm(dim=2, keepdim=True).clamp_min(1e-12)  # (M, C, 1)
+        feature_norms = embeddings.norm(dim=2).clamp_min(1e-12).unsqueeze(1)  # (M, 1, N)
+        cosine = raw / (weight_norms * feature_norms)
+        logits = self._margin_logits(cosine, embeddings, y)
+        scores = cosine
+        if self._softmax_mask is not None:
+            plain = raw + self._bias_stack.unsqueeze(2)
+            logits = torch.where(self._softmax_mask, plain, logits)
+            scores = torch.where(self._softmax_mask, plain, cosine)
+        per_sample = F.cross_entropy(logits, y.expand(len(logits), -1), reduction="none")  # (M, N)
+        return per_sample.mean(1), scores.detach()
 
-    def _margin_logits(self, cosine: torch.Tensor, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Training logits of all margin members at once, (Mm, C, N): s·cos θ_j, plus each member's margin as an
-        offset g(θ_y) − cos θ_y on its target entry (g is heads.target_cos, the one formula).
+    def _margin_logits(self, cosine: torch.Tensor, embeddings: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Training logits of every member as a margin head, (M, C, N): s·cos θ_j, plus each member's margin as
+        an offset g(θ_y) − cos θ_y on its target entry (g is heads.target_cos, the one formula). Softmax
+        members get no offset; their rows are replaced by the plain logits afterwards.
 
         With gradient="detached" the offset is a constant: the straight-through estimator, as margin_logits
         computes it, but the whole backward pass is a handful of batched ops for all members. With "true" the
         offset carries the gradient of g. Tested against separate Trainers for every loss and option.
         """
-        heads = [self.members[i].head for i in self._margin_members]
-        target_index = y.view(1, 1, -1).expand(len(heads), 1, -1)
-        cos_y = cosine.gather(1, target_index)  # (Mm, 1, N)
+        target_index = y.view(1, 1, -1).expand(len(cosine), 1, -1)
+        cos_y = cosine.gather(1, target_index)  # (M, 1, N)
         offsets, scales = [], []
-        for k, head in enumerate(heads):
+        for k, member in enumerate(self.members):
+            head = member.head
+            if not isinstance(head, MarginHead):
+                offsets.append(torch.zeros_like(cos_y[k]).detach())
+                scales.append(1.0)
+                continue
             if isinstance(head, SphereFaceHead) and head.training:
                 head.iteration += 1  # λ advances per training forward, as in SphereFaceHead.forward
             if head.gradient == "detached":
@@ -1374,7 +1370,7 @@ class MultiTrainer:
                 target = cos_y[k]
                 offset = target_cos(target, head.loss_name, head.margin, **head.target_options()) - target
             offsets.append(offset)
-            scales.append(head.scale_for(features[k]))
+            scales.append(head.scale_for(embeddings[k]))
         logits = cosine.scatter_add(1, target_index, torch.stack(offsets))
         if all(isinstance(s, float) for s in scales):
             if self._scale_cache is None or self._scale_cache[0] != tuple(scales):
@@ -1399,11 +1395,10 @@ class MultiTrainer:
                 params, grads = self._stacks, [p.grad for p in self._stacks]
                 moments, moments2 = self._moments, self._moments2
             else:
-                picks = [(k, row) for i in rows for k, row in self._member_rows(i)]
-                params = [self._stacks[k][row] for k, row in picks]
-                grads = [self._stacks[k].grad[row] for k, row in picks]
-                moments = [self._moments[k][row] for k, row in picks]
-                moments2 = [self._moments2[k][row] for k, row in picks]
+                params = [p[i] for i in rows for p in self._stacks]
+                grads = [p.grad[i] for i in rows for p in self._stacks]
+                moments = [m[i] for i in rows for m in self._moments]
+                moments2 = [m[i] for i in rows for m in self._moments2]
             if self.members[0].config.optimizer == "adam":
                 # The fused kernel increments every step tensor it is given (to this step's number) and uses it
                 # for the bias correction: the whole stacks own one each; slices get fresh ones.
@@ -1429,8 +1424,8 @@ class MultiTrainer:
         x, y = self._x_train[index], self._y_train[index]
         losses, scores = self._losses_and_scores(x, y)
         loss_values = losses.tolist()
-        for i, loss_value in zip(self._group_order, loss_values, strict=True):
-            self.members[i]._before_update(self.step, loss_value)
+        for member, loss_value in zip(self.members, loss_values, strict=True):
+            member._before_update(self.step, loss_value)
         for p in self._stacks:
             p.grad = None
         losses.sum().backward()  # members share no parameters: each one's gradient is its own loss's
@@ -1438,55 +1433,40 @@ class MultiTrainer:
             self._optimizer_step()
         self.step += 1
         finite = [math.isfinite(v) for v in loss_values]
-        self._pending.append((scores, y, None if all(finite) else finite))
+        # max(1).indices, not argmax(1): over the classes axis of (M, C, N) it is several times faster.
+        self._pending.append((scores.max(1).indices, y, None if all(finite) else finite))
         if len(self._pending) >= PENDING_LIMIT:
             self._count_pending()
-        for i, loss_value in zip(self._group_order, loss_values, strict=True):
+        for member, loss_value in zip(self.members, loss_values, strict=True):
             # A member whose loss was NaN got NaN gradients and a NaN update; the guard restores just it.
-            self.members[i]._after_update(self.step, loss_value, len(y))
-            self.members[i]._version += 1
+            member._after_update(self.step, loss_value, len(y))
+            member._version += 1
         if epoch_done:
             self._count_pending()
-            for member in self.members:
-                member._end_epoch()
+            with torch.no_grad():  # one batched forward of the test set for every member's history entry
+                features = self._embed_all(self.members[0]._x_test)
+            for i, member in enumerate(self.members):
+                member._end_epoch(features[i])
 
     def _count_pending(self) -> None:
         """Count the correct predictions of the queued steps for every member (see _ModelRun._count_pending)."""
-        for scores, y, finite in self._pending:
-            if finite is None:
-                continue
-            # A step on which some member diverged: count it alone, leaving out the members whose loss was NaN.
-            counts = [int(n) for group in scores for n in (group.argmax(1) == y).sum(1)]
-            for i, count, ok in zip(self._group_order, counts, finite, strict=True):
-                if ok:
-                    self.members[i]._epoch_correct += count
-        clean = [(scores, y) for scores, y, finite in self._pending if finite is None]
-        self._pending.clear()
-        if not clean:
+        if not self._pending:
             return
-        labels = torch.cat([y for _, y in clean])
-        counts = []
-        for group in range(len(clean[0][0])):
-            stacked = torch.cat([scores[group] for scores, _ in clean], dim=2)  # (Mg, C, all samples)
-            counts += (stacked.argmax(1) == labels).sum(1).tolist()
-        for i, count in zip(self._group_order, counts, strict=True):
-            self.members[i]._epoch_correct += count
+        predictions = torch.cat([p for p, _, _ in self._pending], dim=1)  # (M, all queued samples)
+        labels = torch.cat([y for _, y, _ in self._pending])
+        correct = predictions == labels
+        start = 0
+        for _, y, finite in self._pending:
+            if finite is not None:  # a step on which some member diverged: leave those members out
+                correct[[not ok for ok in finite], start : start + len(y)] = False
+            start += len(y)
+        for member, count in zip(self.members, correct.sum(1).tolist(), strict=True):
+            member._epoch_correct += count
+        self._pending.clear()
 
     def advance(self, steps: int | None = None, *, seconds: float | None = None, epochs: int | None = None) -> int:
         """As Trainer.advance, for all members at once; returns the number of (shared) steps taken."""
-        _check_budget(steps, seconds, epochs)
-        start = time.perf_counter()
-        target_epoch = None if epochs is None else self.epoch + epochs
-        done = 0
-        while True:
-            if steps is not None and done >= steps:
-                break
-            if target_epoch is not None and self.epoch >= target_epoch:
-                break
-            if seconds is not None and time.perf_counter() - start >= seconds:
-                break
-            self._train_step()
-            done += 1
+        done = _train_for(self, steps, seconds, epochs)
         for member in self.members:
             member._ensure_finite()
         return done
