@@ -38,16 +38,17 @@ from toy_models.train import MultiTrainer, TrainConfig, Trainer, build_model  # 
 MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
 
 
-def bare_loop(config: TrainConfig, dataset) -> callable:
+def bare_loop(config: TrainConfig, dataset, *, fused: bool = True) -> callable:
     """A plain PyTorch training loop over the same backbone, head, batch size and optimizer as the Trainer.
 
     What a reader would write by hand: seeded shuffle per epoch, index a batch, forward, cross-entropy,
-    backward, step. No bookkeeping, no guard, no evaluation. Returns run(steps).
+    backward, step. No bookkeeping, no guard, no evaluation. Returns run(steps). fused=True is the Trainer's
+    optimizer (so trainer_vs_bare_loop measures the Trainer's own overhead); fused=False is torch.optim.Adam
+    as a reader writes it, whose per-tensor Python overhead costs about as much as the forward pass here.
     """
     config = config.resolved()
     backbone, head = build_model(config, dataset.input_shape, dataset.num_classes)
-    # The Trainer's optimizer settings (fused Adam), so the ratio measures the Trainer's own overhead.
-    optimizer = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=config.lr, fused=True)
+    optimizer = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=config.lr, fused=fused)
     x_train, y_train = dataset.x_train, dataset.y_train
     generator = torch.Generator().manual_seed(config.seed)
     state = {"order": torch.randperm(len(y_train), generator=generator), "position": 0}
@@ -121,6 +122,18 @@ def all_at_once_vs_sequential(dataset, config: TrainConfig, steps: int, rounds: 
     return interleaved_ratio(lambda n: multi.advance(steps=n), sequential, steps, rounds)
 
 
+def all_at_once_vs_plain_loops(dataset, config: TrainConfig, steps: int, rounds: int) -> Ratio:
+    """Four hand-written loops with torch.optim.Adam's defaults ÷ one MultiTrainer, for the same steps."""
+    multi = MultiTrainer(config, dataset=dataset)
+    loops = [bare_loop(c, dataset, fused=False) for c in multi.configs]
+
+    def sequential(n: int) -> None:
+        for loop in loops:
+            loop(n)
+
+    return interleaved_ratio(lambda n: multi.advance(steps=n), sequential, steps, rounds)
+
+
 def four_losses_to_95pct(dataset, config: TrainConfig, max_epochs: int = 200) -> tuple[float, float, dict[str, int]]:
     """(wall s, CPU s, epoch each loss first reached 95 %) until all four have reached ≥ 95 % test accuracy,
     from MultiTrainer construction on (the dataset is loaded beforehand, as the app caches it)."""
@@ -165,6 +178,8 @@ def main() -> None:
     report("trainer_vs_bare_loop", trainer_vs_bare(digits, config, steps=230, rounds=rounds), "trainer", "bare loop")
     report("all_at_once_vs_sequential", all_at_once_vs_sequential(digits, config, steps=115, rounds=rounds),
            "all-at-once", "sequential (4 trainers)")
+    report("all_at_once_vs_four_plain_loops", all_at_once_vs_plain_loops(digits, config, steps=115, rounds=rounds),
+           "all-at-once", "4 plain loops (default Adam)")
     torch.set_num_threads(2)
     report("all_at_once_vs_sequential_2_threads",
            all_at_once_vs_sequential(digits, config, steps=115, rounds=rounds), "all-at-once", "sequential")

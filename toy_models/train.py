@@ -78,13 +78,15 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_COMPARE_LOSSES = ("softmax", "sphereface", "cosface", "arcface")
 
+FUSED_DEVICES = ("cpu", "cuda", "mps")  # where torch has a fused Adam kernel
 GUARD_EVERY = 25  # steps between last-good copies; a copy of these tiny nets costs microseconds
 LOSS_EMA_DECAY = 0.9  # the live loss curve: an exponential moving average over roughly the last 10 steps
 LIVE_TEST_LIMIT = 4096  # test sets up to this size are re-scored at every snapshot; larger ones per epoch
 EVAL_CHUNK = 4096  # evaluation batch: bounds the memory of a CNN over 60k MNIST images
 PENDING_LIMIT = 256  # steps whose predictions may wait before they are counted (see _count_pending)
 INITIAL_LOSS_SAMPLES = 2048  # training samples that score the untrained model (history entry of epoch 0)
-THETA_BIN_EDGES_DEG = tuple(float(e) for e in range(0, 181, 5))  # θ_y histograms: 36 bins of 5°
+THETA_BIN_DEG = 5  # θ_y histograms: 36 bins of 5° from 0° to 180° (the last one includes 180°)
+THETA_BIN_EDGES_DEG = tuple(float(e) for e in range(0, 181, THETA_BIN_DEG))
 THETA_QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -763,7 +765,10 @@ class _ModelRun:
 
     def _record_epoch(self, *, loss: float, train_accuracy: float, test_features: torch.Tensor | None = None) -> None:
         test = self.evaluate_test(test_features)
-        theta_deg = np.degrees(metrics.target_angles(test.embeddings, test.labels, test.class_weights)[0])
+        # θ_y of every test sample, in float32 (5° bins need no more); the snapshot's angles use metrics.target_angles.
+        cos_target = np.sum(test.embeddings * test.class_weights[test.labels], axis=1)
+        theta_deg = np.degrees(np.arccos(np.clip(cos_target, -1.0, 1.0)))
+        bins = np.minimum((theta_deg // THETA_BIN_DEG).astype(np.int64), len(THETA_BIN_EDGES_DEG) - 2)
         row = {
             "epoch": self.epoch,
             "step": self.step,
@@ -771,7 +776,7 @@ class _ModelRun:
             "train_accuracy": float(train_accuracy),
             "test_accuracy": test.accuracy,
             "theta_quantiles_deg": _quantiles(theta_deg, THETA_QUANTILES),
-            "theta_hist": tuple(int(n) for n in np.histogram(theta_deg, bins=THETA_BIN_EDGES_DEG)[0]),
+            "theta_hist": tuple(np.bincount(bins, minlength=len(THETA_BIN_EDGES_DEG) - 1).tolist()),
         }
         for name, value in row.items():
             self._history_rows[name].append(value)
@@ -879,9 +884,11 @@ class _ModelRun:
             # Without labels the heads apply no margin and SphereFace's λ schedule does not advance.
             with torch.no_grad():
                 raw = self._embed(x.to(self.device)) if features is None else features
-                predictions = self.head(raw).argmax(1) if len(raw) else torch.zeros(0, dtype=torch.long)
                 unit = F.normalize(raw.float(), dim=1)
                 weights = self.head.class_directions().float()
+                # A margin head predicts the class of the largest cosine (its scale is positive); softmax its logits.
+                scores = unit @ weights.T if isinstance(self.head, MarginHead) else self.head(raw)
+                predictions = scores.argmax(1) if len(raw) else torch.zeros(0, dtype=torch.long)
         finally:
             if self._mode_matters:
                 self.backbone.train()
@@ -977,7 +984,7 @@ class _ModelRun:
 def _make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
     # The fused kernels do one pass over all tensors; on these tiny nets the optimizer's per-tensor overhead
     # would otherwise cost as much as the forward pass.
-    fused = device.type in ("cpu", "cuda", "mps")
+    fused = device.type in FUSED_DEVICES
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -1406,7 +1413,7 @@ class MultiTrainer:
                     torch.tensor(float(self._optimizer_steps - 1), device=self.device) for _ in params
                 ]
                 functional_adam(
-                    params, grads, moments, moments2, [], steps, fused=self.device.type != "xpu",
+                    params, grads, moments, moments2, [], steps, fused=self.device.type in FUSED_DEVICES,
                     amsgrad=False, beta1=0.9, beta2=0.999, lr=lr, weight_decay=weight_decay, eps=1e-8,
                     maximize=False,
                 )
