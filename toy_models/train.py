@@ -713,7 +713,7 @@ class _ModelRun:
         """Add the predictions queued by recent steps to the epoch's count of correct ones.
 
         Counting is deferred: one batched argmax per snapshot or epoch instead of three small ops and a
-        synchronisation in every step (on these tiny nets that was 5 % of a step).
+        synchronisation in every step (a few per cent of a step on these tiny nets).
         """
         if self._pending:
             scores = torch.cat([s for s, _ in self._pending])
