@@ -27,3 +27,14 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def test_torch_is_pinned_to_the_cpu_build_version():
     requirements = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^torch==2\.13\.0$", requirements, flags=re.M)
+
+
+def test_package_exports_the_public_api():
+    import toy_models
+
+    for name in ("margin_logits", "build_head", "load_dataset", "build_backbone", "Trainer", "MultiTrainer"):
+        assert callable(getattr(toy_models, name))
+    import inspect
+
+    params = list(inspect.signature(toy_models.margin_logits).parameters)
+    assert params[:5] == ["cosine", "labels", "loss", "scale", "margin"]
