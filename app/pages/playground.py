@@ -250,30 +250,28 @@ def _degrees(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.1f}°"
 
 
-def angle_panel(snap: Any, num_classes: int, dim: int) -> None:
+def angle_statistics_row(snap: Any, num_classes: int, dim: int) -> None:
+    """The ArcFace paper's angle statistics, and the closest pair of centres beside its Tammes bound.
+
+    One full-width row, so every label fits without being cut off.
+    """
     stats = snap.angle_stats
     tammes = math.degrees(geometry.tammes_angle(num_classes, dim))
-    st.plotly_chart(
-        plots.angle_histograms(np.degrees(snap.target_angle), np.degrees(snap.nearest_angle)),
-        key="angle_hist",
-        config={"displayModeBar": False},
-    )
-    row1 = st.columns(3)
-    row1[0].metric("W-EC", _degrees(stats["w_ec_deg"]),
-                   help="Mean angle between each class weight W_j and the centre of its features (ArcFace Table 3).")
-    row1[1].metric("W-Inter", _degrees(stats["w_inter_deg"]),
-                   help="Mean angle from each class weight to its nearest other class weight.")
-    row1[2].metric("Intra", _degrees(stats["intra_deg"]),
-                   help="Mean angle between a feature and its class centre: how tight each class is.")
-    row2 = st.columns(3)
-    row2[0].metric("Inter", _degrees(stats["inter_deg"]),
-                   help="Mean angle from each class centre to its nearest other centre: how far apart classes are.")
-    row2[1].metric("Closest centres", _degrees(stats["min_center_angle_deg"]),
-                   help="The smallest angle between any two class centres. It can never exceed the Tammes bound.")
     where = "circle" if dim == 2 else "sphere"
-    row2[2].metric("Tammes bound", f"{tammes:.1f}°",
-                   help=f"The largest possible smallest angle between {num_classes} directions on a {where} "
-                        f"({dim}-D): the best separation the class centres could ever reach.")
+    cells = st.columns(6)
+    cells[0].metric("W-EC", _degrees(stats["w_ec_deg"]),
+                    help="Mean angle between each class weight W_j and the centre of its features (ArcFace Table 3).")
+    cells[1].metric("W-Inter", _degrees(stats["w_inter_deg"]),
+                    help="Mean angle from each class weight to its nearest other class weight.")
+    cells[2].metric("Intra", _degrees(stats["intra_deg"]),
+                    help="Mean angle between a feature and its class centre: how tight each class is.")
+    cells[3].metric("Inter", _degrees(stats["inter_deg"]),
+                    help="Mean angle from each class centre to its nearest other centre: how far apart classes are.")
+    cells[4].metric("Closest centres", _degrees(stats["min_center_angle_deg"]),
+                    help="The smallest angle between any two class centres. It can never exceed the Tammes bound.")
+    cells[5].metric("Tammes bound", f"{tammes:.1f}°",
+                    help=f"The largest possible smallest angle between {num_classes} directions on a {where} "
+                         f"({dim}-D): the best separation the class centres could ever reach.")
 
 
 def live_views() -> None:
@@ -336,7 +334,12 @@ def live_views() -> None:
         else:
             st.plotly_chart(figure, key="circle")
     with right:
-        angle_panel(snap, num_classes, dim)
+        st.plotly_chart(
+            plots.angle_histograms(np.degrees(snap.target_angle), np.degrees(snap.nearest_angle)),
+            key="angle_hist",
+            config={"displayModeBar": False},
+        )
+    angle_statistics_row(snap, num_classes, dim)
     st.plotly_chart(plots.training_curves(snap.history), key="curves", config={"displayModeBar": False})
 
 
