@@ -6,7 +6,7 @@
 Prints, among others:
     trainer_vs_bare_loop: R            Trainer steps/s ÷ a hand-written PyTorch loop (same nets, batch, optimizer)
     all_at_once_vs_sequential: R       MultiTrainer (4 losses) ÷ four Trainers one after another, same steps
-    peak_rss_mnist_mb: X               peak resident memory of a 4-loss MNIST compare run, in a child process
+    peak_rss_mnist_mb: X               peak resident memory of a 4-loss MNIST compare run (its own, in a child)
     four_losses_to_95pct_digits_s: T   wall time until softmax, SphereFace, CosFace and ArcFace all reach 95 %
 
 The machine is shared and noisy: measurements are interleaved (A, B, A, B, ...) and the median of the
@@ -17,8 +17,8 @@ the setting of the app. Nothing here is a test: no number can fail.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
-import resource
 import statistics
 import subprocess
 import sys
@@ -122,6 +122,22 @@ def all_at_once_vs_sequential(dataset, config: TrainConfig, steps: int, rounds: 
     return interleaved_ratio(lambda n: multi.advance(steps=n), sequential, steps, rounds)
 
 
+def all_at_once_vs_single_member_multis(dataset, config: TrainConfig, steps: int, rounds: int) -> Ratio:
+    """Four one-member MultiTrainers one after another ÷ one MultiTrainer with all four, for the same steps.
+
+    Both sides run the same hand-written batched pass, so this is the gain of stacking the members alone;
+    all_at_once_vs_sequential adds what the batched pass saves against a Trainer (autograd, nn.Module calls).
+    """
+    multi = MultiTrainer(config, dataset=dataset)
+    singles = [MultiTrainer([c], dataset=dataset) for c in multi.configs]
+
+    def sequential(n: int) -> None:
+        for single in singles:
+            single.advance(steps=n)
+
+    return interleaved_ratio(lambda n: multi.advance(steps=n), sequential, steps, rounds)
+
+
 def all_at_once_vs_plain_loops(dataset, config: TrainConfig, steps: int, rounds: int) -> Ratio:
     """Four hand-written loops with torch.optim.Adam's defaults ÷ one MultiTrainer, for the same steps."""
     multi = MultiTrainer(config, dataset=dataset)
@@ -150,13 +166,32 @@ def four_losses_to_95pct(dataset, config: TrainConfig, max_epochs: int = 200) ->
     return time.perf_counter() - wall, time.process_time() - cpu, reached
 
 
+# Runs `python -m toy_models ARGS` and then prints its own peak RSS in KiB. Read in the child itself: the
+# ru_maxrss of RUSAGE_CHILDREN would also count the pages the child shared with this (large) process between
+# fork and exec, i.e. report this process's size. VmHWM belongs to the address space the child got at exec.
+_PEAK_RSS_CHILD = """
+import resource, runpy, sys
+sys.argv = ["toy_models", *sys.argv[1:]]
+try:
+    runpy.run_module("toy_models", run_name="__main__", alter_sys=True)
+except SystemExit as stop:
+    if stop.code:
+        raise
+try:
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except OSError:  # no /proc (macOS): ru_maxrss, in bytes there
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print("PEAK_RSS_KIB", peak)
+"""
+
+
 def peak_rss_mnist_mb() -> float:
     """Peak RSS of `python -m toy_models compare` on MNIST (60k, 1 epoch, 4 losses) in a fresh child process."""
-    command = [sys.executable, "-m", "toy_models", "compare", "--dataset", "mnist", "--data-dir", str(MNIST_DIR),
+    command = [sys.executable, "-c", _PEAK_RSS_CHILD, "compare", "--dataset", "mnist", "--data-dir", str(MNIST_DIR),
                "--epochs", "1", "--quiet"]
-    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    # ru_maxrss of RUSAGE_CHILDREN: the largest peak among the waited-for children (only this one), in KiB.
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    output = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    return int(output.split("PEAK_RSS_KIB")[-1]) / 1024
 
 
 def report(name: str, ratio: Ratio, fast: str, slow: str) -> None:
@@ -180,6 +215,12 @@ def main() -> None:
            "all-at-once", "sequential (4 trainers)")
     report("all_at_once_vs_four_plain_loops", all_at_once_vs_plain_loops(digits, config, steps=115, rounds=rounds),
            "all-at-once", "4 plain loops (default Adam)")
+    report("all_at_once_vs_four_single_member_multis",
+           all_at_once_vs_single_member_multis(digits, config, steps=115, rounds=rounds),
+           "all-at-once", "4 one-member MultiTrainers")
+    config_256 = dataclasses.replace(config, batch_size=256)  # information only: the app's batch is 64
+    report("all_at_once_vs_sequential_batch_256",
+           all_at_once_vs_sequential(digits, config_256, steps=30, rounds=rounds), "all-at-once", "sequential")
     torch.set_num_threads(2)
     report("all_at_once_vs_sequential_2_threads",
            all_at_once_vs_sequential(digits, config, steps=115, rounds=rounds), "all-at-once", "sequential")
