@@ -1,0 +1,490 @@
+"""UI latency of the Playground against a bare Streamlit app, as ratios measured within one run.
+
+    python benchmarks/ui_latency.py              # about 3 minutes on a 2-core machine
+    python benchmarks/ui_latency.py --quick      # fewer repeats (a smoke run, noisier)
+    python benchmarks/ui_latency.py --server-flag runner.postScriptGC=false    # a server option, both apps
+    python benchmarks/ui_latency.py --app /tmp/copy/streamlit_app.py           # a copy with a proposed change
+
+Needs Chromium on the PATH (Debian's `chromium`, driven by Playwright) and the dev requirements. It starts
+two servers from the repository root (so both read .streamlit/config.toml): the real app
+(`streamlit run streamlit_app.py`) and the bare reference app (benchmarks/bare_reference_app.py: one slider,
+one plotly chart with as many points as the Playground view it is compared with), drives both in headless
+Chromium, and prints:
+
+    slider_to_plot_vs_bare: R                 key press on the margin slider (ArrowRight: 0.50, 0.51, ...)
+                                              -> the chart redrawn with the new data: the Playground's
+                                              target-logit chart (outside the training fragment; training
+                                              PAUSED, the page as first opened) vs the bare app's line.
+                                              Goal R <= 1.3.
+    first_plot_vs_bare: R                     navigation start -> first drawn hypersphere (the live 3-D
+                                              sphere) vs the bare app's first drawn 3-D scatter with as
+                                              many points as the Playground's sample; a fresh browser
+                                              context (new session, empty HTTP cache) each time. Goal <= 1.5.
+    playing_epochs_per_s_vs_bare_trainer: R   epochs per second while the Playground plays in the browser
+                                              (its Epoch metric, about 20 s per round, after a Reset) vs
+                                              toy_models.train.Trainer.advance(epochs=1) in a loop in this
+                                              process, same data and config as the app's default, one torch
+                                              thread like the app. Goal >= 0.5.
+
+Both ends of every latency are read inside the page with performance.now() (a capture-phase keydown
+listener; a requestAnimationFrame loop that compares the graph's data with what it was before the key
+press), so Python/Playwright round trips do not count. The page's WebSocket is wrapped so that each
+latency is broken down into: key -> rerun request sent (the widget), request -> last message before the
+redraw, last message -> redraw, and the bytes received. Message times are taken when the page's main thread
+handles them, so a busy browser shows up in "request -> last message" too: profile before blaming the server.
+
+The machine is shared and noisy, so the two apps are measured alternately (A, B, A, B, ...) and each R is
+the median of the per-round ratios; the medians of the raw values are printed too. Nothing here is a test:
+a missed goal is reported, not failed; the exit status is non-zero only on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+APP = REPO / "streamlit_app.py"
+BARE = REPO / "benchmarks" / "bare_reference_app.py"
+GOALS = {"slider_to_plot_vs_bare": ("<=", 1.3), "first_plot_vs_bare": ("<=", 1.5),
+         "playing_epochs_per_s_vs_bare_trainer": (">=", 0.5)}  # fmt: skip
+
+APP_SPHERE = ".st-key-sphere .ml-live-plotly"
+APP_TARGET_LOGIT = ".st-key-target_logit .js-plotly-plot"
+BARE_CHART = "[data-testid='stPlotlyChart'] .js-plotly-plot"
+
+# Injected into every page before its own scripts: WebSocket timing, the Epoch metric over time, and the
+# moment the page's first 3-D scatter (with its points) is drawn. __FIRST_PLOT_SELECTOR__ is filled in.
+INSTRUMENT = """
+(() => {
+  const size = (d) => (d && (d.byteLength ?? d.size ?? d.length)) || 0;
+  window.__wsIn = [];   // [performance.now(), bytes] for every message from the server
+  window.__wsOut = [];  // [performance.now(), bytes] for every message to the server
+  const Native = window.WebSocket;
+  window.WebSocket = class InstrumentedWebSocket extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => window.__wsIn.push([performance.now(), size(e.data)]));
+    }
+    send(data) {
+      window.__wsOut.push([performance.now(), size(data)]);
+      return super.send(data);
+    }
+  };
+
+  window.__epochs = [];  // [performance.now(), epoch] whenever the Epoch metric changes
+  setInterval(() => {
+    for (const metric of document.querySelectorAll('[data-testid="stMetric"]')) {
+      const label = metric.querySelector('[data-testid="stMetricLabel"]');
+      if (!label || label.innerText.trim() !== 'Epoch') continue;
+      const value = parseInt(metric.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, ''), 10);
+      const last = window.__epochs[window.__epochs.length - 1];
+      if (Number.isFinite(value) && (!last || last[1] !== value)) window.__epochs.push([performance.now(), value]);
+    }
+  }, 50);
+
+  // A data signature of a plotly graph: trace lengths and a weighted sum of sampled y values.
+  window.__signature = (selector) => {
+    const gd = document.querySelector(selector);
+    if (!gd || !gd._fullData) return null;
+    const parts = [];
+    for (const trace of gd._fullData) {
+      const y = trace.y;
+      if (!y || !y.length) continue;
+      const step = Math.max(1, Math.floor(y.length / 32));
+      let acc = y.length;
+      for (let i = 0; i < y.length; i += step) acc += Number(y[i]) * (i + 1);
+      parts.push(acc.toFixed(6));
+    }
+    return parts.join('|');
+  };
+
+  const FIRST = __FIRST_PLOT_SELECTOR__;
+  window.__firstPlot = null;
+  if (FIRST) {
+    const drawn = () => {
+      const gd = document.querySelector(FIRST);
+      return !!(gd && gd._fullLayout && gd._fullLayout.scene && gd._fullLayout.scene._scene && gd._fullData &&
+        gd._fullData.some((t) => t.type === 'scatter3d' && t.mode === 'markers' && t.x && t.x.length));
+    };
+    const poll = () => {
+      if (drawn()) window.__firstPlot = performance.now();
+      else requestAnimationFrame(poll);
+    };
+    requestAnimationFrame(poll);
+  }
+})();
+"""
+
+# Arms one latency measurement: t0 at the next keydown, t1 at the first animation frame in which the
+# graph's data signature differs from the one before the key press.
+ARM_MOVE = """(selector) => {
+  window.__move = null;
+  const before = window.__signature(selector);
+  let t0 = null;
+  document.addEventListener('keydown', () => { if (t0 === null) t0 = performance.now(); },
+                            { capture: true, once: true });
+  const poll = () => {
+    if (t0 !== null) {
+      const now = window.__signature(selector);
+      if (now !== null && now !== before) { window.__move = { t0, t1: performance.now() }; return; }
+    }
+    requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+  return before;
+}"""
+
+
+# --------------------------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`streamlit run <app>` from the repository root, in its own process group, logs in a temp file."""
+
+    def __init__(self, app: Path, flags: list[str] = ()):
+        self.app = app
+        self.port = _free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix=f"ui_latency_{app.stem}_", suffix=".log", delete=False)
+        root = REPO if app.parent == REPO / "benchmarks" else app.parent  # where its .streamlit/ and packages are
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+             "--server.fileWatcherType", "none", "--server.address", "127.0.0.1", "--server.port", str(self.port),
+             "--browser.gatherUsageStats", "false", *flags],
+            cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{app.name} exited early:\n{Path(self.log.name).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{app.name} was not healthy after 90 s")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, query: str = "") -> str:
+        return f"{self.base}/" + (f"?{query}" if query else "")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+def new_page(browser, first_plot_selector: str | None = None):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.add_init_script(INSTRUMENT.replace("__FIRST_PLOT_SELECTOR__", repr(first_plot_selector or "")))
+    page.set_default_timeout(120_000)
+    return context, page
+
+
+def first_plot_ms(browser, url: str, selector: str) -> dict:
+    """Navigation start -> the first drawn 3-D scatter, in a fresh context (new session, empty cache)."""
+    context, page = new_page(browser, selector)
+    try:
+        page.goto(url)
+        page.wait_for_function("window.__firstPlot !== null", timeout=120_000)
+        first = page.evaluate("window.__firstPlot")
+        received = page.evaluate("window.__wsIn")
+        plotly_js = page.evaluate(
+            "() => performance.getEntriesByType('resource').filter(e => e.name.endsWith('plotly.min.js'))"
+            ".map(e => e.responseEnd)"
+        )
+        before = [t for t, _ in received if t <= first]
+        return {
+            "ms": first,
+            "ws_first_ms": received[0][0] if received else float("nan"),
+            "ws_last_before_ms": before[-1] if before else float("nan"),
+            "ws_bytes_before": sum(n for t, n in received if t <= first),
+            "plotly_js_ms": plotly_js[0] if plotly_js else float("nan"),
+        }
+    finally:
+        context.close()
+
+
+def wait_quiet(page, quiet_ms: int = 400) -> None:
+    """Until the server has sent nothing for quiet_ms and no element is marked stale (the rerun is over)."""
+    page.wait_for_function(
+        f"""() => {{
+          const last = window.__wsIn.length ? window.__wsIn[window.__wsIn.length - 1][0] : 0;
+          return performance.now() - last > {quiet_ms} && !document.querySelector('[data-stale="true"]');
+        }}""",
+        timeout=60_000,
+    )
+
+
+def slider_move(page, slider_label: str, selector: str, key: str) -> dict:
+    """Key press on the slider -> its chart redrawn with new data, with the WebSocket breakdown."""
+    wait_quiet(page)
+    slider = page.get_by_role("slider", name=slider_label)
+    slider.focus()
+    page.evaluate(ARM_MOVE, selector)
+    page.keyboard.press(key)
+    page.wait_for_function("window.__move !== null", timeout=60_000)
+    move = page.evaluate("window.__move")
+    t0, t1 = move["t0"], move["t1"]
+    sent = [t for t, _ in page.evaluate("window.__wsOut") if t >= t0]
+    received = [(t, n) for t, n in page.evaluate("window.__wsIn") if t0 <= t <= t1]
+    sent_at = sent[0] if sent and sent[0] <= t1 else float("nan")
+    last_in = received[-1][0] if received else float("nan")
+    return {
+        "ms": t1 - t0,
+        "key_to_send_ms": sent_at - t0,
+        "send_to_last_msg_ms": last_in - sent_at,
+        "last_msg_to_draw_ms": t1 - last_in,
+        "bytes": sum(n for _, n in received),
+        "messages": len(received),
+    }
+
+
+def button(page, key: str):
+    return page.locator(f".st-key-{key}").get_by_role("button")  # (the role query skips Streamlit's hidden twin)
+
+
+def click(page, key: str, until_label: str) -> None:
+    button(page, key).click(force=True)  # it re-renders every tick: skip Playwright's actionability wait
+    button(page, key).filter(has_text=until_label).wait_for(timeout=60_000)
+
+
+def app_epochs_per_s(page, seconds: float) -> dict:
+    """Reset, Play, let it run `seconds`, Pause: epochs per second from the Epoch metric's change times,
+    with the training ticks (fragment rerun requests) and the bytes the server sent per tick."""
+    if button(page, "play").filter(has_text="Pause").count():
+        click(page, "play", "Play")
+    button(page, "reset").click(force=True)
+    page.wait_for_function(
+        "() => { const e = window.__epochs; return e.length && e[e.length - 1][1] === 0; }", timeout=60_000
+    )
+    wait_quiet(page)
+    click(page, "play", "Pause")
+    page.wait_for_function(
+        "() => { const e = window.__epochs; return e.length && e[e.length - 1][1] > 0; }", timeout=60_000
+    )
+    start = page.evaluate("performance.now()")
+    time.sleep(seconds)
+    end = page.evaluate("performance.now()")
+    click(page, "play", "Play")
+    window = [(t, e) for t, e in page.evaluate("window.__epochs") if start <= t <= end]
+    (t_a, e_a), (t_b, e_b) = window[0], window[-1]
+    if t_b <= t_a:
+        raise RuntimeError(f"the Epoch metric did not move in {seconds} s of playing: {window}")
+    span_s = (end - start) / 1000.0
+    ticks = sum(1 for t, _ in page.evaluate("window.__wsOut") if start <= t <= end)
+    received = sum(n for t, n in page.evaluate("window.__wsIn") if start <= t <= end)
+    return {
+        "epochs_per_s": (e_b - e_a) / ((t_b - t_a) / 1000.0),
+        "ticks_per_s": ticks / span_s,
+        "epochs_per_tick": (e_b - e_a) / max(ticks, 1),
+        "kb_per_tick": received / 1000.0 / max(ticks, 1),
+    }
+
+
+def bare_trainer():
+    """A Trainer built exactly as the Playground builds its default one (same dataset, config, one thread)."""
+    import torch
+
+    from app import session, state
+    from toy_models.data import load_dataset
+    from toy_models.train import TrainConfig, Trainer
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig()
+    dataset = load_dataset(
+        "digits",
+        None,
+        seed=cfg.data_seed,
+        holdout_classes=cfg.holdout_classes,
+        max_train=cfg.max_train,
+        max_test=cfg.max_test,
+        num_identities=cfg.num_identities,
+    )  # = session.cached_dataset("digits", None), without Streamlit's cache
+    config = session.config_for(state.defaults(), dataset, None)
+    return Trainer(config, dataset=dataset)
+
+
+def trainer_epochs_per_s(trainer, seconds: float) -> float:
+    start_epoch, start = trainer.epoch, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        trainer.advance(epochs=1)
+    return (trainer.epoch - start_epoch) / (time.perf_counter() - start)
+
+
+def median(values) -> float:
+    values = [v for v in values if v == v]  # drop NaN
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    return median([x / y for x, y in zip(a, b, strict=True)])
+
+
+def breakdown(name: str, rows: list[dict]) -> str:
+    keys = [k for k in rows[0] if k != "ms"]
+    return f"  {name}: " + ", ".join(f"{k} {median([r[k] for r in rows]):.0f}" for k in keys)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    parser.add_argument(
+        "--app", type=Path, default=APP,
+        help="entry point of the app to measure (default: streamlit_app.py); a copy with a proposed change can be "
+        "measured the same way; its server runs in the entry point's folder, so it reads that folder's .streamlit/",
+    )  # fmt: skip
+    parser.add_argument(
+        "--server-flag", action="append", default=[], metavar="FLAG=VALUE",
+        help="extra `streamlit run` option for BOTH servers, e.g. --server-flag runner.postScriptGC=false",
+    )  # fmt: skip
+    args = parser.parse_args()
+    flags = []
+    for flag in args.server_flag:
+        name, _, value = flag.partition("=")
+        flags += [f"--{name.lstrip('-')}", value]
+    moves = 6 if args.quick else 12
+    opens = 3 if args.quick else 5
+    play_rounds, play_s, bare_s = (1, 10.0, 5.0) if args.quick else (2, 20.0, 10.0)
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("error: no chromium on the PATH (apt-get install chromium)", file=sys.stderr)
+        return 2
+
+    from playwright.sync_api import sync_playwright
+
+    from app import plots, state
+
+    values = state.defaults()
+    logit = plots.target_logit_figure(values["loss"], values["margin"], scale=values["scale"])
+    n_line = sum(len(trace.x) for trace in logit.data)
+    trainer = bare_trainer()
+    n_sphere = len(trainer.snapshot().embeddings)
+    print(f"points: target-logit view {n_line}, hypersphere sample {n_sphere}")
+
+    servers: list[Server] = []
+    try:
+        app, bare = Server(args.app.resolve(), flags), Server(BARE, flags)
+        servers += [app, bare]
+        app_url, bare_line_url = app.url(), bare.url(f"view=line&n={n_line}")
+        bare_sphere_url = bare.url(f"view=sphere&n={n_sphere}")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            # Warm-up: the first session of each server pays its imports (torch, plotly), not measured.
+            first_plot_ms(browser, app_url, APP_SPHERE)
+            first_plot_ms(browser, bare_sphere_url, BARE_CHART)
+
+            # 1. First plot, fresh context each time: A, B, A, B, ...
+            app_open, bare_open = [], []
+            for _ in range(opens):
+                app_open.append(first_plot_ms(browser, app_url, APP_SPHERE))
+                bare_open.append(first_plot_ms(browser, bare_sphere_url, BARE_CHART))
+
+            # 2. Slider -> redrawn chart, both pages open side by side, the Playground paused.
+            app_ctx, app_page = new_page(browser, APP_SPHERE)
+            bare_ctx, bare_page = new_page(browser)
+            app_page.goto(app_url)
+            app_page.wait_for_function("window.__firstPlot !== null")
+            app_page.wait_for_function(f"window.__signature({APP_TARGET_LOGIT!r}) !== null")
+            assert button(app_page, "play").filter(has_text="Play").count() == 1, "the Playground should be paused"
+            bare_page.goto(bare_line_url)
+            bare_page.wait_for_function(f"window.__signature({BARE_CHART!r}) !== null")
+            app_moves, bare_moves = [], []
+            for _ in range(moves):
+                # Always up (0.50 -> 0.51 -> ...): every figure is new. Going back and forth would let
+                # Streamlit's ForwardMsgCache answer with a reference to a figure the browser already has.
+                app_moves.append(slider_move(app_page, "Margin m (rad)", APP_TARGET_LOGIT, "ArrowRight"))
+                bare_moves.append(slider_move(bare_page, "Margin m (rad)", BARE_CHART, "ArrowRight"))
+            bare_ctx.close()
+
+            # 3. Epochs per second: the Playground playing in the browser vs the bare Trainer, alternately.
+            app_play, bare_rate = [], []
+            trainer_epochs_per_s(trainer, 2.0)  # warm-up
+            for _ in range(play_rounds):
+                app_play.append(app_epochs_per_s(app_page, play_s))
+                bare_rate.append(trainer_epochs_per_s(trainer, bare_s))
+            app_ctx.close()
+            browser.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+    slider = ratio([r["ms"] for r in app_moves], [r["ms"] for r in bare_moves])
+    opened = ratio([r["ms"] for r in app_open], [r["ms"] for r in bare_open])
+    app_rate = [r["epochs_per_s"] for r in app_play]
+    playing = ratio(app_rate, bare_rate)
+    print(
+        f"slider_to_plot_ms: app {median([r['ms'] for r in app_moves]):.0f}, "
+        f"bare {median([r['ms'] for r in bare_moves]):.0f} (median of {moves} moves each; app paused)"
+    )
+    print(breakdown("app", app_moves))
+    print(breakdown("bare", bare_moves))
+    print(
+        f"first_plot_ms: app {median([r['ms'] for r in app_open]):.0f}, "
+        f"bare {median([r['ms'] for r in bare_open]):.0f} (median of {opens} fresh opens each)"
+    )
+    print(breakdown("app", app_open))
+    print(breakdown("bare", bare_open))
+    print(
+        f"playing_epochs_per_s: app {median(app_rate):.1f}, bare trainer {median(bare_rate):.1f} "
+        f"({play_rounds} round(s): app {play_s:.0f} s playing, trainer {bare_s:.0f} s)"
+    )
+    print(
+        "  app: "
+        + ", ".join(
+            f"{k} {median([r[k] for r in app_play]):.2f}" for k in ("ticks_per_s", "epochs_per_tick", "kb_per_tick")
+        )
+    )
+    for name, value in (("slider_to_plot_vs_bare", slider), ("first_plot_vs_bare", opened),
+                        ("playing_epochs_per_s_vs_bare_trainer", playing)):  # fmt: skip
+        op, goal = GOALS[name]
+        met = value <= goal if op == "<=" else value >= goal
+        print(f"{name}: {value:.2f}   (goal {op} {goal}: {'met' if met else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
