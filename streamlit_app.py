@@ -3,14 +3,22 @@
 Run:  streamlit run streamlit_app.py
 """
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 from app.pages import navigation_pages
+from app.session import freeze_startup_objects
 
 # Many sessions may share one machine: each trains a tiny model, so one thread each is plenty
 # (and avoids oversubscribing the cores when several tabs are playing at once).
 torch.set_num_threads(1)
 
-st.set_page_config(page_title="Margin Lab", page_icon=":material/radar:", layout="wide", initial_sidebar_state=340)
+# A local icon: Streamlit fetches material-icon favicons from Google's font CDN, which an offline
+# classroom cannot reach (and the browser console fills with errors).
+ICON = Path(__file__).parent / "app" / "assets" / "icon.png"
+
+st.set_page_config(page_title="Margin Lab", page_icon=str(ICON), layout="wide", initial_sidebar_state=340)
 st.navigation(navigation_pages()).run()
+freeze_startup_objects()

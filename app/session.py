@@ -15,7 +15,9 @@ Hygiene (many sessions may share one machine):
 
 from __future__ import annotations
 
+import gc
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,8 +30,12 @@ from app import state
 from toy_models.data import Dataset, DatasetError, load_dataset
 from toy_models.train import TrainConfig, Trainer
 
-TICK_S = 0.3  # run_every while playing: about 3 redraws a second
-TICK_BUDGET_S = 0.2  # training time per tick; the rest of the tick draws (about 0.1 s)
+# run_every while playing: 2 redraws a second. The browser, not the trainer, is the limit: a tick's
+# redraw costs it about 0.35 s of main-thread time on a 2-core machine without a GPU
+# (benchmarks/ui_latency.py), so faster ticks only queue up and train less.
+TICK_S = 0.5
+TICK_BUDGET_S = 0.4  # training time per tick; the server draws the rest in well under 0.1 s
+
 IDLE_PAUSE_S = 10 * 60  # auto-pause after this long without a click or slider move
 MAX_EPOCHS = 2000  # auto-pause once a run reaches this many epochs (digits converges in about 50)
 STEP_LIMIT_S = 20.0  # Step trains one epoch, but never blocks the page longer than this (a CNN on MNIST)
@@ -41,6 +47,24 @@ PARAMS = "_params"  # the current clean values (by Param.name); the widgets mirr
 SEEDED = "_seeded_from_url"
 URL_NOTICES = "_url_notices"
 RUN = "_run"
+
+
+_startup_objects_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive after the first run (torch, plotly, streamlit: ~400k objects) out of the GC's reach.
+
+    Streamlit runs a full garbage collection after every script run, ticks included. With these
+    libraries loaded that scan took ~190 ms and blocked the server (py-spy: 88 % of a slider move's
+    busy time). Frozen objects are never scanned, so later collections only look at new garbage.
+    Once per process.
+    """
+    global _startup_objects_frozen
+    if not _startup_objects_frozen:
+        gc.collect()
+        gc.freeze()
+        _startup_objects_frozen = True
 
 
 @dataclass
@@ -60,6 +84,7 @@ class RunState:
     toasted: int = 0
     events_seen: int = 0  # trainer events already announced
     last_interaction: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # held while the model is used
 
 
 def run_state() -> RunState:

@@ -17,6 +17,13 @@ const graphs = new WeakMap(); // graph div -> {latest, busy, observer}
 function loadPlotly(url) {
   const cached = window[PLOTLY_KEY];
   if (cached) return cached;
+  // The page's st.plotly_chart elements may already have put a plotly.js on window: parsing a second
+  // 4.7 MB copy took the browser over a second before the first sphere (benchmarks/ui_latency.py).
+  // Otherwise (no other chart yet, or a Streamlit that stops exposing it) load our own copy.
+  if (window.Plotly && typeof window.Plotly.react === "function") {
+    window[PLOTLY_KEY] = Promise.resolve(window.Plotly);
+    return window[PLOTLY_KEY];
+  }
   const promise = new Promise((resolve, reject) => {
     const script = document.createElement("script");
     script.src = url;

@@ -80,8 +80,9 @@ def _step() -> None:
     run.playing = False
     run.auto_paused = ""
     if run.trainer is not None:
-        session.sync_hot(run, _params())
-        run.trainer.advance(epochs=1, seconds=session.STEP_LIMIT_S)
+        with run.lock:
+            session.sync_hot(run, _params())
+            run.trainer.advance(epochs=1, seconds=session.STEP_LIMIT_S)
 
 
 def _reset() -> None:
@@ -278,22 +279,25 @@ def live_views() -> None:
     """Train for one time budget (when playing) and draw everything that depends on the model."""
     run = session.run_state()
     values = _params()
-    session.sync_hot(run, values)
-    trainer = run.trainer
-    if run.playing:
-        idle = time.monotonic() - run.last_interaction
-        if idle > session.IDLE_PAUSE_S:
-            run.playing = False
-            run.auto_paused = (f"Paused automatically after {session.IDLE_PAUSE_S // 60} minutes without "
-                               "interaction (it saves the CPU). Press Play to go on.")
-            st.rerun()
-        trainer.advance(seconds=session.TICK_BUDGET_S)
-        if trainer.epoch >= session.MAX_EPOCHS:
-            run.playing = False
-            run.auto_paused = (f"Paused automatically at epoch {trainer.epoch}: a run stops at "
-                               f"{session.MAX_EPOCHS} epochs. Press Play to go on, or Reset.")
-            st.rerun()
-    snap = trainer.snapshot()
+    if run.playing and time.monotonic() - run.last_interaction > session.IDLE_PAUSE_S:
+        run.playing = False
+        run.auto_paused = (f"Paused automatically after {session.IDLE_PAUSE_S // 60} minutes without "
+                           "interaction (it saves the CPU). Press Play to go on.")
+        st.rerun()
+    # One thread at a time on the model: when a slider move interrupts a tick, Streamlit may start
+    # the new run while the old one is still inside advance() (two threads on one model crashed the
+    # server with a segfault in the e2e test).
+    with run.lock:
+        session.sync_hot(run, values)
+        trainer = run.trainer
+        if run.playing:
+            trainer.advance(seconds=session.TICK_BUDGET_S)
+        snap = trainer.snapshot()
+    if run.playing and trainer.epoch >= session.MAX_EPOCHS:
+        run.playing = False
+        run.auto_paused = (f"Paused automatically at epoch {trainer.epoch}: a run stops at "
+                           f"{session.MAX_EPOCHS} epochs. Press Play to go on, or Reset.")
+        st.rerun()
     for event in session.new_events(run):
         if event.kind == "diverged":
             run.last_divergence = event.message
@@ -308,13 +312,16 @@ def live_views() -> None:
     cols[3].metric("Test accuracy", f"{snap.test_accuracy:.1%}")
     cols[4].metric("Loss", f"{snap.loss:.3f}", help="Moving average of the training loss.")
 
-    if run.last_divergence:
-        st.warning(md(run.last_divergence) + "; training goes on from there. A smaller lr, s or m may help.",
-                   icon=":material/warning:")
-    if run.auto_paused:
-        st.info(md(run.auto_paused), icon=":material/pause_circle:")
-    if run.last_hyper:
-        st.caption(f"Applied to the running model, no reset: {md(run.last_hyper)}")
+    # Messages go into a container that exists on every tick, so one appearing does not shift the
+    # elements below it: a shifted sphere would be mounted afresh and lose the user's camera.
+    with st.container():
+        if run.last_divergence:
+            st.warning(md(run.last_divergence) + "; training goes on from there. A smaller lr, s or m may help.",
+                       icon=":material/warning:")
+        if run.auto_paused:
+            st.info(md(run.auto_paused), icon=":material/pause_circle:")
+        if run.last_hyper:
+            st.caption(f"Applied to the running model, no reset: {md(run.last_hyper)}")
 
     dim = int(values["dim"])
     num_classes = len(snap.class_names)
