@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 APP = "streamlit_app.py"
 ROOT = Path(__file__).resolve().parents[2]
 README_SCREENSHOT = ROOT / "docs" / "playground.png"
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT = {"width": 1400, "height": 1120}  # tall enough for the angle-statistics row
 SPHERE = ".st-key-sphere .ml-live-plotly"
 CIRCLE = ".st-key-circle .js-plotly-plot"
 # app/plots.py hypersphere_figure: the 3-D view opens closer than plotly's default camera.
