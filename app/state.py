@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -40,17 +40,24 @@ __all__ = [
     "Param",
     "Validated",
     "all_url_keys",
+    "check_control_names",
     "cold_changes",
     "cold_key",
+    "config_fields",
+    "control_names",
     "defaults",
     "format_value",
     "hot_values",
+    "is_active",
     "loss_label",
     "param_by_name",
     "params_for",
     "schema_rows",
+    "snap",
+    "stops",
     "to_query",
     "validate",
+    "validate_over_preset",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -74,6 +81,8 @@ _DATASET_LABELS = {
 }
 MAX_TEXT = 80  # a URL value longer than this is rejected before parsing (and quoted shortened)
 
+GRADIENTS_SHOWN = ("detached", "true")  # the library's default first
+
 # Margin steps per unit: radians and cosine units in hundredths, multipliers in twentieths.
 _MARGIN_STEP = {"rad": 0.01, "cos": 0.01, "x": 0.05}
 
@@ -94,12 +103,14 @@ def _config_defaults() -> Any:
 class Param:
     """One control: what it is called, where it lives in the URL, what values it accepts.
 
-    kind:    "choice" (one of `options`), "float", "int", or "ladder" (a float restricted to the
-             values of `options`, e.g. the log-spaced learning rates).
-    hot:     True: applied to the running model (Trainer.set_hyper), weights kept.
-             False: changing it rebuilds the model from the seed.
-    config:  the TrainConfig field (or set_hyper keyword) the value feeds.
+    kind:    "choice" (one of `options`), "float", "int", "ladder" (a float restricted to the
+             values of `options`, e.g. the log-spaced learning rates), or "parts" (one value made of
+             several numbers, each with its own URL key and range: the combined margin (m1, m2, m3)).
+    config:  the TrainConfig field the value feeds (also the `Trainer.set_hyper` keyword). Whether
+             the setting is hot or cold is the library's declaration (`TrainConfig.hot_fields`),
+             read through `hot`, never restated here.
     unit:    "rad", "cos", "x", or "" -- shown in the label and in notices.
+    parts:   for kind "parts", one float Param per component, in order.
     """
 
     name: str
@@ -108,7 +119,6 @@ class Param:
     default: Any
     label: str
     help: str
-    hot: bool
     config: str
     minimum: float | None = None
     maximum: float | None = None
@@ -116,6 +126,17 @@ class Param:
     unit: str = ""
     options: tuple = field(default=())
     option_labels: tuple[str, ...] = field(default=())
+    parts: tuple[Param, ...] = field(default=())
+
+    @property
+    def hot(self) -> bool:
+        """True: applied to the running model (Trainer.set_hyper), weights kept. False: a change rebuilds it."""
+        return self.config in _hot_fields()
+
+    @property
+    def url_keys(self) -> tuple[str, ...]:
+        """The URL keys of this control (three for the combined margin, one otherwise)."""
+        return tuple(part.key for part in self.parts) if self.parts else (self.key,)
 
     def label_of(self, value: Any) -> str:
         """How a choice is shown to the user (e.g. "ArcFace" for "arcface")."""
@@ -127,6 +148,13 @@ class Param:
         if self.kind in ("choice", "ladder"):
             return ", ".join(format_value(self, v) for v in self.options)
         return f"{_num(self.minimum)}{_unit(self.unit)} to {_num(self.maximum)}{_unit(self.unit)}"
+
+
+@functools.lru_cache(maxsize=1)
+def _hot_fields() -> frozenset[str]:
+    from toy_models.train import TrainConfig
+
+    return TrainConfig.hot_fields
 
 
 def loss_label(loss: str) -> str:
@@ -144,15 +172,35 @@ def _loss_param() -> Param:
         label="Loss",
         help=(
             "Softmax keeps features and weights unnormalised; NormFace normalises both and scales by s; "
-            "SphereFace multiplies the target angle (m×θ), CosFace subtracts a cosine margin (cos θ − m), "
-            "ArcFace adds an angular margin (cos(θ + m)); the combined margin does all three. "
+            "SphereFace multiplies the target angle (ψ(θ), a monotone cos(m·θ)), CosFace subtracts a cosine "
+            "margin (cos θ − m), ArcFace adds an angular margin (cos(θ + m)); the combined margin does all three. "
             "Changing it rebuilds the model."
         ),
-        hot=False,
         config="loss",
         options=LOSSES,
         option_labels=tuple(LOSS_SPECS[name].label for name in LOSSES),
     )
+
+
+_MARGIN_TEXT = {
+    "arcface": ("Margin m (rad)",
+                "ArcFace adds m to the angle between a feature and its own class weight: the target logit is "
+                "s·cos(θ + m). Radians (0.5 rad = 28.6°). Applied to the running model."),
+    "cosface": ("Margin m (cosine)",
+                "CosFace subtracts m from the target cosine: s·(cos θ − m). Cosine units, not an angle. "
+                "Applied to the running model."),
+    "sphereface": ("Multiplier m (×)",
+                   "SphereFace multiplies the target angle: the target is ψ(θ), a monotone extension of "
+                   "cos(m·θ), times s (normalized form) or ‖x‖ (original form). 1 = no margin. Applied to the "
+                   "running model."),
+}
+
+
+def _on_grid(limits: tuple[float, float], unit: str) -> tuple[float, float]:
+    """A margin range whose maximum is a stop of its slider: π/2 rad becomes 1.57 (steps of 0.01)."""
+    low, high = limits
+    step = _MARGIN_STEP[unit]
+    return low, low + math.floor((high - low) / step + 1e-9) * step
 
 
 def _margin_params(loss: str) -> tuple[Param, ...]:
@@ -160,31 +208,25 @@ def _margin_params(loss: str) -> tuple[Param, ...]:
     if spec.margin_range is None:
         return ()
     if loss == "combined":
-        (r1, r2, r3), (d1, d2, d3) = spec.margin_range, spec.default_margin
-        return (
+        (d1, d2, d3) = spec.default_margin
+        r1, r2, r3 = (_on_grid(r, u) for r, u in zip(spec.margin_range, ("x", "rad", "cos"), strict=True))
+        parts = (
             Param("m1", "m1", "float", d1, "Multiplier m1 (×)",
                   "Multiplies the target angle: cos(m1·θ + m2) − m3. 1 = no multiplicative margin (SphereFace).",
-                  True, "margin", r1[0], r1[1], _MARGIN_STEP["x"], "x"),
+                  "margin", r1[0], r1[1], _MARGIN_STEP["x"], "x"),
             Param("m2", "m2", "float", d2, "Angular margin m2 (rad)",
                   "Added to the target angle: cos(m1·θ + m2) − m3. 0 = no additive angular margin (ArcFace).",
-                  True, "margin", r2[0], r2[1], _MARGIN_STEP["rad"], "rad"),
+                  "margin", r2[0], r2[1], _MARGIN_STEP["rad"], "rad"),
             Param("m3", "m3", "float", d3, "Cosine margin m3 (cosine)",
                   "Subtracted from the target cosine: cos(m1·θ + m2) − m3. 0 = no cosine margin (CosFace).",
-                  True, "margin", r3[0], r3[1], _MARGIN_STEP["cos"], "cos"),
+                  "margin", r3[0], r3[1], _MARGIN_STEP["cos"], "cos"),
         )
-    low, high = spec.margin_range
-    label, text = {
-        "arcface": ("Margin m (rad)",
-                    "ArcFace adds m to the angle between a feature and its own class centre: the target logit "
-                    "is s·cos(θ + m). Radians (0.5 rad = 28.6°). Applied to the running model."),
-        "cosface": ("Margin m (cosine)",
-                    "CosFace subtracts m from the target cosine: s·(cos θ − m). Cosine units, not an angle. "
-                    "Applied to the running model."),
-        "sphereface": ("Multiplier m (×)",
-                       "SphereFace multiplies the target angle: s·ψ(m·θ), a monotone extension of cos(m·θ). "
-                       "1 = no margin. Applied to the running model."),
-    }[loss]
-    return (Param("margin", "m", "float", spec.default_margin, label, text, True, "margin",
+        return (Param("margin", "m1,m2,m3", "parts", (d1, d2, d3), "Combined margin (m1, m2, m3)",
+                      "The target is cos(m1·θ + m2) − m3: all three margins at once. Applied to the running model.",
+                      "margin", parts=parts),)
+    low, high = _on_grid(spec.margin_range, spec.margin_unit)
+    label, text = _MARGIN_TEXT[loss]
+    return (Param("margin", "m", "float", spec.default_margin, label, text, "margin",
                   low, high, _MARGIN_STEP[spec.margin_unit], spec.margin_unit),)
 
 
@@ -196,7 +238,26 @@ def _scale_param(loss: str) -> tuple[Param, ...]:
         Param("scale", "s", "float", spec.default_scale, "Scale s",
               "Logits are s·cos θ: the radius of the hypersphere the features live on. Too small caps the "
               "probability a sample can reach; too large makes the loss collapse. Applied to the running model.",
-              True, "scale", SCALE_RANGE[0], SCALE_RANGE[1], SCALE_STEP),
+              "scale", SCALE_RANGE[0], SCALE_RANGE[1], SCALE_STEP),
+    )
+
+
+# Which papers and libraries use which margin gradient (research/losses.md): the help text of the control.
+_GRADIENT_HELP = (
+    "True gradient: differentiate through the margin, as the papers' equations and pytorch-metric-learning do. "
+    "Straight-through (detached): the forward value keeps the margin but the gradient is plain scaled softmax's, "
+    "as insightface and opensphere train. With the true gradient ArcFace and SphereFace can get stuck with "
+    "θ_y near 180° − m on 3-D digits (seed 0 shows it). Applied to the running model."
+)
+
+
+def _gradient_params(loss: str) -> tuple[Param, ...]:
+    if loss in ("softmax", "normface"):
+        return ()  # no margin, so nothing to differentiate differently
+    default = _config_defaults().gradient
+    return (
+        Param("gradient", "grad", "choice", default, "Margin gradient", _GRADIENT_HELP, "gradient",
+              options=GRADIENTS_SHOWN, option_labels=("Straight-through", "True gradient")),
     )
 
 
@@ -206,24 +267,23 @@ def _training_params() -> tuple[Param, ...]:
     batches = tuple(sorted({*BATCH_SIZES, int(cfg.batch_size)}))
     return (
         Param("lr", "lr", "ladder", float(cfg.lr), "Learning rate",
-              "Step size of the optimiser. Applied to the running model.", True, "lr", lrs[0], lrs[-1],
-              options=lrs),
+              "Step size of the optimiser. Applied to the running model.", "lr", lrs[0], lrs[-1], options=lrs),
         Param("dim", "dim", "choice", int(cfg.embedding_dim), "Embedding dim",
               "2: features on a circle; 3: features on a sphere (drag to rotate). Changing it rebuilds the model.",
-              False, "embedding_dim", options=EMBEDDING_DIMS, option_labels=("2-D circle", "3-D sphere")),
+              "embedding_dim", options=EMBEDDING_DIMS, option_labels=("2-D circle", "3-D sphere")),
         Param("dataset", "dataset", "choice", cfg.dataset, "Dataset",
               "digits ships with scikit-learn (1,797 8×8 images). MNIST and Fashion-MNIST need a folder with "
-              "the IDX files. Changing it rebuilds the model.", False, "dataset", options=DATASETS,
+              "the IDX files. Changing it rebuilds the model.", "dataset", options=DATASETS,
               option_labels=tuple(_DATASET_LABELS.get(d, d) for d in DATASETS)),
         Param("backbone", "backbone", "choice", cfg.backbone, "Backbone",
               "The small network that maps an image to its embedding. Changing it rebuilds the model.",
-              False, "backbone", options=BACKBONES, option_labels=tuple(b.upper() for b in BACKBONES)),
+              "backbone", options=BACKBONES, option_labels=tuple(b.upper() for b in BACKBONES)),
         Param("batch_size", "batch", "ladder", int(cfg.batch_size), "Batch size",
-              "Samples per optimiser step. Changing it rebuilds the model.", False, "batch_size",
+              "Samples per optimiser step. Changing it rebuilds the model.", "batch_size",
               batches[0], batches[-1], options=batches),
         Param("seed", "seed", "int", int(cfg.seed), "Seed",
               "Seeds the data split, the initial weights and the batch order: the same link reproduces the same "
-              "run. Changing it rebuilds the model.", False, "seed", 0, SEED_MAX, 1),
+              "run. Changing it rebuilds the model.", "seed", 0, SEED_MAX, 1),
     )
 
 
@@ -233,21 +293,19 @@ def _sphereface_params(loss: str) -> tuple[Param, ...]:
         return ()
     cfg = _config_defaults()
     lam = (
-        "Used by the original form only: target = (λ·cos θ + ψ(θ)) / (1 + λ), "
-        "λ = max(λ_min, base·(1 + γ·step)^−power)."
+        "Original form only: target = (λ·cos θ + ψ(θ)) / (1 + λ), λ = max(λ_min, base·(1 + γ·step)^−power). "
+        "A large λ starts training close to plain softmax; the margin phases in as λ decays."
     )
     return (
         Param("sphereface_form", "form", "choice", cfg.sphereface_form, "SphereFace form",
               "normalized: unit features, logits s·cos θ and s·ψ(θ). original (2017 paper): features keep their "
-              "length, which plays the part of s, and the margin is phased in by λ annealing. Changing it rebuilds "
-              "the model.", False, "sphereface_form", options=SPHEREFACE_FORMS,
+              "length ‖x‖, which takes the place of s, and the margin is phased in by λ annealing. Changing it "
+              "rebuilds the model.", "sphereface_form", options=SPHEREFACE_FORMS,
               option_labels=tuple(f.capitalize() for f in SPHEREFACE_FORMS)),
-        Param("lambda_base", "lbase", "float", cfg.lambda_base, "λ base", lam, True, "lambda_base", 0.0, 5000.0, 10.0),
-        Param("lambda_gamma", "lgamma", "float", cfg.lambda_gamma, "λ decay γ", lam, True, "lambda_gamma",
-              0.0, 1.0, 0.01),
-        Param("lambda_power", "lpower", "float", cfg.lambda_power, "λ power", lam, True, "lambda_power",
-              0.0, 5.0, 0.1),
-        Param("lambda_min", "lmin", "float", cfg.lambda_min, "λ minimum", lam, True, "lambda_min", 0.0, 100.0, 0.5),
+        Param("lambda_base", "lbase", "float", cfg.lambda_base, "λ base", lam, "lambda_base", 0.0, 5000.0, 10.0),
+        Param("lambda_gamma", "lgamma", "float", cfg.lambda_gamma, "λ decay γ", lam, "lambda_gamma", 0.0, 1.0, 0.01),
+        Param("lambda_power", "lpower", "float", cfg.lambda_power, "λ power", lam, "lambda_power", 0.0, 5.0, 0.1),
+        Param("lambda_min", "lmin", "float", cfg.lambda_min, "λ minimum", lam, "lambda_min", 0.0, 100.0, 0.5),
     )
 
 
@@ -258,6 +316,7 @@ def params_for(loss: str) -> tuple[Param, ...]:
         _loss_param(),
         *_margin_params(loss),
         *_scale_param(loss),
+        *_gradient_params(loss),
         *_sphereface_params(loss),
         *_training_params(),
     )
@@ -271,7 +330,7 @@ def param_by_name(loss: str, name: str) -> Param | None:
 @functools.lru_cache(maxsize=1)
 def all_url_keys() -> frozenset[str]:
     """URL keys that some loss understands (anything else is unknown)."""
-    return frozenset(p.key for loss in LOSSES for p in params_for(loss))
+    return frozenset(key for loss in LOSSES for p in params_for(loss) for key in p.url_keys)
 
 
 def defaults(loss: str | None = None) -> dict[str, Any]:
@@ -287,27 +346,39 @@ def schema_rows() -> list[dict[str, str]]:
     rows: dict[tuple, dict[str, str]] = {}
     for loss in LOSSES:
         for p in params_for(loss):
-            ident = (p.name, p.label, p.minimum, p.maximum, p.default)
-            row = rows.setdefault(
-                ident,
-                {
-                    "name": p.name,
-                    "url": p.key,
-                    "label": p.label,
-                    "losses": [],
-                    "default": format_value(p, p.default),
-                    "range": p.describe_range(),
-                    "step": "" if p.step is None or p.kind != "float" else _num(p.step),
-                    "hot/cold": "hot" if p.hot else "cold",
-                },
-            )
-            row["losses"].append(loss)
+            for q in p.parts or (p,):
+                ident = (q.name, q.label, q.minimum, q.maximum, q.default)
+                row = rows.setdefault(
+                    ident,
+                    {
+                        "name": q.name,
+                        "url": q.key,
+                        "label": q.label,
+                        "losses": [],
+                        "default": format_value(q, q.default),
+                        "range": q.describe_range(),
+                        "step": "" if q.step is None or q.kind != "float" else _num(q.step),
+                        "hot/cold": "hot" if p.hot else "cold",
+                    },
+                )
+                row["losses"].append(loss)
     out = []
     for row in rows.values():
         losses = row.pop("losses")
         row["losses"] = "all" if len(losses) == len(LOSSES) else ", ".join(losses)
         out.append(row)
     return out
+
+
+def is_active(param: Param, values: Mapping[str, Any]) -> bool:
+    """Whether `param` acts under `values`: SphereFace's original form has no scale s (‖x‖ takes its place)
+    and the λ schedule acts in that form only."""
+    original = values.get("loss") == "sphereface" and values.get("sphereface_form") == "original"
+    if param.name == "scale":
+        return not original
+    if param.name.startswith("lambda_"):
+        return original
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,6 +397,8 @@ def _num(value: float | int | None) -> str:
 
 def format_value(param: Param, value: Any) -> str:
     """The URL text of a value: short, and parsed back by `validate` to a value inside the range."""
+    if param.parts:
+        return ",".join(format_value(part, v) for part, v in zip(param.parts, value, strict=True))
     if param.kind == "choice":
         return str(value)
     if param.kind == "int" or (isinstance(value, int) and not isinstance(value, bool)):
@@ -445,12 +518,35 @@ def _clean(param: Param, text: str, loss: str) -> tuple[Any, str | None]:
         return used, f"is above {whose}maximum {_num(used)}{unit}"
     if param.kind == "int":
         return int(value), None
+    if param.kind == "float" and param.step:
+        snapped = snap(param, value)
+        if not math.isclose(snapped, value, rel_tol=1e-9, abs_tol=1e-12):
+            return snapped, f"falls between the control's steps of {_num(param.step)}{unit}"
+        return snapped, None
     if param.kind == "ladder":
         nearest = min(param.options, key=lambda o: abs(math.log(o) - math.log(value)) if value > 0 else o)
         if not math.isclose(nearest, value, rel_tol=1e-9):
             return nearest, f"is not one of the offered values ({param.describe_range()})"
         return nearest, None
     return value, None
+
+
+def _step_digits(step: float) -> int:
+    """Decimals that keep every stop of a step exact (0.01 -> 3, 0.5 -> 2, 10 -> 1): one more than shown."""
+    return max(0, -math.floor(math.log10(step) + 1e-9)) + 1
+
+
+def snap(param: Param, value: float) -> float:
+    """`value` moved to the nearest stop of a float control (minimum + k·step), inside its range."""
+    k = round((value - param.minimum) / param.step)
+    k = min(max(k, 0), round((param.maximum - param.minimum) / param.step))
+    return round(param.minimum + k * param.step, _step_digits(param.step))
+
+
+def stops(param: Param) -> list[float]:
+    """Every value a float control can take: minimum, minimum + step, ..., maximum."""
+    count = round((param.maximum - param.minimum) / param.step)
+    return [round(param.minimum + k * param.step, _step_digits(param.step)) for k in range(count + 1)]
 
 
 def _lookup(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -484,15 +580,20 @@ def validate(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
                     f"{source} value loss={_quote(text)} {bad}; using {loss_label(loss)}."
                 )
 
-    active = {p.key: p for p in params_for(loss)}
-    values: dict[str, Any] = {p.name: p.default for p in active.values()}
+    # Each URL key names a control, or one part of the combined margin (m1, m2, m3 -> "margin").
+    active: dict[str, tuple[Param, Param, int | None]] = {}
+    for p in params_for(loss):
+        for index, part in enumerate(p.parts):
+            active[part.key] = (p, part, index)
+        if not p.parts:
+            active[p.key] = (p, p, None)
+    values: dict[str, Any] = {p.name: p.default for p in params_for(loss)}
     values["loss"] = loss
     unknown: list[str] = []
     for key, raw_value in entries.items():
         if key == "loss":
             continue
-        param = active.get(key)
-        if param is None:
+        if key not in active:
             if key in all_url_keys():
                 text = _text(raw_value[-1] if isinstance(raw_value, (list, tuple)) and raw_value else raw_value)
                 notices.append(
@@ -502,17 +603,23 @@ def validate(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
             else:
                 unknown.append(key)
             continue
+        param, part, index = active[key]
         text = _last_text(key, raw_value, source, notices)
         if text is None:
             continue
         try:
-            value, why = _clean(param, text, loss)
+            value, why = _clean(part, text, loss)
         except _Bad as bad:
             notices.append(
-                f"{source} value {key}={_quote(text)} {bad}; using the default {format_value(param, param.default)}."
+                f"{source} value {key}={_quote(text)} {bad}; using the default {format_value(part, part.default)}."
             )
             continue
-        values[param.name] = value
+        if index is None:
+            values[param.name] = value
+        else:
+            parts = list(values[param.name])
+            parts[index] = value
+            values[param.name] = tuple(parts)
         if why:
             notices.append(f"{source} value {key}={_quote(text)} {why}; using {_num(value)}.")
 
@@ -530,6 +637,7 @@ _KEY_MEANING = {
     "m1": "m1 (only the combined margin has m1, m2, m3)",
     "m2": "m2 (only the combined margin has m1, m2, m3)",
     "m3": "m3 (only the combined margin has m1, m2, m3)",
+    "grad": "margin gradient (it has no margin)",
 }
 
 
@@ -542,37 +650,91 @@ def _inactive_label(key: str, loss: str) -> str:
     return f"{key} (a SphereFace setting)"
 
 
+def control_names() -> frozenset[str]:
+    """Every control's name under some loss ("margin", "scale", "lr", "dim", ...)."""
+    return frozenset(p.name for loss in LOSSES for p in params_for(loss))
+
+
+def check_control_names(names: Collection[str], *, what: str = "control") -> None:
+    """ValueError naming the first entry of `names` that is not a control (for locked / hidden lists)."""
+    known = control_names()
+    for name in names:
+        if name not in known:
+            raise ValueError(f"{what} {name!r} is not a control; the controls are {', '.join(sorted(known))}")
+
+
+def validate_over_preset(
+    raw: Mapping[str, Any], preset: Mapping[str, Any], fixed: Collection[str], *, fixed_by: str = "This lesson"
+) -> Validated:
+    """URL values on top of clean `preset` values; URL values for `fixed` controls are refused.
+
+    raw:      query parameters, as for `validate`.
+    preset:   clean values (from `validate` of a lesson's preset, or `defaults()`).
+    fixed:    names of the controls the URL may not change (locked and hidden ones).
+    fixed_by: who fixed them, for the sentence: "URL value m=0.3 ignored: This lesson fixes Margin m
+              (rad) at 0.5."
+    A URL that picks another loss (when the loss is not fixed) drops the preset's margins, which
+    belong to the preset's loss.
+    """
+    entries = _lookup(raw)
+    notices: list[str] = []
+    preset_loss = preset["loss"]
+    fixed_keys: dict[str, Param] = {}
+    for p in params_for(preset_loss):
+        if p.name in fixed:
+            fixed_keys.update({key: p for key in p.url_keys})
+    kept = {}
+    for key, value in entries.items():
+        p = fixed_keys.get(key)
+        if p is None:
+            kept[key] = value
+            continue
+        text = _quote(_text(value[-1] if isinstance(value, (list, tuple)) and value else value))
+        notices.append(
+            f"URL value {_quote(key)}={text} ignored: {fixed_by} fixes {p.label} at {p.label_of(preset[p.name])}."
+        )
+    base = to_query(preset)
+    if "loss" in kept:
+        base = {k: v for k, v in base.items() if k not in ("m", "m1", "m2", "m3") and k not in _LAMBDA_KEYS}
+    values, more = validate({**base, **kept})
+    for name in fixed:
+        if name in preset:
+            values[name] = preset[name]
+    return Validated(values, notices + more)
+
+
+_LAMBDA_KEYS = ("form", "lbase", "lgamma", "lpower", "lmin")
+
+
 def to_query(values: Mapping[str, Any]) -> dict[str, str]:
-    """URL parameters reproducing `values` (every control of the loss, so links survive new defaults)."""
+    """URL parameters reproducing `values` (every active control of the loss, so links survive new defaults)."""
     loss = values.get("loss") or _loss_param().default
     query = {}
     for p in params_for(loss):
         value = values.get(p.name, p.default)
-        if p.name.startswith("lambda_") and values.get("sphereface_form") != "original" and value == p.default:
-            continue  # λ only acts in SphereFace's original form: keep the link short
-        query[p.key] = format_value(p, value)
+        if not is_active(p, values) and value == p.default:
+            continue  # e.g. λ outside SphereFace's original form: keep the link short
+        if p.parts:
+            for part, part_value in zip(p.parts, value, strict=True):
+                query[part.key] = format_value(part, part_value)
+        else:
+            query[p.key] = format_value(p, value)
     return query
 
 
 # --------------------------------------------------------------------------------------------
-# Hot / cold
+# From clean values to the library: the TrainConfig fields, hot and cold
 # --------------------------------------------------------------------------------------------
 
 
+def config_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """TrainConfig keyword arguments for every active control of `values` (by `Param.config`)."""
+    return {p.config: values[p.name] for p in params_for(values["loss"]) if p.name in values and is_active(p, values)}
+
+
 def hot_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for Trainer.set_hyper: margin (a float or (m1, m2, m3)), scale, lr, SphereFace's λ."""
-    loss = values["loss"]
-    hyper: dict[str, Any] = {"lr": float(values["lr"])}
-    if loss == "combined":
-        hyper["margin"] = (float(values["m1"]), float(values["m2"]), float(values["m3"]))
-    elif "margin" in values and LOSS_SPECS[loss].margin_range is not None:
-        hyper["margin"] = float(values["margin"])
-    if LOSS_SPECS[loss].uses_scale and "scale" in values:
-        hyper["scale"] = float(values["scale"])
-    for p in params_for(loss):
-        if p.name.startswith("lambda_") and p.name in values:
-            hyper[p.name] = float(values[p.name])
-    return hyper
+    """Keyword arguments for Trainer.set_hyper: the active hot settings (margin as one value, scale, lr, ...)."""
+    return {name: value for name, value in config_fields(values).items() if name in _hot_fields()}
 
 
 def cold_key(values: Mapping[str, Any]) -> tuple:
