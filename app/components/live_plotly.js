@@ -76,6 +76,10 @@ function themeLayout(layout, el) {
   const font = cssVar(el, "--st-font");
   const background = cssVar(el, "--st-background-color");
   const axis = { gridcolor: grid, linecolor: line, zerolinecolor: line, tickcolor: line };
+  // 2-D axes as Streamlit's own st.plotly_chart theme draws them: margins grow to fit tick labels
+  // and titles, no vertical grid lines.
+  const xaxis = { ...axis, automargin: true, showgrid: false, zeroline: false };
+  const yaxis = { ...axis, automargin: true };
   const defaults = {
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
@@ -85,11 +89,12 @@ function themeLayout(layout, el) {
     hoverlabel: { bgcolor: background || undefined, font: { color: text } },
     // plotly derives the modebar's backdrop from paper_bgcolor; transparent paper would make it a grey slab.
     modebar: { bgcolor: "rgba(0,0,0,0)", color: line, activecolor: text },
-    xaxis: axis,
-    yaxis: axis,
+    xaxis,
+    yaxis,
   };
   for (const key of Object.keys(layout)) {
-    if (/^[xy]axis\d+$/.test(key)) defaults[key] = axis;
+    if (/^xaxis\d+$/.test(key)) defaults[key] = xaxis;
+    if (/^yaxis\d+$/.test(key)) defaults[key] = yaxis;
     if (/^scene\d*$/.test(key)) {
       const sceneAxis = { ...axis, backgroundcolor: "rgba(0,0,0,0)" };
       defaults[key] = { xaxis: sceneAxis, yaxis: sceneAxis, zaxis: sceneAxis };
@@ -105,8 +110,13 @@ function graphFor(parentElement) {
   div.className = GRAPH_CLASS;
   div.style.width = "100%";
   parentElement.appendChild(div);
-  // Count creations so a browser test can tell "updated in place" from "rebuilt".
+  // Count creations so a browser test can tell "updated in place" from "rebuilt": in all, and per
+  // Streamlit element key (the st-key-<key> class around the component).
   window.__marginLabLivePlotlyCreated = (window.__marginLabLivePlotlyCreated || 0) + 1;
+  const keyed = parentElement.closest('[class*="st-key-"]');
+  const key = keyed ? [...keyed.classList].find((c) => c.startsWith("st-key-")).slice(7) : "";
+  const created = (window.__marginLabLivePlotlyCreatedByKey = window.__marginLabLivePlotlyCreatedByKey || {});
+  created[key] = (created[key] || 0) + 1;
   const state = {
     latest: null, // newest data not yet drawn
     current: null, // data drawn last (redrawn on a width change)
@@ -196,6 +206,170 @@ function keepTurntableDrags(div) {
   }
 }
 
+// ---- Previews: a slider moves, the chart follows before the server answers ----------------------
+//
+// A figure may come with previews (app/live/preview.py): for each slider that bends it, the patches
+// that turn it into the figure at the slider's nearby stops. A MutationObserver sees the slider's
+// <input type=range> change the moment the thumb moves (keyboard or drag); every chart that previews
+// that slider then draws the patch for the new stop at once. The server's own figure follows.
+// Each chart records the slider values it shows in div.dataset.shown (JSON {widget: value}).
+
+const previewers = new Map(); // widget key -> Set of graph divs whose figure previews that slider
+let sliderObserver = null;
+
+function previewsOf(data) {
+  if (data.__previews === undefined) data.__previews = data.preview ? JSON.parse(data.preview) : [];
+  return data.__previews;
+}
+
+function sliderInput(widget) {
+  return document.querySelector(`.st-key-${CSS.escape(widget)} input[type="range"]`);
+}
+
+function sliderValue(control) {
+  const input = sliderInput(control.widget);
+  const raw = input ? Number(input.value) : NaN;
+  if (!Number.isFinite(raw)) return control.current;
+  return control.by_index ? control.start + raw * control.step : raw;
+}
+
+function register(div, data) {
+  for (const divs of previewers.values()) divs.delete(div);
+  for (const control of previewsOf(data)) {
+    if (!previewers.has(control.widget)) previewers.set(control.widget, new Set());
+    previewers.get(control.widget).add(div);
+  }
+  if (previewers.size && !sliderObserver) {
+    sliderObserver = new MutationObserver((records) => {
+      const moved = new Set();
+      for (const record of records) {
+        const holder = record.target.closest && record.target.closest('[class*="st-key-"]');
+        const cls = holder && [...holder.classList].find((c) => c.startsWith("st-key-"));
+        if (cls) moved.add(cls.slice(7));
+      }
+      for (const widget of moved) {
+        for (const div of previewers.get(widget) || []) {
+          const state = graphs.get(div);
+          if (!state || !div.isConnected) continue;
+          state.redraw = true;
+          drain(div, state.parentElement);
+        }
+      }
+    });
+    sliderObserver.observe(document.body, { subtree: true, attributes: true, attributeFilter: ["value"] });
+  }
+}
+
+function ring(cx, cy, cz, radius, num) {
+  // = app/plots' _ring: points at angular distance `radius` around the unit vector c.
+  const helper = Math.abs(cx) < 0.9 ? [1, 0, 0] : [0, 1, 0];
+  let u = [cy * helper[2] - cz * helper[1], cz * helper[0] - cx * helper[2], cx * helper[1] - cy * helper[0]];
+  const n = Math.hypot(...u);
+  u = u.map((x) => x / n);
+  const v = [cy * u[2] - cz * u[1], cz * u[0] - cx * u[2], cx * u[1] - cy * u[0]];
+  const out = { x: [], y: [], z: [] };
+  for (let i = 0; i < num; i++) {
+    const t = (2 * Math.PI * i) / (num - 1);
+    const [c, s, ct, st] = [Math.cos(radius), Math.sin(radius), Math.cos(t), Math.sin(t)];
+    out.x.push(c * cx + s * (ct * u[0] + st * v[0]));
+    out.y.push(c * cy + s * (ct * u[1] + st * v[1]));
+    out.z.push(c * cz + s * (ct * u[2] + st * v[2]));
+  }
+  return out;
+}
+
+function applyPatch(figure, patch) {
+  if (patch.traces) figure.data = patch.traces;
+  const set = (target, key, value) => {
+    if (value === null) delete target[key];
+    else target[key] = value;
+  };
+  for (const [i, fields] of Object.entries(patch.data || {})) {
+    for (const [key, value] of Object.entries(fields)) set(figure.data[Number(i)], key, value);
+  }
+  figure.layout = figure.layout || {};
+  for (const [key, value] of Object.entries(patch.layout || {})) set(figure.layout, key, value);
+  for (const [i, [cx, cy, cz, radius, num]] of Object.entries(patch.rings || {})) {
+    Object.assign(figure.data[Number(i)], ring(cx, cy, cz, radius, num));
+  }
+  return figure;
+}
+
+// The figure to draw for the server's `data` with the sliders as they stand in the page now, and the
+// slider values it shows. Only one slider's patch applies (each is relative to the server's figure).
+function previewed(data, figure) {
+  const shown = {};
+  let patched = false;
+  for (const control of previewsOf(data)) {
+    const value = sliderValue(control);
+    shown[control.widget] = control.current;
+    if (Math.abs(value - control.current) < control.step / 2) continue;
+    const hit = control.variants.find(([stop]) => Math.abs(stop - value) < control.step / 2);
+    if (hit && !patched) {
+      applyPatch(figure, hit[1]);
+      shown[control.widget] = hit[0];
+      patched = true;
+    }
+  }
+  return shown;
+}
+
+// One graph draws at a time, page-wide, the highest on the page first, and the browser paints
+// between two draws. A first load brings every graph's figure in the same moment: drawn in one
+// go (one long task of several hundred ms in software WebGL) the main view appeared only after
+// all the others; one at a time it appears first, and the page stays responsive meanwhile.
+const waiting = []; // [{div, resolve}] graphs with a figure to draw
+let slotTaken = false;
+let pumpQueued = false;
+
+function drawSlot(div) {
+  return new Promise((resolve) => {
+    waiting.push({ div, resolve });
+    queuePump();
+  });
+}
+
+function queuePump() {
+  if (pumpQueued || slotTaken) return;
+  pumpQueued = true;
+  // A microtask: every graph whose figure arrived in this task has asked by then.
+  queueMicrotask(pump);
+}
+
+function pump() {
+  pumpQueued = false;
+  if (slotTaken || !waiting.length) return;
+  let first = 0;
+  for (let i = 1; i < waiting.length; i++) {
+    const a = waiting[first].div;
+    const b = waiting[i].div;
+    if (!b.isConnected || (a.isConnected && a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_PRECEDING)) first = i;
+  }
+  const [next] = waiting.splice(first, 1);
+  slotTaken = true;
+  next.resolve();
+}
+
+function releaseSlot() {
+  let done = false;
+  const next = () => {
+    if (done) return;
+    done = true;
+    slotTaken = false;
+    queuePump();
+  };
+  if (!waiting.length) {
+    next();
+    return;
+  }
+  // After the next frame (so the graph just drawn is painted); a hidden tab gets no frames.
+  const fallback = setTimeout(next, 100);
+  requestAnimationFrame(() => {
+    clearTimeout(fallback);
+    setTimeout(next, 0);
+  });
+}
+
 const WHEEL_QUIET_MS = 400;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -218,25 +392,33 @@ async function drain(div, parentElement) {
         await sleep(wait);
         continue;
       }
-      const data = state.latest || state.current;
-      state.latest = null;
-      state.redraw = false;
-      state.current = data;
-      const Plotly = await loadPlotly(data.plotly_url);
+      const Plotly = await loadPlotly((state.latest || state.current).plotly_url);
       state.Plotly = Plotly;
-      const figure = typeof data.figure === "string" ? JSON.parse(data.figure) : structuredClone(data.figure);
-      const layout = figure.layout || {};
-      if (data.theme) themeLayout(layout, parentElement);
-      div.style.height = `${data.height}px`;
-      state.width = Math.round(div.clientWidth);
-      layout.height = data.height;
-      if (state.width > 0) layout.width = state.width;
-      layout.autosize = false;
-      const config = { displaylogo: false, responsive: false, ...(data.config || {}) };
-      await Plotly.react(div, figure.data || [], layout, config);
-      keepTurntableDrags(div);
-      const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
-      if (note) note.remove();
+      await drawSlot(div);
+      try {
+        if (busyUserFor(state) > 0 || !(state.latest || state.redraw)) continue;
+        const data = state.latest || state.current;
+        state.latest = null;
+        state.redraw = false;
+        state.current = data;
+        const figure = typeof data.figure === "string" ? JSON.parse(data.figure) : structuredClone(data.figure);
+        const shown = previewed(data, figure);
+        const layout = figure.layout || {};
+        if (data.theme) themeLayout(layout, parentElement);
+        div.style.height = `${data.height}px`;
+        state.width = Math.round(div.clientWidth);
+        layout.height = data.height;
+        if (state.width > 0) layout.width = state.width;
+        layout.autosize = false;
+        const config = { displaylogo: false, responsive: false, ...(data.config || {}) };
+        await Plotly.react(div, figure.data || [], layout, config);
+        div.dataset.shown = JSON.stringify(shown);
+        keepTurntableDrags(div);
+        const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
+        if (note) note.remove();
+      } finally {
+        releaseSlot();
+      }
     }
   } catch (error) {
     showError(div, error);
@@ -248,8 +430,18 @@ async function drain(div, parentElement) {
 export default function liveplotly(component) {
   const { data, parentElement } = component;
   if (!data || !parentElement) return undefined;
+  if (data.preload) {
+    // preload_plotly_js(): no graph, only plotly.js on its way; the element takes no room.
+    const box = parentElement.closest('[data-testid="stElementContainer"]');
+    if (box) box.style.display = "none";
+    loadPlotly(data.plotly_url).catch(() => {});
+    return undefined;
+  }
   const div = graphFor(parentElement);
-  graphs.get(div).latest = data;
+  const state = graphs.get(div);
+  state.latest = data;
+  state.parentElement = parentElement;
+  register(div, data);
   drain(div, parentElement);
   // Streamlit calls the returned function when this render is superseded or the element is
   // unmounted. Only a real unmount (the div has left the page) frees the graph.
@@ -259,6 +451,7 @@ export default function liveplotly(component) {
       const state = graphs.get(div);
       if (!state) return;
       if (state.observer) state.observer.disconnect();
+      for (const divs of previewers.values()) divs.delete(div);
       state.listeners.forEach((remove) => remove());
       if (state.Plotly) state.Plotly.purge(div);
       graphs.delete(div);

@@ -39,6 +39,7 @@ import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
+from plotly.io.json import to_json_plotly
 
 COMPONENT_NAME = "margin_lab.live_plotly"
 PLOTLY_JS_DIR = Path(plotly.__file__).parent / "package_data"
@@ -98,6 +99,7 @@ def live_plotly(
     height: int = 520,
     theme: str | None = "streamlit",
     config: dict[str, Any] | None = None,
+    preview: list[dict[str, Any]] | None = None,
 ) -> None:
     """Show `figure` in a chart that is updated in place (Plotly.react) on every rerun.
 
@@ -109,6 +111,8 @@ def live_plotly(
     theme:  "streamlit" applies the app's light/dark colours in the browser; None sends the
             figure untouched (template included).
     config: plotly.js config (modebar etc.), merged over {"displaylogo": False}.
+    preview: what the chart looks like at nearby stops of the sliders that bend it (`app.live.preview`):
+            the browser draws those the moment a slider moves, before the server answers.
     """
     if not key:
         raise ValueError("live_plotly needs a stable key: it is what keeps the same graph alive across reruns")
@@ -125,7 +129,21 @@ def live_plotly(
         "config": {**_DEFAULT_CONFIG, **(config or {})},
         "plotly_url": plotly_js_url(),
     }
+    if preview:
+        data["preview"] = to_json_plotly(preview)
     _mount(key=key, data=data, height="content")
+
+
+def preload_plotly_js(*, key: str = "plotly_js_preload") -> None:
+    """Start fetching and parsing plotly.js in the browser now, before any figure is ready.
+
+    Call it first thing on a page: the element draws nothing and hides itself, but the browser
+    loads the component's code and plotly.js (~4.7 MB to parse) while the server is still computing
+    the first figures, instead of after they arrive.
+    """
+    if _mount is None:  # pragma: no cover - older Streamlit
+        return
+    _mount(key=key, data={"preload": True, "plotly_url": plotly_js_url()}, height="content")
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""Sentences about the workable margin and scale, computed from `toy_models.geometry`, never typed in.
+
+`geometry_notes(values, num_classes, dim)` returns (level, sentence) pairs: "caption" for the workable
+range, "warning" when the setting is beyond it. In 2-D the class centres can at best be spread evenly
+on the circle (2π/C apart); in 3-D the Tammes bound gives the best separation on the sphere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from app import state
+from toy_models import geometry
+
+Note = tuple[str, str]
+TARGET_PROBABILITY = 0.99  # "every class can reach p = 0.99": the scale warning's yardstick
+
+
+def _fmt_angle(rad: float) -> str:
+    return f"{rad:.2f} rad ({math.degrees(rad):.1f}°)"
+
+
+def _margin_notes(loss: str, margin: Any, spread: str, best: str, sep: float) -> list[Note]:
+    name = state.loss_label(loss)
+    if loss == "arcface":
+        limit = geometry.max_margin(loss, separation_rad=sep)
+        if margin >= limit:
+            return [("warning", f"m = {margin:.2f} rad leaves no room: with {spread} {name}'s margin must stay "
+                                f"below {_fmt_angle(limit)}.")]
+        arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
+        return [("caption", f"Workable for {spread}: m < {_fmt_angle(limit)} ({best}). At m = {margin:.2f}, a "
+                            f"sample must stay within ±{math.degrees(arc):.1f}° of its centre.")]
+    if loss == "cosface":
+        limit = geometry.max_margin(loss, separation_rad=sep)
+        if margin >= limit:
+            return [("warning", f"m = {margin:.2f} leaves no room: with {spread} {name}'s margin must stay below "
+                                f"{limit:.2f} (1 − cos {math.degrees(sep):.1f}°).")]
+        arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
+        return [("caption", f"Workable for {spread}: m < {limit:.2f} ({best}). At m = {margin:.2f}, a sample "
+                            f"must stay within ±{math.degrees(arc):.1f}° of its centre.")]
+    if loss == "combined":
+        _m1, m2, m3 = margin
+        limit = geometry.max_margin(loss, separation_rad=sep, margin=margin, component="m3")
+        if limit <= 0:
+            return [("warning", f"m2 = {m2:.2f} rad alone leaves no room: with {spread} ({best}) even m3 = 0 is "
+                                "too much; lower m2.")]
+        if m3 >= limit:
+            return [("warning", f"m3 = {m3:.2f} leaves no room: with m2 = {m2:.2f} and {spread} m3 must stay "
+                                f"below {limit:.2f}.")]
+        arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
+        return [("caption", f"Workable for {spread}: m3 < {limit:.2f} at m2 = {m2:.2f} ({best}); a sample must "
+                            f"stay within ±{math.degrees(arc):.1f}° of its centre.")]
+    return []
+
+
+def sphereface_note(values: Mapping[str, Any], spread: str, best: str, sep: float, lam: float) -> Note:
+    """SphereFace has no hard limit; the arc depends on λ in the original form (the blend softens ψ)."""
+    m = values["margin"]
+    arc = geometry.feasible_half_arc("sphereface", m, separation_rad=sep, sphereface_lambda=lam)
+    blend = f" and λ = {lam:.3g}" if lam else ""
+    return ("caption", f"SphereFace has no hard limit, but with {spread} ({best}) a sample must stay within "
+                       f"±{math.degrees(arc):.1f}° of its centre at m = {m:.2f}{blend}.")
+
+
+def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int, *, sphereface_lambda: float = 0.0
+                   ) -> list[Note]:
+    """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions."""
+    loss = values["loss"]
+    sep = geometry.tammes_angle(num_classes, dim)
+    spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
+    best = f"neighbouring centres are at best {math.degrees(sep):.1f}° apart"
+    if loss == "sphereface":
+        notes = [sphereface_note(values, spread, best, sep, sphereface_lambda)]
+    else:
+        notes = _margin_notes(loss, values.get("margin"), spread, best, sep)
+    scale = state.param_by_name(loss, "scale")
+    if scale is not None and state.is_active(scale, values):
+        floor = geometry.cosface_min_scale(num_classes, TARGET_PROBABILITY)
+        if values["scale"] < floor:
+            notes.append(("warning", f"s = {values['scale']:g} caps the probability: with {num_classes} classes no "
+                                     f"sample can reach p = {TARGET_PROBABILITY} unless s ≥ {floor:.2f}."))
+    return notes

@@ -1,0 +1,147 @@
+"""Previews: what a chart looks like at the neighbouring stops of a slider, sent along with the chart.
+
+The browser cannot compute a figure, and a round trip to the server while training plays takes
+hundreds of milliseconds. So every chart that a slider bends carries, for each such slider, the
+patches that turn it into the figure at the stops around the current value (PREVIEW_REACH on each
+side). `live_plotly.js` watches the slider's thumb: the moment it moves, the chart draws the patch
+for the new stop, and the server's own figure replaces it a moment later. The patches are computed
+by the same figure builders, so a preview is exactly what the server will draw, never a second
+implementation of the maths.
+
+A patch says what differs from the figure it was sent with:
+    {"data": {"<trace index>": {field: value, ...}}, "layout": {key: value, ...},
+     "rings": {"<trace index>": [cx, cy, cz, radius_rad]},             # a 3-D margin cap, drawn by the JS
+     "arcs": {"<trace index>": [start_rad, stop_rad, inner, outer]}}   # a 2-D margin wedge, drawn by the JS
+A value of None removes the field. Float arrays travel as float32 (a preview is on screen for a
+fraction of a second; the server's figure brings full precision).
+
+One control is described as
+    {"widget": "<widget key>", "by_index": bool, "start": float, "step": float, "current": float,
+     "variants": [[value, patch], ...]}
+`by_index`: the slider's <input type=range> holds the index of a stop (select_slider), not the value.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from app import state
+from app.live import controls
+
+PREVIEW_REACH = 6  # stops on each side of the current value that the browser can draw on its own
+
+
+def window(param: state.Param, value: float, reach: int = PREVIEW_REACH) -> list[float]:
+    """The stops of a float control within `reach` steps of `value` (value included)."""
+    stops = state.stops(param)
+    here = min(range(len(stops)), key=lambda i: abs(stops[i] - value))
+    return stops[max(0, here - reach) : here + reach + 1]
+
+
+def _plain(figure: go.Figure | Mapping) -> dict:
+    return figure.to_plotly_json() if isinstance(figure, go.Figure) else dict(figure)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and bool(
+            np.array_equal(a, b, equal_nan=a.dtype.kind == "f" and b.dtype.kind == "f"))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _light(value: Any) -> Any:
+    """Float arrays as float32: half the bytes, and plenty for a preview. (Figure.to_plotly_json has
+    already turned numpy arrays into plotly's typed arrays, {"dtype": "f8", "bdata": base64}.)"""
+    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+        return value.astype(np.float32)
+    if isinstance(value, dict) and value.get("dtype") == "f8" and "bdata" in value and "shape" not in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.float64).astype(np.float32)
+        return {"dtype": "f4", "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
+    return value
+
+
+def diff(base: Mapping, other: Mapping) -> dict:
+    """The patch that turns figure dict `base` into `other` (both as `Figure.to_plotly_json()` gives them)."""
+    patch: dict[str, Any] = {}
+    base_data, other_data = base.get("data", []), other.get("data", [])
+    if len(base_data) != len(other_data):
+        # A trace appeared or vanished: send every trace (rare: a jump that comes or goes).
+        patch["traces"] = [{k: _light(v) for k, v in trace.items()} for trace in other_data]
+    else:
+        changed = {}
+        for i, (a, b) in enumerate(zip(base_data, other_data, strict=True)):
+            fields = {k: _light(b.get(k)) for k in a.keys() | b.keys() if not _same(a.get(k), b.get(k))}
+            if fields:
+                changed[str(i)] = fields
+        if changed:
+            patch["data"] = changed
+    base_layout, other_layout = base.get("layout", {}), other.get("layout", {})
+    layout = {k: other_layout.get(k) for k in base_layout.keys() | other_layout.keys()
+              if not _same(base_layout.get(k), other_layout.get(k))}  # fmt: skip
+    if layout:
+        patch["layout"] = layout
+    return patch
+
+
+def _control(unit_key: str, part: state.Param, current: float) -> dict[str, Any]:
+    return {
+        "widget": controls.widget_key(unit_key, part.key),
+        "by_index": controls.uses_stops(part),
+        "start": part.minimum,
+        "step": part.step,
+        "current": current,
+        "variants": [],
+    }
+
+
+def _with(values: Mapping[str, Any], name: str, index: int | None, value: float) -> dict[str, Any]:
+    if index is None:
+        return {**values, name: value}
+    parts = list(values[name])
+    parts[index] = value
+    return {**values, name: tuple(parts)}
+
+
+def sliders(values: Mapping[str, Any], names: Sequence[str]) -> list[tuple[str, int | None, state.Param, float]]:
+    """(name, part index, part Param, current value) for each active float slider among `names`."""
+    found = []
+    for name in names:
+        p = state.param_by_name(values["loss"], name)
+        if p is None or not state.is_active(p, values):
+            continue
+        for index, part in enumerate(p.parts) if p.parts else [(None, p)]:
+            current = values[name][index] if index is not None else values[name]
+            if part.kind == "float":
+                found.append((name, index, part, float(current)))
+    return found
+
+
+def figure_previews(
+    unit_key: str,
+    values: Mapping[str, Any],
+    build: Callable[[Mapping[str, Any]], go.Figure],
+    names: Sequence[str],
+    base: go.Figure,
+) -> list[dict[str, Any]]:
+    """For each slider in `names`: the patches from `base` (= build(values)) to the figure at each nearby stop."""
+    base_plain = _plain(base)
+    out = []
+    for name, index, part, current in sliders(values, names):
+        control = _control(unit_key, part, current)
+        for value in window(part, current):
+            if math.isclose(value, current, abs_tol=1e-12):
+                continue
+            control["variants"].append([value, diff(base_plain, _plain(build(_with(values, name, index, value))))])
+        if control["variants"]:
+            out.append(control)
+    return out

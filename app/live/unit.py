@@ -1,0 +1,349 @@
+"""The live unit: a loss's controls, Play / Step / Reset and its live views, reusable on any page.
+
+    result = LiveUnit("pg").render()                      # the Playground: URL-bound, controls in the sidebar
+    result.values, result.run.trainer, result.snapshot    # clean values, the run, the model's picture now
+
+    LiveUnit("lesson-3", preset={"loss": "sphereface", "m": "4"}, locked={"loss", "margin"},
+             hidden={"dataset"}, fixed_by="This lesson", use_url=False, controls=st.container()).render()
+
+preset:   URL-style values (`app.state.validate` checks them; a bad preset raises ValueError: it is
+          the author's mistake, and lesson files are validated when they load).
+locked:   controls shown disabled, with a note naming who fixed them; a URL value for them is refused
+          with one sentence.
+hidden:   controls not shown; their preset value stays in force (and the URL cannot change it either).
+use_url:  read the setup from the address bar on the first run and keep it there (one unit per page).
+controls: where the controls go (default: the sidebar).
+
+Two units on one page never collide: widget keys, fragment keys and the run state are all prefixed
+with the unit's key.
+
+How a page run goes:
+    URL or preset -> state.validate -> widgets -> clean values -> URL written back
+    -> trainer rebuilt if a cold value changed (said so) -> hot values handed to the running model
+    -> fragments: the hot controls, the live views (a tick while playing), the loss's own views.
+A hot slider (margin, scale) reruns only the fragments that show it; the browser has already
+redrawn its caps and curves from the preview the server sent with the last figures
+(`app.live.preview`), so the page follows the thumb with no round trip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from app import session, state
+from app.live import controls, notes, views
+from app.live import run as runs
+from app.live.run import LiveRun
+
+MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls fragment, right under the loss
+SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
+TRAINING_NAMES = ("lr", "batch_size", "backbone", "seed")
+DATA_NAMES = ("dataset", "dim")
+
+
+@dataclass
+class LiveResult:
+    """What a page gets back from a unit: its clean values and its run."""
+
+    values: dict[str, Any]
+    run: LiveRun
+
+    @property
+    def snapshot(self) -> Any:
+        with self.run.lock:
+            return self.run.trainer.snapshot()
+
+
+class LiveUnit:
+    """One set of controls bound to one model and its live views; see the module docstring."""
+
+    def __init__(
+        self,
+        key: str = "pg",
+        *,
+        preset: Mapping[str, Any] | None = None,
+        locked: Collection[str] = (),
+        hidden: Collection[str] = (),
+        fixed_by: str = "This lesson",
+        use_url: bool = True,
+        controls: Any = None,
+    ):
+        state.check_control_names(locked, what="locked control")
+        state.check_control_names(hidden, what="hidden control")
+        self.key = key
+        self.locked = frozenset(locked)
+        self.hidden = frozenset(hidden)
+        self.fixed_by = fixed_by
+        self.use_url = use_url
+        self.controls = controls
+        self.preset, problems = state.validate(preset or {}, source="Preset")
+        if problems:
+            raise ValueError(problems[0])
+
+    # -- state ------------------------------------------------------------------------------------
+    def _k(self, name: str) -> str:
+        return f"{self.key}-{name}"
+
+    @property
+    def run(self) -> LiveRun:
+        key = self._k("run")
+        if key not in st.session_state:
+            st.session_state[key] = LiveRun()
+        return st.session_state[key]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The unit's clean values (by Param name); the widgets mirror them."""
+        return st.session_state[self._k("values")]
+
+    @property
+    def notices(self) -> list[str]:
+        return st.session_state.setdefault(self._k("notices"), [])
+
+    @property
+    def fixed(self) -> frozenset[str]:
+        """Controls the user cannot change here (locked or hidden). Fixing the margin fixes the loss too:
+        a margin means something only for its own loss."""
+        fixed = self.locked | self.hidden
+        return fixed | {"loss"} if "margin" in fixed else fixed
+
+    def _seed(self) -> dict[str, Any]:
+        """The clean values: from the URL (or the preset) on the first run and on Back/Forward."""
+        ctx = get_script_run_ctx()
+        history = self.use_url and bool(getattr(ctx, "is_history_navigation", False))
+        seeded = self._k("seeded")
+        if not st.session_state.get(seeded) or history:
+            raw = session.raw_query() if self.use_url else {}
+            values, notices = state.validate_over_preset(raw, self.preset, self.fixed, fixed_by=self.fixed_by)
+            st.session_state[self._k("values")] = values
+            st.session_state[self._k("notices")] = notices
+            for p in state.params_for(values["loss"]):
+                controls.seed_widgets(self.key, p, values[p.name], force=bool(st.session_state.get(seeded)))
+            st.session_state[seeded] = True
+        return self.values
+
+    def folder(self) -> str | None:
+        return session.data_folder(st.session_state.get(self._k("data")))
+
+    # -- callbacks (they run before the page, so they read everything from session state) ----------
+    def _changed(self, name: str) -> None:
+        """A control moved: take its value; a new loss starts from its own margins; hot values go to the model."""
+        values = self.values
+        p = state.param_by_name(values["loss"], name)
+        had_notices = bool(self.notices)
+        self.notices.clear()  # they described the link, not the page any more
+        self.run.touch()
+        if name == "loss":
+            self._switch_loss(controls.read_widgets(self.key, p))
+        else:
+            values[name] = controls.read_widgets(self.key, p)
+        if self.use_url:
+            session.write_url(values)
+        if not p.hot or self.run.trainer is None:
+            return  # a cold change: the page reruns and rebuilds the model
+        runs.hand_over_hot(self.run, values)
+        if had_notices or not _in_fragment_run():
+            return  # the whole page reruns anyway (the notices must go)
+        if p.name in MARGIN_NAMES:
+            targets = [self._k("hot"), self._k("instant")]
+            if not self.run.playing:  # while playing the next tick redraws the model's views
+                targets.append(self._k("live"))
+            if self.use_url:
+                targets.append(self._k("share"))
+            st.rerun(targets)
+
+    def _switch_loss(self, new_loss: str) -> None:
+        """A new loss starts from its own margin defaults; shared settings (lr, data, seed, s) stay."""
+        old = self.values
+        fresh = state.defaults(new_loss)
+        kept = ("loss", "margin", *SPHEREFACE_NAMES)
+        new = {**fresh, **{k: v for k, v in old.items() if k in fresh and k not in kept}, "loss": new_loss}
+        st.session_state[self._k("values")] = new
+        for p in state.params_for(new_loss):
+            if p.name in kept:
+                controls.seed_widgets(self.key, p, new[p.name], force=True)
+
+    def _set_playing(self, playing: bool) -> None:
+        """Play or Pause, as the button said when it was clicked (not a toggle: under load Streamlit may
+        deliver one click to two coalesced reruns, and a toggle would undo itself)."""
+        self.run.playing = playing
+        self.run.auto_paused = ""
+        self.run.touch()
+
+    def _step(self) -> None:
+        runs.hand_over_hot(self.run, self.values)
+        runs.step_one_epoch(self.run)
+
+    def _reset(self) -> None:
+        runs.reset(self.run, self.values, self.folder())
+
+    # -- controls ----------------------------------------------------------------------------------
+    def _control(self, name: str, values: Mapping[str, Any]) -> None:
+        p = state.param_by_name(values["loss"], name)
+        if p is None or name in self.hidden:
+            return
+        note = f"{self.fixed_by} fixed this." if name in self.fixed else None
+        controls.seed_widgets(self.key, p, values[name])
+        controls.draw(self.key, p, locked_note=note, on_change=self._changed, args=(name,))
+
+    def _cold_controls(self, values: dict[str, Any]) -> Any:
+        """Every control outside the hot fragment; returns the container reserved for that fragment."""
+        st.header("Loss")
+        self._control("loss", values)
+        hot_box = st.container()
+        if values["loss"] == "sphereface" and "sphereface_form" not in self.hidden:
+            with st.expander("SphereFace form and λ annealing", expanded=values["sphereface_form"] == "original"):
+                for name in SPHEREFACE_NAMES:
+                    self._control(name, values)
+                if values["sphereface_form"] != "original":
+                    st.caption("λ only acts in the original form.")
+        st.header("Training")
+        for name in TRAINING_NAMES:
+            self._control(name, values)
+        st.header("Data")
+        self._control("dataset", values)
+        if values["dataset"] in session.NEEDS_FOLDER and "dataset" not in self.hidden:
+            st.session_state.setdefault(self._k("data"), "")
+            st.text_input(
+                "Data folder", key=self._k("data"), placeholder=f"${session.DATA_ENV} or a folder with the IDX files",
+                help=f"A folder holding the MNIST / Fashion-MNIST IDX files (.gz is fine). Empty: ${session.DATA_ENV}.",
+            )  # fmt: skip
+        self._control("dim", values)
+        return hot_box
+
+    def _hot_controls(self) -> None:
+        """Margin, scale and gradient with the notes that follow them (a fragment: a move reruns only this,
+        the loss's own views and, while paused, the model's views)."""
+        values = self.values
+        for name in MARGIN_NAMES:
+            self._control(name, values)
+        if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
+            st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
+        trainer = self.run.trainer
+        lam = trainer.hyper()["sphereface_lambda"]
+        for level, text in notes.geometry_notes(values, trainer.dataset.num_classes, int(values["dim"]),
+                                                sphereface_lambda=lam):  # fmt: skip
+            if level == "warning":
+                st.warning(text, icon=":material/block:")
+            else:
+                st.caption(text)
+
+    def _share(self) -> None:
+        st.header("Share")
+        st.caption("This link reproduces the setup, seed included:")
+        st.code(session.share_link(self.values), language=None, wrap_lines=True)
+
+    # -- views -------------------------------------------------------------------------------------
+    def _buttons(self) -> list[Any]:
+        """Play / Step / Reset, and the four boxes the live fragment fills with progress metrics."""
+        run = self.run
+        cells = st.columns([1.1, 1, 1, 1.1, 1.3, 1.3, 1.1], vertical_alignment="center")
+        cells[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary",
+                        icon=":material/pause:" if run.playing else ":material/play_arrow:",
+                        on_click=self._set_playing, args=(not run.playing,), width="stretch")
+        cells[1].button("Step", key=self._k("step"), icon=":material/skip_next:", on_click=self._step,
+                        help="Train one epoch, then pause.", width="stretch")
+        cells[2].button("Reset", key=self._k("reset"), icon=":material/restart_alt:", on_click=self._reset,
+                        help="Rebuild the model from the seed (pauses).", width="stretch")
+        return [cells[3].empty(), cells[4].empty(), cells[5].empty(), cells[6].empty()]
+
+    def _live(self) -> None:
+        """A tick: draw the model's latest picture first (nothing goes stale), then train for the rest of it."""
+        started = time.monotonic()
+        run, values = self.run, self.values
+        runs.check_pauses(run)
+        if run.auto_paused and not run.playing and self._k("paused-shown") not in st.session_state:
+            st.session_state[self._k("paused-shown")] = True
+            st.rerun()  # the Play button and the tick timer must change
+        with run.lock:
+            snap = run.trainer.snapshot()
+        for event in runs.new_events(run):
+            if event.kind == "diverged":
+                st.toast(event.message, icon=":material/warning:")
+        views.progress_metrics(snap, self.boxes["progress"])
+        # Each box outside this fragment gets exactly one container on every run (messages may be none):
+        # Streamlit keeps a fragment's place in an outside box only if it wrote there in the last full run.
+        with self.boxes["messages"], st.container():
+            self._messages()
+        with self.boxes["sphere"], st.container():
+            views.sphere_view(snap, values, key=self._k("sphere"))
+        with self.boxes["stats"], st.container():
+            views.angle_statistics(snap, len(snap.class_names), int(values["dim"]))
+        with self.boxes["histograms"], st.container():
+            views.histogram_view(snap, key=self._k("angle-hist"))
+        with self.boxes["curves"], st.container():
+            views.curves_view(snap, key=self._k("curves"))
+        runs.train_rest_of_tick(run, started)
+
+    def _messages(self) -> None:
+        run = self.run
+        if run.last_divergence:
+            st.warning(views.md(run.last_divergence) + "; training goes on from there. A smaller lr, s or m may "
+                       "help.", icon=":material/warning:")  # fmt: skip
+        if run.auto_paused:
+            st.info(views.md(run.auto_paused), icon=":material/pause_circle:")
+        if run.last_hyper:
+            st.caption(f"Applied to the running model, no reset: {views.md(run.last_hyper)}")
+
+    def _instant(self) -> None:
+        """The loss's own views: they need no model, only the formula and the slider values."""
+        values = self.values
+        lam = self.run.trainer.hyper()["sphereface_lambda"]  # SphereFace's original form blends in λ·cos θ
+        with self.boxes["target"], st.container():
+            views.target_logit_view(self.key, values, lam, key=self._k("target-logit"))
+        with self.boxes["decision"], st.container():
+            views.decision_view(self.key, values, lam, key=self._k("decision"))
+
+    # -- the whole unit ----------------------------------------------------------------------------
+    def render(self) -> LiveResult:
+        values = self._seed()
+        run = self.run
+        run.touch()
+        box = self.controls if self.controls is not None else st.sidebar
+        with box:
+            hot_box = self._cold_controls(values)
+        if self.use_url:
+            session.write_url(values)
+        runs.ensure_trainer(run, values, self.folder())
+        runs.hand_over_hot(run, values)
+        with hot_box:
+            st.fragment(self._hot_controls, key=self._k("hot"))()
+        if self.use_url:
+            with box:
+                st.fragment(self._share, key=self._k("share"))()
+
+        for notice in self.notices:
+            st.warning(views.md(notice), icon=":material/link_off:")
+        if run.data_notice:
+            st.warning(views.md(run.data_notice), icon=":material/folder_off:")
+        progress = self._buttons()
+        if run.rebuilt:
+            st.caption(views.md(run.rebuilt))
+            if run.toasted != run.rebuilt_count:
+                st.toast(run.rebuilt, icon=":material/restart_alt:")
+                run.toasted = run.rebuilt_count
+        st.session_state.pop(self._k("paused-shown"), None)
+        messages = st.container()
+        top = st.columns([11, 9], gap="small")
+        stats = st.container()
+        middle = st.columns(2, gap="small")
+        self.boxes = {"progress": progress, "messages": messages, "sphere": top[0], "target": top[1],
+                      "stats": stats, "histograms": middle[0], "decision": middle[1], "curves": st.container()}
+        st.fragment(self._live, run_every=runs.TICK_S if run.playing else None, key=self._k("live"))()
+        original = values["loss"] == "sphereface" and values.get("sphereface_form") == "original"
+        # In SphereFace's original form λ changes at every step: its curve follows the training.
+        every = 2 * runs.TICK_S if run.playing and original else None
+        st.fragment(self._instant, run_every=every, key=self._k("instant"))()
+        return LiveResult(values, run)
+
+
+def _in_fragment_run() -> bool:
+    """Whether this script run reruns fragments only (a widget inside a fragment, a tick), not the page."""
+    ctx = get_script_run_ctx()
+    return bool(getattr(ctx, "fragment_ids_this_run", None))

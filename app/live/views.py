@@ -1,0 +1,140 @@
+"""What a live unit shows: the model's views (redrawn every tick) and the loss's own views (no model).
+
+Pure layout over `app.plots`: each function takes plain values and a snapshot and draws into the
+current Streamlit container. Every chart is a `live_plotly` chart, updated in place (Plotly.react), so
+nothing goes blank between ticks and a rotated sphere keeps its camera.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from app import plots, state
+from app.components.live_plotly import live_plotly
+from app.live import preview
+from toy_models import geometry
+
+SPHERE_HEIGHT = 430  # the sphere and the target-logit curve share the first screen at 1366×768
+CURVE_HEIGHT = 430
+NO_MODEBAR = {"displayModeBar": False}
+
+
+def md(text: str) -> str:
+    """Plain text made safe for Markdown (values from URLs may hold * _ $ : ...)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def _degrees(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.1f}°"
+
+
+def figure_margin(values: Mapping[str, Any]) -> Any:
+    """The margin as the figures take it: one number, (m1, m2, m3) for the combined margin, or None."""
+    return values.get("margin")
+
+
+def figure_scale(values: Mapping[str, Any]) -> float | None:
+    """The s the target-logit curve is drawn with; None where s does not act (softmax, SphereFace original)."""
+    scale = state.param_by_name(values["loss"], "scale")
+    return float(values["scale"]) if scale is not None and state.is_active(scale, values) else None
+
+
+# --------------------------------------------------------------------------------------------
+# The model's views (the live fragment)
+# --------------------------------------------------------------------------------------------
+
+
+def progress_metrics(snap: Any, boxes: list[Any]) -> None:
+    """Epoch, accuracies and loss, one metric per box."""
+    boxes[0].metric("Epoch", f"{snap.epoch:,}", help=f"Passes over the training set ({snap.step:,} optimiser steps).")
+    boxes[1].metric("Train accuracy", f"{snap.train_accuracy:.1%}", help="Over this epoch's batches so far.")
+    boxes[2].metric("Test accuracy", f"{snap.test_accuracy:.1%}",
+                    help=f"The whole test set, scored at step {snap.test_accuracy_step:,}.")
+    boxes[3].metric("Loss", f"{snap.loss:.3f}", help="Moving average of the training loss.")
+
+
+def sphere_view(snap: Any, values: Mapping[str, Any], *, key: str) -> None:
+    """Features and class weights on the circle or sphere, with the margin's wedges or caps."""
+    figure = plots.hypersphere_figure(
+        snap.embeddings,
+        snap.labels,
+        snap.class_weights,
+        class_names=snap.class_names,
+        loss=values["loss"],
+        margin=figure_margin(values),
+        sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
+    )
+    figure.update_layout(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
+    live_plotly(figure, key=key, height=SPHERE_HEIGHT)
+
+
+def angle_statistics(snap: Any, num_classes: int, dim: int) -> None:
+    """The ArcFace paper's angle statistics, and the closest pair of centres beside its Tammes bound."""
+    stats = snap.angle_stats
+    tammes = math.degrees(geometry.tammes_angle(num_classes, dim))
+    where = "circle" if dim == 2 else "sphere"
+    cells = st.columns(6)
+    cells[0].metric("W-EC", _degrees(stats["w_ec_deg"]),
+                    help="Mean angle between each class weight W_j and the centre of its features (ArcFace Table 3).")
+    cells[1].metric("W-Inter", _degrees(stats["w_inter_deg"]),
+                    help="Mean angle from each class weight to its nearest other class weight.")
+    cells[2].metric("Intra", _degrees(stats["intra_deg"]),
+                    help="Mean angle between a feature and its class centre: how tight each class is.")
+    cells[3].metric("Inter", _degrees(stats["inter_deg"]),
+                    help="Mean angle from each class centre to its nearest other centre: how far apart classes are.")
+    cells[4].metric("Closest centres", _degrees(stats["min_center_angle_deg"]),
+                    help="The smallest angle between any two class centres. It can never exceed the Tammes bound.")
+    cells[5].metric("Tammes bound", f"{tammes:.1f}°",
+                    help=f"The largest possible smallest angle between {num_classes} directions on a {where} "
+                         f"({dim}-D): the best separation the class centres could ever reach.")
+
+
+def histogram_view(snap: Any, *, key: str) -> None:
+    figure = plots.angle_histograms(np.degrees(snap.target_angle), np.degrees(snap.nearest_angle))
+    live_plotly(figure, key=key, height=figure.layout.height, config=NO_MODEBAR)
+
+
+def curves_view(snap: Any, *, key: str) -> None:
+    figure = plots.training_curves(snap.history)
+    live_plotly(figure, key=key, height=figure.layout.height, config=NO_MODEBAR)
+
+
+# --------------------------------------------------------------------------------------------
+# The loss's own views (no model: they follow the sliders)
+# --------------------------------------------------------------------------------------------
+
+
+def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str) -> None:
+    """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops."""
+
+    def build(v: Mapping[str, Any]) -> Any:
+        figure = plots.target_logit_figure(v["loss"], figure_margin(v), scale=figure_scale(v),
+                                           sphereface_lambda=sphereface_lambda)  # fmt: skip
+        figure.update_layout(height=CURVE_HEIGHT, margin={"t": 60, "b": 10, "r": 10})
+        return figure
+
+    figure = build(values)
+    previews = preview.figure_previews(unit_key, values, build, ("margin", "scale"), figure)
+    live_plotly(figure, key=key, height=CURVE_HEIGHT, config=NO_MODEBAR, preview=previews)
+
+
+def decision_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str) -> None:
+    """The binary decision margins (ArcFace Fig. 5; CosFace Fig. 2 in the cosine plane), previewed too."""
+    plane = "cos" if values["loss"] == "cosface" else "angle"  # CosFace's margin is a straight band in cos θ
+
+    def build(v: Mapping[str, Any]) -> Any:
+        return plots.decision_boundary_figure(v["loss"], figure_margin(v), plane=plane,
+                                              sphereface_lambda=sphereface_lambda)  # fmt: skip
+
+    figure = build(values)
+    # The combined margin's target can turn and rise again: its grey region is a 2-D grid of decisions
+    # (~0.1 s a figure), too slow to build a dozen times per slider move, so that chart waits for the server.
+    previewed = () if values["loss"] == "combined" else ("margin",)
+    previews = preview.figure_previews(unit_key, values, build, previewed, figure)
+    live_plotly(figure, key=key, height=figure.layout.height, config=NO_MODEBAR, preview=previews)
