@@ -694,8 +694,10 @@ def validate_over_preset(
             f"URL value {_quote(key)}={text} ignored: {fixed_by} fixes {p.label} at {p.label_of(preset[p.name])}."
         )
     base = to_query(preset)
-    if "loss" in kept:
-        base = {k: v for k, v in base.items() if k not in ("m", "m1", "m2", "m3") and k not in _LAMBDA_KEYS}
+    loss = validate({"loss": kept["loss"]}).values["loss"] if "loss" in kept else preset_loss
+    if loss != preset_loss:  # the preset's margins belong to its own loss; keep what the new loss shares
+        shared = {key for p in params_for(loss) for key in p.url_keys} - {"m", "m1", "m2", "m3", *_LAMBDA_KEYS}
+        base = {key: text for key, text in base.items() if key in shared}
     values, more = validate({**base, **kept})
     for name in fixed:
         if name in preset:

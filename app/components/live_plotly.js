@@ -118,6 +118,7 @@ function graphFor(parentElement) {
   const created = (window.__marginLabLivePlotlyCreatedByKey = window.__marginLabLivePlotlyCreatedByKey || {});
   created[key] = (created[key] || 0) + 1;
   const state = {
+    key,
     latest: null, // newest data not yet drawn
     current: null, // data drawn last (redrawn on a width change)
     redraw: false,
@@ -322,9 +323,9 @@ const waiting = []; // [{div, resolve}] graphs with a figure to draw
 let slotTaken = false;
 let pumpQueued = false;
 
-function drawSlot(div) {
+function drawSlot(div, urgent) {
   return new Promise((resolve) => {
-    waiting.push({ div, resolve });
+    waiting.push({ div, resolve, urgent });
     queuePump();
   });
 }
@@ -339,11 +340,18 @@ function queuePump() {
 function pump() {
   pumpQueued = false;
   if (slotTaken || !waiting.length) return;
+  // A preview (a slider just moved) goes first; otherwise the highest graph on the page.
   let first = 0;
   for (let i = 1; i < waiting.length; i++) {
-    const a = waiting[first].div;
-    const b = waiting[i].div;
-    if (!b.isConnected || (a.isConnected && a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_PRECEDING)) first = i;
+    const a = waiting[first];
+    const b = waiting[i];
+    if (a.urgent !== b.urgent) {
+      if (b.urgent) first = i;
+      continue;
+    }
+    if (!b.div.isConnected || (a.div.isConnected && a.div.compareDocumentPosition(b.div) & Node.DOCUMENT_POSITION_PRECEDING)) {
+      first = i;
+    }
   }
   const [next] = waiting.splice(first, 1);
   slotTaken = true;
@@ -394,7 +402,7 @@ async function drain(div, parentElement) {
       }
       const Plotly = await loadPlotly((state.latest || state.current).plotly_url);
       state.Plotly = Plotly;
-      await drawSlot(div);
+      await drawSlot(div, state.redraw && !state.latest);
       try {
         if (busyUserFor(state) > 0 || !(state.latest || state.redraw)) continue;
         const data = state.latest || state.current;
@@ -411,8 +419,12 @@ async function drain(div, parentElement) {
         if (state.width > 0) layout.width = state.width;
         layout.autosize = false;
         const config = { displaylogo: false, responsive: false, ...(data.config || {}) };
+        const started = performance.now();
         await Plotly.react(div, figure.data || [], layout, config);
         div.dataset.shown = JSON.stringify(shown);
+        // For profiling (benchmarks/ui_latency.py): how long each chart's redraws took, newest last.
+        const spent = (window.__marginLabDrawMs = window.__marginLabDrawMs || {});
+        (spent[state.key] = spent[state.key] || []).push(performance.now() - started);
         keepTurntableDrags(div);
         const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
         if (note) note.remove();

@@ -123,10 +123,10 @@ def hand_over_hot(run: LiveRun, values: Mapping[str, Any]) -> dict[str, Any]:
     return changed
 
 
-def check_pauses(run: LiveRun) -> None:
-    """Stop playing after IDLE_PAUSE_S without interaction or at MAX_EPOCHS, and say why."""
+def check_pauses(run: LiveRun) -> bool:
+    """Stop playing after IDLE_PAUSE_S without interaction or at MAX_EPOCHS, and say why; True if it did."""
     if not run.playing:
-        return
+        return False
     if time.monotonic() - run.last_interaction > IDLE_PAUSE_S:
         run.playing = False
         run.auto_paused = (f"Paused automatically after {IDLE_PAUSE_S // 60} minutes without interaction "
@@ -135,6 +135,7 @@ def check_pauses(run: LiveRun) -> None:
         run.playing = False
         run.auto_paused = (f"Paused automatically at epoch {run.trainer.epoch}: a run stops at {MAX_EPOCHS} "
                            "epochs. Press Play to go on, or Reset.")
+    return not run.playing
 
 
 def train_rest_of_tick(run: LiveRun, tick_started: float) -> None:

@@ -257,9 +257,7 @@ class LiveUnit:
         """A tick: draw the model's latest picture first (nothing goes stale), then train for the rest of it."""
         started = time.monotonic()
         run, values = self.run, self.values
-        runs.check_pauses(run)
-        if run.auto_paused and not run.playing and self._k("paused-shown") not in st.session_state:
-            st.session_state[self._k("paused-shown")] = True
+        if runs.check_pauses(run):
             st.rerun()  # the Play button and the tick timer must change
         with run.lock:
             snap = run.trainer.snapshot()
@@ -328,7 +326,6 @@ class LiveUnit:
             if run.toasted != run.rebuilt_count:
                 st.toast(run.rebuilt, icon=":material/restart_alt:")
                 run.toasted = run.rebuilt_count
-        st.session_state.pop(self._k("paused-shown"), None)
         messages = st.container()
         top = st.columns([11, 9], gap="small")
         stats = st.container()

@@ -51,16 +51,39 @@ def epoch(at: AppTest) -> int:
     return int(metric(at, "Epoch").replace(",", ""))
 
 
-def run_state(at: AppTest):
-    return at.session_state["_run"]
+UNIT = "pg"  # the Playground's live unit: its widget, fragment and chart keys start with "pg-"
 
 
-def plotly_spec(at: AppTest, key: str) -> dict:
-    """The figure JSON of the st.plotly_chart with `key`."""
-    for element in at.get("plotly_chart"):
-        if element.proto.id.endswith(f"-{key}"):  # element ids end in the user key
-            return json.loads(element.proto.spec)
-    raise LookupError(f"no plotly chart with key {key!r}")
+def k(key: str, unit: str = UNIT) -> str:
+    """The widget or chart key of `key` in a unit ("m" -> "pg-m")."""
+    return f"{unit}-{key}"
+
+
+def run_state(at: AppTest, unit: str = UNIT):
+    return at.session_state[f"{unit}-run"]
+
+
+def figure(at: AppTest, key: str, unit: str = UNIT) -> dict:
+    """The figure a live chart of the unit was sent ({"data": [...], "layout": {...}})."""
+    from app.components.live_plotly import find_live_plotly, sent_figure
+
+    return sent_figure(find_live_plotly(at, k(key, unit)))
+
+
+def previews(at: AppTest, key: str, unit: str = UNIT) -> list[dict]:
+    """The previews a live chart of the unit was sent (app.live.preview), [] if none."""
+    from app.components.live_plotly import find_live_plotly, sent_data
+
+    data = sent_data(find_live_plotly(at, k(key, unit)))
+    return json.loads(data["preview"]) if "preview" in data else []
+
+
+def margin_widget(at: AppTest, key: str = "m", unit: str = UNIT):
+    """A float control's widget: a select_slider for radians, a slider otherwise."""
+    try:
+        return at.select_slider(key=k(key, unit))
+    except KeyError:
+        return at.slider(key=k(key, unit))
 
 
 def decode(value: Any) -> np.ndarray:
