@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from toy_models import geometry
 from toy_models.geometry import (
     cosface_min_scale,
     decision_boundary,
@@ -24,6 +23,7 @@ from toy_models.geometry import (
     target_logit_curve,
     target_logit_features,
 )
+from toy_models.geometry.tammes import _tammes
 from toy_models.heads import margin_logits, target_cos
 
 THETA = np.linspace(0.0, math.pi, 721)
@@ -446,7 +446,7 @@ def test_tammes_rankin_range_is_a_right_angle(n, dim):
 
 def test_tammes_is_deterministic_and_cached():
     first = tammes_points(9, 3)
-    geometry._tammes.cache_clear()
+    _tammes.cache_clear()
     start = time.perf_counter()
     second = tammes_points(9, 3)
     elapsed = time.perf_counter() - start
