@@ -6,8 +6,8 @@ tested (and looked at) without a browser session. One module per view:
 * `sphere`: `hypersphere_figure`, features on the unit circle (2-D) or sphere (3-D) with the
   class-weight directions and, for the margin losses, the region around each weight inside which
   a sample satisfies its margin (ArcFace Fig. 3, CosFace Fig. 4, SphereFace Fig. 5).
-* `angles`: `angle_histograms`; `training`: `training_curves`, `target_angle_evolution`: what
-  training does to the angles, the loss and the accuracy (ArcFace Fig. 4a).
+* `angles`: `angle_histograms`; `training`: `training_curves`: what training does to the angles,
+  the loss and the accuracy.
 * `loss_views`: `target_logit_figure`, `decision_boundary_figure`, the instant views of the loss
   itself, which need no model (ArcFace Fig. 4b and Fig. 5, CosFace Fig. 2).
 * `style`: the palette, colours, the figure factory and `margin_text`, shared by all of them.
@@ -33,7 +33,7 @@ from .style import (
     class_color,
     margin_text,
 )
-from .training import target_angle_evolution, training_curves
+from .training import training_curves
 
 __all__ = [
     "BAND_FILL",
@@ -54,7 +54,6 @@ __all__ = [
     "margin_caps_3d",
     "margin_text",
     "margin_wedges_2d",
-    "target_angle_evolution",
     "target_logit_figure",
     "training_curves",
 ]

@@ -1,8 +1,8 @@
-"""What training does over the epochs: loss and accuracy curves, and θ_y from start to end (ArcFace Fig. 4a)."""
+"""What training does over the epochs: the loss and the train and test accuracy."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -83,58 +83,6 @@ def training_curves(history: Any) -> go.Figure:
         "uirevision": "training-curves",
     }
     if n == 0:
-        layout["annotations"] = [
-            {"text": "no epochs yet", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
-        ]
-    return _figure(data, layout)
-
-
-def target_angle_evolution(
-    hist_edges_deg: Sequence[float], hist_counts: Sequence[Sequence[int]], epochs: Sequence[int]
-) -> go.Figure:
-    """θ_y distributions at the start, middle and end of training (ArcFace Fig. 4a).
-
-    hist_edges_deg: the bin edges (degrees); hist_counts: one count vector per recorded epoch
-    (History.theta_hist); epochs: the epoch of each vector. Each curve is normalised to the fraction
-    of samples per bin, so runs with different test-set sizes compare.
-    """
-    edges = np.asarray(hist_edges_deg, dtype=np.float64)
-    counts = [np.asarray(c, dtype=np.float64) for c in hist_counts]
-    epochs = list(epochs)
-    if len(edges) < 2:
-        raise ValueError("hist_edges_deg needs at least two edges")
-    if len(counts) != len(epochs):
-        raise ValueError(f"{len(counts)} histograms but {len(epochs)} epochs")
-    for c in counts:
-        if len(c) != len(edges) - 1:
-            raise ValueError(f"a histogram has {len(c)} bins but the edges define {len(edges) - 1}")
-    centers = (edges[:-1] + edges[1:]) / 2.0
-    picks = sorted({0, (len(counts) - 1) // 2, len(counts) - 1}) if counts else []
-    names = {0: "start", (len(counts) - 1) // 2: "middle", len(counts) - 1: "end"}
-    shades = ("rgba(0, 114, 178, 0.35)", "rgba(0, 114, 178, 0.65)", "rgba(0, 114, 178, 1.0)")
-    data = []
-    for i, index in enumerate(picks):
-        total = counts[index].sum()
-        fraction = counts[index] / total if total > 0 else counts[index]
-        data.append(
-            {
-                "type": "scatter",
-                "x": centers.astype(np.float32),
-                "y": fraction.astype(np.float32),
-                "mode": "lines",
-                "line": {"shape": "hvh", "width": 2, "color": shades[i - len(picks) + 3]},
-                "name": f"{names[index]} (epoch {epochs[index]})",
-                "hovertemplate": "θ_y %{x:.0f}°: %{y:.1%}<extra>" + f"epoch {epochs[index]}</extra>",
-            }
-        )
-    layout = {
-        "title": _title("θ_y from start to end of training", "ArcFace Fig. 4a: the target angle shrinks"),
-        "xaxis": {"title": {"text": "θ_y (°)"}, "range": [float(edges[0]), float(edges[-1])]},
-        "yaxis": {"title": {"text": "fraction of samples"}, "tickformat": ".0%", "rangemode": "tozero"},
-        "height": 340,
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
-    }
-    if not counts:
         layout["annotations"] = [
             {"text": "no epochs yet", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
         ]

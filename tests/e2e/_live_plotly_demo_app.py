@@ -107,10 +107,6 @@ elif mode == "gallery":
             "train_accuracy": [1 - 0.9 * np.exp(-e / 4) for e in epochs],
             "test_accuracy": [0.97 - 0.87 * np.exp(-e / 4) for e in epochs],
         }
-        edges = np.arange(0, 181, 5)
-        centers = (edges[:-1] + edges[1:]) / 2
-        hists = [np.round(1000 * np.exp(-0.5 * ((centers - mu) / sd) ** 2)) for mu, sd in
-                 [(90 - 2 * e, 25 - 0.5 * e) for e in epochs]]  # fmt: skip
         return [
             ("circle-arcface", plots.hypersphere_figure(f2, labels, w2, class_names=names, loss="arcface", margin=0.5),
              False),
@@ -126,7 +122,6 @@ elif mode == "gallery":
                                                         margin=0.1), True),
             ("angles", plots.angle_histograms(target, nearest), False),
             ("curves", plots.training_curves(history), False),
-            ("theta-evolution", plots.target_angle_evolution(edges, hists, epochs), False),
             ("logit-arcface", plots.target_logit_figure("arcface", 0.5), False),
             ("logit-arcface-easy", plots.target_logit_figure("arcface", 0.5, easy_margin=True), False),
             ("logit-combined", plots.target_logit_figure("combined", (1.35, 0.3, 0.2)), False),

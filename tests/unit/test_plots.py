@@ -327,24 +327,11 @@ def test_training_curves_from_dict_and_history():
 
     from toy_models.train import History
 
-    h = History(epoch=(0, 1), step=(0, 10), loss=(2.0, 1.0), train_accuracy=(0.2, 0.4), test_accuracy=(0.3, 0.5),
-                theta_quantiles_deg=((1, 2, 3), (1, 2, 3)), theta_hist=((1,), (1,)))  # fmt: skip
+    h = History(epoch=(0, 1), step=(0, 10), loss=(2.0, 1.0), train_accuracy=(0.2, 0.4), test_accuracy=(0.3, 0.5))
     fig = plots.training_curves(h)
     assert list(fig.data[0].y) == [2.0, 1.0]
     empty = plots.training_curves({})
     assert empty.layout.annotations[0].text == "no epochs yet"
-
-
-def test_target_angle_evolution_start_middle_end_normalised():
-    edges = np.arange(0, 181, 5)
-    counts = [np.eye(36)[i] * (i + 1) for i in range(9)]
-    fig = plots.target_angle_evolution(edges, counts, list(range(9)))
-    assert [t.name for t in fig.data] == ["start (epoch 0)", "middle (epoch 4)", "end (epoch 8)"]
-    for t, i in zip(fig.data, (0, 4, 8), strict=True):
-        assert np.argmax(t.y) == i and np.sum(t.y) == pytest.approx(1.0)
-    assert len(plots.target_angle_evolution(edges, counts[:1], [0]).data) == 1
-    with pytest.raises(ValueError):
-        plots.target_angle_evolution(edges, [np.ones(3)], [0])
 
 
 # --------------------------------------------------------------------------------------------
