@@ -108,6 +108,7 @@ def target_logit_figure(
                 "line": {"color": TARGET_COLOR, "width": 3, "simplify": False},
                 "connectgaps": False,
                 "hovertemplate": "θ %{x:.1f}°: %{y:.3f}<extra>target logit</extra>",
+                "meta": {"role": "target_curve", "scale": s},
             }
         )
     shapes = [
@@ -155,6 +156,7 @@ def target_logit_figure(
                 "name": "jump",
                 "showlegend": False,
                 "hovertemplate": event["label"] + "<extra></extra>",
+                "meta": {"role": "jump", "theta_rad": event["theta_rad"]},
             }
         )
         shapes.append(
@@ -277,6 +279,7 @@ def decision_boundary_figure(
                 "name": "decision margin",
                 "hoverinfo": "name",
                 "hoveron": "fills",
+                "meta": {"role": "band"},
             }
         )
     elif margin_loss:
@@ -296,6 +299,7 @@ def decision_boundary_figure(
                 "name": "decision margin",
                 "hoverinfo": "name",
                 "showlegend": True,
+                "meta": {"role": "band"},
             }
         )
     dx, dy = band["diagonal"]
@@ -322,6 +326,7 @@ def decision_boundary_figure(
                 "name": f"class {which[-1]} boundary",
                 "line": {"color": color, "width": 3, "dash": "dash"},
                 "hovertemplate": "%{x:.1f}, %{y:.1f}<extra>" + f"class {which[-1]} boundary</extra>",
+                "meta": {"role": "boundary", "class": int(which[-1])},
             }
         )
     if plane == "angle":

@@ -26,38 +26,6 @@ def _unit_rows(array: np.ndarray) -> np.ndarray:
         return array / norms
 
 
-def balanced_sample(labels: np.ndarray, max_points: int, *, seed: int = 0) -> np.ndarray:
-    """Indices of at most `max_points` samples, as equal a share per class as the classes allow.
-
-    Deterministic (seeded) and sorted, so the same snapshot always shows the same points.
-    """
-    labels = np.asarray(labels)
-    n = len(labels)
-    if max_points < 0:
-        raise ValueError(f"max_points must be ≥ 0, got {max_points}")
-    if n <= max_points:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    # Water-filling: classes smaller than the fair share keep all their points, the rest share what is left.
-    quota = dict.fromkeys(classes.tolist(), 0)
-    left, open_classes = max_points, sorted(zip(counts.tolist(), classes.tolist(), strict=True))
-    while open_classes:
-        share = left // len(open_classes)
-        count, k = open_classes[0]
-        if count <= share:
-            quota[k] = count
-            left -= count
-            open_classes.pop(0)
-            continue
-        extra = left - share * len(open_classes)
-        for i, (_, k2) in enumerate(open_classes):
-            quota[k2] = share + (1 if i < extra else 0)
-        break
-    chosen = [rng.choice(np.flatnonzero(labels == k), size=q, replace=False) for k, q in quota.items() if q > 0]
-    return np.sort(np.concatenate(chosen)) if chosen else np.arange(0)
-
-
 def _check_sphere_inputs(features, labels, class_weights):
     features = np.asarray(features, dtype=np.float64)
     class_weights = np.asarray(class_weights, dtype=np.float64)
@@ -87,109 +55,6 @@ def _check_sphere_inputs(features, labels, class_weights):
     return unit[keep], labels[keep].astype(np.int64), weights
 
 
-def _neighbour_gaps_2d(weight_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each weight: the angle (rad) to the next weight counter-clockwise and clockwise."""
-    c = len(weight_angles)
-    if c < 2:
-        return np.full(c, np.nan), np.full(c, np.nan)
-    order = np.argsort(weight_angles, kind="stable")
-    sorted_angles = weight_angles[order]
-    ccw_sorted = np.diff(np.concatenate([sorted_angles, sorted_angles[:1] + 2 * math.pi]))
-    ccw = np.empty(c)
-    ccw[order] = ccw_sorted
-    cw = np.empty(c)
-    cw[order] = np.roll(ccw_sorted, 1)
-    return ccw, cw
-
-
-def _half_arc(loss: str, margin: Margin | None, gap_rad: float, easy_margin: bool, sphereface_lambda: float) -> float:
-    """feasible_half_arc against a neighbour `gap_rad` away (a gap over π counts as π: the conservative side)."""
-    if not gap_rad > 1e-12:
-        return 0.0
-    return geometry.feasible_half_arc(
-        loss,
-        margin,
-        separation_rad=min(float(gap_rad), math.pi),
-        easy_margin=easy_margin,
-        sphereface_lambda=sphereface_lambda,
-    )
-
-
-def margin_wedges_2d(
-    class_weights: np.ndarray,
-    loss: str,
-    margin: Margin | None,
-    *,
-    easy_margin: bool = False,
-    sphereface_lambda: float = 0.0,
-) -> list[dict]:
-    """The margin wedge around each class weight on the unit circle, one dict per class:
-
-    {"center_rad": the weight's angle, "ccw_rad": how far the wedge reaches counter-clockwise,
-     "cw_rad": how far clockwise, "ccw_gap_rad"/"cw_gap_rad": the angles to those neighbours}.
-    A sample inside [center − cw, center + ccw] satisfies its margin against both neighbours:
-    each side is `geometry.feasible_half_arc` with that side's real gap, so the wedge is
-    asymmetric when the weights are unevenly spread, and 0 on a side where the margin does not fit.
-    Margin-free losses (softmax, NormFace) and a single class have no wedges: [].
-    """
-    check_loss(loss)
-    weights = np.asarray(class_weights, dtype=np.float64)
-    if loss in ("softmax", "normface") or len(weights) < 2:
-        return []
-    angles = np.arctan2(weights[:, 1], weights[:, 0])
-    ccw_gap, cw_gap = _neighbour_gaps_2d(angles)
-    known: dict[float, float] = {}  # every gap is one class's ccw side and its neighbour's cw side
-
-    def arc(gap: float) -> float:
-        if gap not in known:
-            known[gap] = _half_arc(loss, margin, gap, easy_margin, sphereface_lambda)
-        return known[gap]
-
-    wedges = []
-    for k in range(len(weights)):
-        wedges.append(
-            {
-                "center_rad": float(angles[k]),
-                "ccw_rad": arc(float(ccw_gap[k])),
-                "cw_rad": arc(float(cw_gap[k])),
-                "ccw_gap_rad": float(ccw_gap[k]),
-                "cw_gap_rad": float(cw_gap[k]),
-            }
-        )
-    return wedges
-
-
-def margin_caps_3d(
-    class_weights: np.ndarray,
-    loss: str,
-    margin: Margin | None,
-    *,
-    easy_margin: bool = False,
-    sphereface_lambda: float = 0.0,
-) -> list[dict]:
-    """On the sphere: the cap around each weight inside which the margin holds against every class.
-
-    One dict per class: {"radius_rad": feasible_half_arc against the nearest other weight,
-    "nearest_rad": the angle to that weight}. Inside the cap every other weight is at least
-    nearest − radius away, so the margin holds against all classes. [] for softmax, NormFace
-    and a single class.
-    """
-    check_loss(loss)
-    weights = np.asarray(class_weights, dtype=np.float64)
-    if loss in ("softmax", "normface") or len(weights) < 2:
-        return []
-    cos = np.clip(weights @ weights.T, -1.0, 1.0)
-    np.fill_diagonal(cos, -np.inf)
-    nearest = np.arccos(np.clip(cos.max(axis=1), -1.0, 1.0))
-    return [
-        {
-            "radius_rad": _half_arc(loss, margin, float(nearest[k]), easy_margin, sphereface_lambda),
-            "nearest_rad": float(nearest[k]),
-        }
-        for k in range(len(weights))
-    ]
-
-
 def _class_name(class_names: Sequence[str] | None, k: int) -> str:
     if class_names is not None and k < len(class_names):
         return str(class_names[k])
@@ -215,25 +80,36 @@ def hypersphere_figure(
 
     features: (n, d) feature vectors (normalised here; NaN or zero rows are left out);
     labels: (n,) class indices; class_weights: (C, d) class-weight vectors (normalised here).
-    At most `max_points` points are drawn, as equal a share per class as possible (seeded).
+    At most `max_points` points are drawn, as equal a share per class as possible
+    (`geometry.balanced_sample`, seeded).
 
-    2-D: each class's points, its weight as a ray from the origin, and its margin wedge (shaded,
-    see `margin_wedges_2d`; a dotted ray means the wedge is empty: the margin does not fit between
-    the neighbours). For NormFace and the margin losses the dotted grey lines are the test-time
-    decision boundaries (bisectors between neighbouring weights: at inference every normalised
-    head predicts the largest cos θ); softmax has none drawn, because its boundaries depend on the
-    feature norms and biases, which a unit-circle picture does not show. Points are spread over a
-    thin ring (radius 1 to 1 + jitter, seeded) so that overlapping points stay visible: only
-    their angle is meaningful.
+    The margin regions come from `geometry.margin_layout` (each class's centre and neighbour gaps)
+    and `geometry.cap_half_arcs` (how far the region reaches against each gap); this module only draws them.
+    2-D: each class's points, its weight as a ray from the origin, and its margin wedge (shaded;
+    asymmetric when the weights are unevenly spread; a dotted ray means the wedge is empty: the margin
+    does not fit between the neighbours). For NormFace and the margin losses the dotted grey lines are
+    the test-time decision boundaries (bisectors between neighbouring weights: at inference every
+    normalised head predicts the largest cos θ); softmax has none drawn, because its boundaries depend
+    on the feature norms and biases, which a unit-circle picture does not show. Points are spread over
+    a thin ring (radius 1 to 1 + jitter, seeded) so that overlapping points stay visible: only their
+    angle is meaningful.
     3-D: points on a translucent unit sphere, weights as rays with a marker at the tip, and for the
-    margin losses a ring around each weight bounding the cap of `margin_caps_3d`.
+    margin losses a ring around each weight bounding its cap.
+    Every margin-dependent trace carries a `meta` dict (roles "wedge", "cap", "weight"; see the
+    package docstring), and a margin loss gets one wedge or cap trace per class even when it is empty,
+    so a browser can redraw the regions in place when only the margin moves.
     """
     check_loss(loss)
     points, point_labels, weights = _check_sphere_inputs(features, labels, class_weights)
     dim = weights.shape[1]
-    keep = balanced_sample(point_labels, max_points, seed=seed)
+    keep = geometry.balanced_sample(point_labels, max_points, seed=seed)
     points, point_labels = points[keep], point_labels[keep]
-    num_classes = len(weights)
+    layout = geometry.margin_layout(weights)
+    half_arcs = None  # (C, 2) on the circle, (C, 1) on the sphere; None: no regions to draw
+    if loss not in ("softmax", "normface") and len(weights) >= 2:
+        half_arcs = geometry.cap_half_arcs(
+            loss, margin, layout.gaps_rad, easy_margin=easy_margin, sphereface_lambda=sphereface_lambda
+        )
     label_text = LOSS_SPECS[loss].label
     heading = title or f"{label_text}: features on the unit {'circle' if dim == 2 else 'sphere'}"
     subtitle = margin_text(loss, margin) if loss not in ("softmax", "normface") else None
@@ -249,13 +125,10 @@ def hypersphere_figure(
         else np.zeros(0)
     )
     if dim == 2:
-        data = _circle_traces(
-            points, point_labels, theta_deg, weights, class_names, loss, margin, easy_margin, sphereface_lambda, jitter,
-            seed,
-        )  # fmt: skip
+        data = _circle_traces(points, point_labels, theta_deg, layout, half_arcs, class_names, loss, jitter, seed)
         lim = 1.0 + max(jitter, 0.0) + 0.3
         axis = {"range": [-lim, lim], "visible": False, "fixedrange": False}
-        layout = {
+        figure_layout = {
             "title": _title(heading, subtitle),
             "xaxis": {**axis},
             "yaxis": {**axis, "scaleanchor": "x", "scaleratio": 1},
@@ -266,9 +139,7 @@ def hypersphere_figure(
             "hovermode": "closest",
         }
     else:
-        data = _sphere_traces(
-            points, point_labels, theta_deg, weights, class_names, loss, margin, easy_margin, sphereface_lambda
-        )
+        data = _sphere_traces(points, point_labels, theta_deg, layout, half_arcs, class_names)
         axis = {
             "range": [-1.3, 1.3],
             "showbackground": False,
@@ -279,7 +150,7 @@ def hypersphere_figure(
             "title": {"text": ""},
             "visible": False,
         }
-        layout = {
+        figure_layout = {
             "title": _title(heading, subtitle),
             "scene": {
                 "xaxis": axis,
@@ -295,11 +166,55 @@ def hypersphere_figure(
             "uirevision": "hypersphere-3d",
             "height": 520,
         }
-    assert num_classes >= 1
-    return _figure(data, layout)
+    return _figure(data, figure_layout)
 
 
-def _circle_traces(points, point_labels, theta_deg, weights, class_names, loss, margin, easy, lam, jitter, seed):
+_NO_FIT = " (margin does not fit: no sample can satisfy it)"
+
+
+def _weight_meta(k: int) -> dict:
+    # A ray is margin-dependent too: it is dotted when its class's region is empty.
+    return {"role": "weight", "class": k}
+
+
+def _wedge_trace(k: int, name: str, centre_rad: float, gaps: np.ndarray, arcs: np.ndarray, radius: float) -> dict:
+    """Class k's margin wedge: from the origin out to `radius`, cw half-arc clockwise, ccw counter-clockwise."""
+    cw, ccw = (float(v) for v in arcs)
+    color = class_color(k)
+    if cw > 0 or ccw > 0:
+        a = np.linspace(centre_rad - cw, centre_rad + ccw, 33)
+        x = np.concatenate([[0.0], radius * np.cos(a), [0.0]]).astype(np.float32)
+        y = np.concatenate([[0.0], radius * np.sin(a), [0.0]]).astype(np.float32)
+        text = f"{name}: margin wedge −{math.degrees(cw):.1f}° / +{math.degrees(ccw):.1f}° around W"
+    else:
+        x = y = np.zeros(0, dtype=np.float32)  # kept, empty, so the wedge can be redrawn in place
+        text = f"{name}: no margin wedge{_NO_FIT}"
+    return {
+        "type": "scatter",
+        "x": x,
+        "y": y,
+        "mode": "lines",
+        "fill": "toself",
+        "fillcolor": _rgba(color, 0.22),
+        "line": {"width": 0, "color": _rgba(color, 0.0)},
+        "legendgroup": f"class-{k}",
+        "showlegend": False,
+        "name": f"{name}: margin wedge",
+        "hoverinfo": "text",
+        "hoveron": "fills",
+        "text": text,
+        "meta": {
+            "role": "wedge",
+            "class": k,
+            "centre_rad": float(centre_rad),
+            "gap_rad": [float(g) for g in gaps],
+            "half_arc_rad": [cw, ccw],
+            "radius": float(radius),
+        },
+    }
+
+
+def _circle_traces(points, point_labels, theta_deg, layout, half_arcs, class_names, loss, jitter, seed):
     data: list[dict] = []
     # The unit circle and, for normalised heads, the test-time decision boundaries (bisectors).
     t = np.linspace(0.0, 2.0 * math.pi, 181)
@@ -315,10 +230,10 @@ def _circle_traces(points, point_labels, theta_deg, weights, class_names, loss, 
             "name": "unit circle",
         }
     )
+    weights = layout.centres
     angles = np.arctan2(weights[:, 1], weights[:, 0])
     if loss != "softmax" and len(weights) >= 2:
-        ccw_gap, _ = _neighbour_gaps_2d(angles)
-        mids = angles + ccw_gap / 2.0
+        mids = angles + layout.gaps_rad[:, 1] / 2.0  # halfway to the counter-clockwise neighbour
         r = 1.0 + max(jitter, 0.0) + 0.2
         xs, ys = [], []
         for a in mids:
@@ -337,9 +252,6 @@ def _circle_traces(points, point_labels, theta_deg, weights, class_names, loss, 
                 "legendrank": 2000,
             }
         )
-    wedges = {
-        k: w for k, w in enumerate(margin_wedges_2d(weights, loss, margin, easy_margin=easy, sphereface_lambda=lam))
-    }
     rng = np.random.default_rng(seed)
     radius = 1.0 + rng.uniform(0.0, max(jitter, 0.0), size=len(points))
     ray_len = 1.0 + max(jitter, 0.0) + 0.15
@@ -347,32 +259,12 @@ def _circle_traces(points, point_labels, theta_deg, weights, class_names, loss, 
         color = class_color(k)
         name = _class_name(class_names, k)
         group = f"class-{k}"
-        wedge = wedges.get(k)
-        if wedge is not None and (wedge["ccw_rad"] > 0 or wedge["cw_rad"] > 0):
-            a = np.linspace(wedge["center_rad"] - wedge["cw_rad"], wedge["center_rad"] + wedge["ccw_rad"], 33)
-            data.append(
-                {
-                    "type": "scatter",
-                    "x": np.concatenate([[0.0], ray_len * np.cos(a), [0.0]]).astype(np.float32),
-                    "y": np.concatenate([[0.0], ray_len * np.sin(a), [0.0]]).astype(np.float32),
-                    "mode": "lines",
-                    "fill": "toself",
-                    "fillcolor": _rgba(color, 0.22),
-                    "line": {"width": 0, "color": _rgba(color, 0.0)},
-                    "legendgroup": group,
-                    "showlegend": False,
-                    "name": f"{name}: margin wedge",
-                    "hoverinfo": "text",
-                    "hoveron": "fills",
-                    "text": (
-                        f"{name}: margin wedge −{math.degrees(wedge['cw_rad']):.1f}° / "
-                        f"+{math.degrees(wedge['ccw_rad']):.1f}° around W"
-                    ),
-                }
-            )
-        empty = wedge is not None and wedge["ccw_rad"] <= 0 and wedge["cw_rad"] <= 0
+        empty = False
+        if half_arcs is not None:
+            data.append(_wedge_trace(k, name, angles[k], layout.gaps_rad[k], half_arcs[k], ray_len))
+            empty = not np.any(half_arcs[k] > 0)
         direction = weights[k]
-        note = " (margin does not fit: no sample can satisfy it)" if empty else ""
+        note = _NO_FIT if empty else ""
         data.append(
             {
                 "type": "scatter",
@@ -384,6 +276,7 @@ def _circle_traces(points, point_labels, theta_deg, weights, class_names, loss, 
                 "showlegend": False,
                 "name": f"W {name}",
                 "hovertemplate": f"W of {name}: {math.degrees(angles[k]):.1f}°{note}<extra></extra>",
+                "meta": _weight_meta(k),
             }
         )
         mask = point_labels == k
@@ -415,7 +308,39 @@ def _ring(center: np.ndarray, radius_rad: float, num: int = 61) -> np.ndarray:
     )
 
 
-def _sphere_traces(points, point_labels, theta_deg, weights, class_names, loss, margin, easy, lam):
+def _cap_trace(k: int, name: str, centre: np.ndarray, gap: float, arc: float) -> dict:
+    """Class k's margin cap: the ring `arc` radians around `centre` (empty when the margin does not fit)."""
+    if arc > 0:
+        ring = _ring(centre, arc).astype(np.float32)
+        hover = (
+            f"{name}: margin holds within {math.degrees(arc):.1f}° of W "
+            f"(nearest other W {math.degrees(gap):.1f}° away)<extra></extra>"
+        )
+    else:
+        ring = np.zeros((0, 3), dtype=np.float32)  # kept, empty, so the cap can be redrawn in place
+        hover = f"{name}: no margin cap{_NO_FIT}<extra></extra>"
+    return {
+        "type": "scatter3d",
+        "x": ring[:, 0],
+        "y": ring[:, 1],
+        "z": ring[:, 2],
+        "mode": "lines",
+        "line": {"color": class_color(k), "width": 4},
+        "legendgroup": f"class-{k}",
+        "showlegend": False,
+        "name": f"{name}: margin cap",
+        "hovertemplate": hover,
+        "meta": {
+            "role": "cap",
+            "class": k,
+            "centre": [float(c) for c in centre],
+            "gap_rad": float(gap),
+            "half_arc_rad": float(arc),
+        },
+    }
+
+
+def _sphere_traces(points, point_labels, theta_deg, layout, half_arcs, class_names):
     data: list[dict] = []
     u = np.linspace(0.0, 2.0 * math.pi, 37)
     v = np.linspace(0.0, math.pi, 19)
@@ -435,15 +360,14 @@ def _sphere_traces(points, point_labels, theta_deg, weights, class_names, loss, 
             "contours": {"x": {"highlight": False}, "y": {"highlight": False}, "z": {"highlight": False}},
         }
     )
-    caps = margin_caps_3d(weights, loss, margin, easy_margin=easy, sphereface_lambda=lam)
+    weights = layout.centres
     for k in range(len(weights)):
         color = class_color(k)
         name = _class_name(class_names, k)
         group = f"class-{k}"
         w = weights[k]
-        cap = caps[k] if caps else None
-        empty = cap is not None and cap["radius_rad"] <= 0
-        note = " (margin does not fit: no sample can satisfy it)" if empty else ""
+        empty = half_arcs is not None and not half_arcs[k, 0] > 0
+        note = _NO_FIT if empty else ""
         data.append(
             {
                 "type": "scatter3d",
@@ -457,27 +381,11 @@ def _sphere_traces(points, point_labels, theta_deg, weights, class_names, loss, 
                 "showlegend": False,
                 "name": f"W {name}",
                 "hovertemplate": f"W of {name}{note}<extra></extra>",
+                "meta": _weight_meta(k),
             }
         )
-        if cap is not None and cap["radius_rad"] > 0:
-            ring = _ring(w, cap["radius_rad"]).astype(np.float32)
-            data.append(
-                {
-                    "type": "scatter3d",
-                    "x": ring[:, 0],
-                    "y": ring[:, 1],
-                    "z": ring[:, 2],
-                    "mode": "lines",
-                    "line": {"color": color, "width": 4},
-                    "legendgroup": group,
-                    "showlegend": False,
-                    "name": f"{name}: margin cap",
-                    "hovertemplate": (
-                        f"{name}: margin holds within {math.degrees(cap['radius_rad']):.1f}° of W "
-                        f"(nearest other W {math.degrees(cap['nearest_rad']):.1f}° away)<extra></extra>"
-                    ),
-                }
-            )
+        if half_arcs is not None:
+            data.append(_cap_trace(k, name, w, float(layout.gaps_rad[k, 0]), float(half_arcs[k, 0])))
         mask = point_labels == k
         data.append(
             {

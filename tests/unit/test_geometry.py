@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from toy_models.geometry import (
+    balanced_sample,
+    cap_half_arcs,
     cosface_min_scale,
     decision_boundary,
     decision_boundary_cos,
     decision_margin_band,
     decision_regions,
     feasible_half_arc,
+    margin_layout,
     max_margin,
     multiclass_separation,
     tammes_angle,
@@ -398,6 +401,76 @@ def test_bound_validation():
         feasible_half_arc("arcface", 0.5, separation_rad=4.0)
     with pytest.raises(ValueError, match="unknown loss"):
         max_margin("center", 10)
+
+
+# ---------------------------------------------------------------- layout of the margin regions
+
+
+def _circle(angles_deg) -> np.ndarray:
+    a = np.radians(np.asarray(angles_deg, dtype=float))
+    return np.stack([np.cos(a), np.sin(a)], axis=1)
+
+
+def test_circle_layout_gaps_are_the_angles_to_each_side():
+    # Unsorted, uneven, with lengths other than 1: gaps are angles between directions.
+    weights = _circle([10, 200, 100, 130]) * np.array([[1.0], [2.0], [0.5], [3.0]])
+    layout = margin_layout(weights)
+    np.testing.assert_allclose(np.linalg.norm(layout.centres, axis=1), 1.0)
+    expected_cw_ccw = {0: (170, 90), 1: (70, 170), 2: (90, 30), 3: (30, 70)}
+    assert layout.gaps_rad.shape == (4, 2)
+    for k, (cw, ccw) in expected_cw_ccw.items():
+        np.testing.assert_allclose(np.degrees(layout.gaps_rad[k]), [cw, ccw], atol=1e-9)
+
+
+def test_sphere_layout_gap_is_the_nearest_other_weight():
+    weights = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0]])
+    layout = margin_layout(weights)
+    assert layout.gaps_rad.shape == (4, 1)
+    np.testing.assert_allclose(np.degrees(layout.gaps_rad[:, 0]), [45, 45, 90, 45], atol=1e-9)
+    centres, gaps = margin_layout(np.eye(3)[:1])  # one class: no neighbour
+    assert centres.shape == (1, 3) and np.isnan(gaps).all()
+    with pytest.raises(ValueError, match="non-zero"):
+        margin_layout(np.array([[1.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="shape"):
+        margin_layout(np.ones(3))
+
+
+def test_half_arcs_for_even_weights_are_the_closed_forms():
+    layout = margin_layout(_circle(36.0 * np.arange(10)))
+    sep = math.radians(36.0)
+    np.testing.assert_allclose(cap_half_arcs("arcface", 0.5, layout.gaps_rad), (sep - 0.5) / 2, atol=1e-9)
+    np.testing.assert_allclose(np.degrees(cap_half_arcs("sphereface", 4.0, layout.gaps_rad)), 7.2, atol=1e-6)
+    cos = sep / 2 - math.asin(0.1 / (2 * math.sin(sep / 2)))
+    np.testing.assert_allclose(cap_half_arcs("cosface", 0.1, layout.gaps_rad), cos, atol=1e-9)
+
+
+def test_half_arcs_keep_the_shape_and_handle_the_edges():
+    gaps = np.array([[0.0, 0.3], [np.nan, 4.0], [0.3, 1.0]])
+    arcs = cap_half_arcs("arcface", 0.2, gaps)
+    assert arcs.shape == gaps.shape
+    assert arcs[0, 0] == 0.0  # coincident weights leave no room
+    assert np.isnan(arcs[1, 0])  # no neighbour: nothing to bound the region
+    assert arcs[1, 1] == pytest.approx((math.pi - 0.2) / 2)  # a gap over π counts as π
+    assert arcs[0, 1] == arcs[2, 0] == pytest.approx(0.05)
+    assert cap_half_arcs("arcface", 0.5, [0.3]) == pytest.approx([0.0])  # the margin does not fit
+    with pytest.raises(ValueError, match="gaps_rad"):
+        cap_half_arcs("arcface", 0.2, [-0.1])
+    with pytest.raises(ValueError, match="outside its valid range"):
+        cap_half_arcs("arcface", 2.0, [0.3])
+
+
+def test_balanced_sample_water_fills_the_classes():
+    labels = np.concatenate([np.full(3, 0), np.full(200, 1), np.full(500, 2)])
+    idx = balanced_sample(labels, 99)
+    assert np.bincount(labels[idx]).tolist() == [3, 48, 48]
+    assert np.all(np.diff(idx) > 0), "sorted, no repeats"
+    np.testing.assert_array_equal(idx, balanced_sample(labels, 99))  # seeded
+    assert not np.array_equal(idx, balanced_sample(labels, 99, seed=1))
+    np.testing.assert_array_equal(balanced_sample(labels, 10_000), np.arange(len(labels)))
+    assert np.bincount(labels[balanced_sample(labels, 100)]).tolist() == [3, 49, 48]  # the odd one goes first
+    assert len(balanced_sample(labels, 0)) == 0
+    with pytest.raises(ValueError, match="max_points"):
+        balanced_sample(labels, -1)
 
 
 # ---------------------------------------------------------------- 4. Tammes

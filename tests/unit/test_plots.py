@@ -137,48 +137,69 @@ def expected_wedges(weights, loss, margin):
     return out
 
 
+def wedge_traces(fig) -> dict[int, object]:
+    return {t.meta["class"]: t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == "wedge"}
+
+
+def cap_traces(fig) -> dict[int, object]:
+    return {t.meta["class"]: t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == "cap"}
+
+
 @pytest.mark.parametrize("loss", MARGIN_LOSSES)
 def test_circle_wedges_are_the_feasible_arcs_with_the_real_gaps(loss):
     features, labels, weights = uneven_circle()
     margin = MARGINS[loss]
     fig = plots.hypersphere_figure(features, labels, weights, class_names=None, loss=loss, margin=margin)
-    wedges = {t.legendgroup: t for t in fig.data if (t.name or "").endswith("margin wedge")}
+    wedges = wedge_traces(fig)
+    assert sorted(wedges) == list(range(10)), "one wedge trace per class, empty or not"
     asymmetric = 0
     for k, (center, ccw, cw) in enumerate(expected_wedges(weights, loss, margin)):
-        wedge = wedges.get(f"class-{k}")
+        wedge = wedges[k]
+        assert wedge.name.endswith("margin wedge") and wedge.legendgroup == f"class-{k}"
+        assert wedge.meta["half_arc_rad"] == pytest.approx([cw, ccw], abs=1e-12)
+        assert wedge.meta["centre_rad"] == pytest.approx(center, abs=1e-12)
         if ccw <= 0 and cw <= 0:
-            assert wedge is None
+            assert len(wedge.x) == 0
             continue
-        assert wedge is not None and wedge.fill == "toself"
+        assert wedge.fill == "toself"
         rim = np.stack([wedge.x[1:-1], wedge.y[1:-1]], axis=1).astype(np.float64)
         rim_deg = np.array([wrap_deg(angle_deg(p) - math.degrees(center)) for p in rim])
         assert rim_deg.max() == pytest.approx(math.degrees(ccw), abs=1e-3)
         assert rim_deg.min() == pytest.approx(-math.degrees(cw), abs=1e-3)
+        assert np.allclose(np.linalg.norm(rim, axis=1), wedge.meta["radius"], atol=1e-5)
         asymmetric += abs(ccw - cw) > 1e-3
     assert asymmetric >= 5, "uneven weights must give asymmetric wedges"
 
 
-def test_margin_wedges_match_the_closed_forms_for_even_weights():
-    angles = np.radians(36.0 * np.arange(10))
-    weights = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    sep = math.radians(36.0)
-    for wedge in plots.margin_wedges_2d(weights, "arcface", 0.5):
-        assert wedge["ccw_rad"] == pytest.approx((sep - 0.5) / 2, abs=1e-9)
-        assert wedge["cw_rad"] == pytest.approx((sep - 0.5) / 2, abs=1e-9)
-    for wedge in plots.margin_wedges_2d(weights, "sphereface", 4.0):
-        assert math.degrees(wedge["ccw_rad"]) == pytest.approx(7.2, abs=1e-6)
-    assert plots.margin_wedges_2d(weights, "normface", None) == []
-    assert plots.margin_wedges_2d(weights, "softmax", None) == []
-    assert plots.margin_wedges_2d(weights[:1], "arcface", 0.5) == []
-
-
-def test_a_margin_that_does_not_fit_leaves_no_wedge_and_dotted_rays():
+def test_a_margin_that_does_not_fit_leaves_empty_wedges_and_dotted_rays():
     features, labels, weights = uneven_circle()
     fig = plots.hypersphere_figure(features, labels, weights, loss="arcface", margin=1.2)  # 69° > every gap
-    assert not [t for t in fig.data if (t.name or "").endswith("margin wedge")]
+    wedges = wedge_traces(fig)
+    assert len(wedges) == 10 and all(len(t.x) == 0 for t in wedges.values())
     rays = [t for t in fig.data if (t.name or "").startswith("W ")]
     assert all(t.line.dash == "dot" for t in rays)
     assert all("does not fit" in t.hovertemplate for t in rays)
+    assert [t.meta for t in rays] == [{"role": "weight", "class": k} for k in range(10)]
+
+
+@pytest.mark.parametrize(("dim", "loss"), [(2, "arcface"), (2, "cosface"), (3, "arcface"), (3, "sphereface")])
+def test_regions_can_be_redrawn_from_meta_when_only_the_margin_moves(dim, loss):
+    """What a browser would do: keep the gaps from the meta, recompute the half-arcs for a new margin."""
+    features, labels, weights = uneven_circle() if dim == 2 else sphere_data()
+    small, large = {"arcface": (0.2, 0.5), "cosface": (0.05, 0.15), "sphereface": (1.5, 3.0)}[loss]
+    before = plots.hypersphere_figure(features, labels, weights, loss=loss, margin=small)
+    after = plots.hypersphere_figure(features, labels, weights, loss=loss, margin=large)
+    assert [t.name for t in before.data] == [t.name for t in after.data], "a margin change keeps the trace list"
+    regions_before = wedge_traces(before) if dim == 2 else cap_traces(before)
+    regions_after = wedge_traces(after) if dim == 2 else cap_traces(after)
+    assert sorted(regions_before) == sorted(regions_after) == list(range(10))
+    changed = 0
+    for k, trace in regions_before.items():
+        assert regions_after[k].meta["gap_rad"] == trace.meta["gap_rad"]
+        redrawn = geometry.cap_half_arcs(loss, large, trace.meta["gap_rad"])
+        assert np.allclose(redrawn, regions_after[k].meta["half_arc_rad"], atol=1e-12)
+        changed += not np.allclose(redrawn, trace.meta["half_arc_rad"])
+    assert changed == 10, "the larger margin shrinks every region"
 
 
 def test_bisectors_for_normalised_losses_only():
@@ -207,9 +228,9 @@ def test_max_points_keeps_the_classes_balanced():
     fig = plots.hypersphere_figure(features, labels, weights, loss="normface", margin=None, max_points=99)
     counts = [len(t.x) for t in point_traces(fig)]
     assert counts == [3, 48, 48]
-    idx = plots.balanced_sample(labels, 99)
-    assert np.array_equal(idx, plots.balanced_sample(labels, 99)), "the sample is deterministic"
-    assert np.array_equal(plots.balanced_sample(labels, 10_000), np.arange(len(labels)))
+    idx = geometry.balanced_sample(labels, 99)
+    assert np.array_equal(idx, geometry.balanced_sample(labels, 99)), "the sample is deterministic"
+    assert np.array_equal(geometry.balanced_sample(labels, 10_000), np.arange(len(labels)))
 
 
 def test_edge_cases_empty_class_single_class_no_points_and_nan():
@@ -219,7 +240,7 @@ def test_edge_cases_empty_class_single_class_no_points_and_nan():
     assert [len(t.x) for t in point_traces(fig)] == [30, 0, 30]
 
     one = plots.hypersphere_figure(features[labels == 0], labels[labels == 0], weights[:1], loss="arcface", margin=0.3)
-    assert not [t for t in one.data if (t.name or "").endswith("margin wedge")]
+    assert not wedge_traces(one), "a single class has no neighbour to leave a margin against"
     assert not [t for t in one.data if t.name == "decision boundaries (test time)"]
 
     empty = plots.hypersphere_figure(np.zeros((0, 2)), np.zeros(0, dtype=int), weights, loss="cosface", margin=0.1)
@@ -267,25 +288,26 @@ def test_sphere_points_rays_caps(loss):
     for k, ray in enumerate(rays):
         tip = np.array([ray.x[1], ray.y[1], ray.z[1]], dtype=np.float64)
         assert np.allclose(tip / np.linalg.norm(tip), weights[k], atol=1e-6)
-    caps = {t.legendgroup: t for t in fig.data if (t.name or "").endswith("margin cap")}
-    expected = plots.margin_caps_3d(weights, loss, MARGINS[loss])
+    caps = cap_traces(fig)
     if loss in ("softmax", "normface"):
-        assert not caps and expected == []
-    for k, cap in enumerate(expected):
-        cos = np.clip(weights @ weights.T, -1, 1)
-        np.fill_diagonal(cos, -1)
+        assert not caps
+        return
+    assert sorted(caps) == list(range(10)), "one cap trace per class, empty or not"
+    cos = np.clip(weights @ weights.T, -1, 1)
+    np.fill_diagonal(cos, -1)
+    for k, ring in caps.items():
         nearest = math.acos(cos[k].max())
-        assert cap["nearest_rad"] == pytest.approx(nearest, abs=1e-9)
-        assert cap["radius_rad"] == pytest.approx(
-            geometry.feasible_half_arc(loss, MARGINS[loss], separation_rad=nearest), abs=1e-12
-        )
-        ring = caps.get(f"class-{k}")
-        if cap["radius_rad"] <= 0:
-            assert ring is None
+        radius = geometry.feasible_half_arc(loss, MARGINS[loss], separation_rad=nearest)
+        assert ring.meta["gap_rad"] == pytest.approx(nearest, abs=1e-9)
+        assert ring.meta["half_arc_rad"] == pytest.approx(radius, abs=1e-12)
+        assert np.allclose(ring.meta["centre"], weights[k], atol=1e-12)
+        assert ring.legendgroup == f"class-{k}" and ring.line.color == plots.PALETTE[k]
+        if radius <= 0:
+            assert len(ring.x) == 0
             continue
         xyz = np.stack([ring.x, ring.y, ring.z], axis=1).astype(np.float64)
         angles = np.arccos(np.clip(xyz @ weights[k], -1, 1))
-        assert np.allclose(angles, cap["radius_rad"], atol=1e-4), "the ring is the cap's edge"
+        assert np.allclose(angles, radius, atol=1e-4), "the ring is the cap's edge"
 
 
 # --------------------------------------------------------------------------------------------

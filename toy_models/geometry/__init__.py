@@ -13,6 +13,10 @@ fast enough (a few milliseconds for a 400-point grid) to redraw on every slider 
   or how small the scale may be (research/losses.md §6.13–6.14).
 * `tammes`: `tammes_angle` / `tammes_points`, the best possible minimum angle between C unit vectors
   in R^d (the Tammes problem): the separation the class centres can reach at best.
+* `layout`: `margin_layout` (each class's centre and the neighbour gaps its margin region depends
+  on) and `cap_half_arcs` (how far that region reaches, for a loss and margin), kept apart so the
+  regions can be redrawn from the gaps when only the margin moves; `balanced_sample`, which points
+  a figure shows.
 
 Angles are radians unless a name ends in `_deg`. The margin target g is never re-derived here:
 every value of g comes from `toy_models.heads.target_cos`, evaluated in float64, so the figures
@@ -30,17 +34,22 @@ from .curves import (
     target_logit_curve,
     target_logit_features,
 )
+from .layout import MarginLayout, balanced_sample, cap_half_arcs, margin_layout
 from .tammes import tammes_angle, tammes_points
 
 __all__ = [
     "COMBINED_COMPONENTS",
     "PLANES",
+    "MarginLayout",
+    "balanced_sample",
+    "cap_half_arcs",
     "cosface_min_scale",
     "decision_boundary",
     "decision_boundary_cos",
     "decision_margin_band",
     "decision_regions",
     "feasible_half_arc",
+    "margin_layout",
     "max_margin",
     "multiclass_separation",
     "tammes_angle",
