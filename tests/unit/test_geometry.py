@@ -20,6 +20,7 @@ from toy_models.geometry import (
     feasible_half_arc,
     margin_layout,
     max_margin,
+    min_scale,
     multiclass_separation,
     tammes_angle,
     tammes_points,
@@ -386,6 +387,66 @@ def test_cosface_min_scale():
         cosface_min_scale(10, 1.0)
     with pytest.raises(ValueError, match="at least 2"):
         cosface_min_scale(1, 0.9)
+
+
+def _own_centre_probability(centres: np.ndarray, s: float) -> np.ndarray:
+    """Plain numpy softmax: each class's probability for a sample sitting exactly on its own centre."""
+    logits = s * centres @ centres.T  # row k: the sample on W_k
+    logits -= logits.max(axis=1, keepdims=True)
+    return np.diag(np.exp(logits)) / np.exp(logits).sum(axis=1)
+
+
+def test_min_scale_on_the_circle_has_the_polygon_closed_form():
+    # 4 classes on a circle: cosines 0, −1, 0 to the others, so p = 1 / (1 + e^−s)², s = −ln(P^−½ − 1).
+    for p in (0.5, 0.9, 0.99, 0.999):
+        assert min_scale(4, 2, p).scale == pytest.approx(-math.log(p**-0.5 - 1), abs=1e-9)
+    # 10 classes: the polygon's own probability, written out, is exactly P at the returned scale.
+    bound = min_scale(10, 2, 0.99)
+    k = np.arange(1, 10)
+    p_at = 1 / (1 + np.sum(np.exp(bound.scale * (np.cos(2 * math.pi * k / 10) - 1))))
+    assert p_at == pytest.approx(0.99, abs=1e-12)
+    assert bound.layout == "polygon" and bound.min_angle_rad == pytest.approx(math.radians(36))
+    np.testing.assert_allclose(bound.per_class, bound.scale, rtol=1e-12)  # symmetric: every class alike
+
+
+@pytest.mark.parametrize(("num_classes", "dim"), [(2, 2), (3, 2), (4, 3), (5, 4), (10, 9), (10, 20)])
+def test_min_scale_with_room_for_a_simplex_is_cosface_bound(num_classes, dim):
+    for p in (0.6, 0.9, 0.99, 0.999):
+        bound = min_scale(num_classes, dim, p)
+        assert bound.layout == "simplex"
+        assert bound.scale == pytest.approx(cosface_min_scale(num_classes, p), abs=1e-9)
+        assert bound.simplex_scale == cosface_min_scale(num_classes, p)
+
+
+def test_min_scale_for_ten_classes_in_two_and_three_dimensions():
+    circle, sphere = min_scale(10, 2, 0.99), min_scale(10, 3, 0.99)
+    assert circle.scale == pytest.approx(27.7, abs=0.05)
+    assert sphere.scale == pytest.approx(10.1, abs=0.05)
+    assert sphere.layout == "tammes" and sphere.min_angle_rad == pytest.approx(tammes_angle(10, 3))
+    # The Tammes layout is not symmetric: classes differ, and the bound is the one for all at once.
+    assert sphere.per_class.min() < sphere.scale - 0.3
+    assert sphere.scale == sphere.per_class.max()
+    p_at = _own_centre_probability(tammes_points(10, 3), sphere.scale)
+    assert p_at.min() == pytest.approx(0.99, abs=1e-9) and np.all(p_at >= 0.99 - 1e-9)
+    assert _own_centre_probability(tammes_points(10, 3), 0.98 * sphere.scale).min() < 0.99
+
+
+@pytest.mark.parametrize(("num_classes", "dim"), [(10, 2), (10, 3), (7, 3), (10, 9), (16, 4)])
+def test_min_scale_rises_with_the_probability_and_never_beats_the_simplex(num_classes, dim):
+    scales = [min_scale(num_classes, dim, p).scale for p in (0.2, 0.5, 0.9, 0.99, 0.999)]
+    assert np.all(np.diff(scales) > 0)
+    for p in (0.5, 0.99):
+        assert min_scale(num_classes, dim, p).scale >= cosface_min_scale(num_classes, p) - 1e-9
+    assert min_scale(num_classes, dim, 1 / num_classes).scale == 0.0  # chance level needs no scale
+
+
+def test_min_scale_validation():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        min_scale(10, 3, 1.0)
+    with pytest.raises(ValueError, match="dim must be at least 2"):
+        min_scale(10, 1, 0.9)
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        min_scale(1, 3, 0.9)
 
 
 def test_bound_validation():

@@ -8,9 +8,10 @@ fast enough (a few milliseconds for a 400-point grid) to redraw on every slider 
   turns round; `decision_boundary`, `decision_boundary_cos`, `decision_margin_band`,
   `decision_regions`, the binary decision boundaries in the (θ1, θ2) plane (ArcFace Fig. 5) and the
   (cos θ1, cos θ2) plane (CosFace Fig. 2), with the grey "decision margin" between them.
-* `bounds`: `feasible_half_arc`, `max_margin`, `cosface_min_scale`: how much room the margin leaves
-  around each class centre when the centres share the circle (or sphere), and how large the margin
-  or how small the scale may be (research/losses.md §6.13–6.14).
+* `bounds`: `feasible_half_arc`, `max_margin`, `cosface_min_scale`, `min_scale`: how much room the
+  margin leaves around each class centre when the centres share the circle (or sphere), and how
+  large the margin or how small the scale may be (research/losses.md §6.13–6.14); `min_scale`
+  takes the embedding dimension into account.
 * `tammes`: `tammes_angle` / `tammes_points`, the best possible minimum angle between C unit vectors
   in R^d (the Tammes problem): the separation the class centres can reach at best.
 * `layout`: `margin_layout` (each class's centre and the neighbour gaps its margin region depends
@@ -24,7 +25,15 @@ and the training code share one formula. `from toy_models import geometry; geome
 every public name; the submodules are there so a reader can hold one topic at a time.
 """
 
-from .bounds import COMBINED_COMPONENTS, cosface_min_scale, feasible_half_arc, max_margin, multiclass_separation
+from .bounds import (
+    COMBINED_COMPONENTS,
+    ScaleBound,
+    cosface_min_scale,
+    feasible_half_arc,
+    max_margin,
+    min_scale,
+    multiclass_separation,
+)
 from .curves import (
     PLANES,
     decision_boundary,
@@ -41,6 +50,7 @@ __all__ = [
     "COMBINED_COMPONENTS",
     "PLANES",
     "MarginLayout",
+    "ScaleBound",
     "balanced_sample",
     "cap_half_arcs",
     "cosface_min_scale",
@@ -51,6 +61,7 @@ __all__ = [
     "feasible_half_arc",
     "margin_layout",
     "max_margin",
+    "min_scale",
     "multiclass_separation",
     "tammes_angle",
     "tammes_points",

@@ -1,17 +1,21 @@
 """How much room a margin leaves around each class centre, and how large the margin or small the scale may be.
 
-research/losses.md §6.13–6.14: `multiclass_separation`, `feasible_half_arc`, `max_margin`, `cosface_min_scale`.
+research/losses.md §6.13–6.14: `multiclass_separation`, `feasible_half_arc`, `max_margin`; the scale
+bounds `cosface_min_scale` (any dimension, but reachable only by a regular simplex) and `min_scale`
+(for the best-separated layout the embedding dimension allows).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
 
 from ..heads import Margin, check_loss
 from ._common import _ROUNDING_TOL, _check_int, _check_options, _g, _g_of_theta
+from .tammes import tammes_angle, tammes_points
 
 COMBINED_COMPONENTS = ("m2", "m3")
 
@@ -127,14 +131,87 @@ def max_margin(
 def cosface_min_scale(num_classes: int, target_probability: float) -> float:
     """CosFace's lower bound on the scale s (CosFace §3.3, Eq. 6): s ≥ (C−1)/C · ln((C−1)·P/(1−P)).
 
-    With C classes whose centres are spread as far apart as possible, a sample on its own centre
-    can reach a softmax probability P for its class only when s is at least this large; a smaller s
-    caps the probability below P however well the features are placed. Examples for C = 10:
-    3.96 for P = 0.9, 6.11 for P = 0.99, 8.19 for P = 0.999. Returns 0.0 when the bound is negative
-    (P ≤ 1/C is reachable at any scale). num_classes ≥ 2; 0 < target_probability < 1.
+    A sample sitting on its own class centre reaches a softmax probability P for its class (logits
+    s·cos θ_j, no margin) only when s is at least this large, and that for the best conceivable
+    layout of the C centres: a regular simplex, pairwise cosine −1/(C−1). No layout does better,
+    so a smaller s caps the probability below P however well the features are placed. But a simplex
+    needs C − 1 dimensions: in fewer the best layout needs a larger s, see `min_scale`. Examples for
+    C = 10: 3.96 for P = 0.9, 6.11 for P = 0.99, 8.19 for P = 0.999. Returns 0.0 when the bound is
+    negative (P ≤ 1/C is reachable at any scale). num_classes ≥ 2; 0 < target_probability < 1.
     """
     c = _check_int(num_classes, "num_classes", 2)
-    p = float(target_probability)
-    if not (0.0 < p < 1.0):
-        raise ValueError(f"target_probability must lie strictly between 0 and 1, got {target_probability!r}")
+    p = _check_probability(target_probability)
     return max(0.0, (c - 1) / c * math.log((c - 1) * p / (1.0 - p)))
+
+
+class ScaleBound(NamedTuple):
+    """The answer of `min_scale`, with what a sentence about it needs.
+
+    scale:         every class at once reaches the probability when s ≥ scale (the largest of per_class);
+    per_class:     (C,) the scale each class needs on its own (equal for a symmetric layout);
+    layout:        "simplex" (dim ≥ C − 1), "polygon" (dim = 2) or "tammes" (the numerical Tammes points);
+    min_angle_rad: the smallest angle between two centres in that layout;
+    simplex_scale: `cosface_min_scale`, the bound if the centres could form a simplex (≤ scale).
+    """
+
+    scale: float
+    per_class: np.ndarray
+    layout: str
+    min_angle_rad: float
+    simplex_scale: float
+
+
+def min_scale(num_classes: int, dim: int, target_probability: float) -> ScaleBound:
+    """The scale s at which a sample on its own centre reaches `target_probability` for every class at once.
+
+    Like `cosface_min_scale`, but for the best-separated layout of C unit centres that `dim`
+    dimensions allow rather than a simplex that may not fit: the regular simplex when dim ≥ C − 1
+    (then the result equals cosface_min_scale), the regular polygon on the circle (dim = 2), and the
+    Tammes points (`tammes_points`, the layout with the largest smallest angle) otherwise. Class k's
+    sample, exactly on W_k, has probability p_k(s) = 1 / (1 + Σ_{j≠k} exp(s·(cos(W_k, W_j) − 1)))
+    under logits s·cos θ_j (no margin: a margin only lowers it). p_k rises with s, so the scale
+    class k needs is found by root-finding; a layout that is not symmetric (most Tammes layouts)
+    gives each class a different one, and `scale` is the largest: the one at which every class
+    reaches the probability together. For C = 10 and P = 0.99: 27.7 on the circle, 10.1 on the
+    sphere, 6.11 from 9 dimensions up. Returns scale 0.0 when P ≤ 1/C (reachable at any scale).
+    The Tammes layout maximises the smallest angle, which is what training with a margin aims for; it
+    is not proven to be the layout that needs the smallest s, so read the result as "the scale this
+    layout needs", a value no layout can beat only where it equals simplex_scale.
+    """
+    c = _check_int(num_classes, "num_classes", 2)
+    d = _check_int(dim, "dim", 2)
+    p = _check_probability(target_probability)
+    centres = tammes_points(c, d)
+    layout = "simplex" if d >= c - 1 else "polygon" if d == 2 else "tammes"
+    cos = centres @ centres.T
+    others = ~np.eye(c, dtype=bool)
+    per_class = np.array([_scale_to_reach(cos[k, others[k]], p) for k in range(c)])
+    return ScaleBound(float(per_class.max()), per_class, layout, tammes_angle(c, d), cosface_min_scale(c, p))
+
+
+def _scale_to_reach(cos_to_others: np.ndarray, p: float) -> float:
+    """The s ≥ 0 at which 1 / (1 + Σ exp(s·(c_j − 1))) = p, for the cosines c_j < 1 to the other centres."""
+    gap = np.clip(cos_to_others, -1.0, 1.0) - 1.0  # ≤ 0: every term shrinks as s grows
+    limit = math.log((1.0 - p) / p)  # p_k ≥ p  ⇔  log Σ exp(s·gap_j) ≤ limit
+
+    def excess(s: float) -> float:
+        z = s * gap
+        top = float(z.max())
+        return top + math.log(float(np.exp(z - top).sum())) - limit
+
+    if excess(0.0) <= 0.0:
+        return 0.0
+    closest = -float(gap.max())
+    if closest <= 0.0:
+        return math.inf  # two coincident centres: neither can ever beat the other
+    # Σ exp(s·gap_j) ≤ (C − 1)·exp(−s·closest), so this s is at or past the root (at it for a simplex,
+    # where every gap is the closest one: a hair more keeps rounding from putting it just short).
+    high = (math.log(len(gap)) - limit) / closest * (1.0 + 1e-9) + 1e-12
+    return float(brentq(excess, 0.0, high, xtol=1e-12, rtol=1e-14, maxiter=200))
+
+
+def _check_probability(value) -> float:
+    p = float(value)
+    if not (0.0 < p < 1.0):
+        raise ValueError(f"target_probability must lie strictly between 0 and 1, got {value!r}")
+    return p
