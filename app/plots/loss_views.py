@@ -13,22 +13,29 @@ import numpy as np
 import plotly.graph_objects as go
 
 from toy_models import geometry
-from toy_models.heads import LOSS_SPECS, Margin, check_loss
+from toy_models.heads import LOSS_SPECS, SPHEREFACE_FORMS, Margin, check_loss
 
 from .style import BAND_FILL, NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _rgba, _title, class_color, margin_text
 
 PAPER_RANGE_DEG = (20.0, 100.0)  # the θ range ArcFace Fig. 4b shows
 
 
-def _target_formula(loss: str) -> str:
-    return {
-        "softmax": "cos θ",
-        "normface": "cos θ",
-        "sphereface": "ψ(θ) (monotone cos mθ)",
-        "cosface": "cos θ − m",
-        "arcface": "cos(θ + m)",
-        "combined": "cos(m1·θ + m2) − m3",
-    }[loss]
+def _target_formula(loss: str, *, easy_margin: bool = False, sphereface_lambda: float = 0.0) -> str:
+    """The target g(θ) as the legend writes it: research/losses.md §1, as heads.target_cos computes it."""
+    if loss in ("softmax", "normface"):
+        return "cos θ"
+    if loss == "cosface":
+        return "cos θ − m"
+    if loss == "arcface":
+        if easy_margin:
+            return "cos(θ + m) where cos θ > 0, else cos θ"
+        return "cos(θ + m), and cos θ − m·sin m beyond π − m"
+    if loss == "sphereface":
+        # ψ(θ) already holds the multiplier (it is the monotone cos(mθ)): writing ψ(mθ) would apply m twice.
+        if sphereface_lambda:
+            return "(λ·cos θ + ψ(θ)) / (1 + λ)"  # λ's value is in the subtitle
+        return "ψ(θ), the monotone cos(mθ)"
+    return "cos(m1·θ + m2) − m3"  # combined: no fallback, all three terms honoured
 
 
 def _curve_segments(
@@ -55,12 +62,31 @@ def _curve_segments(
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def _curve_scale(loss: str, scale: float | None, sphereface_form: str) -> tuple[float, str]:
+    """The factor the curves are drawn with, and the y-axis title that says so."""
+    if sphereface_form not in SPHEREFACE_FORMS:
+        raise ValueError(f"unknown SphereFace form {sphereface_form!r}: choose 'normalized' or 'original'")
+    if sphereface_form == "original":
+        if loss != "sphereface":
+            raise ValueError(f"sphereface_form only exists for sphereface, not for {loss}")
+        # The original form's logits are ‖x‖·cos θ_j and ‖x‖·g(θ_y): the feature norm is the scale and
+        # differs per sample, so the curve stays in cosine units, whatever the s slider says.
+        return 1.0, "target logit ÷ ‖x‖: g(θ) (cosine units)"
+    if scale is None:
+        return 1.0, "target logit g(θ) (cosine units)"
+    s = float(scale)
+    if not (s > 0 and math.isfinite(s)):
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    return s, "target logit s·g(θ)"
+
+
 def target_logit_figure(
     loss: str,
     margin: Margin | None = None,
     *,
     easy_margin: bool = False,
     sphereface_lambda: float = 0.0,
+    sphereface_form: str = "normalized",
     scale: float | None = None,
     num: int = 361,
 ) -> go.Figure:
@@ -68,20 +94,21 @@ def target_logit_figure(
 
     Values come from `geometry.target_logit_curve` (one formula with the training code). With
     `scale` the y-axis shows the actual logit s·g(θ); without it the unscaled g(θ) in cosine units.
+    SphereFace's original form (sphereface_form="original") has no s: its scale is the feature norm
+    ‖x‖, so the curves stay in cosine units and `scale` is ignored; its target is the λ blend
+    (λ·cos θ + ψ(θ)) / (1 + λ) of `sphereface_lambda`.
     The band [20°, 100°] is the range the paper's figure shows. Jumps (ArcFace's fallback at
     180° − m, the easy_margin jump at 90°) are drawn as gaps with a marker and a note; where the
     curve turns and rises again (a combined margin without fallback) the rising part is marked.
     """
     check_loss(loss)
+    s, y_label = _curve_scale(loss, scale, sphereface_form)
     features = geometry.target_logit_features(
         loss, margin, easy_margin=easy_margin, sphereface_lambda=sphereface_lambda
     )
     jumps = [e for e in features["events"] if e["kind"] == "jump"]
     turns = [e for e in features["events"] if e["kind"] == "turn"]
     theta, g = _curve_segments(loss, margin, easy_margin, sphereface_lambda, [e["theta_rad"] for e in jumps], num)
-    s = 1.0 if scale is None else float(scale)
-    if not (s > 0 and math.isfinite(s)):
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
     theta_deg = np.degrees(theta)
     ref = np.linspace(0.0, 180.0, num)
     data = [
@@ -97,6 +124,7 @@ def target_logit_figure(
     ]
     margin_loss = loss not in ("softmax", "normface")
     if margin_loss:
+        formula = _target_formula(loss, easy_margin=easy_margin, sphereface_lambda=sphereface_lambda)
         data.append(
             {
                 "type": "scatter",
@@ -104,7 +132,7 @@ def target_logit_figure(
                 "x": theta_deg,
                 "y": s * g,
                 "mode": "lines",
-                "name": f"{LOSS_SPECS[loss].label}: {_target_formula(loss)}",
+                "name": f"{LOSS_SPECS[loss].label}: {formula}",
                 "line": {"color": TARGET_COLOR, "width": 3, "simplify": False},
                 "connectgaps": False,
                 "hovertemplate": "θ %{x:.1f}°: %{y:.3f}<extra>target logit</extra>",
@@ -222,9 +250,12 @@ def target_logit_figure(
             subtitle += ", easy_margin"
         if loss == "sphereface" and sphereface_lambda:
             subtitle += f", λ = {sphereface_lambda:g}"
+        if sphereface_form == "original":
+            subtitle += "; the scale is the feature norm ‖x‖"
+    elif loss == "softmax":
+        subtitle = "no margin: the target logit is ‖W‖‖x‖·cos θ + b; drawn: cos θ"
     else:
-        subtitle = "no margin: the target logit is cos θ itself"
-    y_label = "target logit s·g(θ)" if scale is not None else "target logit g(θ) (cosine units)"
+        subtitle = "no margin: the target logit is s·cos θ"
     layout = {
         "title": _title(f"Target logit: {LOSS_SPECS[loss].label}", subtitle),
         "xaxis": {"title": {"text": "θ_y: angle to the own class weight (°)"}, "range": [0, 180],

@@ -74,17 +74,18 @@ def _title(text: str, subtitle: str | None = None) -> dict:
 
 
 def margin_text(loss: str, margin: Margin | None) -> str:
-    """The margin as a reader wants it, with units: 'm = 0.50 rad (28.6°)', 'm = 0.35 (cosine units)'."""
+    """The margin as a reader wants it, with units: 'm = 0.50 rad (28.6°)', 'm = 0.35 (cosine units)',
+    'm = 4 (multiplies θ)' (research/losses.md §1: ArcFace radians, CosFace cosine units, SphereFace a multiplier)."""
     check_loss(loss)
     if loss in ("softmax", "normface") or margin is None:
         return "no margin"
     if loss == "combined":
         m1, m2, m3 = (float(v) for v in margin)
-        return f"m1 = {m1:g}, m2 = {m2:.2f} rad ({math.degrees(m2):.1f}°), m3 = {m3:.2f}"
+        return f"m1 = {m1:g} (multiplies θ), m2 = {m2:.2f} rad ({math.degrees(m2):.1f}°), m3 = {m3:.2f} (cosine units)"
     m = float(margin)
     unit = LOSS_SPECS[loss].margin_unit
     if unit == "rad":
         return f"m = {m:.2f} rad ({math.degrees(m):.1f}°)"
     if unit == "cos":
         return f"m = {m:.2f} (cosine units)"
-    return f"m = {m:g}"
+    return f"m = {m:g} (multiplies θ)"  # SphereFace: ψ(θ) is the monotone cos(mθ)

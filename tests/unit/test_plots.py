@@ -484,11 +484,63 @@ def test_decision_boundary_cos_plane():
 
 
 def test_margin_text_units():
+    # research/losses.md §1: ArcFace's m is an angle, CosFace's a cosine offset, SphereFace's multiplies θ.
     assert plots.margin_text("arcface", 0.5) == "m = 0.50 rad (28.6°)"
     assert plots.margin_text("cosface", 0.35) == "m = 0.35 (cosine units)"
-    assert plots.margin_text("sphereface", 4) == "m = 4"
+    assert plots.margin_text("sphereface", 4) == "m = 4 (multiplies θ)"
     assert plots.margin_text("normface", None) == "no margin"
-    assert plots.margin_text("combined", (1, 0.3, 0.2)).startswith("m1 = 1, m2 = 0.30 rad")
+    assert plots.margin_text("combined", (1.35, 0.3, 0.2)) == (
+        "m1 = 1.35 (multiplies θ), m2 = 0.30 rad (17.2°), m3 = 0.20 (cosine units)"
+    )
+
+
+def target_curve(fig):
+    (curve,) = [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == "target_curve"]
+    return curve
+
+
+@pytest.mark.parametrize(
+    ("loss", "margin", "options", "formula"),
+    [
+        ("cosface", 0.35, {}, "cos θ − m"),
+        ("arcface", 0.5, {}, "cos(θ + m), and cos θ − m·sin m beyond π − m"),
+        ("arcface", 0.5, {"easy_margin": True}, "cos(θ + m) where cos θ > 0, else cos θ"),
+        ("sphereface", 4.0, {}, "ψ(θ), the monotone cos(mθ)"),
+        ("sphereface", 4.0, {"sphereface_lambda": 5.0}, "(λ·cos θ + ψ(θ)) / (1 + λ)"),
+        ("combined", (1.0, 0.3, 0.2), {}, "cos(m1·θ + m2) − m3"),
+    ],
+)
+def test_target_formula_labels_follow_the_research_notes(loss, margin, options, formula):
+    for scale in (None, 16.0):
+        curve = target_curve(plots.target_logit_figure(loss, margin, scale=scale, **options))
+        assert curve.name == f"{plots.LOSS_SPECS[loss].label}: {formula}"
+        assert "s·" not in curve.name and "ψ(m" not in curve.name, "ψ already holds m; the scale is on the axis"
+
+
+def test_sphereface_original_form_is_drawn_in_cosine_units():
+    """Its scale is the feature norm, so the s slider must not stretch the curve."""
+    options = {"sphereface_lambda": 5.0, "sphereface_form": "original"}
+    fig = plots.target_logit_figure("sphereface", 4.0, scale=16.0, **options)
+    curve = target_curve(fig)
+    x = np.asarray(curve.x, dtype=float)
+    expected = geometry.target_logit_curve(np.radians(x), "sphereface", 4.0, sphereface_lambda=5.0)
+    np.testing.assert_allclose(np.asarray(curve.y, dtype=float), expected, atol=1e-12)
+    assert curve.meta["scale"] == 1.0
+    reference = traces(fig, name="softmax / NormFace: cos θ")[0]
+    assert np.allclose(reference.y, np.cos(np.radians(np.asarray(reference.x, dtype=float))), atol=1e-6)
+    assert "‖x‖" in fig.layout.yaxis.title.text and "s·" not in fig.layout.yaxis.title.text
+    assert "feature norm ‖x‖" in fig.layout.title.subtitle.text
+    assert "λ = 5" in fig.layout.title.subtitle.text
+    # Its normalised form does have an s, and is drawn with it.
+    normalised = target_curve(plots.target_logit_figure("sphereface", 4.0, scale=16.0))
+    x = np.asarray(normalised.x, dtype=float)
+    np.testing.assert_allclose(
+        np.asarray(normalised.y, dtype=float), 16.0 * geometry.target_logit_curve(np.radians(x), "sphereface", 4.0)
+    )
+    with pytest.raises(ValueError, match="only exists for sphereface"):
+        plots.target_logit_figure("arcface", 0.5, sphereface_form="original")
+    with pytest.raises(ValueError, match="unknown SphereFace form"):
+        plots.target_logit_figure("sphereface", 4.0, sphereface_form="paper")
 
 
 # --------------------------------------------------------------------------------------------
