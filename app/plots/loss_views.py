@@ -98,7 +98,8 @@ def target_logit_figure(
     ‖x‖, so the curves stay in cosine units and `scale` is ignored; its target is the λ blend
     (λ·cos θ + ψ(θ)) / (1 + λ) of `sphereface_lambda`.
     The band [20°, 100°] is the range the paper's figure shows. Jumps (ArcFace's fallback at
-    180° − m, the easy_margin jump at 90°) are drawn as gaps with a marker and a note; where the
+    180° − m, the easy_margin jump at 90°) are drawn as gaps with a marker and a note that gives the
+    jump in the units of the y-axis (times s when the curve is scaled); where the
     curve turns and rises again (a combined margin without fallback) the rising part is marked.
     """
     check_loss(loss)
@@ -174,6 +175,9 @@ def target_logit_figure(
             sphereface_lambda=sphereface_lambda,
         )
         x = event["theta_deg"]
+        # In the units of the y-axis: at s = 16 ArcFace's fallback drops the drawn curve by 1.87, not 0.117.
+        jump_on_axis = s * event["jump"]
+        hover = event["label"] if s == 1.0 else f"{event['label']}<br>× s = {s:g}: {jump_on_axis:+.3g} on this axis"
         data.append(
             {
                 "type": "scatter",
@@ -183,7 +187,7 @@ def target_logit_figure(
                 "marker": {"color": OTHER_COLOR, "size": 8, "symbol": ["circle-open", "circle"]},
                 "name": "jump",
                 "showlegend": False,
-                "hovertemplate": event["label"] + "<extra></extra>",
+                "hovertemplate": hover + "<extra></extra>",
                 "meta": {"role": "jump", "theta_rad": event["theta_rad"]},
             }
         )
@@ -205,7 +209,7 @@ def target_logit_figure(
                 "y": float(s * (left + right) / 2),
                 "xref": "x",
                 "yref": "y",
-                "text": f"jump {event['jump']:+.3f}<br>at {x:.1f}°",
+                "text": f"jump {jump_on_axis:+.3g}<br>at {x:.1f}°",
                 "showarrow": True,
                 "arrowhead": 0,
                 "ax": -60 if x > 90 else 60,

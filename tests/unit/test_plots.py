@@ -416,6 +416,20 @@ def test_target_logit_annotations_name_the_jumps_and_the_rise():
     assert not [t for t in plots.target_logit_figure("cosface", 0.35).data if t.name == "jump"]
 
 
+@pytest.mark.parametrize(("scale", "options"), [(None, {}), (16.0, {}), (30.0, {}), (16.0, {"easy_margin": True})])
+def test_jump_is_labelled_in_the_units_of_the_y_axis(scale, options):
+    """The note beside a jump must read what the eye sees between the two markers, scaled or not."""
+    fig = plots.target_logit_figure("arcface", 0.5, scale=scale, **options)
+    (marker,) = [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == "jump"]
+    visible = float(marker.y[1] - marker.y[0])
+    (note,) = [a for a in fig.layout.annotations if (a.text or "").startswith("jump")]
+    labelled = float(re.match(r"jump ([+-][0-9.]+)", note.text).group(1))
+    assert labelled == pytest.approx(visible, rel=5e-3)
+    m, s = 0.5, scale or 1.0
+    g_jump = math.sin(m) if options else 1 - math.cos(m) - m * math.sin(m)  # up at 90°, or down at π − m
+    assert labelled == pytest.approx(s * g_jump, rel=5e-3)
+
+
 def test_target_logit_scale_multiplies_everything():
     plain = plots.target_logit_figure("cosface", 0.35)
     scaled = plots.target_logit_figure("cosface", 0.35, scale=16.0)
