@@ -17,7 +17,7 @@ from toy_models.heads import LOSS_SPECS, SPHEREFACE_FORMS, Margin, check_loss
 
 from .style import BAND_FILL, NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _rgba, _title, class_color, margin_text
 
-PAPER_RANGE_DEG = (20.0, 100.0)  # the θ range ArcFace Fig. 4b shows
+PAPER_RANGE_DEG = (20.0, 100.0)  # the θ range ArcFace Fig. 4b shows (marked on ArcFace's view only)
 
 
 def _target_formula(loss: str, *, easy_margin: bool = False, sphereface_lambda: float = 0.0) -> str:
@@ -97,7 +97,9 @@ def target_logit_figure(
     SphereFace's original form (sphereface_form="original") has no s: its scale is the feature norm
     ‖x‖, so the curves stay in cosine units and `scale` is ignored; its target is the λ blend
     (λ·cos θ + ψ(θ)) / (1 + λ) of `sphereface_lambda`.
-    The band [20°, 100°] is the range the paper's figure shows. Jumps (ArcFace's fallback at
+    On ArcFace's view a grey band marks [20°, 100°], the θ range ArcFace Fig. 4b shows; the other
+    losses get no band, so the note never claims a figure the view does not mirror (that figure's
+    SphereFace curve is cos(1.35θ), not ψ). Jumps (ArcFace's fallback at
     180° − m, the easy_margin jump at 90°) are drawn as gaps with a marker and a note that gives the
     jump in the units of the y-axis (times s when the curve is scaled); where the
     curve turns and rises again (a combined margin without fallback) the rising part is marked.
@@ -140,32 +142,37 @@ def target_logit_figure(
                 "meta": {"role": "target_curve", "scale": s},
             }
         )
-    shapes = [
-        {
-            "type": "rect",
-            "xref": "x",
-            "yref": "paper",
-            "x0": PAPER_RANGE_DEG[0],
-            "x1": PAPER_RANGE_DEG[1],
-            "y0": 0,
-            "y1": 1,
-            "fillcolor": "rgba(128, 128, 128, 0.12)",
-            "line": {"width": 0},
-            "layer": "below",
-        }
-    ]
-    annotations = [
-        {
-            "x": sum(PAPER_RANGE_DEG) / 2,
-            "y": 0.99,
-            "xref": "x",
-            "yref": "paper",
-            "yanchor": "top",
-            "text": "range of ArcFace Fig. 4b",
-            "showarrow": False,
-            "font": {"size": 11},
-        }
-    ]
+    shapes: list[dict] = []
+    annotations: list[dict] = []
+    if loss == "arcface":
+        # Only ArcFace's view mirrors that figure: its SphereFace curve is cos(1.35θ), not ψ, and on the
+        # other losses' views the note would read as a claim about a figure they do not reproduce.
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": PAPER_RANGE_DEG[0],
+                "x1": PAPER_RANGE_DEG[1],
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(128, 128, 128, 0.12)",
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        annotations.append(
+            {
+                "x": sum(PAPER_RANGE_DEG) / 2,
+                "y": 0.99,
+                "xref": "x",
+                "yref": "paper",
+                "yanchor": "top",
+                "text": "θ range of ArcFace Fig. 4b",
+                "showarrow": False,
+                "font": {"size": 11},
+            }
+        )
     for event in jumps:
         left, right = geometry.target_logit_curve(
             np.array([event["theta_rad"] - 1e-6, event["theta_rad"] + 1e-6]),

@@ -380,7 +380,12 @@ def test_target_logit_curve_is_geometry_curve(loss, margin, options):
     assert np.allclose(ref.y, np.cos(np.radians(np.asarray(ref.x, dtype=float))), atol=1e-6)
     assert list(fig.layout.xaxis.range) == [0, 180]
     paper = [s for s in fig.layout.shapes if s.type == "rect" and s.x0 == 20]
-    assert paper and paper[0].x1 == 100
+    paper_note = [a for a in fig.layout.annotations if "Fig. 4b" in (a.text or "")]
+    if loss == "arcface":  # the only view that is the paper's figure
+        assert len(paper) == 1 and paper[0].x1 == 100
+        assert [a.text for a in paper_note] == ["θ range of ArcFace Fig. 4b"]
+    else:
+        assert not paper and not paper_note
     curves = [t for t in fig.data if (t.name or "").startswith(plots.LOSS_SPECS[loss].label + ":")]
     if loss in ("softmax", "normface"):
         assert not curves
