@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -563,7 +562,7 @@ def test_sphereface_original_form_is_drawn_in_cosine_units():
 
 
 # --------------------------------------------------------------------------------------------
-# Everything serialises, and is quick to build
+# Everything validates and serialises
 # --------------------------------------------------------------------------------------------
 
 
@@ -576,22 +575,30 @@ def all_figures() -> dict[str, go.Figure]:
         figs[f"sphere-{loss}"] = lambda loss=loss: plots.hypersphere_figure(f3, l3, w3, loss=loss, margin=MARGINS[loss])
         figs[f"logit-{loss}"] = lambda loss=loss: plots.target_logit_figure(loss, MARGINS[loss])
         figs[f"boundary-{loss}"] = lambda loss=loss: plots.decision_boundary_figure(loss, MARGINS[loss])
+    # Empty regions (a margin too large for every gap), a scaled jump, SphereFace's original form, the cos plane.
+    figs["circle-no-fit"] = lambda: plots.hypersphere_figure(f2, l2, w2, loss="arcface", margin=1.2)
+    figs["sphere-no-fit"] = lambda: plots.hypersphere_figure(f3, l3, w3, loss="arcface", margin=1.5)
+    figs["logit-arcface-scaled"] = lambda: plots.target_logit_figure("arcface", 0.5, scale=16.0)
+    figs["logit-arcface-easy"] = lambda: plots.target_logit_figure("arcface", 0.5, easy_margin=True, scale=16.0)
+    figs["logit-sphereface-original"] = lambda: plots.target_logit_figure(
+        "sphereface", 4.0, sphereface_lambda=5.0, sphereface_form="original", scale=16.0
+    )
+    figs["boundary-cosface-cos"] = lambda: plots.decision_boundary_figure("cosface", 0.35, plane="cos")
     figs["angles"] = lambda: plots.angle_histograms(np.linspace(0, 90, 500), np.linspace(20, 150, 500))
     figs["curves"] = lambda: plots.training_curves({"epoch": [0, 1], "loss": [2, 1], "train_accuracy": [0.1, 0.5],
                                                      "test_accuracy": [0.1, 0.4]})  # fmt: skip
     return figs
 
 
-def test_every_figure_validates_serialises_and_builds_fast():
-    timings = []
+def test_every_figure_validates_and_serialises():
+    """Full plotly validation of what the builders make without it (style._figure), and clean JSON.
+
+    How long they take is measured by benchmarks/figure_speed.py, against a bare figure in the same run.
+    """
     for name, build in all_figures().items():
-        build()  # warm caches (Tammes, imports)
-        start = time.perf_counter()
         fig = build()
-        timings.append((name, 1000 * (time.perf_counter() - start)))
         go.Figure(fig.to_dict())  # full plotly validation
         text = fig.to_json()
         assert "NaN" not in text and "Infinity" not in text, name
-        assert fig.layout.title.text
+        assert fig.layout.title.text, name
         assert fig.layout.paper_bgcolor is None and fig.layout.plot_bgcolor is None, "the theme picks backgrounds"
-    print("\nbuild times (ms): " + ", ".join(f"{n} {t:.1f}" for n, t in timings))
