@@ -1,13 +1,19 @@
-"""Closed-form geometry: target curves, decision boundaries through margin_logits, bounds and Tammes."""
+"""Closed-form geometry: target curves, decision boundaries, bounds, margin layout and Tammes.
+
+geometry computes g(θ) through heads.target_cos, so checking it against the heads would prove nothing:
+every expected value here comes from an independent numpy closed form (research/losses.md §1) or from
+the reference vectors computed with pytorch-metric-learning and insightface's formulas (tests/data).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from toy_models.geometry import (
     balanced_sample,
@@ -28,7 +34,6 @@ from toy_models.geometry import (
     target_logit_features,
 )
 from toy_models.geometry.tammes import _tammes
-from toy_models.heads import margin_logits, target_cos
 
 THETA = np.linspace(0.0, math.pi, 721)
 
@@ -52,11 +57,67 @@ def test_curve_is_cosine_without_margin(loss):
     np.testing.assert_allclose(target_logit_curve(THETA, loss), np.cos(THETA), atol=1e-15)
 
 
+def reference_g(theta, loss, margin=None, *, easy_margin=False, sphereface_lambda=0.0) -> np.ndarray:
+    """research/losses.md §1 written out in numpy, independent of toy_models.heads."""
+    theta = np.asarray(theta, dtype=np.float64)
+    c = np.cos(theta)
+    if loss in ("softmax", "normface"):
+        return c
+    if loss == "cosface":
+        return c - margin
+    if loss == "arcface":
+        if easy_margin:
+            return np.where(c > 0, np.cos(theta + margin), c)
+        return np.where(theta <= math.pi - margin, np.cos(theta + margin), c - margin * math.sin(margin))
+    if loss == "sphereface":
+        k = np.floor(margin * theta / math.pi)
+        psi = (-1.0) ** k * np.cos(margin * theta) - 2 * k
+        return (sphereface_lambda * c + psi) / (1 + sphereface_lambda)
+    m1, m2, m3 = margin
+    return np.cos(m1 * theta + m2) - m3
+
+
 @pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
-def test_curve_matches_heads_target_at_random_angles(loss, margin):
+def test_curve_matches_the_numpy_closed_form_at_random_angles(loss, margin):
     theta = np.random.default_rng(3).uniform(0.0, math.pi, size=200)
-    expected = target_cos(torch.tensor(np.cos(theta)), loss, margin).numpy()
-    np.testing.assert_allclose(target_logit_curve(theta, loss, margin), expected, atol=1e-12)
+    np.testing.assert_allclose(target_logit_curve(theta, loss, margin), reference_g(theta, loss, margin), atol=1e-12)
+
+
+def test_curve_options_match_the_numpy_closed_form():
+    theta = np.random.default_rng(4).uniform(0.0, math.pi, size=200)
+    np.testing.assert_allclose(
+        target_logit_curve(theta, "arcface", 0.5, easy_margin=True),
+        reference_g(theta, "arcface", 0.5, easy_margin=True),
+        atol=1e-12,
+    )
+    for lam in (0.5, 5.0, 1000.0):
+        np.testing.assert_allclose(
+            target_logit_curve(theta, "sphereface", 4.0, sphereface_lambda=lam),
+            reference_g(theta, "sphereface", 4.0, sphereface_lambda=lam),
+            atol=1e-12,
+        )
+
+
+REF = json.loads((Path(__file__).resolve().parents[1] / "data" / "ref_vectors.json").read_text())
+REF_CASES = {c["name"]: c for c in REF["pml_cases"] + REF["numpy_reference_variants"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "loss", "margin", "options"),
+    [
+        ("pml_arcface_m0.5rad_s64", "arcface", 0.5, {}),  # includes θ = 170°, beyond π − m: the fallback
+        ("insightface_legacy_easy_margin_m0.5_s64", "arcface", 0.5, {"easy_margin": True}),
+        ("pml_cosface_default", "cosface", 0.35, {}),
+        ("pml_sphereface_default", "sphereface", 4.0, {}),
+        ("asoftmax_original_m4_lambda5", "sphereface", 4.0, {"sphereface_lambda": 5.0}),
+        ("insightface_combined_CM1_s64", "combined", (1.0, 0.3, 0.2), {}),
+        ("insightface_combined_CM2_s64", "combined", (0.9, 0.4, 0.15), {}),
+    ],
+)
+def test_curve_matches_the_reference_vectors(case, loss, margin, options):
+    theta = np.radians(REF["inputs"]["theta_target_deg"])
+    expected = REF_CASES[case]["per_sample_target_cos_mod"]
+    np.testing.assert_allclose(target_logit_curve(theta, loss, margin, **options), expected, atol=1e-9)
 
 
 def test_curve_closed_forms():
@@ -156,22 +217,19 @@ def test_curve_validation():
 
 @pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
 def test_boundary_point_gives_equal_logits(loss, margin):
-    """The one check that matters: on the boundary the two classes' logits tie under margin_logits."""
+    """On class 1's boundary its target logit ties with class 2's plain one: g(θ1) = cos θ2 (numpy g)."""
     theta1 = np.linspace(0.01, math.pi - 0.01, 300)
     theta2 = decision_boundary(theta1, loss, margin)
     ok = np.isfinite(theta2)
     assert ok.sum() > 30
-    cos = torch.tensor(np.stack([np.cos(theta1[ok]), np.cos(theta2[ok])], axis=1))
-    labels = torch.zeros(int(ok.sum()), dtype=torch.long)
-    logits = margin_logits(cos, labels, loss, 16.0, margin).numpy()
-    np.testing.assert_allclose(logits[:, 0], logits[:, 1], atol=1e-9)
+    g = reference_g(theta1, loss, margin)
+    np.testing.assert_allclose(np.cos(theta2[ok]), g[ok], atol=1e-9)
+    assert np.all(g[~ok] < -1), "NaN only where no θ2 is far enough"
     # a little further from W2 class 1 wins, a little closer it loses
     for shift, wins in ((1e-4, True), (-1e-4, False)):
-        moved = np.clip(theta2[ok] + shift, 0.0, math.pi)
+        moved = theta2[ok] + shift
         inner = (moved > 0) & (moved < math.pi)
-        cos = torch.tensor(np.stack([np.cos(theta1[ok][inner]), np.cos(moved[inner])], axis=1))
-        logits = margin_logits(cos, labels[: int(inner.sum())], loss, 16.0, margin).numpy()
-        assert np.all((logits[:, 0] > logits[:, 1]) == wins)
+        assert np.all((g[ok][inner] > np.cos(moved[inner])) == wins)
 
 
 @pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
@@ -181,11 +239,9 @@ def test_class2_boundary_is_the_mirror_image(loss, margin):
     x2, y2 = band["class2"]
     np.testing.assert_array_equal(x2, y1)
     np.testing.assert_array_equal(y2, x1)
-    # and a class-2 sample on it ties: label 1, cosine row (cos θ1, cos θ2)
+    # and a class-2 sample on it ties: g(θ2) = cos θ1
     ok = np.isfinite(x2)
-    cos = torch.tensor(np.stack([np.cos(x2[ok]), np.cos(y2[ok])], axis=1))
-    logits = margin_logits(cos, torch.ones(int(ok.sum()), dtype=torch.long), loss, 8.0, margin).numpy()
-    np.testing.assert_allclose(logits[:, 0], logits[:, 1], atol=1e-9)
+    np.testing.assert_allclose(np.cos(x2[ok]), reference_g(y2[ok], loss, margin), atol=1e-9)
 
 
 def test_normface_boundary_is_the_diagonal():
