@@ -3,7 +3,7 @@
 Query parameters:
   mode=live          (default) a 3-D scatter redrawn by live_plotly every 0.3 s in a fragment
   mode=plotly_chart  the same figure through plain st.plotly_chart (the control: camera resets)
-  mode=gallery       every figure builder of app/plots.py, for looking at them in a browser
+  mode=gallery       every figure builder of app/plots, for looking at them in a browser
   interval=<s>       the fragment's run_every (default 0.3)
 
 Run: streamlit run tests/e2e/_live_plotly_demo_app.py --server.fileWatcherType none
@@ -81,7 +81,7 @@ elif mode == "gallery":
     from app import plots
 
     def gallery() -> list[tuple[str, go.Figure, bool]]:
-        """(name, figure, live) for every builder of app/plots.py, on synthetic but plausible data."""
+        """(name, figure, live) for every builder of app/plots, on synthetic but plausible data."""
         from toy_models import geometry
 
         rng = np.random.default_rng(3)

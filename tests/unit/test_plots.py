@@ -1,4 +1,4 @@
-"""app/plots.py: every figure carries exactly the data it claims, from the one geometry module."""
+"""app/plots/: every figure carries exactly the data it claims, from the one geometry module."""
 
 from __future__ import annotations
 
