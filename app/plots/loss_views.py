@@ -80,6 +80,127 @@ def _curve_scale(loss: str, scale: float | None, sphereface_form: str) -> tuple[
     return s, "target logit s·g(θ)"
 
 
+def _paper_range_marks() -> tuple[list[dict], list[dict]]:
+    """The grey band over the θ range of ArcFace Fig. 4b, and its note: (shapes, annotations)."""
+    band = {
+        "type": "rect",
+        "xref": "x",
+        "yref": "paper",
+        "x0": PAPER_RANGE_DEG[0],
+        "x1": PAPER_RANGE_DEG[1],
+        "y0": 0,
+        "y1": 1,
+        "fillcolor": "rgba(128, 128, 128, 0.12)",
+        "line": {"width": 0},
+        "layer": "below",
+    }
+    note = {
+        "x": sum(PAPER_RANGE_DEG) / 2,
+        "y": 0.99,
+        "xref": "x",
+        "yref": "paper",
+        "yanchor": "top",
+        "text": "θ range of ArcFace Fig. 4b",
+        "showarrow": False,
+        "font": {"size": 11},
+    }
+    return [band], [note]
+
+
+def _jump_marks(event: dict, left: float, right: float, s: float) -> tuple[dict, dict, dict]:
+    """A jump of g at event's θ, drawn times s: (the two markers, a dotted line, the note)."""
+    x = event["theta_deg"]
+    # In the units of the y-axis: at s = 16 ArcFace's fallback drops the drawn curve by 1.87, not 0.117.
+    jump_on_axis = s * event["jump"]
+    hover = event["label"] if s == 1.0 else f"{event['label']}<br>× s = {s:g}: {jump_on_axis:+.3g} on this axis"
+    markers = {
+        "type": "scatter",
+        "x": [x, x],
+        "y": [float(s * left), float(s * right)],
+        "mode": "markers",
+        "marker": {"color": OTHER_COLOR, "size": 8, "symbol": ["circle-open", "circle"]},
+        "name": "jump",
+        "showlegend": False,
+        "hovertemplate": hover + "<extra></extra>",
+        "meta": {"role": "jump", "theta_rad": event["theta_rad"]},
+    }
+    line = {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": OTHER_COLOR, "width": 1, "dash": "dot"},
+    }
+    note = {
+        "x": x,
+        "y": float(s * (left + right) / 2),
+        "xref": "x",
+        "yref": "y",
+        "text": f"jump {jump_on_axis:+.3g}<br>at {x:.1f}°",
+        "showarrow": True,
+        "arrowhead": 0,
+        "ax": -60 if x > 90 else 60,
+        "ay": -30,
+        "font": {"size": 11},
+    }
+    return markers, line, note
+
+
+def _rise_marks(turns: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Shade each stretch where the target rises again (a combined margin has no fallback)."""
+    shapes, annotations = [], []
+    for event in turns:
+        if event["direction"] != "rises":
+            continue
+        x = event["theta_deg"]
+        end = next((e["theta_deg"] for e in turns if e["theta_deg"] > x), 180.0)
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": x,
+                "x1": end,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": _rgba(OTHER_COLOR, 0.12),
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        annotations.append(
+            {
+                "x": (x + end) / 2,
+                "y": 0.02,
+                "xref": "x",
+                "yref": "paper",
+                "yanchor": "bottom",
+                "text": "target rises:<br>larger θ, larger logit",
+                "showarrow": False,
+                "font": {"size": 11, "color": OTHER_COLOR},
+            }
+        )
+    return shapes, annotations
+
+
+def _target_subtitle(loss: str, margin, easy_margin: bool, sphereface_lambda: float, sphereface_form: str) -> str:
+    if loss == "softmax":
+        return "no margin: the target logit is ‖W‖‖x‖·cos θ + b; drawn: cos θ"
+    if loss == "normface":
+        return "no margin: the target logit is s·cos θ"
+    subtitle = margin_text(loss, margin)
+    if loss == "arcface" and easy_margin:
+        subtitle += ", easy_margin"
+    if loss == "sphereface" and sphereface_lambda:
+        subtitle += f", λ = {sphereface_lambda:g}"
+    if sphereface_form == "original":
+        subtitle += "; the scale is the feature norm ‖x‖"
+    return subtitle
+
+
 def target_logit_figure(
     loss: str,
     margin: Margin | None = None,
@@ -99,10 +220,10 @@ def target_logit_figure(
     (λ·cos θ + ψ(θ)) / (1 + λ) of `sphereface_lambda`.
     On ArcFace's view a grey band marks [20°, 100°], the θ range ArcFace Fig. 4b shows; the other
     losses get no band, so the note never claims a figure the view does not mirror (that figure's
-    SphereFace curve is cos(1.35θ), not ψ). Jumps (ArcFace's fallback at
-    180° − m, the easy_margin jump at 90°) are drawn as gaps with a marker and a note that gives the
-    jump in the units of the y-axis (times s when the curve is scaled); where the
-    curve turns and rises again (a combined margin without fallback) the rising part is marked.
+    SphereFace curve is cos(1.35θ), not ψ). Jumps (ArcFace's fallback at 180° − m, the easy_margin
+    jump at 90°) are drawn as gaps with a marker and a note that gives the jump in the units of the
+    y-axis (times s when the curve is scaled). Where the curve turns and rises again (a combined
+    margin has no fallback) the rising part is shaded.
     """
     check_loss(loss)
     s, y_label = _curve_scale(loss, scale, sphereface_form)
@@ -147,32 +268,7 @@ def target_logit_figure(
     if loss == "arcface":
         # Only ArcFace's view mirrors that figure: its SphereFace curve is cos(1.35θ), not ψ, and on the
         # other losses' views the note would read as a claim about a figure they do not reproduce.
-        shapes.append(
-            {
-                "type": "rect",
-                "xref": "x",
-                "yref": "paper",
-                "x0": PAPER_RANGE_DEG[0],
-                "x1": PAPER_RANGE_DEG[1],
-                "y0": 0,
-                "y1": 1,
-                "fillcolor": "rgba(128, 128, 128, 0.12)",
-                "line": {"width": 0},
-                "layer": "below",
-            }
-        )
-        annotations.append(
-            {
-                "x": sum(PAPER_RANGE_DEG) / 2,
-                "y": 0.99,
-                "xref": "x",
-                "yref": "paper",
-                "yanchor": "top",
-                "text": "θ range of ArcFace Fig. 4b",
-                "showarrow": False,
-                "font": {"size": 11},
-            }
-        )
+        shapes, annotations = _paper_range_marks()
     for event in jumps:
         left, right = geometry.target_logit_curve(
             np.array([event["theta_rad"] - 1e-6, event["theta_rad"] + 1e-6]),
@@ -181,92 +277,14 @@ def target_logit_figure(
             easy_margin=easy_margin,
             sphereface_lambda=sphereface_lambda,
         )
-        x = event["theta_deg"]
-        # In the units of the y-axis: at s = 16 ArcFace's fallback drops the drawn curve by 1.87, not 0.117.
-        jump_on_axis = s * event["jump"]
-        hover = event["label"] if s == 1.0 else f"{event['label']}<br>× s = {s:g}: {jump_on_axis:+.3g} on this axis"
-        data.append(
-            {
-                "type": "scatter",
-                "x": [x, x],
-                "y": [float(s * left), float(s * right)],
-                "mode": "markers",
-                "marker": {"color": OTHER_COLOR, "size": 8, "symbol": ["circle-open", "circle"]},
-                "name": "jump",
-                "showlegend": False,
-                "hovertemplate": hover + "<extra></extra>",
-                "meta": {"role": "jump", "theta_rad": event["theta_rad"]},
-            }
-        )
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": x,
-                "x1": x,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": OTHER_COLOR, "width": 1, "dash": "dot"},
-            }
-        )
-        annotations.append(
-            {
-                "x": x,
-                "y": float(s * (left + right) / 2),
-                "xref": "x",
-                "yref": "y",
-                "text": f"jump {jump_on_axis:+.3g}<br>at {x:.1f}°",
-                "showarrow": True,
-                "arrowhead": 0,
-                "ax": -60 if x > 90 else 60,
-                "ay": -30,
-                "font": {"size": 11},
-            }
-        )
-    for event in turns:
-        x = event["theta_deg"]
-        rises = event["direction"] == "rises"
-        end = next((e["theta_deg"] for e in turns if e["theta_deg"] > x), 180.0)
-        if rises:
-            shapes.append(
-                {
-                    "type": "rect",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": x,
-                    "x1": end,
-                    "y0": 0,
-                    "y1": 1,
-                    "fillcolor": _rgba(OTHER_COLOR, 0.12),
-                    "line": {"width": 0},
-                    "layer": "below",
-                }
-            )
-            annotations.append(
-                {
-                    "x": (x + end) / 2,
-                    "y": 0.02,
-                    "xref": "x",
-                    "yref": "paper",
-                    "yanchor": "bottom",
-                    "text": "target rises:<br>larger θ, larger logit",
-                    "showarrow": False,
-                    "font": {"size": 11, "color": OTHER_COLOR},
-                }
-            )
-    if margin_loss:
-        subtitle = margin_text(loss, margin)
-        if loss == "arcface" and easy_margin:
-            subtitle += ", easy_margin"
-        if loss == "sphereface" and sphereface_lambda:
-            subtitle += f", λ = {sphereface_lambda:g}"
-        if sphereface_form == "original":
-            subtitle += "; the scale is the feature norm ‖x‖"
-    elif loss == "softmax":
-        subtitle = "no margin: the target logit is ‖W‖‖x‖·cos θ + b; drawn: cos θ"
-    else:
-        subtitle = "no margin: the target logit is s·cos θ"
+        markers, line, note = _jump_marks(event, float(left), float(right), s)
+        data.append(markers)
+        shapes.append(line)
+        annotations.append(note)
+    rise_shapes, rise_notes = _rise_marks(turns)
+    shapes += rise_shapes
+    annotations += rise_notes
+    subtitle = _target_subtitle(loss, margin, easy_margin, sphereface_lambda, sphereface_form)
     layout = {
         "title": _title(f"Target logit: {LOSS_SPECS[loss].label}", subtitle),
         "xaxis": {"title": {"text": "θ_y: angle to the own class weight (°)"}, "range": [0, 180],
