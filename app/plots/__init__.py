@@ -35,7 +35,9 @@ redraw it when only the margin moves (angles in radians):
 
 geometry.margin_layout gives the centres and gaps, geometry.cap_half_arcs the half-arcs. A margin
 loss gets a wedge or cap trace for every class, with no points where the region is empty, so the
-trace list does not change with the margin.
+hypersphere's trace list does not change with the margin. In the loss views it can: ArcFace at
+m = 0 has no jump, and the band is a heatmap instead of a polygon where the target is not monotone
+(easy_margin, a combined margin that rises again).
 """
 
 from toy_models.heads import LOSS_SPECS
