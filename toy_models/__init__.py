@@ -10,6 +10,7 @@ from .geometry import (
     decision_boundary,
     feasible_half_arc,
     max_margin,
+    min_scale,
     tammes_angle,
     target_logit_curve,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "load_dataset",
     "margin_logits",
     "max_margin",
+    "min_scale",
     "pair_angles",
     "tammes_angle",
     "target_angles",

@@ -361,7 +361,7 @@ def test_config_keeps_torch_and_the_watcher_quiet(app):
     # per-thread state under OpenMP, so the test thread's own value says nothing.)
     assert "torch.set_num_threads(1)" in (ROOT / "streamlit_app.py").read_text()
     assert run_state(app).trainer.config.num_threads == 1
-    # One colour-blind-safe palette everywhere: the theme repeats app/plots.py's colours.
+    # One colour-blind-safe palette everywhere: the theme repeats app.plots' colours.
     from app.plots import PALETTE, TARGET_COLOR
 
     assert config["theme"]["primaryColor"] == TARGET_COLOR

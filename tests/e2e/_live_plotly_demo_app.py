@@ -3,7 +3,7 @@
 Query parameters:
   mode=live          (default) a 3-D scatter redrawn by live_plotly every 0.3 s in a fragment
   mode=plotly_chart  the same figure through plain st.plotly_chart (the control: camera resets)
-  mode=gallery       every figure builder of app/plots.py, for looking at them in a browser
+  mode=gallery       every figure builder of app/plots, for looking at them in a browser
   interval=<s>       the fragment's run_every (default 0.3)
 
 Run: streamlit run tests/e2e/_live_plotly_demo_app.py --server.fileWatcherType none
@@ -81,7 +81,7 @@ elif mode == "gallery":
     from app import plots
 
     def gallery() -> list[tuple[str, go.Figure, bool]]:
-        """(name, figure, live) for every builder of app/plots.py, on synthetic but plausible data."""
+        """(name, figure, live) for every builder of app/plots, on synthetic but plausible data."""
         from toy_models import geometry
 
         rng = np.random.default_rng(3)
@@ -107,10 +107,6 @@ elif mode == "gallery":
             "train_accuracy": [1 - 0.9 * np.exp(-e / 4) for e in epochs],
             "test_accuracy": [0.97 - 0.87 * np.exp(-e / 4) for e in epochs],
         }
-        edges = np.arange(0, 181, 5)
-        centers = (edges[:-1] + edges[1:]) / 2
-        hists = [np.round(1000 * np.exp(-0.5 * ((centers - mu) / sd) ** 2)) for mu, sd in
-                 [(90 - 2 * e, 25 - 0.5 * e) for e in epochs]]  # fmt: skip
         return [
             ("circle-arcface", plots.hypersphere_figure(f2, labels, w2, class_names=names, loss="arcface", margin=0.5),
              False),
@@ -126,7 +122,6 @@ elif mode == "gallery":
                                                         margin=0.1), True),
             ("angles", plots.angle_histograms(target, nearest), False),
             ("curves", plots.training_curves(history), False),
-            ("theta-evolution", plots.target_angle_evolution(edges, hists, epochs), False),
             ("logit-arcface", plots.target_logit_figure("arcface", 0.5), False),
             ("logit-arcface-easy", plots.target_logit_figure("arcface", 0.5, easy_margin=True), False),
             ("logit-combined", plots.target_logit_figure("combined", (1.35, 0.3, 0.2)), False),

@@ -147,7 +147,7 @@ def test_plain_plotly_chart_loses_camera(streamlit_server, page, screenshot_path
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_every_figure_renders_in_chromium(streamlit_server, page, screenshot_path, theme):
-    """The gallery page draws every builder of app/plots.py; each must render, without console errors."""
+    """The gallery page draws every builder of app/plots; each must render, without console errors."""
     page.goto(streamlit_server(DEMO_APP, "mode=gallery", args=("--theme.base", theme)))
     page.wait_for_selector(".st-key-fig-boundary-softmax .js-plotly-plot", timeout=60_000)
     page.wait_for_function(

@@ -39,7 +39,7 @@ README_SCREENSHOT = ROOT / "docs" / "playground.png"
 VIEWPORT = {"width": 1400, "height": 1120}  # tall enough for the angle-statistics row
 SPHERE = ".st-key-sphere .ml-live-plotly"
 CIRCLE = ".st-key-circle .js-plotly-plot"
-# app/plots.py hypersphere_figure: the 3-D view opens closer than plotly's default camera.
+# app/plots/sphere.py hypersphere_figure: the 3-D view opens closer than plotly's default camera.
 DEFAULT_EYE = {"x": 1.05, "y": 1.05, "z": 0.75}
 LOAD_TIMEOUT_MS = 90_000
 SCREENSHOT_DIR_ON_FAILURE = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"

@@ -1,30 +1,38 @@
-"""Closed-form geometry: target curves, decision boundaries through margin_logits, bounds and Tammes."""
+"""Closed-form geometry: target curves, decision boundaries, bounds, margin layout and Tammes.
+
+geometry computes g(θ) through heads.target_cos, so checking it against the heads would prove nothing:
+every expected value here comes from an independent numpy closed form (research/losses.md §1) or from
+the reference vectors computed with pytorch-metric-learning and insightface's formulas (tests/data).
+"""
 
 from __future__ import annotations
 
+import json
 import math
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from toy_models import geometry
 from toy_models.geometry import (
+    balanced_sample,
+    cap_half_arcs,
     cosface_min_scale,
     decision_boundary,
     decision_boundary_cos,
     decision_margin_band,
     decision_regions,
     feasible_half_arc,
+    margin_layout,
     max_margin,
+    min_scale,
     multiclass_separation,
     tammes_angle,
     tammes_points,
     target_logit_curve,
     target_logit_features,
 )
-from toy_models.heads import margin_logits, target_cos
+from toy_models.geometry.tammes import _tammes
 
 THETA = np.linspace(0.0, math.pi, 721)
 
@@ -48,11 +56,67 @@ def test_curve_is_cosine_without_margin(loss):
     np.testing.assert_allclose(target_logit_curve(THETA, loss), np.cos(THETA), atol=1e-15)
 
 
+def reference_g(theta, loss, margin=None, *, easy_margin=False, sphereface_lambda=0.0) -> np.ndarray:
+    """research/losses.md §1 written out in numpy, independent of toy_models.heads."""
+    theta = np.asarray(theta, dtype=np.float64)
+    c = np.cos(theta)
+    if loss in ("softmax", "normface"):
+        return c
+    if loss == "cosface":
+        return c - margin
+    if loss == "arcface":
+        if easy_margin:
+            return np.where(c > 0, np.cos(theta + margin), c)
+        return np.where(theta <= math.pi - margin, np.cos(theta + margin), c - margin * math.sin(margin))
+    if loss == "sphereface":
+        k = np.floor(margin * theta / math.pi)
+        psi = (-1.0) ** k * np.cos(margin * theta) - 2 * k
+        return (sphereface_lambda * c + psi) / (1 + sphereface_lambda)
+    m1, m2, m3 = margin
+    return np.cos(m1 * theta + m2) - m3
+
+
 @pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
-def test_curve_matches_heads_target_at_random_angles(loss, margin):
+def test_curve_matches_the_numpy_closed_form_at_random_angles(loss, margin):
     theta = np.random.default_rng(3).uniform(0.0, math.pi, size=200)
-    expected = target_cos(torch.tensor(np.cos(theta)), loss, margin).numpy()
-    np.testing.assert_allclose(target_logit_curve(theta, loss, margin), expected, atol=1e-12)
+    np.testing.assert_allclose(target_logit_curve(theta, loss, margin), reference_g(theta, loss, margin), atol=1e-12)
+
+
+def test_curve_options_match_the_numpy_closed_form():
+    theta = np.random.default_rng(4).uniform(0.0, math.pi, size=200)
+    np.testing.assert_allclose(
+        target_logit_curve(theta, "arcface", 0.5, easy_margin=True),
+        reference_g(theta, "arcface", 0.5, easy_margin=True),
+        atol=1e-12,
+    )
+    for lam in (0.5, 5.0, 1000.0):
+        np.testing.assert_allclose(
+            target_logit_curve(theta, "sphereface", 4.0, sphereface_lambda=lam),
+            reference_g(theta, "sphereface", 4.0, sphereface_lambda=lam),
+            atol=1e-12,
+        )
+
+
+REF = json.loads((Path(__file__).resolve().parents[1] / "data" / "ref_vectors.json").read_text())
+REF_CASES = {c["name"]: c for c in REF["pml_cases"] + REF["numpy_reference_variants"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "loss", "margin", "options"),
+    [
+        ("pml_arcface_m0.5rad_s64", "arcface", 0.5, {}),  # includes θ = 170°, beyond π − m: the fallback
+        ("insightface_legacy_easy_margin_m0.5_s64", "arcface", 0.5, {"easy_margin": True}),
+        ("pml_cosface_default", "cosface", 0.35, {}),
+        ("pml_sphereface_default", "sphereface", 4.0, {}),
+        ("asoftmax_original_m4_lambda5", "sphereface", 4.0, {"sphereface_lambda": 5.0}),
+        ("insightface_combined_CM1_s64", "combined", (1.0, 0.3, 0.2), {}),
+        ("insightface_combined_CM2_s64", "combined", (0.9, 0.4, 0.15), {}),
+    ],
+)
+def test_curve_matches_the_reference_vectors(case, loss, margin, options):
+    theta = np.radians(REF["inputs"]["theta_target_deg"])
+    expected = REF_CASES[case]["per_sample_target_cos_mod"]
+    np.testing.assert_allclose(target_logit_curve(theta, loss, margin, **options), expected, atol=1e-9)
 
 
 def test_curve_closed_forms():
@@ -152,22 +216,19 @@ def test_curve_validation():
 
 @pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
 def test_boundary_point_gives_equal_logits(loss, margin):
-    """The one check that matters: on the boundary the two classes' logits tie under margin_logits."""
+    """On class 1's boundary its target logit ties with class 2's plain one: g(θ1) = cos θ2 (numpy g)."""
     theta1 = np.linspace(0.01, math.pi - 0.01, 300)
     theta2 = decision_boundary(theta1, loss, margin)
     ok = np.isfinite(theta2)
     assert ok.sum() > 30
-    cos = torch.tensor(np.stack([np.cos(theta1[ok]), np.cos(theta2[ok])], axis=1))
-    labels = torch.zeros(int(ok.sum()), dtype=torch.long)
-    logits = margin_logits(cos, labels, loss, 16.0, margin).numpy()
-    np.testing.assert_allclose(logits[:, 0], logits[:, 1], atol=1e-9)
+    g = reference_g(theta1, loss, margin)
+    np.testing.assert_allclose(np.cos(theta2[ok]), g[ok], atol=1e-9)
+    assert np.all(g[~ok] < -1), "NaN only where no θ2 is far enough"
     # a little further from W2 class 1 wins, a little closer it loses
     for shift, wins in ((1e-4, True), (-1e-4, False)):
-        moved = np.clip(theta2[ok] + shift, 0.0, math.pi)
+        moved = theta2[ok] + shift
         inner = (moved > 0) & (moved < math.pi)
-        cos = torch.tensor(np.stack([np.cos(theta1[ok][inner]), np.cos(moved[inner])], axis=1))
-        logits = margin_logits(cos, labels[: int(inner.sum())], loss, 16.0, margin).numpy()
-        assert np.all((logits[:, 0] > logits[:, 1]) == wins)
+        assert np.all((g[ok][inner] > np.cos(moved[inner])) == wins)
 
 
 @pytest.mark.parametrize(("loss", "margin"), MARGIN_SETTINGS)
@@ -177,11 +238,9 @@ def test_class2_boundary_is_the_mirror_image(loss, margin):
     x2, y2 = band["class2"]
     np.testing.assert_array_equal(x2, y1)
     np.testing.assert_array_equal(y2, x1)
-    # and a class-2 sample on it ties: label 1, cosine row (cos θ1, cos θ2)
+    # and a class-2 sample on it ties: g(θ2) = cos θ1
     ok = np.isfinite(x2)
-    cos = torch.tensor(np.stack([np.cos(x2[ok]), np.cos(y2[ok])], axis=1))
-    logits = margin_logits(cos, torch.ones(int(ok.sum()), dtype=torch.long), loss, 8.0, margin).numpy()
-    np.testing.assert_allclose(logits[:, 0], logits[:, 1], atol=1e-9)
+    np.testing.assert_allclose(np.cos(x2[ok]), reference_g(y2[ok], loss, margin), atol=1e-9)
 
 
 def test_normface_boundary_is_the_diagonal():
@@ -385,6 +444,66 @@ def test_cosface_min_scale():
         cosface_min_scale(1, 0.9)
 
 
+def _own_centre_probability(centres: np.ndarray, s: float) -> np.ndarray:
+    """Plain numpy softmax: each class's probability for a sample sitting exactly on its own centre."""
+    logits = s * centres @ centres.T  # row k: the sample on W_k
+    logits -= logits.max(axis=1, keepdims=True)
+    return np.diag(np.exp(logits)) / np.exp(logits).sum(axis=1)
+
+
+def test_min_scale_on_the_circle_has_the_polygon_closed_form():
+    # 4 classes on a circle: cosines 0, −1, 0 to the others, so p = 1 / (1 + e^−s)², s = −ln(P^−½ − 1).
+    for p in (0.5, 0.9, 0.99, 0.999):
+        assert min_scale(4, 2, p).scale == pytest.approx(-math.log(p**-0.5 - 1), abs=1e-9)
+    # 10 classes: the polygon's own probability, written out, is exactly P at the returned scale.
+    bound = min_scale(10, 2, 0.99)
+    k = np.arange(1, 10)
+    p_at = 1 / (1 + np.sum(np.exp(bound.scale * (np.cos(2 * math.pi * k / 10) - 1))))
+    assert p_at == pytest.approx(0.99, abs=1e-12)
+    assert bound.layout == "polygon" and bound.min_angle_rad == pytest.approx(math.radians(36))
+    np.testing.assert_allclose(bound.per_class, bound.scale, rtol=1e-12)  # symmetric: every class alike
+
+
+@pytest.mark.parametrize(("num_classes", "dim"), [(2, 2), (3, 2), (4, 3), (5, 4), (10, 9), (10, 20)])
+def test_min_scale_with_room_for_a_simplex_is_cosface_bound(num_classes, dim):
+    for p in (0.6, 0.9, 0.99, 0.999):
+        bound = min_scale(num_classes, dim, p)
+        assert bound.layout == "simplex"
+        assert bound.scale == pytest.approx(cosface_min_scale(num_classes, p), abs=1e-9)
+        assert bound.simplex_scale == cosface_min_scale(num_classes, p)
+
+
+def test_min_scale_for_ten_classes_in_two_and_three_dimensions():
+    circle, sphere = min_scale(10, 2, 0.99), min_scale(10, 3, 0.99)
+    assert circle.scale == pytest.approx(27.7, abs=0.05)
+    assert sphere.scale == pytest.approx(10.1, abs=0.05)
+    assert sphere.layout == "tammes" and sphere.min_angle_rad == pytest.approx(tammes_angle(10, 3))
+    # The Tammes layout is not symmetric: classes differ, and the bound is the one for all at once.
+    assert sphere.per_class.min() < sphere.scale - 0.3
+    assert sphere.scale == sphere.per_class.max()
+    p_at = _own_centre_probability(tammes_points(10, 3), sphere.scale)
+    assert p_at.min() == pytest.approx(0.99, abs=1e-9) and np.all(p_at >= 0.99 - 1e-9)
+    assert _own_centre_probability(tammes_points(10, 3), 0.98 * sphere.scale).min() < 0.99
+
+
+@pytest.mark.parametrize(("num_classes", "dim"), [(10, 2), (10, 3), (7, 3), (10, 9), (16, 4)])
+def test_min_scale_rises_with_the_probability_and_never_beats_the_simplex(num_classes, dim):
+    scales = [min_scale(num_classes, dim, p).scale for p in (0.2, 0.5, 0.9, 0.99, 0.999)]
+    assert np.all(np.diff(scales) > 0)
+    for p in (0.5, 0.99):
+        assert min_scale(num_classes, dim, p).scale >= cosface_min_scale(num_classes, p) - 1e-9
+    assert min_scale(num_classes, dim, 1 / num_classes).scale == 0.0  # chance level needs no scale
+
+
+def test_min_scale_validation():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        min_scale(10, 3, 1.0)
+    with pytest.raises(ValueError, match="dim must be at least 2"):
+        min_scale(10, 1, 0.9)
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        min_scale(1, 3, 0.9)
+
+
 def test_bound_validation():
     with pytest.raises(ValueError, match="exactly one"):
         feasible_half_arc("arcface", 0.5)
@@ -398,6 +517,76 @@ def test_bound_validation():
         feasible_half_arc("arcface", 0.5, separation_rad=4.0)
     with pytest.raises(ValueError, match="unknown loss"):
         max_margin("center", 10)
+
+
+# ---------------------------------------------------------------- layout of the margin regions
+
+
+def _circle(angles_deg) -> np.ndarray:
+    a = np.radians(np.asarray(angles_deg, dtype=float))
+    return np.stack([np.cos(a), np.sin(a)], axis=1)
+
+
+def test_circle_layout_gaps_are_the_angles_to_each_side():
+    # Unsorted, uneven, with lengths other than 1: gaps are angles between directions.
+    weights = _circle([10, 200, 100, 130]) * np.array([[1.0], [2.0], [0.5], [3.0]])
+    layout = margin_layout(weights)
+    np.testing.assert_allclose(np.linalg.norm(layout.centres, axis=1), 1.0)
+    expected_cw_ccw = {0: (170, 90), 1: (70, 170), 2: (90, 30), 3: (30, 70)}
+    assert layout.gaps_rad.shape == (4, 2)
+    for k, (cw, ccw) in expected_cw_ccw.items():
+        np.testing.assert_allclose(np.degrees(layout.gaps_rad[k]), [cw, ccw], atol=1e-9)
+
+
+def test_sphere_layout_gap_is_the_nearest_other_weight():
+    weights = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0]])
+    layout = margin_layout(weights)
+    assert layout.gaps_rad.shape == (4, 1)
+    np.testing.assert_allclose(np.degrees(layout.gaps_rad[:, 0]), [45, 45, 90, 45], atol=1e-9)
+    centres, gaps = margin_layout(np.eye(3)[:1])  # one class: no neighbour
+    assert centres.shape == (1, 3) and np.isnan(gaps).all()
+    with pytest.raises(ValueError, match="non-zero"):
+        margin_layout(np.array([[1.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="shape"):
+        margin_layout(np.ones(3))
+
+
+def test_half_arcs_for_even_weights_are_the_closed_forms():
+    layout = margin_layout(_circle(36.0 * np.arange(10)))
+    sep = math.radians(36.0)
+    np.testing.assert_allclose(cap_half_arcs("arcface", 0.5, layout.gaps_rad), (sep - 0.5) / 2, atol=1e-9)
+    np.testing.assert_allclose(np.degrees(cap_half_arcs("sphereface", 4.0, layout.gaps_rad)), 7.2, atol=1e-6)
+    cos = sep / 2 - math.asin(0.1 / (2 * math.sin(sep / 2)))
+    np.testing.assert_allclose(cap_half_arcs("cosface", 0.1, layout.gaps_rad), cos, atol=1e-9)
+
+
+def test_half_arcs_keep_the_shape_and_handle_the_edges():
+    gaps = np.array([[0.0, 0.3], [np.nan, 4.0], [0.3, 1.0]])
+    arcs = cap_half_arcs("arcface", 0.2, gaps)
+    assert arcs.shape == gaps.shape
+    assert arcs[0, 0] == 0.0  # coincident weights leave no room
+    assert np.isnan(arcs[1, 0])  # no neighbour: nothing to bound the region
+    assert arcs[1, 1] == pytest.approx((math.pi - 0.2) / 2)  # a gap over π counts as π
+    assert arcs[0, 1] == arcs[2, 0] == pytest.approx(0.05)
+    assert cap_half_arcs("arcface", 0.5, [0.3]) == pytest.approx([0.0])  # the margin does not fit
+    with pytest.raises(ValueError, match="gaps_rad"):
+        cap_half_arcs("arcface", 0.2, [-0.1])
+    with pytest.raises(ValueError, match="outside its valid range"):
+        cap_half_arcs("arcface", 2.0, [0.3])
+
+
+def test_balanced_sample_water_fills_the_classes():
+    labels = np.concatenate([np.full(3, 0), np.full(200, 1), np.full(500, 2)])
+    idx = balanced_sample(labels, 99)
+    assert np.bincount(labels[idx]).tolist() == [3, 48, 48]
+    assert np.all(np.diff(idx) > 0), "sorted, no repeats"
+    np.testing.assert_array_equal(idx, balanced_sample(labels, 99))  # seeded
+    assert not np.array_equal(idx, balanced_sample(labels, 99, seed=1))
+    np.testing.assert_array_equal(balanced_sample(labels, 10_000), np.arange(len(labels)))
+    assert np.bincount(labels[balanced_sample(labels, 100)]).tolist() == [3, 49, 48]  # the odd one goes first
+    assert len(balanced_sample(labels, 0)) == 0
+    with pytest.raises(ValueError, match="max_points"):
+        balanced_sample(labels, -1)
 
 
 # ---------------------------------------------------------------- 4. Tammes
@@ -446,16 +635,16 @@ def test_tammes_rankin_range_is_a_right_angle(n, dim):
 
 def test_tammes_is_deterministic_and_cached():
     first = tammes_points(9, 3)
-    geometry._tammes.cache_clear()
-    start = time.perf_counter()
-    second = tammes_points(9, 3)
-    elapsed = time.perf_counter() - start
+    _tammes.cache_clear()
+    second = tammes_points(9, 3)  # searched again from scratch: same seeds, same points
     np.testing.assert_array_equal(first, second)
-    start = time.perf_counter()
+    assert _tammes.cache_info().misses == 1 and _tammes.cache_info().hits == 0
     tammes_angle(9, 3)
-    assert time.perf_counter() - start < elapsed  # the second call is a cache hit
+    tammes_points(9, 3)
+    assert _tammes.cache_info().misses == 1 and _tammes.cache_info().hits == 2  # no second search
     second[0] = 0.0  # callers get a copy, the cache stays intact
     assert np.all(tammes_points(9, 3)[0] == first[0])
+    assert tammes_points(9, 3) is not tammes_points(9, 3)
 
 
 def test_tammes_validation():
