@@ -110,11 +110,15 @@ def dataset_for(values: Mapping[str, Any], data_dir: str | None) -> tuple[Datase
     """
     name = values["dataset"]
     folder = data_dir if name in NEEDS_FOLDER else None
+    label = state.param_by_name(values["loss"], "dataset").label_of(name).split(" (")[0]
+    hint = f"enter it in the sidebar's Data folder box or set ${DATA_ENV}"
+    if name in NEEDS_FOLDER and folder is None:
+        notice = f"{label} needs a folder with its IDX files: {hint}. Training on digits meanwhile."
+        return cached_dataset("digits", None), None, notice
     try:
         return cached_dataset(name, folder), folder, ""
     except DatasetError as err:
         why = str(err).rstrip(".")
-        hint = f" Enter it in the sidebar's Data folder box or set ${DATA_ENV}." if name in NEEDS_FOLDER else ""
-        label = state.param_by_name(values["loss"], "dataset").label_of(name).split(" (")[0]
-        notice = f"{label} could not be loaded: {why}.{hint} Training on digits meanwhile."
+        more = f" Fix the folder ({hint})." if name in NEEDS_FOLDER else ""
+        notice = f"{label} could not be loaded: {why}.{more} Training on digits meanwhile."
         return cached_dataset("digits", None), None, notice

@@ -279,21 +279,48 @@ function ring(cx, cy, cz, radius, num) {
   return out;
 }
 
+function wedge(centre, cw, ccw, radius, num) {
+  // = app/plots/sphere.py's _wedge_trace: from the origin round the rim from centre − cw to centre + ccw.
+  if (!(cw > 0 || ccw > 0)) return { x: [], y: [] };
+  const out = { x: [0], y: [0] };
+  for (let i = 0; i < num; i++) {
+    const a = centre - cw + ((cw + ccw) * i) / (num - 1);
+    out.x.push(radius * Math.cos(a));
+    out.y.push(radius * Math.sin(a));
+  }
+  out.x.push(0);
+  out.y.push(0);
+  return out;
+}
+
+// Patched traces become new objects; the others stay the very objects drawn before, so Plotly.react
+// sees at once that they did not change and redraws only what the slider moved.
 function applyPatch(figure, patch) {
   if (patch.traces) figure.data = patch.traces;
-  const set = (target, key, value) => {
-    if (value === null) delete target[key];
-    else target[key] = value;
+  const patchTrace = (i, fields) => {
+    const trace = { ...figure.data[Number(i)] };
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === null) delete trace[key];
+      else trace[key] = value;
+    }
+    figure.data[Number(i)] = trace;
   };
-  for (const [i, fields] of Object.entries(patch.data || {})) {
-    for (const [key, value] of Object.entries(fields)) set(figure.data[Number(i)], key, value);
+  for (const [i, fields] of Object.entries(patch.data || {})) patchTrace(i, fields);
+  for (const [key, value] of Object.entries(patch.layout || {})) {
+    if (value === null) delete figure.layout[key];
+    else figure.layout[key] = value;
   }
-  figure.layout = figure.layout || {};
-  for (const [key, value] of Object.entries(patch.layout || {})) set(figure.layout, key, value);
-  for (const [i, [cx, cy, cz, radius, num]] of Object.entries(patch.rings || {})) {
-    Object.assign(figure.data[Number(i)], ring(cx, cy, cz, radius, num));
+  for (const [i, [cx, cy, cz, radius, num]] of Object.entries(patch.rings || {})) patchTrace(i, ring(cx, cy, cz, radius, num));
+  for (const [i, [centre, cw, ccw, radius, num]] of Object.entries(patch.arcs || {})) {
+    patchTrace(i, wedge(centre, cw, ccw, radius, num));
   }
   return figure;
+}
+
+// The server's figure, parsed once per message (a preview redraw reuses its trace objects).
+function parsedFigure(data) {
+  if (!data.__figure) data.__figure = typeof data.figure === "string" ? JSON.parse(data.figure) : structuredClone(data.figure);
+  return data.__figure;
 }
 
 // The figure to draw for the server's `data` with the sliders as they stand in the page now, and the
@@ -409,7 +436,8 @@ async function drain(div, parentElement) {
         state.latest = null;
         state.redraw = false;
         state.current = data;
-        const figure = typeof data.figure === "string" ? JSON.parse(data.figure) : structuredClone(data.figure);
+        const parsed = parsedFigure(data);
+        const figure = { data: (parsed.data || []).slice(), layout: { ...(parsed.layout || {}) } };
         const shown = previewed(data, figure);
         const layout = figure.layout || {};
         if (data.theme) themeLayout(layout, parentElement);

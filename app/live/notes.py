@@ -30,7 +30,7 @@ def _margin_notes(loss: str, margin: Any, spread: str, best: str, sep: float) ->
             return [("warning", f"m = {margin:.2f} rad leaves no room: with {spread} {name}'s margin must stay "
                                 f"below {_fmt_angle(limit)}.")]
         arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
-        return [("caption", f"Workable for {spread}: m < {_fmt_angle(limit)} ({best}). At m = {margin:.2f}, a "
+        return [("caption", f"Workable for {spread}: m < {_fmt_angle(limit)}, {best}. At m = {margin:.2f}, a "
                             f"sample must stay within ±{math.degrees(arc):.1f}° of its centre.")]
     if loss == "cosface":
         limit = geometry.max_margin(loss, separation_rad=sep)
@@ -38,20 +38,21 @@ def _margin_notes(loss: str, margin: Any, spread: str, best: str, sep: float) ->
             return [("warning", f"m = {margin:.2f} leaves no room: with {spread} {name}'s margin must stay below "
                                 f"{limit:.2f} (1 − cos {math.degrees(sep):.1f}°).")]
         arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
-        return [("caption", f"Workable for {spread}: m < {limit:.2f} ({best}). At m = {margin:.2f}, a sample "
-                            f"must stay within ±{math.degrees(arc):.1f}° of its centre.")]
+        return [("caption", f"Workable for {spread}: m < {limit:.2f} = 1 − cos {math.degrees(sep):.1f}°, {best}. "
+                            f"At m = {margin:.2f}, a sample must stay within ±{math.degrees(arc):.1f}° of its centre.")]
     if loss == "combined":
         _m1, m2, m3 = margin
         limit = geometry.max_margin(loss, separation_rad=sep, margin=margin, component="m3")
         if limit <= 0:
-            return [("warning", f"m2 = {m2:.2f} rad alone leaves no room: with {spread} ({best}) even m3 = 0 is "
-                                "too much; lower m2.")]
+            return [("warning", f"m2 = {m2:.2f} rad alone leaves no room: with {spread} ({best} is "
+                                f"{math.degrees(sep):.1f}°) even m3 = 0 is too much; lower m2.")]
         if m3 >= limit:
             return [("warning", f"m3 = {m3:.2f} leaves no room: with m2 = {m2:.2f} and {spread} m3 must stay "
                                 f"below {limit:.2f}.")]
         arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
-        return [("caption", f"Workable for {spread}: m3 < {limit:.2f} at m2 = {m2:.2f} ({best}); a sample must "
-                            f"stay within ±{math.degrees(arc):.1f}° of its centre.")]
+        return [("caption", f"Workable for {spread}: m3 < {limit:.2f} at m2 = {m2:.2f} ({best} is "
+                            f"{math.degrees(sep):.1f}°); a sample must stay within ±{math.degrees(arc):.1f}° of its "
+                            "centre.")]
     return []
 
 
@@ -60,8 +61,8 @@ def sphereface_note(values: Mapping[str, Any], spread: str, best: str, sep: floa
     m = values["margin"]
     arc = geometry.feasible_half_arc("sphereface", m, separation_rad=sep, sphereface_lambda=lam)
     blend = f" and λ = {lam:.3g}" if lam else ""
-    return ("caption", f"SphereFace has no hard limit, but with {spread} ({best}) a sample must stay within "
-                       f"±{math.degrees(arc):.1f}° of its centre at m = {m:.2f}{blend}.")
+    return ("caption", f"SphereFace has no hard limit, but with {spread} ({best} is {math.degrees(sep):.1f}°) a "
+                       f"sample must stay within ±{math.degrees(arc):.1f}° of its centre at m = {m:.2f}{blend}.")
 
 
 def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int, *, sphereface_lambda: float = 0.0
@@ -70,15 +71,31 @@ def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int, *, sph
     loss = values["loss"]
     sep = geometry.tammes_angle(num_classes, dim)
     spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
-    best = f"neighbouring centres are at best {math.degrees(sep):.1f}° apart"
+    best = f"the widest spacing {num_classes} centres can have there"
     if loss == "sphereface":
         notes = [sphereface_note(values, spread, best, sep, sphereface_lambda)]
     else:
         notes = _margin_notes(loss, values.get("margin"), spread, best, sep)
     scale = state.param_by_name(loss, "scale")
     if scale is not None and state.is_active(scale, values):
-        floor = geometry.cosface_min_scale(num_classes, TARGET_PROBABILITY)
-        if values["scale"] < floor:
-            notes.append(("warning", f"s = {values['scale']:g} caps the probability: with {num_classes} classes no "
-                                     f"sample can reach p = {TARGET_PROBABILITY} unless s ≥ {floor:.2f}."))
+        notes += scale_notes(float(values["scale"]), num_classes, dim)
     return notes
+
+
+def scale_notes(scale: float, num_classes: int, dim: int) -> list[Note]:
+    """A warning when s is too small for every class to reach TARGET_PROBABILITY in this dimension.
+
+    The bound is for the best layout the dimension allows (`geometry.min_scale`): CosFace's 6.11 for
+    10 classes assumes a regular simplex, which needs C − 1 dimensions; on a circle it is about 27.7.
+    """
+    bound = geometry.min_scale(num_classes, dim, TARGET_PROBABILITY)
+    if scale >= bound.scale:
+        return []
+    where = {"polygon": "spread evenly on a circle", "tammes": f"spread as well as {dim}-D allows",
+             "simplex": "as a regular simplex"}[bound.layout]  # fmt: skip
+    text = (f"s = {scale:g} caps the probability: with {num_classes} class centres {where}, every class reaches "
+            f"p = {TARGET_PROBABILITY} for a sample on its own centre only when s ≥ {bound.scale:.1f}.")
+    if bound.layout != "simplex":
+        text += (f" (CosFace's bound {bound.simplex_scale:.2f} assumes a regular simplex, which needs "
+                 f"{num_classes - 1} dimensions.)")
+    return [("warning", text)]

@@ -10,8 +10,10 @@ implementation of the maths.
 
 A patch says what differs from the figure it was sent with:
     {"data": {"<trace index>": {field: value, ...}}, "layout": {key: value, ...},
-     "rings": {"<trace index>": [cx, cy, cz, radius_rad]},             # a 3-D margin cap, drawn by the JS
-     "arcs": {"<trace index>": [start_rad, stop_rad, inner, outer]}}   # a 2-D margin wedge, drawn by the JS
+     "rings": {"<trace index>": [cx, cy, cz, half_arc_rad, points]},    # a 3-D margin cap's edge
+     "arcs": {"<trace index>": [centre_rad, cw_rad, ccw_rad, radius, points]}}  # a 2-D margin wedge
+`rings` and `arcs` are drawn by live_plotly.js exactly as app/plots/sphere.py draws them (the browser
+tests compare the two), so a per-tick hypersphere preview costs a few numbers per class, not arrays.
 A value of None removes the field. Float arrays travel as float32 (a preview is on screen for a
 fraction of a second; the server's figure brings full precision).
 
@@ -31,10 +33,13 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from app import state
+from app import plots, state
 from app.live import controls
+from toy_models import geometry
 
 PREVIEW_REACH = 6  # stops on each side of the current value that the browser can draw on its own
+RING_POINTS = 61  # a 3-D cap's ring, as app/plots/sphere.py draws it
+WEDGE_POINTS = 33  # a 2-D wedge's rim, as app/plots/sphere.py draws it
 
 
 def window(param: state.Param, value: float, reach: int = PREVIEW_REACH) -> list[float]:
@@ -145,3 +150,58 @@ def figure_previews(
         if control["variants"]:
             out.append(control)
     return out
+
+
+def sphere_previews(
+    unit_key: str, values: Mapping[str, Any], base: go.Figure, class_weights: np.ndarray, sphereface_lambda: float
+) -> list[dict[str, Any]]:
+    """The hypersphere's margin regions at the margin's nearby stops, as small patches the browser draws.
+
+    Only the regions move with the margin (the points and weights are the model's), so a patch holds,
+    per class, what the browser needs to draw its cap ring or wedge (`rings` / `arcs`, see the module
+    docstring), the weight ray's style where a region empties or fills, and the subtitle. The half-arcs
+    come from `geometry.cap_half_arcs`, the same function the figure was drawn with.
+    """
+    loss = values["loss"]
+    plain = _plain(base)
+    roles = [(i, t, t.get("meta", {}).get("role")) for i, t in enumerate(plain["data"])]
+    regions = [(i, t["meta"]) for i, t, role in roles if role in ("cap", "wedge")]
+    if not regions:
+        return []
+    rays = {t["meta"]["class"]: (i, t) for i, t, role in roles if role == "weight"}
+    layout = geometry.margin_layout(class_weights)
+    out = []
+    for name, index, part, current in sliders(values, ("margin",)):
+        control = _control(unit_key, part, current)
+        base_arcs = geometry.cap_half_arcs(loss, values[name], layout.gaps_rad, sphereface_lambda=sphereface_lambda)
+        for value in window(part, current):
+            if math.isclose(value, current, abs_tol=1e-12):
+                continue
+            margin = _with(values, name, index, value)[name]
+            arcs = geometry.cap_half_arcs(loss, margin, layout.gaps_rad, sphereface_lambda=sphereface_lambda)
+            control["variants"].append([value, _region_patch(plain, regions, rays, arcs, base_arcs, loss, margin)])
+        out.append(control)
+    return out
+
+
+def _region_patch(plain, regions, rays, arcs, base_arcs, loss, margin) -> dict[str, Any]:
+    patch: dict[str, Any] = {"data": {}, "rings": {}, "arcs": {}}
+    for i, meta in regions:
+        k = meta["class"]
+        if meta["role"] == "cap":
+            if arcs[k, 0] > 0:
+                patch["rings"][str(i)] = [*meta["centre"], float(arcs[k, 0]), RING_POINTS]
+            else:
+                patch["data"][str(i)] = {"x": [], "y": [], "z": []}
+        else:
+            patch["arcs"][str(i)] = [meta["centre_rad"], float(arcs[k, 0]), float(arcs[k, 1]), meta["radius"],
+                                     WEDGE_POINTS]  # fmt: skip
+        empty, was_empty = not np.any(arcs[k] > 0), not np.any(base_arcs[k] > 0)
+        if empty != was_empty and k in rays:
+            i_ray, ray = rays[k]
+            patch["data"][str(i_ray)] = {"line": {**ray["line"], "dash": "dot" if empty else "solid"}}
+    title = plain["layout"].get("title")
+    if isinstance(title, dict) and isinstance(title.get("subtitle"), dict):
+        subtitle = {**title["subtitle"], "text": plots.margin_text(loss, margin)}
+        patch["layout"] = {"title": {**title, "subtitle": subtitle}}
+    return {key: value for key, value in patch.items() if value}

@@ -186,7 +186,7 @@ class LiveUnit:
     # -- controls ----------------------------------------------------------------------------------
     def _control(self, name: str, values: Mapping[str, Any]) -> None:
         p = state.param_by_name(values["loss"], name)
-        if p is None or name in self.hidden:
+        if p is None or name in self.hidden or not state.is_active(p, values):
             return
         note = f"{self.fixed_by} fixed this." if name in self.fixed else None
         controls.seed_widgets(self.key, p, values[name])
@@ -202,7 +202,7 @@ class LiveUnit:
                 for name in SPHEREFACE_NAMES:
                     self._control(name, values)
                 if values["sphereface_form"] != "original":
-                    st.caption("λ only acts in the original form.")
+                    st.caption("λ annealing belongs to the original form: choose it to set λ.")
         st.header("Training")
         for name in TRAINING_NAMES:
             self._control(name, values)
@@ -268,9 +268,9 @@ class LiveUnit:
         # Each box outside this fragment gets exactly one container on every run (messages may be none):
         # Streamlit keeps a fragment's place in an outside box only if it wrote there in the last full run.
         with self.boxes["messages"], st.container():
-            self._messages()
+            self._messages(snap)
         with self.boxes["sphere"], st.container():
-            views.sphere_view(snap, values, key=self._k("sphere"))
+            views.sphere_view(self.key, snap, values, key=self._k("sphere"))
         with self.boxes["stats"], st.container():
             views.angle_statistics(snap, len(snap.class_names), int(values["dim"]))
         with self.boxes["histograms"], st.container():
@@ -279,8 +279,9 @@ class LiveUnit:
             views.curves_view(snap, key=self._k("curves"))
         runs.train_rest_of_tick(run, started)
 
-    def _messages(self) -> None:
+    def _messages(self, snap: Any) -> None:
         run = self.run
+        st.caption(views.md(views.running_text(run.trainer.config, snap)))
         if run.last_divergence:
             st.warning(views.md(run.last_divergence) + "; training goes on from there. A smaller lr, s or m may "
                        "help.", icon=":material/warning:")  # fmt: skip

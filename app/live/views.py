@@ -49,17 +49,44 @@ def figure_scale(values: Mapping[str, Any]) -> float | None:
 # The model's views (the live fragment)
 # --------------------------------------------------------------------------------------------
 
+GRADIENT_WORDS = {
+    "detached": "straight-through margin gradient (as insightface and opensphere train)",
+    "true": "true margin gradient (as the papers' equations)",
+}
+
+
+def running_text(config: Any, snap: Any) -> str:
+    """One line saying what is training now, with what the screen could otherwise hide."""
+    loss = config.loss
+    text = f"Training {state.loss_label(loss)}"
+    if loss in ("softmax", "normface"):
+        text += "."
+    else:
+        text += f" with the {GRADIENT_WORDS[config.gradient]}."
+    if loss == "softmax":
+        text += (" Softmax predicts with W·x + b, so its accuracy comes from those logits; the circle, sphere and "
+                 "angles show only the directions of x and W (norms and biases left out).")
+    if loss == "sphereface" and config.sphereface_form == "original":
+        lam = snap.hyper.get("sphereface_lambda", 0.0)
+        text += (f" λ = {lam:.3g} at step {snap.step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), so the margin "
+                 f"phases in as λ falls to λ min = {config.lambda_min:g}. A smaller λ decay γ slows it down.")
+    return text
+
 
 def progress_metrics(snap: Any, boxes: list[Any]) -> None:
     """Epoch, accuracies and loss, one metric per box."""
     boxes[0].metric("Epoch", f"{snap.epoch:,}", help=f"Passes over the training set ({snap.step:,} optimiser steps).")
     boxes[1].metric("Train accuracy", f"{snap.train_accuracy:.1%}", help="Over this epoch's batches so far.")
-    boxes[2].metric("Test accuracy", f"{snap.test_accuracy:.1%}",
-                    help=f"The whole test set, scored at step {snap.test_accuracy_step:,}.")
+    if snap.step > 0 and snap.test_accuracy_step == 0:  # a large test set is scored at epoch ends only
+        boxes[2].metric("Test accuracy", "not yet", help="The whole test set is scored at the end of each epoch "
+                        "(it is large); the first score comes when epoch 1 ends.")  # fmt: skip
+    else:
+        boxes[2].metric("Test accuracy", f"{snap.test_accuracy:.1%}",
+                        help=f"The whole test set, scored at step {snap.test_accuracy_step:,}.")
     boxes[3].metric("Loss", f"{snap.loss:.3f}", help="Moving average of the training loss.")
 
 
-def sphere_view(snap: Any, values: Mapping[str, Any], *, key: str) -> None:
+def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str) -> None:
     """Features and class weights on the circle or sphere, with the margin's wedges or caps."""
     figure = plots.hypersphere_figure(
         snap.embeddings,
@@ -71,7 +98,9 @@ def sphere_view(snap: Any, values: Mapping[str, Any], *, key: str) -> None:
         sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
     )
     figure.update_layout(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
-    live_plotly(figure, key=key, height=SPHERE_HEIGHT)
+    previews = preview.sphere_previews(unit_key, values, figure, snap.class_weights,
+                                       snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
+    live_plotly(figure, key=key, height=SPHERE_HEIGHT, preview=previews)
 
 
 def angle_statistics(snap: Any, num_classes: int, dim: int) -> None:
@@ -114,8 +143,9 @@ def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambd
     """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops."""
 
     def build(v: Mapping[str, Any]) -> Any:
+        form = v.get("sphereface_form", "normalized") if v["loss"] == "sphereface" else "normalized"
         figure = plots.target_logit_figure(v["loss"], figure_margin(v), scale=figure_scale(v),
-                                           sphereface_lambda=sphereface_lambda)  # fmt: skip
+                                           sphereface_lambda=sphereface_lambda, sphereface_form=form)  # fmt: skip
         figure.update_layout(height=CURVE_HEIGHT, margin={"t": 60, "b": 10, "r": 10})
         return figure
 

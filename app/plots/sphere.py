@@ -93,7 +93,7 @@ def hypersphere_figure(
     on the feature norms and biases, which a unit-circle picture does not show. Points are spread over
     a thin ring (radius 1 to 1 + jitter, seeded) so that overlapping points stay visible: only their
     angle is meaningful.
-    3-D: points on a translucent unit sphere, weights as rays with a marker at the tip, and for the
+    3-D: points on a wire globe (the unit sphere), weights as rays with a marker at the tip, and for the
     margin losses a ring around each weight bounding its cap.
     Every margin-dependent trace carries a `meta` dict (roles "wedge", "cap", "weight"; see the
     package docstring), and a margin loss gets one wedge or cap trace per class even when it is empty,
@@ -340,26 +340,39 @@ def _cap_trace(k: int, name: str, centre: np.ndarray, gap: float, arc: float) ->
     }
 
 
+def _globe() -> dict:
+    """The unit sphere as a light wire globe: the equator, two parallels and three meridians, one trace.
+
+    Not a translucent surface: blending a surface costs a software-rendered WebGL scene (a laptop
+    without a GPU, a classroom VM) about twice as long to draw, on every training tick
+    (benchmarks/ui_latency.py prints each chart's redraw time).
+    """
+    t = np.linspace(0.0, 2.0 * math.pi, 73)
+    xs, ys, zs = [], [], []
+    for lat in (-math.pi / 4, 0.0, math.pi / 4):  # parallels
+        xs += [*(math.cos(lat) * np.cos(t)), np.nan]
+        ys += [*(math.cos(lat) * np.sin(t)), np.nan]
+        zs += [*np.full(len(t), math.sin(lat)), np.nan]
+    for lon in (0.0, math.pi / 3, 2 * math.pi / 3):  # meridians (great circles through the poles)
+        xs += [*(math.cos(lon) * np.cos(t)), np.nan]
+        ys += [*(math.sin(lon) * np.cos(t)), np.nan]
+        zs += [*np.sin(t), np.nan]
+    return {
+        "type": "scatter3d",
+        "x": np.array(xs, dtype=np.float32),
+        "y": np.array(ys, dtype=np.float32),
+        "z": np.array(zs, dtype=np.float32),
+        "mode": "lines",
+        "line": {"color": "rgba(150, 150, 150, 0.45)", "width": 1.5},
+        "connectgaps": False,
+        "hoverinfo": "skip",
+        "name": "unit sphere",
+        "showlegend": False,
+    }
+
+
 def _sphere_traces(points, point_labels, theta_deg, layout, half_arcs, class_names):
-    data: list[dict] = []
-    u = np.linspace(0.0, 2.0 * math.pi, 37)
-    v = np.linspace(0.0, math.pi, 19)
-    data.append(
-        {
-            "type": "surface",
-            "x": (np.outer(np.cos(u), np.sin(v)) * 0.995).astype(np.float32),
-            "y": (np.outer(np.sin(u), np.sin(v)) * 0.995).astype(np.float32),
-            "z": (np.outer(np.ones_like(u), np.cos(v)) * 0.995).astype(np.float32),
-            "colorscale": [[0.0, "rgb(150, 150, 150)"], [1.0, "rgb(150, 150, 150)"]],
-            "showscale": False,
-            "opacity": 0.12,
-            "hoverinfo": "skip",
-            "name": "unit sphere",
-            "showlegend": False,
-            "lighting": {"ambient": 0.9, "diffuse": 0.2, "specular": 0.0},
-            "contours": {"x": {"highlight": False}, "y": {"highlight": False}, "z": {"highlight": False}},
-        }
-    )
+    data: list[dict] = [_globe()]
     weights = layout.centres
     for k in range(len(weights)):
         color = class_color(k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import torch
@@ -75,7 +76,7 @@ def test_url_seeds_the_widgets():
     assert at.number_input(key=k("seed")).value == 7
     assert at.select_slider(key=k("batch")).value == 32
     assert at.radio(key=k("backbone")).value == "cnn"
-    assert not at.warning  # nothing to correct
+    assert not [w for w in texts(at.warning) if w.startswith("URL")]  # nothing to correct
     trainer = run_state(at).trainer
     assert (trainer.config.loss, trainer.config.margin, trainer.config.seed) == ("cosface", 0.15, 7)
 
@@ -341,8 +342,9 @@ def test_mnist_without_a_folder_falls_back_to_digits(monkeypatch):
     at = start({"dataset": "mnist", "dim": "2"})
     _no_exception(at)
     assert at.selectbox(key=k("dataset")).value == "mnist"  # the choice stays; the folder can still be given
-    notices = [w for w in texts(at.warning) if "could not be loaded" in w]
+    notices = [w for w in texts(at.warning) if "needs a folder" in w]
     assert len(notices) == 1 and "Training on digits meanwhile" in notices[0] and "\n" not in notices[0]
+    assert "sidebar" in notices[0] and "data_dir" not in notices[0]  # no internal names, no "below"
     assert run_state(at).trainer.dataset.name == "digits"
     at.text_input(key=k("data")).input("/no/such/folder").run()
     _no_exception(at)
@@ -382,3 +384,63 @@ def test_fashion_mnist_from_the_data_folder(monkeypatch):
     assert trainer.dataset.name == "fashion-mnist" and trainer.dataset.input_shape == (1, 28, 28)
     at.button(key=k("step")).click().run()
     assert epoch(at) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# What a teacher would find misleading (issue 7, point 6)
+
+
+def test_gradient_mode_is_a_visible_control_and_the_page_says_which_runs():
+    at = start()
+    control = at.radio(key=k("grad"))
+    assert control.value == "detached" and control.label == "Margin gradient"
+    assert "insightface" in control.help and "pytorch-metric-learning" in control.help and "seed 0" in control.help
+    assert any("straight-through margin gradient" in c for c in texts(at.caption))
+    trainer = run_state(at).trainer
+    control.set_value("true").run()
+    _no_exception(at)
+    assert run_state(at).trainer is trainer and trainer.config.gradient == "true"  # hot: no rebuild
+    assert any("true margin gradient" in c for c in texts(at.caption))
+    assert at.query_params["grad"] == "true"
+    # The preset that reproduces the trap: seed 0, true gradient, ArcFace on 3-D digits.
+    assert start({"grad": "true", "seed": "0"}).session_state[k("run")].trainer.config.gradient == "true"
+
+
+def test_scale_warning_knows_the_dimension():
+    two = texts(start({"dim": "2"}).warning)  # the default s = 16
+    assert any("s = 16 caps the probability" in w and "27.7" in w and "every class" in w for w in two), two
+    three = texts(start({"dim": "3"}).warning)
+    assert not any("caps the probability" in w for w in three), three
+    low = texts(start({"dim": "3", "s": "8"}).warning)
+    assert any("s = 8 caps the probability" in w and "10.1" in w for w in low), low
+
+
+def test_sphereface_original_form_has_no_scale_and_shows_lambda_live():
+    at = start({"loss": "sphereface", "form": "original", "m": "4"})
+    _no_exception(at)
+    with pytest.raises(KeyError):
+        at.slider(key=k("s"))
+    assert any("‖x‖" in c for c in texts(at.caption))
+    assert not any("caps the probability" in w for w in texts(at.warning))
+    curve = figure(at, "target-logit")
+    assert "cosine units" in curve["layout"]["yaxis"]["title"]["text"]
+    assert any("λ = 1e+03 at step 0" in c or "λ = 1000 at step 0" in c for c in texts(at.caption))
+    at.button(key=k("play")).click().run()
+
+    def shown_lambda() -> float:
+        (caption,) = [c for c in texts(at.caption) if "λ = " in c and "at step" in c]
+        return float(re.search(r"λ = ([0-9.e+]+) at step", caption).group(1))
+
+    seen = []
+    for _ in range(3):
+        at.run()  # a tick: draws the model as it is, then trains on
+        seen.append(shown_lambda())
+    assert seen == sorted(seen, reverse=True) and seen[-1] < seen[0] < 1000, seen
+    # The target-logit view follows λ while playing (its fragment ticks in this form only).
+    subtitle = figure(at, "target-logit")["layout"]["title"]["subtitle"]["text"]
+    assert float(re.search(r"λ = ([0-9.e+]+)", subtitle).group(1)) < 1000
+
+
+def test_softmax_says_what_the_angle_views_mean():
+    at = start({"loss": "softmax"})
+    assert any("W·x + b" in c and "directions of x and W" in c for c in texts(at.caption))

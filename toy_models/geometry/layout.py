@@ -6,8 +6,8 @@ margin: a wedge on the circle, a cap on the sphere. Its size depends on two sepa
 * the layout of the class weights: `margin_layout` gives each class's centre direction and the
   angle(s) to the neighbour(s) that bound its region. It depends on the weights only, so it changes
   when the model trains, not when the margin slider moves;
-* the loss and margin: `cap_half_arcs` turns those gaps into half-arcs with `feasible_half_arc`.
-  It depends on the gaps only, so a margin change needs no new layout.
+* the loss and margin: `cap_half_arcs` turns those gaps into half-arcs, `feasible_half_arc` for all
+  gaps at once. It depends on the gaps only, so a margin change needs no new layout.
 
 Keeping the two apart lets a browser redraw the regions from (centre, gaps) when only the margin moves.
 
@@ -22,8 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..heads import Margin
-from ._common import _check_options
-from .bounds import feasible_half_arc
+from ._common import _check_options, _g_of_theta
 
 # Two weights closer than this (radians) leave no room for any margin between them.
 _COINCIDENT_RAD = 1e-12
@@ -109,22 +108,48 @@ def cap_half_arcs(
     out = np.full(gaps.shape, np.nan)
     known = ~np.isnan(gaps)
     distinct, index = np.unique(gaps[known], return_inverse=True)
-    arcs = np.array(
-        [
-            feasible_half_arc(
-                loss,
-                margin,
-                separation_rad=min(float(gap), math.pi),
-                easy_margin=easy_margin,
-                sphereface_lambda=sphereface_lambda,
-            )
-            if gap > _COINCIDENT_RAD
-            else 0.0
-            for gap in distinct
-        ]
-    )
+    arcs = _half_arcs(loss, margin, np.minimum(distinct, math.pi), easy_margin, sphereface_lambda)
+    arcs[distinct <= _COINCIDENT_RAD] = 0.0
     out[known] = arcs[index]
     return out
+
+
+_GRID = np.linspace(0.0, 1.0, 257)  # the first grid over [0, sep], as fractions of sep
+_FINE = np.linspace(0.0, 1.0, 65)  # laid over the bracket _REFINEMENTS times, 64-fold narrower each
+_REFINEMENTS = 6  # 256 · 64^6 ≈ 2e13 parts of sep: float64's resolution of an angle
+
+
+def _half_arcs(loss: str, margin: Margin | None, seps: np.ndarray, easy_margin: bool, lam: float) -> np.ndarray:
+    """`feasible_half_arc` for many separations at once (the fast path beside it, tested against it).
+
+    The same rule: on a grid over [0, sep], the first φ where g(φ) < cos(sep − φ) brackets the root.
+    Instead of one root search per separation, the bracket of every separation is then narrowed
+    together: a finer grid laid over the bracket, six times, one vectorised evaluation of g each. The hypersphere view needs this for every class at every preview stop of the margin
+    slider, on every training tick.
+    """
+    if len(seps) == 0:
+        return np.zeros(0)
+
+    def h(phi: np.ndarray, sep: np.ndarray) -> np.ndarray:
+        return _g_of_theta(phi, loss, margin, easy_margin, lam) - np.cos(sep - phi)
+
+    sep = seps[:, None]
+    phi = sep * _GRID[None, :]
+    negative = h(phi, sep) < 0.0
+    arcs = np.where(negative.any(axis=1), 0.0, seps)  # no negative: the whole gap holds
+    cross = negative.argmax(axis=1)
+    rows = np.flatnonzero(negative.any(axis=1) & (cross > 0))  # cross == 0: not even the centre holds
+    lo, hi = phi[rows, cross[rows] - 1], phi[rows, cross[rows]]
+    sep = seps[rows][:, None]
+    for _ in range(_REFINEMENTS):
+        phi = lo[:, None] + (hi - lo)[:, None] * _FINE[None, :]
+        negative = h(phi, sep) < 0.0
+        cross = np.where(negative.any(axis=1), negative.argmax(axis=1), len(_FINE) - 1)
+        cross = np.maximum(cross, 1)  # phi[:, 0] = lo, where the condition held
+        at = np.arange(len(rows))
+        lo, hi = phi[at, cross - 1], phi[at, cross]
+    arcs[rows] = lo
+    return arcs
 
 
 def balanced_sample(labels, max_points: int, *, seed: int = 0) -> np.ndarray:
