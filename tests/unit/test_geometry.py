@@ -575,6 +575,24 @@ def test_half_arcs_keep_the_shape_and_handle_the_edges():
         cap_half_arcs("arcface", 2.0, [0.3])
 
 
+HALF_ARC_CASES = [
+    ("arcface", 0.0, {}), ("arcface", 0.5, {}), ("arcface", 1.2, {}), ("arcface", 0.5, {"easy_margin": True}),
+    ("cosface", 0.1, {}), ("cosface", 0.35, {}), ("sphereface", 1.5, {}), ("sphereface", 4.0, {}),
+    ("sphereface", 4.0, {"sphereface_lambda": 5.0}), ("sphereface", 7.5, {"sphereface_lambda": 1000.0}),
+    ("combined", (1.0, 0.3, 0.2), {}), ("combined", (1.5, 0.5, 0.1), {}), ("combined", (0.6, 0.1, 0.0), {}),
+    ("normface", None, {}),
+]
+
+
+@pytest.mark.parametrize(("loss", "margin", "options"), HALF_ARC_CASES)
+def test_all_at_once_half_arcs_equal_one_root_search_per_gap(loss, margin, options):
+    """cap_half_arcs (every gap at once: grids over the brackets) is the fast path beside feasible_half_arc."""
+    gaps = np.concatenate([np.random.default_rng(3).uniform(0.01, 3.5, 60), [math.pi, 0.7, 1e-3]])
+    fast = cap_half_arcs(loss, margin, gaps, **options)
+    plain = [feasible_half_arc(loss, margin, separation_rad=min(g, math.pi), **options) for g in gaps]
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-12)
+
+
 def test_balanced_sample_water_fills_the_classes():
     labels = np.concatenate([np.full(3, 0), np.full(200, 1), np.full(500, 2)])
     idx = balanced_sample(labels, 99)
