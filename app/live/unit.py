@@ -281,14 +281,15 @@ class LiveUnit:
 
     def _messages(self, snap: Any) -> None:
         run = self.run
-        st.caption(views.md(views.running_text(run.trainer.config, snap)))
+        line = views.running_text(run.trainer.config, snap)
+        if run.last_hyper:
+            line += f" Applied to the running model, no reset: {run.last_hyper}."
+        st.caption(views.md(line))
         if run.last_divergence:
             st.warning(views.md(run.last_divergence) + "; training goes on from there. A smaller lr, s or m may "
                        "help.", icon=":material/warning:")  # fmt: skip
         if run.auto_paused:
             st.info(views.md(run.auto_paused), icon=":material/pause_circle:")
-        if run.last_hyper:
-            st.caption(f"Applied to the running model, no reset: {views.md(run.last_hyper)}")
 
     def _instant(self) -> None:
         """The loss's own views: they need no model, only the formula and the slider values."""

@@ -363,7 +363,7 @@ def _globe() -> dict:
         "y": np.array(ys, dtype=np.float32),
         "z": np.array(zs, dtype=np.float32),
         "mode": "lines",
-        "line": {"color": "rgba(150, 150, 150, 0.45)", "width": 1.5},
+        "line": {"color": "rgba(120, 120, 120, 0.55)", "width": 2},
         "connectgaps": False,
         "hoverinfo": "skip",
         "name": "unit sphere",
