@@ -344,6 +344,26 @@ def views_move(page, want: float) -> dict:
             "notes_ms": seen["notes"], "epochs_rose": float(epoch_after > epoch_before)}
 
 
+def drag_ms(page, selector: str, moves: int = 10) -> float:
+    """A 10-move mouse drag across the sphere: ms from the first to the last pointermove the page handled.
+
+    Playwright sends each move only once the page has handled the one before, so a main thread busy with
+    redraws stretches the drag: this is how long a user's turn of the sphere takes to register.
+    """
+    box = page.locator(selector).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.evaluate(
+        """() => { window.__moves = [];
+                   window.addEventListener('pointermove', () => window.__moves.push(performance.now()), true); }"""
+    )
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 150, y + 60, steps=moves)
+    page.mouse.up()
+    times = page.evaluate("window.__moves")
+    return times[-1] - times[1] if len(times) > 2 else float("nan")
+
+
 def button(page, key: str):
     return page.locator(f".st-key-{UNIT}-{key}").get_by_role("button")  # (the role query skips Streamlit's hidden twin)
 
@@ -473,6 +493,8 @@ def main() -> int:
 
     servers: list[Server] = []
     draw_ms: dict[str, list[float]] = {}
+    drags_playing: list[float] = []
+    drags_paused: list[float] = []
     try:
         app, bare = Server(args.app.resolve(), flags), Server(BARE, flags)
         servers += [app, bare]
@@ -520,7 +542,11 @@ def main() -> int:
                 want = round(want + 0.01, 2)
                 playing_moves.append(views_move(app_page, want))
                 bare_moves_2.append(slider_move(bare_page, "Margin m (rad)", BARE_CHART, "ArrowRight"))
+            # Turning the sphere while it trains, against the same drag paused (information).
+            drags_playing = [drag_ms(app_page, APP_SPHERE) for _ in range(3)]
             click(app_page, "play", "Play")
+            wait_quiet(app_page)
+            drags_paused = [drag_ms(app_page, APP_SPHERE) for _ in range(3)]
             bare_ctx.close()
 
             # 4. Epochs per second: the Playground playing in the browser vs the bare Trainer, alternately.
@@ -567,6 +593,10 @@ def main() -> int:
         + ", ".join(
             f"{k} {median([r[k] for r in app_play]):.2f}" for k in ("ticks_per_s", "epochs_per_tick", "kb_per_tick")
         )
+    )
+    print(
+        f"drag_sphere_ms: playing {median(drags_playing):.0f}, paused {median(drags_paused):.0f} "
+        f"(10 pointer moves, first to last handled; ratio {median(drags_playing) / median(drags_paused):.2f})"
     )
     draws = {key: median(ms) for key, ms in (draw_ms or {}).items()}
     print("  browser redraw per chart while playing, median ms: " + ", ".join(f"{k} {v:.0f}" for k, v in draws.items()))

@@ -13,6 +13,9 @@
 const PLOTLY_KEY = "__marginLabPlotly";
 const GRAPH_CLASS = "ml-live-plotly";
 const graphs = new WeakMap(); // graph div -> {latest, busy, observer}
+// While the user drags any live chart (turning the sphere), no chart redraws: a training tick's redraws
+// would otherwise take the browser's main thread from under the drag, and the turn would stutter.
+let handsOn = 0;
 
 function loadPlotly(url) {
   const cached = window[PLOTLY_KEY];
@@ -139,10 +142,14 @@ function graphFor(parentElement) {
   const release = () => {
     if (!state.pointerDown) return;
     state.pointerDown = false;
+    handsOn = Math.max(0, handsOn - 1);
     // Let plotly's own mouseup handler store the new camera before the next react.
     setTimeout(() => drain(div, parentElement), 50);
   };
-  listen(div, "pointerdown", () => { state.pointerDown = true; }, true);
+  listen(div, "pointerdown", () => {
+    if (!state.pointerDown) handsOn += 1;
+    state.pointerDown = true;
+  }, true);
   listen(window, "pointerup", release, true);
   listen(window, "pointercancel", release, true);
   listen(window, "blur", release);
@@ -409,7 +416,7 @@ const WHEEL_QUIET_MS = 400;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function busyUserFor(state) {
-  if (state.pointerDown) return 100;
+  if (handsOn > 0) return 100;
   const sinceWheel = performance.now() - state.lastWheel;
   return sinceWheel < WHEEL_QUIET_MS ? WHEEL_QUIET_MS - sinceWheel : 0;
 }
