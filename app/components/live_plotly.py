@@ -31,15 +31,16 @@ If `st.components.v2` is missing (an older Streamlit), `live_plotly` falls back 
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly
 import plotly.graph_objects as go
-import plotly.io as pio
 import streamlit as st
-from plotly.io.json import to_json_plotly
 
 COMPONENT_NAME = "margin_lab.live_plotly"
 PLOTLY_JS_DIR = Path(plotly.__file__).parent / "package_data"
@@ -74,6 +75,8 @@ def plotly_js_url() -> str:
 def figure_json(figure: go.Figure | dict, *, theme: str | None = "streamlit") -> str:
     """Compact figure JSON as sent to the browser.
 
+    figure: a plotly Figure, or a plain figure dict such as the builders' `as_spec=True` gives (numpy
+    arrays inside; encoded here directly, which is ~50x faster than Figure.to_plotly_json).
     With theme="streamlit" the figure's `layout.template` is dropped (it is ~9/10 of a small
     figure and holds plotly's or Streamlit's placeholder styling); the browser then applies
     the app theme (text colour, font, grid colour, transparent background) wherever the
@@ -89,7 +92,39 @@ def figure_json(figure: go.Figure | dict, *, theme: str | None = "streamlit") ->
         layout = dict(spec.get("layout") or {})
         layout.pop("template", None)
         spec["layout"] = layout
-    return pio.to_json(spec, validate=False, remove_uids=True)
+    return encode_json(spec)
+
+
+# plotly.js reads these typed arrays from base64 ("bdata"); int64 has no typed array in the browser.
+_TYPED_ARRAY = {"float64": "f8", "float32": "f4", "int32": "i4", "uint32": "u4", "int16": "i2", "uint16": "u2",
+                "int8": "i1", "uint8": "u1"}  # fmt: skip
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.int64 and (value.size == 0 or np.abs(value).max() < 2**31):
+            value = value.astype(np.int32)
+        code = _TYPED_ARRAY.get(value.dtype.name)
+        if code is None:
+            return [_jsonable(v) for v in value.tolist()]
+        typed = {"dtype": code, "bdata": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")}
+        if value.ndim > 1:
+            typed["shape"] = ",".join(str(n) for n in value.shape)
+        return typed
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN: plotly.js reads null as a gap
+    return value
+
+
+def encode_json(value: Any) -> str:
+    """JSON for plotly.js: numpy arrays as plotly's base64 typed arrays, non-finite floats as null."""
+    return json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def live_plotly(
@@ -130,7 +165,7 @@ def live_plotly(
         "plotly_url": plotly_js_url(),
     }
     if preview:
-        data["preview"] = to_json_plotly(preview)
+        data["preview"] = encode_json(preview)
     _mount(key=key, data=data, height="content")
 
 

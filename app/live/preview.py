@@ -50,6 +50,7 @@ def window(param: state.Param, value: float, reach: int = PREVIEW_REACH) -> list
 
 
 def _plain(figure: go.Figure | Mapping) -> dict:
+    """A figure as a dict: a plot builder's `as_spec=True` output as it is (numpy arrays inside)."""
     return figure.to_plotly_json() if isinstance(figure, go.Figure) else dict(figure)
 
 
@@ -136,7 +137,7 @@ def figure_previews(
     values: Mapping[str, Any],
     build: Callable[[Mapping[str, Any]], go.Figure],
     names: Sequence[str],
-    base: go.Figure,
+    base: go.Figure | Mapping,
 ) -> list[dict[str, Any]]:
     """For each slider in `names`: the patches from `base` (= build(values)) to the figure at each nearby stop."""
     base_plain = _plain(base)
@@ -153,7 +154,8 @@ def figure_previews(
 
 
 def sphere_previews(
-    unit_key: str, values: Mapping[str, Any], base: go.Figure, class_weights: np.ndarray, sphereface_lambda: float
+    unit_key: str, values: Mapping[str, Any], base: go.Figure | Mapping, class_weights: np.ndarray,
+    sphereface_lambda: float,
 ) -> list[dict[str, Any]]:
     """The hypersphere's margin regions at the margin's nearby stops, as small patches the browser draws.
 

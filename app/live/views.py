@@ -87,8 +87,8 @@ def progress_metrics(snap: Any, boxes: list[Any]) -> None:
 
 
 def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str) -> None:
-    """Features and class weights on the circle or sphere, with the margin's wedges or caps."""
-    figure = plots.hypersphere_figure(
+    """Features and class weights on the circle or sphere, with the margin's wedges or caps (previewed)."""
+    spec = plots.hypersphere_figure(
         snap.embeddings,
         snap.labels,
         snap.class_weights,
@@ -96,11 +96,12 @@ def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str
         loss=values["loss"],
         margin=figure_margin(values),
         sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
+        as_spec=True,
     )
-    figure.update_layout(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
-    previews = preview.sphere_previews(unit_key, values, figure, snap.class_weights,
+    spec["layout"].update(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
+    previews = preview.sphere_previews(unit_key, values, spec, snap.class_weights,
                                        snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
-    live_plotly(figure, key=key, height=SPHERE_HEIGHT, preview=previews)
+    live_plotly(spec, key=key, height=SPHERE_HEIGHT, preview=previews)
 
 
 def angle_statistics(snap: Any, num_classes: int, dim: int) -> None:
@@ -125,13 +126,13 @@ def angle_statistics(snap: Any, num_classes: int, dim: int) -> None:
 
 
 def histogram_view(snap: Any, *, key: str) -> None:
-    figure = plots.angle_histograms(np.degrees(snap.target_angle), np.degrees(snap.nearest_angle))
-    live_plotly(figure, key=key, height=figure.layout.height, config=NO_MODEBAR)
+    spec = plots.angle_histograms(np.degrees(snap.target_angle), np.degrees(snap.nearest_angle), as_spec=True)
+    live_plotly(spec, key=key, height=spec["layout"]["height"], config=NO_MODEBAR)
 
 
 def curves_view(snap: Any, *, key: str) -> None:
-    figure = plots.training_curves(snap.history)
-    live_plotly(figure, key=key, height=figure.layout.height, config=NO_MODEBAR)
+    spec = plots.training_curves(snap.history, as_spec=True)
+    live_plotly(spec, key=key, height=spec["layout"]["height"], config=NO_MODEBAR)
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,10 +145,10 @@ def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambd
 
     def build(v: Mapping[str, Any]) -> Any:
         form = v.get("sphereface_form", "normalized") if v["loss"] == "sphereface" else "normalized"
-        figure = plots.target_logit_figure(v["loss"], figure_margin(v), scale=figure_scale(v),
-                                           sphereface_lambda=sphereface_lambda, sphereface_form=form)  # fmt: skip
-        figure.update_layout(height=CURVE_HEIGHT, margin={"t": 60, "b": 10, "r": 10})
-        return figure
+        spec = plots.target_logit_figure(v["loss"], figure_margin(v), scale=figure_scale(v),
+                                         sphereface_lambda=sphereface_lambda, sphereface_form=form, as_spec=True)
+        spec["layout"].update(height=CURVE_HEIGHT, margin={"t": 60, "b": 10, "r": 10})
+        return spec
 
     figure = build(values)
     previews = preview.figure_previews(unit_key, values, build, ("margin", "scale"), figure)
@@ -160,11 +161,11 @@ def decision_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: f
 
     def build(v: Mapping[str, Any]) -> Any:
         return plots.decision_boundary_figure(v["loss"], figure_margin(v), plane=plane,
-                                              sphereface_lambda=sphereface_lambda)  # fmt: skip
+                                              sphereface_lambda=sphereface_lambda, as_spec=True)  # fmt: skip
 
     figure = build(values)
     # The combined margin's target can turn and rise again: its grey region is a 2-D grid of decisions
     # (~0.1 s a figure), too slow to build a dozen times per slider move, so that chart waits for the server.
     previewed = () if values["loss"] == "combined" else ("margin",)
     previews = preview.figure_previews(unit_key, values, build, previewed, figure)
-    live_plotly(figure, key=key, height=figure.layout.height, config=NO_MODEBAR, preview=previews)
+    live_plotly(figure, key=key, height=figure["layout"]["height"], config=NO_MODEBAR, preview=previews)

@@ -20,7 +20,9 @@ def histogram_edges_deg(bin_deg: float = HISTOGRAM_BIN_DEG) -> np.ndarray:
     return np.linspace(0.0, 180.0, round(180.0 / bin_deg) + 1)
 
 
-def angle_histograms(target_angle_deg, nearest_other_angle_deg, *, bin_deg: float = HISTOGRAM_BIN_DEG) -> go.Figure:
+def angle_histograms(
+    target_angle_deg, nearest_other_angle_deg, *, bin_deg: float = HISTOGRAM_BIN_DEG, as_spec: bool = False
+) -> go.Figure:
     """Overlaid histograms (counts per fixed bin) of θ_y and of the nearest other angle, in degrees.
 
     θ_y is the angle from each feature to its own class weight; min_{j≠y} θ_j the angle to the
@@ -73,4 +75,4 @@ def angle_histograms(target_angle_deg, nearest_other_angle_deg, *, bin_deg: floa
         "height": 340,
         "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
     }
-    return _figure(data, layout)
+    return _figure(data, layout, as_spec)

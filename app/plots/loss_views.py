@@ -210,6 +210,7 @@ def target_logit_figure(
     sphereface_form: str = "normalized",
     scale: float | None = None,
     num: int = 361,
+    as_spec: bool = False,
 ) -> go.Figure:
     """The loss's target logit against θ_y over [0°, 180°], over softmax's cos θ (ArcFace Fig. 4b).
 
@@ -296,7 +297,7 @@ def target_logit_figure(
         "height": 420,
         "hovermode": "closest",
     }  # fmt: skip
-    return _figure(data, layout)
+    return _figure(data, layout, as_spec)
 
 
 def decision_boundary_figure(
@@ -307,6 +308,7 @@ def decision_boundary_figure(
     easy_margin: bool = False,
     sphereface_lambda: float = 0.0,
     num: int = 400,
+    as_spec: bool = False,
 ) -> go.Figure:
     """Binary decision boundaries and the grey decision margin (ArcFace Fig. 5, CosFace Fig. 2).
 
@@ -418,4 +420,4 @@ def decision_boundary_figure(
         "height": 460,
         "hovermode": "closest",
     }  # fmt: skip
-    return _figure(data, layout)
+    return _figure(data, layout, as_spec)

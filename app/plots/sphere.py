@@ -75,6 +75,7 @@ def hypersphere_figure(
     sphereface_lambda: float = 0.0,
     jitter: float = 0.08,
     seed: int = 0,
+    as_spec: bool = False,
 ) -> go.Figure:
     """Unit features and class-weight directions on the circle (d = 2) or the sphere (d = 3).
 
@@ -166,7 +167,7 @@ def hypersphere_figure(
             "uirevision": "hypersphere-3d",
             "height": 520,
         }
-    return _figure(data, figure_layout)
+    return _figure(data, figure_layout, as_spec)
 
 
 _NO_FIT = " (margin does not fit: no sample can satisfy it)"

@@ -19,7 +19,7 @@ def _history_field(history: Any, name: str) -> list:
     return list(value) if value is not None else []
 
 
-def training_curves(history: Any) -> go.Figure:
+def training_curves(history: Any, *, as_spec: bool = False) -> go.Figure:
     """Loss (top) and train/test accuracy (bottom) against epoch, on a shared epoch axis.
 
     `history` is a mapping or an object (toy_models.train.History) with the lists "epoch",
@@ -86,4 +86,4 @@ def training_curves(history: Any) -> go.Figure:
         layout["annotations"] = [
             {"text": "no epochs yet", "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
         ]
-    return _figure(data, layout)
+    return _figure(data, layout, as_spec)

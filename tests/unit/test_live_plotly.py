@@ -159,3 +159,56 @@ def test_decode_array_roundtrip():
     encoded = json.loads(lp.figure_json({"data": [{"type": "heatmap", "z": values}], "layout": {}}))["data"][0]["z"]
     assert np.array_equal(lp.decode_array(encoded), values)
     assert np.array_equal(lp.decode_array([1, 2]), np.array([1, 2]))
+
+
+def _decoded(value):
+    """Plotly JSON with every typed array decoded to a numpy array (for comparing two encodings)."""
+    if isinstance(value, dict) and "bdata" in value:
+        return lp.decode_array(value).astype(np.float64)
+    if isinstance(value, dict):
+        return {k: _decoded(v) for k, v in value.items() if k != "template"}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+def _assert_same(a, b, where="figure"):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_the_fast_encoding_of_a_spec_equals_plotlys_own():
+    """figure_json(spec) (numpy arrays encoded directly) is the fast path beside Figure.to_plotly_json."""
+    from app import plots
+    from toy_models.train import History
+
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(120, 3)), np.repeat(np.arange(6), 20)
+    weights = rng.normal(size=(6, 3))
+    target_deg, nearest_deg = rng.uniform(0, 90, 50), rng.uniform(0, 90, 50)
+    history = History(epoch=(0, 1, 2), step=(0, 10, 20), loss=(2.0, 1.0, float("nan")),
+                      train_accuracy=(0.1, 0.5, 0.7), test_accuracy=(0.1, 0.4, 0.6))
+    builders = [
+        lambda **k: plots.hypersphere_figure(features, labels, weights, loss="arcface", margin=0.4, **k),
+        lambda **k: plots.hypersphere_figure(features[:, :2], labels, weights[:, :2], loss="cosface", margin=0.1, **k),
+        lambda **k: plots.angle_histograms(target_deg, nearest_deg, **k),
+        lambda **k: plots.training_curves(history, **k),
+        lambda **k: plots.target_logit_figure("arcface", 0.5, scale=16.0, **k),
+        lambda **k: plots.decision_boundary_figure("combined", (1.0, 0.3, 0.2), **k),  # a 2-D heatmap grid
+    ]
+    for build in builders:
+        fast = json.loads(lp.figure_json(build(as_spec=True)))
+        plain = json.loads(lp.figure_json(build()))
+        _assert_same(_decoded(fast), _decoded(plain))
+    assert "NaN" not in lp.encode_json({"y": [1.0, float("nan")], "z": np.array([np.inf, 1.0])})

@@ -108,10 +108,34 @@ def cap_half_arcs(
     out = np.full(gaps.shape, np.nan)
     known = ~np.isnan(gaps)
     distinct, index = np.unique(gaps[known], return_inverse=True)
-    arcs = _half_arcs(loss, margin, np.minimum(distinct, math.pi), easy_margin, sphereface_lambda)
+    seps = np.minimum(distinct, math.pi)
+    arcs = _closed_form_half_arcs(loss, margin, seps, easy_margin, sphereface_lambda)
+    if arcs is None:
+        arcs = _half_arcs(loss, margin, seps, easy_margin, sphereface_lambda)
     arcs[distinct <= _COINCIDENT_RAD] = 0.0
     out[known] = arcs[index]
     return out
+
+
+def _closed_form_half_arcs(loss: str, margin: Margin | None, seps: np.ndarray, easy_margin: bool, lam: float):
+    """The half-arcs in closed form where g makes g(φ) − cos(sep − φ) fall monotonically, else None.
+
+    Then the first φ where the margin fails is the root itself: ArcFace cos(φ + m) = cos(sep − φ) at
+    (sep − m)/2; SphereFace cos(mφ) = cos(sep − φ) at sep/(m + 1) (λ = 0); CosFace
+    2·sin(sep/2)·sin(sep/2 − φ) = m; NormFace sep/2. Clipped at 0 where even the centre fails.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if loss == "normface":
+            return seps / 2.0
+        if loss == "arcface" and not easy_margin:
+            return np.maximum(0.0, (seps - margin) / 2.0)
+        if loss == "sphereface" and lam == 0.0:
+            return seps / (margin + 1.0)
+        if loss == "cosface":
+            half = np.sin(seps / 2.0)
+            ratio = np.where(half > 0, margin / (2.0 * half), np.inf)
+            return np.where(ratio <= 1.0, np.maximum(0.0, seps / 2.0 - np.arcsin(np.minimum(ratio, 1.0))), 0.0)
+    return None
 
 
 _GRID = np.linspace(0.0, 1.0, 257)  # the first grid over [0, sep], as fractions of sep
@@ -124,8 +148,9 @@ def _half_arcs(loss: str, margin: Margin | None, seps: np.ndarray, easy_margin: 
 
     The same rule: on a grid over [0, sep], the first φ where g(φ) < cos(sep − φ) brackets the root.
     Instead of one root search per separation, the bracket of every separation is then narrowed
-    together: a finer grid laid over the bracket, six times, one vectorised evaluation of g each. The hypersphere view needs this for every class at every preview stop of the margin
-    slider, on every training tick.
+    together: a finer grid laid over the bracket, six times, one vectorised evaluation of g each. The
+    hypersphere view needs this for every class at every preview stop of the margin slider, on every
+    training tick (where g allows, `_closed_form_half_arcs` answers first).
     """
     if len(seps) == 0:
         return np.zeros(0)
