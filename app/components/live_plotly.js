@@ -374,13 +374,19 @@ function queuePump() {
 function pump() {
   pumpQueued = false;
   if (slotTaken || !waiting.length) return;
-  // A preview (a slider just moved) goes first; otherwise the highest graph on the page.
+  // Previews (a slider just moved) go first, the quickest to draw first, so most views follow the
+  // thumb soonest; otherwise the highest graph on the page.
   let first = 0;
+  const cost = (entry) => (graphs.get(entry.div) || {}).lastDrawMs || 0;
   for (let i = 1; i < waiting.length; i++) {
     const a = waiting[first];
     const b = waiting[i];
     if (a.urgent !== b.urgent) {
       if (b.urgent) first = i;
+      continue;
+    }
+    if (a.urgent) {
+      if (cost(b) < cost(a)) first = i;
       continue;
     }
     if (!b.div.isConnected || (a.div.isConnected && a.div.compareDocumentPosition(b.div) & Node.DOCUMENT_POSITION_PRECEDING)) {
@@ -459,7 +465,8 @@ async function drain(div, parentElement) {
         div.dataset.shown = JSON.stringify(shown);
         // For profiling (benchmarks/ui_latency.py): how long each chart's redraws took, newest last.
         const spent = (window.__marginLabDrawMs = window.__marginLabDrawMs || {});
-        (spent[state.key] = spent[state.key] || []).push(performance.now() - started);
+        state.lastDrawMs = performance.now() - started;
+        (spent[state.key] = spent[state.key] || []).push(state.lastDrawMs);
         keepTurntableDrags(div);
         const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
         if (note) note.remove();
