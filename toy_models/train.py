@@ -62,7 +62,6 @@ __all__ = [
     "DEFAULT_COMPARE_LOSSES",
     "DEVICES",
     "OPTIMIZERS",
-    "THETA_BIN_EDGES_DEG",
     "EvalResult",
     "History",
     "MultiTrainer",
@@ -86,9 +85,6 @@ LIVE_TEST_LIMIT = 4096  # test sets up to this size are re-scored at every snaps
 EVAL_CHUNK = 4096  # evaluation batch: bounds the memory of a CNN over 60k MNIST images
 PENDING_LIMIT = 256  # steps whose predictions may wait before they are counted (see _count_pending)
 INITIAL_LOSS_SAMPLES = 2048  # training samples that score the untrained model (history entry of epoch 0)
-THETA_BIN_DEG = 5  # θ_y histograms: 36 bins of 5° from 0° to 180° (the last one includes 180°)
-THETA_BIN_EDGES_DEG = tuple(float(e) for e in range(0, 181, THETA_BIN_DEG))
-THETA_QUANTILES = (0.1, 0.5, 0.9)
 _NORM_EPS = 1e-12  # F.normalize's: a norm below it counts as it
 
 
@@ -365,8 +361,7 @@ class History:
 
     loss: mean training loss over the epoch (entry 0: the untrained model's loss on up to 2,048 training
     samples). train_accuracy: running accuracy over the epoch's batches, each scored just before its update.
-    test_accuracy: the whole test set at the end of the epoch. theta_*: the test samples' target angles θ_y
-    (ArcFace Fig. 4a), as quantiles (THETA_QUANTILES) and as counts in the bins THETA_BIN_EDGES_DEG.
+    test_accuracy: the whole test set at the end of the epoch.
     """
 
     epoch: tuple[int, ...] = ()
@@ -374,18 +369,13 @@ class History:
     loss: tuple[float, ...] = ()
     train_accuracy: tuple[float, ...] = ()
     test_accuracy: tuple[float, ...] = ()
-    theta_quantiles_deg: tuple[tuple[float, ...], ...] = ()
-    theta_hist: tuple[tuple[int, ...], ...] = ()
 
     @staticmethod
     def names() -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(History))
 
     def to_dict(self) -> dict[str, list]:
-        out = {name: [list(v) if isinstance(v, tuple) else v for v in getattr(self, name)] for name in self.names()}
-        out["theta_bin_edges_deg"] = list(THETA_BIN_EDGES_DEG)
-        out["theta_quantile_levels"] = list(THETA_QUANTILES)
-        return out
+        return {name: list(getattr(self, name)) for name in self.names()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -516,16 +506,6 @@ def _mode_matters(module: nn.Module) -> bool:
     """Whether train() and eval() would change what the module computes (dropout or batch norm inside)."""
     mode_dependent = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
     return any(isinstance(m, mode_dependent) for m in module.modules())
-
-
-def _quantiles(values: np.ndarray, levels: Sequence[float]) -> tuple[float, ...]:
-    """numpy's default ("linear") quantiles, without np.quantile's overhead (it costs more than the data here)."""
-    ordered = np.sort(values)
-    positions = np.asarray(levels) * (len(ordered) - 1)
-    low = np.floor(positions).astype(int)
-    high = np.minimum(low + 1, len(ordered) - 1)
-    fraction = positions - low
-    return tuple(float(v) for v in ordered[low] * (1 - fraction) + ordered[high] * fraction)
 
 
 def _clone_tree(value):
@@ -769,18 +749,12 @@ class _ModelRun:
 
     def _record_epoch(self, *, loss: float, train_accuracy: float, test_features: torch.Tensor | None = None) -> None:
         test = self.evaluate_test(test_features)
-        # θ_y of every test sample, in float32 (5° bins need no more); the snapshot's angles use metrics.target_angles.
-        cos_target = np.sum(test.embeddings * test.class_weights[test.labels], axis=1)
-        theta_deg = np.degrees(np.arccos(np.clip(cos_target, -1.0, 1.0)))
-        bins = np.minimum((theta_deg // THETA_BIN_DEG).astype(np.int64), len(THETA_BIN_EDGES_DEG) - 2)
         row = {
             "epoch": self.epoch,
             "step": self.step,
             "loss": float(loss),
             "train_accuracy": float(train_accuracy),
             "test_accuracy": test.accuracy,
-            "theta_quantiles_deg": _quantiles(theta_deg, THETA_QUANTILES),
-            "theta_hist": tuple(np.bincount(bins, minlength=len(THETA_BIN_EDGES_DEG) - 1).tolist()),
         }
         for name, value in row.items():
             self._history_rows[name].append(value)

@@ -13,7 +13,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from toy_models import train as train_module
 from toy_models.data import load_dataset
 from toy_models.heads import LOSS_SPECS, build_head, sphereface_lambda
 from toy_models.train import (
@@ -247,11 +246,9 @@ def test_advance_by_epochs_stops_at_the_boundary_and_records_history(digits):
     assert (trainer.epoch, trainer.step, trainer.epoch_fraction) == (2, 2 * per_epoch, 0.0)
     history = trainer.snapshot().history
     assert history.epoch == (0, 1, 2) and history.step == (0, per_epoch, 2 * per_epoch)
-    assert all(sum(hist) == len(digits.y_test) for hist in history.theta_hist)
-    assert len(history.theta_hist[0]) == len(train_module.THETA_BIN_EDGES_DEG) - 1
-    assert all(q[0] <= q[1] <= q[2] for q in history.theta_quantiles_deg)
     assert history.loss[2] < history.loss[0]
-    assert set(history.to_dict()) >= set(History.names())
+    assert set(history.to_dict()) == set(History.names()) == {"epoch", "step", "loss", "train_accuracy",
+                                                               "test_accuracy"}
 
 
 def test_advance_validates_its_budget(digits):
