@@ -24,6 +24,7 @@ from toy_models.train import (
     Trainer,
     choose_device,
     is_hot_change,
+    stack,
     training_logits,
 )
 
@@ -443,26 +444,74 @@ def test_one_batched_step_computes_what_separate_trainers_compute(digits, gradie
     Trainer gets. Only float32 rounding differs (bmm instead of mm, another summation order): rtol 1e-4."""
     configs = [TrainConfig(gradient=gradient, **spec) for spec in ALL_LOSSES]
     multi = MultiTrainer(configs, dataset=digits)
+    assert multi.fast
     singles = [Trainer(c, dataset=digits) for c in configs]
     multi.advance(steps=5)  # away from the initial weights, and SphereFace's λ away from its start
     for member, single in zip(multi.members, singles, strict=True):
         single.backbone.load_state_dict(member.backbone.state_dict())
         single.head.load_state_dict(member.head.state_dict())
     x, y = digits.x_train[100:164], digits.y_train[100:164]
-    losses, _ = multi._losses_and_scores(x, y)
-    for stack in multi._stacks:
-        stack.grad = None
-    losses.sum().backward()
-    batched_loss = dict(enumerate(losses.tolist()))
+    losses, scores, flat_grad = multi.losses_and_gradients(x, y)
+    grads = multi.stack.views(flat_grad)
     for i, (member, single) in enumerate(zip(multi.members, singles, strict=True)):
-        logits, _ = training_logits(single.head, single.backbone(x), y)
+        logits, single_scores = training_logits(single.head, single.backbone(x), y)
         loss = F.cross_entropy(logits, y)
         params = [*single.backbone.parameters(), *single.head.parameters()]
         expected = torch.autograd.grad(loss, params)
-        got = [stack.grad[i] for stack in multi._stacks][: len(params)]  # a margin head has no bias row
-        assert batched_loss[i] == pytest.approx(loss.item(), rel=1e-5), member.config.loss
+        got = [g[i] for g in grads][: len(params)]  # a margin head has no bias row
+        assert losses[i].item() == pytest.approx(loss.item(), rel=1e-5), member.config.loss
+        assert torch.equal(scores[i].argmax(0), single_scores.argmax(1))
         for a, b in zip(got, expected, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def twins(configs, dataset, steps):
+    """A MultiTrainer on the fast path, trained `steps` steps, and one on the autograd reference with the very same
+    weights and SphereFace step counts (copied through the members' state dicts)."""
+    fast, reference = MultiTrainer(configs, dataset=dataset), MultiTrainer(configs, dataset=dataset, fast=False)
+    assert fast.fast and not reference.fast
+    fast.advance(steps=steps)
+    for a, b in zip(fast.members, reference.members, strict=True):
+        b.backbone.load_state_dict(a.backbone.state_dict())
+        b.head.load_state_dict(a.head.state_dict())
+    return fast, reference
+
+
+@pytest.mark.parametrize("gradient", ["detached", "true"])
+def test_the_fast_path_computes_the_gradients_of_the_autograd_reference(digits, gradient):
+    """The hand-written batched backward (toy_models.train.batched) against the plain autograd path, member by
+    member through its own modules, for every loss and option: losses, predictions and every gradient."""
+    configs = [TrainConfig(gradient=gradient, **spec) for spec in ALL_LOSSES]
+    fast, reference = twins(configs, digits, steps=7)
+    x, y = digits.x_train[200:264], digits.y_train[200:264]
+    fast_losses, fast_scores, fast_grad = fast.losses_and_gradients(x, y)
+    ref_losses, ref_scores, ref_grad = reference.losses_and_gradients(x, y)
+    fast_grads, ref_grads = fast.stack.views(fast_grad), reference.stack.views(ref_grad)
+    torch.testing.assert_close(fast_losses, ref_losses, rtol=1e-5, atol=1e-6)
+    assert torch.equal(fast_scores.argmax(1), ref_scores.argmax(1))
+    assert len(fast_grads) == len(ref_grads) == len(fast.stack.names)
+    for name, a, b in zip(fast.stack.names, fast_grads, ref_grads, strict=True):
+        for i, config in enumerate(configs):
+            torch.testing.assert_close(a[i], b[i], rtol=1e-4, atol=1e-6, msg=lambda m, n=name, c=config: (
+                f"{c.loss} {c.sphereface_form} {n}: {m}"))
+    sphereface = [m.head.iteration.item() for m in fast.members if m.config.loss == "sphereface"]
+    assert sphereface == [m.head.iteration.item() for m in reference.members if m.config.loss == "sphereface"]
+
+
+def test_the_fast_path_trains_as_the_autograd_reference_does(digits):
+    """30 steps of SGD (which keeps a rounding difference a rounding difference, unlike Adam): every member of
+    the fast path ends where its autograd twin ends, for every loss, option and gradient mode."""
+    configs = [TrainConfig(optimizer="sgd", lr=0.05, weight_decay=1e-4, gradient=gradient, **spec)
+               for spec in ALL_LOSSES for gradient in ("detached", "true")]
+    fast, reference = twins(configs, digits, steps=0)
+    fast.advance(steps=30)
+    reference.advance(steps=30)
+    for a, b in zip(fast.members, reference.members, strict=True):
+        for x, y in zip(weights_of(a), weights_of(b), strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-5)
+        assert a.last_loss == pytest.approx(b.last_loss, abs=1e-5)
+        assert a.snapshot().train_accuracy == b.snapshot().train_accuracy
+        assert a.snapshot().hyper["sphereface_lambda"] == b.snapshot().hyper["sphereface_lambda"]
 
 
 def test_all_at_once_equals_separate_runs_with_sgd(digits):
@@ -554,3 +603,33 @@ def test_multi_trainer_checks_its_members_share_the_cold_settings(digits):
                          dataset=digits)
     assert [m.config.scale for m in multi.members] == [None, 30.0]
     assert multi.members[1].config.margin == 0.2
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_the_stacks_update_is_torch_optims(optimizer, weight_decay):
+    """stack.adam_update / sgd_update (public tensor operations on the flat buffer) against torch.optim.Adam / SGD
+    over 20 steps of random gradients; per-element settings (members that differ) against the same with numbers."""
+    generator = torch.Generator().manual_seed(0)
+    start = torch.randn(500, generator=generator)
+    grads = [torch.randn(500, generator=generator) for _ in range(20)]
+    leaf = start.clone().requires_grad_()
+    if optimizer == "adam":
+        reference = torch.optim.Adam([leaf], lr=0.01, weight_decay=weight_decay, foreach=False)
+    else:
+        reference = torch.optim.SGD([leaf], lr=0.01, momentum=0.9, weight_decay=weight_decay, foreach=False)
+    ours, per_element = start.clone(), start.clone()
+    state = [torch.zeros(500) for _ in range(4)]
+    for step, grad in enumerate(grads, start=1):
+        leaf.grad = grad.clone()
+        reference.step()
+        if optimizer == "adam":
+            stack.adam_update(ours, grad.clone(), state[0], state[1], step, 0.01, weight_decay)
+            stack.adam_update(per_element, grad.clone(), state[2], state[3], step, torch.full((500,), 0.01),
+                              torch.full((500,), weight_decay))
+        else:
+            stack.sgd_update(ours, grad.clone(), state[0], 0.01, 0.9, weight_decay)
+            stack.sgd_update(per_element, grad.clone(), state[2], torch.full((500,), 0.01), torch.full((500,), 0.9),
+                             torch.full((500,), weight_decay))
+    torch.testing.assert_close(ours, leaf.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(per_element, leaf.detach(), rtol=1e-5, atol=1e-6)

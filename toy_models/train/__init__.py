@@ -23,9 +23,9 @@ Three promises hold the design together:
 """
 
 from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
-from .multi import MultiTrainer
+from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
 from .records import EvalResult, History, Snapshot, TrainEvent
-from .run import GUARD_EVERY, build_model, head_options, training_logits
+from .run import GUARD_EVERY, ModelRun, build_model, training_logits
 from .trainer import Trainer
 
 __all__ = [
@@ -35,6 +35,8 @@ __all__ = [
     "OPTIMIZERS",
     "EvalResult",
     "History",
+    "ModelRun",
+    "MultiMember",
     "MultiTrainer",
     "Snapshot",
     "TrainConfig",
@@ -42,7 +44,7 @@ __all__ = [
     "Trainer",
     "build_model",
     "choose_device",
-    "head_options",
     "is_hot_change",
+    "reference_losses_and_gradients",
     "training_logits",
 ]

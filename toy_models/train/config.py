@@ -19,11 +19,12 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_COMPARE_LOSSES = ("softmax", "sphereface", "cosface", "arcface")
 
-def _is_int(value: object) -> bool:
+
+def is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
@@ -114,27 +115,27 @@ class TrainConfig:
             set_(self, "data_dir", str(self.data_dir))
         for name in ("max_train", "max_test"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
+            if value is not None and (not is_int(value) or value < 1):
                 fail(f"{name} must be a positive integer or None, got {value!r}")
         holdout = self.holdout_classes
-        if _is_int(holdout):
+        if is_int(holdout):
             holdout = (holdout,)
-        if isinstance(holdout, str) or not all(_is_int(c) and c >= 0 for c in holdout):
+        if isinstance(holdout, str) or not all(is_int(c) and c >= 0 for c in holdout):
             fail(f"holdout_classes must be non-negative class indices, got {self.holdout_classes!r}")
         set_(self, "holdout_classes", tuple(int(c) for c in holdout))
         for name in ("data_seed", "seed"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
                 fail(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
-        if not _is_int(self.num_identities) or not 2 <= self.num_identities <= 20:
+        if not is_int(self.num_identities) or not 2 <= self.num_identities <= 20:
             fail(f"num_identities must be an integer from 2 to 20, got {self.num_identities!r}")
 
         backbone = str(self.backbone).strip().lower()
         if backbone not in BACKBONES:
             fail(f"unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
         set_(self, "backbone", backbone)
-        if not _is_int(self.embedding_dim) or self.embedding_dim < 2:
+        if not is_int(self.embedding_dim) or self.embedding_dim < 2:
             fail(f"embedding_dim must be an integer of at least 2, got {self.embedding_dim!r}")
-        if not _is_int(self.hidden) or self.hidden < 1:
+        if not is_int(self.hidden) or self.hidden < 1:
             fail(f"hidden must be a positive integer, got {self.hidden!r}")
 
         if self.loss not in LOSS_SPECS:
@@ -143,7 +144,7 @@ class TrainConfig:
         if self.scale is not None:
             if not spec.uses_scale:
                 fail(f"{self.loss} takes no scale: it is a plain linear layer on unnormalised features")
-            if not _is_number(self.scale) or self.scale <= 0:
+            if not is_number(self.scale) or self.scale <= 0:
                 fail(f"scale must be a positive number, got {self.scale!r}")
             set_(self, "scale", float(self.scale))
         if self.margin is not None:
@@ -154,9 +155,9 @@ class TrainConfig:
                 if len(margin) != 1:
                     fail(f"{self.loss} takes one margin number, got {len(margin)}")
                 margin = margin[0]
-            if isinstance(margin, bool) or not (_is_number(margin) or isinstance(margin, (list, tuple))):
+            if isinstance(margin, bool) or not (is_number(margin) or isinstance(margin, (list, tuple))):
                 fail(f"margin must be a number (three numbers for combined), got {self.margin!r}")
-            if isinstance(margin, (list, tuple)) and not all(_is_number(v) for v in margin):
+            if isinstance(margin, (list, tuple)) and not all(is_number(v) for v in margin):
                 fail(f"margin must be finite numbers, got {self.margin!r}")
             set_(self, "margin", check_margin(self.loss, margin))
         if self.gradient not in GRADIENTS:
@@ -169,28 +170,28 @@ class TrainConfig:
             fail(f"unknown SphereFace form {self.sphereface_form!r}: choose one of {', '.join(SPHEREFACE_FORMS)}")
         for name in ("lambda_base", "lambda_gamma", "lambda_power", "lambda_min"):
             value = getattr(self, name)
-            if not _is_number(value) or value < 0:
+            if not is_number(value) or value < 0:
                 fail(f"{name} must be a non-negative number, got {value!r}")
             set_(self, name, float(value))
 
         if self.optimizer not in OPTIMIZERS:
             fail(f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        if not _is_number(self.lr) or self.lr <= 0:
+        if not is_number(self.lr) or self.lr <= 0:
             fail(f"lr must be a positive number, got {self.lr!r}")
-        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+        if not is_number(self.momentum) or not 0 <= self.momentum < 1:
             fail(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
             fail(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
         for name in ("lr", "momentum", "weight_decay"):
             set_(self, name, float(getattr(self, name)))
-        if not _is_int(self.batch_size) or self.batch_size < 1:
+        if not is_int(self.batch_size) or self.batch_size < 1:
             fail(f"batch_size must be a positive integer, got {self.batch_size!r}")
 
         if self.device not in DEVICES:
             fail(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
-        if self.num_threads is not None and (not _is_int(self.num_threads) or self.num_threads < 1):
+        if self.num_threads is not None and (not is_int(self.num_threads) or self.num_threads < 1):
             fail(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
-        if not _is_int(self.snapshot_per_class) or self.snapshot_per_class < 1:
+        if not is_int(self.snapshot_per_class) or self.snapshot_per_class < 1:
             fail(f"snapshot_per_class must be a positive integer, got {self.snapshot_per_class!r}")
 
     @property
@@ -264,3 +265,11 @@ def choose_device(requested: str = "auto") -> torch.device:
     if requested not in DEVICES:
         raise ValueError(f"unknown device {requested!r}: choose one of {', '.join(DEVICES)}")
     return torch.device(requested)
+
+
+def prepare_runtime(config: TrainConfig) -> torch.device:
+    """The device for the config, after applying its thread count (process-wide by nature: the app keeps it at 1)."""
+    device = choose_device(config.device)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    return device

@@ -1,13 +1,19 @@
-"""One model's bookkeeping, shared by Trainer and the MultiTrainer's members: history, events, the divergence
-guard, hot settings, evaluation and snapshots; and the small pieces both trainers use."""
+"""One model's run: the bookkeeping Trainer and every MultiTrainer member share (history, events, the divergence
+guard, hot settings, evaluation, snapshots), and the small pieces both trainers use.
+
+A `ModelRun` does not optimise. The trainer that owns it takes the steps and reports each one through the
+"driving" methods (`keep_last_good`, `record_step`, `add_correct`, `end_epoch`, `restore_last_good`); everything
+a caller reads (`snapshot`, `history`, `events`, `evaluate_all`) and every hot change (`set_hyper`) lives here,
+written once for both trainers.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,21 +24,25 @@ from .. import metrics
 from ..data import Dataset, load_dataset
 from ..heads import ClassifierHead, MarginHead, SphereFaceHead, build_head, margin_logits
 from ..nets import MLPBackbone, build_backbone
-from .config import TrainConfig, _is_int, _is_number, choose_device
+from .config import TrainConfig, is_int, is_number
 from .records import EvalResult, History, Snapshot, TrainEvent
 
-if TYPE_CHECKING:
-    from .multi import MultiTrainer
-    from .trainer import Trainer
-
-FUSED_DEVICES = ("cpu", "cuda", "mps")  # where torch has a fused Adam kernel
 GUARD_EVERY = 25  # steps between last-good copies; a copy of these tiny nets costs microseconds
 LOSS_EMA_DECAY = 0.9  # the live loss curve: an exponential moving average over roughly the last 10 steps
 LIVE_TEST_LIMIT = 4096  # test sets up to this size are re-scored at every snapshot; larger ones per epoch
 EVAL_CHUNK = 4096  # evaluation batch: bounds the memory of a CNN over 60k MNIST images
-PENDING_LIMIT = 256  # steps whose predictions may wait before they are counted (see _count_pending)
+PENDING_LIMIT = 256  # steps whose predictions may wait before they are counted (see Trainer._count_pending)
 INITIAL_LOSS_SAMPLES = 2048  # training samples that score the untrained model (history entry of epoch 0)
-_NORM_EPS = 1e-12  # F.normalize's: a norm below it counts as it
+
+# Layers whose output depends on train() / eval(): evaluation switches the backbone to eval() only if it has one.
+_MODE_DEPENDENT = (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The model and its training forward
 
 
 def head_options(config: TrainConfig) -> dict[str, Any]:
@@ -65,42 +75,54 @@ def build_model(config: TrainConfig, input_shape: Sequence[int], num_classes: in
     return backbone, head
 
 
-def _margin_training_logits(
-    head: MarginHead, cosine: torch.Tensor, embeddings: torch.Tensor, labels: torch.Tensor
-) -> torch.Tensor:
-    """What MarginHead.forward(embeddings, labels) computes, from a cosine matrix the caller already has.
-
-    The trainers need the plain cosines too (they are the predictions), and MultiTrainer computes them for
-    all members in one batched product; so the forward is spelled out here. SphereFace's λ schedule
-    advances per training forward, exactly as SphereFaceHead.forward does it. A unit test checks that this
-    equals head(embeddings, labels) for every loss.
-    """
-    if isinstance(head, SphereFaceHead) and head.training:
-        head.iteration += 1
-    return margin_logits(
-        cosine,
-        labels,
-        head.loss_name,
-        head.scale_for(embeddings),
-        head.margin,
-        gradient=head.gradient,
-        **head.target_options(),
-    )
-
-
 def training_logits(
     head: ClassifierHead, embeddings: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(training logits, prediction scores): the logits with the margin for the loss, and scores whose argmax is
-    the head's inference prediction (cosines for margin heads, the plain logits for softmax)."""
-    if isinstance(head, MarginHead):
-        cosine = head.cosine(embeddings)
-        return _margin_training_logits(head, cosine, embeddings, labels), cosine
-    logits = head(embeddings, labels)
-    return logits, logits
+    the head's inference prediction (cosines for margin heads, the plain logits W·x + b for softmax).
+
+    For a margin head this is MarginHead.forward(embeddings, labels) spelled out, because the trainers need the
+    plain cosines too; SphereFace's λ schedule advances per training forward as in SphereFaceHead.forward. A
+    unit test holds it to head(embeddings, labels) for every loss.
+    """
+    if not isinstance(head, MarginHead):
+        logits = head(embeddings, labels)
+        return logits, logits
+    cosine = head.cosine(embeddings)
+    if isinstance(head, SphereFaceHead) and head.training:
+        head.iteration += 1
+    logits = margin_logits(
+        cosine, labels, head.loss_name, head.scale_for(embeddings), head.margin, gradient=head.gradient,
+        **head.target_options(),
+    )
+    return logits, cosine
 
 
-def _all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+def mlp_plan(backbone: nn.Module) -> list[tuple[str, str | None]] | None:
+    """The MLP's layers as [("linear", param prefix), ("relu", None), ...], or None if it is not a plain MLP.
+
+    Only Flatten, Linear and ReLU are understood; anything else (the CNN) is called as a module.
+    """
+    if not isinstance(backbone, MLPBackbone):
+        return None
+    layers = [(f"body.{name}", module) for name, module in backbone.body.named_children()]
+    layers.append(("embedding", backbone.embedding))
+    plan: list[tuple[str, str | None]] = []
+    for prefix, module in layers:
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            plan.append(("linear", prefix))
+        elif isinstance(module, nn.ReLU):
+            plan.append(("relu", None))
+        elif not isinstance(module, nn.Flatten):
+            return None
+    return plan
+
+
+# --------------------------------------------------------------------------------------------------------
+# Small pieces
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     """One check over many small tensors (a concatenation is cheaper than a check per tensor). x·0 is 0 for a
     finite x and NaN for ±inf and NaN, so the sum of the zeroed values is finite exactly when all are: two passes
     over the data instead of torch.isfinite's four."""
@@ -108,20 +130,14 @@ def _all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     return bool(torch.isfinite(torch.cat(flat).mul_(0.0).sum())) if flat else True
 
 
-def _mode_matters(module: nn.Module) -> bool:
-    """Whether train() and eval() would change what the module computes (dropout or batch norm inside)."""
-    mode_dependent = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
-    return any(isinstance(m, mode_dependent) for m in module.modules())
-
-
-def _clone_tree(value):
+def clone_tree(value):
     """Deep copy of nested dicts/lists of tensors (an optimizer state_dict), far cheaper than copy.deepcopy."""
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, dict):
-        return {k: _clone_tree(v) for k, v in value.items()}
+        return {k: clone_tree(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clone_tree(v) for v in value]
+        return [clone_tree(v) for v in value]
     return value
 
 
@@ -137,7 +153,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-class _BatchStream:
+class BatchStream:
     """Seeded epochs of shuffled mini-batch indices. An epoch is one pass over the training set; its last batch
     may be smaller. The generator is the stream's own, so nothing global is drawn from or changed."""
 
@@ -173,31 +189,35 @@ class _BatchStream:
         return index, True
 
 
-def _train_for(runner: Trainer | MultiTrainer, steps: int | None, seconds: float | None, epochs: int | None) -> int:
-    """The loop behind both advance methods: train step by step until the first of the limits is reached."""
+def train_for(
+    take_step: Callable[[], None], epoch: Callable[[], int], steps: int | None, seconds: float | None,
+    epochs: int | None,
+) -> int:
+    """The loop behind both advance methods: take_step() until the first of the limits is reached."""
     if steps is None and seconds is None and epochs is None:
         raise ValueError("advance needs steps, seconds or epochs")
-    if steps is not None and (not _is_int(steps) or steps < 0):
+    if steps is not None and (not is_int(steps) or steps < 0):
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if epochs is not None and (not _is_int(epochs) or epochs < 0):
+    if epochs is not None and (not is_int(epochs) or epochs < 0):
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if seconds is not None and (not _is_number(seconds) or seconds < 0):
+    if seconds is not None and (not is_number(seconds) or seconds < 0):
         raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
     start = time.perf_counter()
-    target_epoch = None if epochs is None else runner.epoch + epochs
+    target_epoch = None if epochs is None else epoch() + epochs
     done = 0
     while True:
         if steps is not None and done >= steps:
             return done
-        if target_epoch is not None and runner.epoch >= target_epoch:
+        if target_epoch is not None and epoch() >= target_epoch:
             return done
         if seconds is not None and time.perf_counter() - start >= seconds:  # read between steps only
             return done
-        runner._train_step()
+        take_step()
         done += 1
 
 
-def _load_checked_dataset(config: TrainConfig, dataset: Dataset | None) -> Dataset:
+def load_checked_dataset(config: TrainConfig, dataset: Dataset | None) -> Dataset:
+    """The dataset the config names: loaded, or the one passed in after checking that it is that one."""
     if dataset is None:
         return load_dataset(
             config.dataset,
@@ -216,47 +236,30 @@ def _load_checked_dataset(config: TrainConfig, dataset: Dataset | None) -> Datas
     return dataset
 
 
-def _prepare_runtime(config: TrainConfig) -> torch.device:
-    device = choose_device(config.device)
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)  # process-wide by nature: the app keeps it at 1
-    return device
+# --------------------------------------------------------------------------------------------------------
+# One model's bookkeeping
 
 
+class ModelRun:
+    """A backbone + head and everything recorded about their training. Subclasses own the optimisation.
 
-def _mlp_plan(backbone: nn.Module) -> list[tuple[str, str | None]] | None:
-    """The MLP's layers as [("linear", param prefix), ("relu", None), ...], or None if it is not a plain MLP.
-
-    Only Flatten, Linear and ReLU are understood; anything else (the CNN) is trained member by member.
+    Subclass hooks: the properties step, epoch, epoch_fraction; _capture_state / _load_state (model and optimizer
+    state of a last-good copy); _apply_optimizer_hyper (push the config's lr, momentum and weight decay to the
+    optimizer); _count_pending (count queued predictions).
     """
-    if not isinstance(backbone, MLPBackbone):
-        return None
-    layers = [(f"body.{name}", module) for name, module in backbone.body.named_children()]
-    layers.append(("embedding", backbone.embedding))
-    plan: list[tuple[str, str | None]] = []
-    for prefix, module in layers:
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            plan.append(("linear", prefix))
-        elif isinstance(module, nn.ReLU):
-            plan.append(("relu", None))
-        elif not isinstance(module, nn.Flatten):
-            return None
-    return plan
 
-
-
-class _ModelRun:
-    """A backbone + head and everything recorded about their training. Subclasses own the optimisation."""
-
-    def __init__(self, config: TrainConfig, dataset: Dataset, device: torch.device):
+    def __init__(self, config: TrainConfig, dataset: Dataset, device: torch.device,
+                 model: tuple[nn.Module, ClassifierHead] | None = None):
         self.config = config.resolved()
         self.initial_config = self.config
         self.dataset = dataset
         self.device = device
-        self.backbone, self.head = build_model(self.config, dataset.input_shape, dataset.num_classes)
+        if model is None:
+            model = build_model(self.config, dataset.input_shape, dataset.num_classes)
+        self.backbone, self.head = model
         self.backbone.to(device)
         self.head.to(device)
-        self._mode_matters = _mode_matters(self.backbone)
+        self._mode_matters = any(isinstance(m, _MODE_DEPENDENT) for m in self.backbone.modules())
         self._x_test = dataset.x_test.to(device)
         self._y_test = dataset.y_test.to(device)
         self.events: list[TrainEvent] = []
@@ -268,7 +271,6 @@ class _ModelRun:
         self._epoch_loss_sum = 0.0
         self._epoch_seen = 0
         self._epoch_correct = 0
-        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (scores, labels) of steps not yet counted
         self._epoch_steps = 0
         self._checkpoint: tuple[int, Any] | None = None
         self._version = 0  # bumped by anything that changes what a snapshot shows
@@ -284,7 +286,7 @@ class _ModelRun:
     def epoch_fraction(self) -> float:
         raise NotImplementedError
 
-    def _capture_state(self) -> Any:
+    def _capture_state(self, shared: Any = None) -> Any:
         raise NotImplementedError
 
     def _load_state(self, state: Any) -> None:
@@ -293,7 +295,9 @@ class _ModelRun:
     def _apply_optimizer_hyper(self) -> None:
         raise NotImplementedError
 
-    # -- start ---------------------------------------------------------------------------------------------
+    def _count_pending(self) -> None:
+        """Add the predictions queued by recent steps to the epoch's count (add_correct)."""
+
     def _start(self, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
         """Score the untrained model (history entry 0) and keep it as the first last-good copy."""
         count = min(len(y_train), INITIAL_LOSS_SAMPLES)
@@ -304,69 +308,74 @@ class _ModelRun:
             logits, scores = training_logits(self.head, embeddings, y_train[:count])
             loss = float(F.cross_entropy(logits, y_train[:count]))
             train_accuracy = float((scores.argmax(1) == y_train[:count]).float().mean())
-        self._set_train_mode()
+        self.backbone.train()
+        self.head.train()
         if not math.isfinite(loss):  # only an absurd setting (e.g. a huge scale) can do this
             loss = 0.0
         self._loss_ema, self._ema_weight = loss, 1.0
         self._record_epoch(loss=loss, train_accuracy=train_accuracy)
-        self._checkpoint = (0, self._capture_state())
+        self.keep_last_good(0)
 
-    def _set_train_mode(self) -> None:
-        self.backbone.train()
-        self.head.train()
+    # -- driving a run: called by the trainer that takes the steps ------------------------------------------
+    def keep_last_good(self, step: int, shared: Any = None) -> None:
+        """Keep the current weights and optimizer state as the last-good copy, taken before step `step`.
 
-    # -- per step and per epoch ----------------------------------------------------------------------------
-    def _record_step(self, loss_value: float, count: int) -> None:
-        self.last_loss = loss_value
-        self._loss_ema = LOSS_EMA_DECAY * self._loss_ema + (1 - LOSS_EMA_DECAY) * loss_value
-        self._ema_weight = LOSS_EMA_DECAY * self._ema_weight + (1 - LOSS_EMA_DECAY)
-        self._epoch_loss_sum += loss_value
-        self._epoch_steps += 1
-        self._epoch_seen += count
-
-    def _count_pending(self) -> None:
-        """Add the predictions queued by recent steps to the epoch's count of correct ones.
-
-        Counting is deferred: one batched argmax per snapshot or epoch instead of three small ops and a
-        synchronisation in every step (a few per cent of a step on these tiny nets).
+        Called with weights that just gave a finite loss on real data (finite weights alone are not enough:
+        weights of 1e30 are finite and still overflow the next forward pass). `shared`: a copy the owner took
+        for several runs at once (MultiTrainer), passed to _capture_state.
         """
-        if self._pending:
-            scores = torch.cat([s for s, _ in self._pending])
-            labels = torch.cat([y for _, y in self._pending])
-            self._epoch_correct += int((scores.argmax(1) == labels).sum())
-            self._pending.clear()
+        self._checkpoint = (step, self._capture_state(shared))
 
-    def _before_update(self, step: int, loss_value: float) -> None:
-        """Every GUARD_EVERY steps, keep the weights that just gave a finite loss as the last-good copy.
-
-        Taken before the update, so the copy is known to work on real data (finite weights alone are not
-        enough: weights of 1e30 are finite and still overflow the next forward pass).
-        """
-        if step % GUARD_EVERY == 0 and math.isfinite(loss_value) and self._params_finite():
-            self._checkpoint = (step, self._capture_state())
-
-    def _after_update(self, step: int, loss_value: float, count: int) -> None:
-        """Bookkeeping after step number `step`, or the guard's response to its non-finite loss."""
+    def record_step(self, step: int, loss_value: float, count: int) -> None:
+        """After optimiser step number `step` on `count` samples: record its loss, or, if the loss was not finite,
+        restore the last-good copy."""
         if math.isfinite(loss_value):
-            self._record_step(loss_value, count)
+            self.last_loss = loss_value
+            self._loss_ema = LOSS_EMA_DECAY * self._loss_ema + (1 - LOSS_EMA_DECAY) * loss_value
+            self._ema_weight = LOSS_EMA_DECAY * self._ema_weight + (1 - LOSS_EMA_DECAY)
+            self._epoch_loss_sum += loss_value
+            self._epoch_steps += 1
+            self._epoch_seen += count
         else:
-            self._diverged(step, "the loss became non-finite")
+            self.restore_last_good(step, "the loss became non-finite")
+        self._version += 1
 
-    def _params_finite(self) -> bool:
-        return _all_finite([*self.backbone.parameters(), *self.head.parameters()])
+    def add_correct(self, count: int) -> None:
+        """`count` more correct training predictions in the current epoch (counted in bulk by the owner)."""
+        self._epoch_correct += count
 
-    def _ensure_finite(self) -> None:
-        """Called before anything is shown: the last step may have pushed a weight to inf/NaN."""
-        if not self._params_finite():
-            self._diverged(self.step, "a weight became non-finite")
-
-    def _end_epoch(self, test_features: torch.Tensor | None = None) -> None:
+    def end_epoch(self, test_features: torch.Tensor | None = None) -> None:
+        """Close the epoch: its history entry, with the test set scored now (`test_features`: the backbone's
+        output on it, if the owner computed it already)."""
         self._count_pending()
         train_accuracy = self._epoch_correct / self._epoch_seen if self._epoch_seen else self._last("train_accuracy")
         loss = self._epoch_loss_sum / self._epoch_steps if self._epoch_steps else self._last("loss")
         self._epoch_loss_sum, self._epoch_seen, self._epoch_correct, self._epoch_steps = 0.0, 0, 0, 0
         self._record_epoch(loss=loss, train_accuracy=train_accuracy, test_features=test_features)
 
+    def restore_last_good(self, step: int, reason: str) -> None:
+        """The divergence guard: restore the last-good copy and say so, once per copy (repeats raise the event's
+        count). Weights and optimizer moments go back; the user's current settings stand."""
+        restored_step, state = self._checkpoint
+        self._load_state(state)
+        self._apply_optimizer_hyper()  # a state_dict brings its lr along: the current config's wins
+        count = 1
+        last = self.events[-1] if self.events else None
+        if last is not None and last.kind == "diverged" and last.restored_step == restored_step:
+            count = last.count + 1
+            self.events.pop()
+        again = f" ({_ordinal(count)} time from this copy)" if count > 1 else ""
+        message = (
+            f"{self.config.loss} diverged at step {step} ({reason}) with {self._hyper_text()}; "
+            f"restored the weights of step {restored_step}{again}"
+        )
+        self.events.append(TrainEvent(step, "diverged", message, count, restored_step))
+        self._version += 1
+
+    def params_finite(self) -> bool:
+        return all_finite([*self.backbone.parameters(), *self.head.parameters()])
+
+    # -- history -------------------------------------------------------------------------------------------
     def _last(self, name: str) -> float:
         values = self._history_rows[name]
         return values[-1] if values else 0.0
@@ -392,7 +401,6 @@ class _ModelRun:
         self._history_cache = None
         self._version += 1
 
-    # -- the guard -----------------------------------------------------------------------------------------
     def _hyper_text(self) -> str:
         c = self.config
         parts = []
@@ -403,24 +411,6 @@ class _ModelRun:
             parts.append("m=" + (",".join(f"{v:g}" for v in margin) if isinstance(margin, tuple) else f"{margin:g}"))
         parts.append(f"lr={c.lr:g}")
         return ", ".join(parts)
-
-    def _diverged(self, step: int, reason: str) -> None:
-        """Restore the last-good copy and say so, once per checkpoint (repeats raise the event's count)."""
-        restored_step, state = self._checkpoint
-        self._load_state(state)
-        self._apply_optimizer_hyper()  # the user's current settings stand; only weights and moments go back
-        count = 1
-        last = self.events[-1] if self.events else None
-        if last is not None and last.kind == "diverged" and last.restored_step == restored_step:
-            count = last.count + 1
-            self.events.pop()
-        again = f" ({_ordinal(count)} time from this copy)" if count > 1 else ""
-        message = (
-            f"{self.config.loss} diverged at step {step} ({reason}) with {self._hyper_text()}; "
-            f"restored the weights of step {restored_step}{again}"
-        )
-        self.events.append(TrainEvent(step, "diverged", message, count, restored_step))
-        self._version += 1
 
     # -- hot settings --------------------------------------------------------------------------------------
     def set_hyper(self, **changes: Any) -> None:
@@ -477,7 +467,7 @@ class _ModelRun:
         """
         result = self._evaluate(x, y, features)  # non-finite weights always show in the features (NaN·0 = NaN)
         if not (np.isfinite(result.embeddings).all() and np.isfinite(result.class_weights).all()):
-            self._diverged(self.step, "the features became non-finite")
+            self.restore_last_good(self.step, "the features became non-finite")
             result = self._evaluate(x, y)
             result = dataclasses.replace(
                 result,
@@ -495,7 +485,8 @@ class _ModelRun:
                 raw = self._embed(x.to(self.device)) if features is None else features
                 unit = F.normalize(raw.float(), dim=1)
                 weights = self.head.class_directions().float()
-                # A margin head predicts the class of the largest cosine (its scale is positive); softmax its logits.
+                # The head's own prediction: a margin head's logits are s·cos (s > 0), so the largest cosine; the
+                # softmax head's are W·x + b, which the angles alone do not decide.
                 scores = unit @ weights.T if isinstance(self.head, MarginHead) else self.head(raw)
                 predictions = scores.argmax(1) if len(raw) else torch.zeros(0, dtype=torch.long)
         finally:
@@ -517,10 +508,10 @@ class _ModelRun:
     def evaluate_all(self, *, max_pairs: int = 200_000, seed: int = 0) -> dict[str, Any]:
         """Final metrics of the current model, as the command line reports them.
 
-        train_accuracy and test_accuracy over the whole splits; the angle statistics of the test set (degrees,
-        metrics.angle_statistics); with classes held out, open-set verification on their samples
-        (metrics.verification_metrics: verification_auc, tar_at_far_1e-2, tar_at_far_1e-3 and pair counts).
-        Values that cannot be computed are NaN and "notes" ({metric: reason}) says why.
+        train_accuracy and test_accuracy over the whole splits, from the head's predictions; the angle statistics
+        of the test set (degrees, metrics.angle_statistics); with classes held out, open-set verification on their
+        samples (metrics.verification_metrics: verification_auc, tar_at_far_1e-2, tar_at_far_1e-3 and pair
+        counts). Values that cannot be computed are NaN and "notes" ({metric: reason}) says why.
         """
         train = self.evaluate(self.dataset.x_train, self.dataset.y_train)
         test = self.evaluate_test()
@@ -545,7 +536,9 @@ class _ModelRun:
         """A plot-ready picture of the model now. Cheap: the same state returns the cached snapshot.
 
         Test accuracy covers the whole test set; sets up to LIVE_TEST_LIMIT samples are re-scored whenever the
-        model changed, larger ones at epoch ends (or now, with refresh_test=True).
+        model changed, larger ones at epoch ends (or now, with refresh_test=True). Accuracies are the head's own
+        predictions; the angles are those of unit features to unit class weights (for softmax, whose bias and
+        feature norms also decide, they do not decide the prediction).
         """
         key = (self._version, self.step, refresh_test)
         if self._snapshot_cache is not None and self._snapshot_cache[0] == key:

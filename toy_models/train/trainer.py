@@ -1,4 +1,4 @@
-"""Trainer: step-wise, time-budgeted training of one backbone + head."""
+"""Trainer: step-wise, time-budgeted training of one backbone + head (the Playground's live model)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Dataset
-from .config import TrainConfig, is_hot_change
+from .config import TrainConfig, is_hot_change, prepare_runtime
 from .run import (
-    FUSED_DEVICES,
+    GUARD_EVERY,
     PENDING_LIMIT,
-    _BatchStream,
-    _clone_tree,
-    _load_checked_dataset,
-    _mlp_plan,
-    _ModelRun,
-    _prepare_runtime,
-    _train_for,
+    BatchStream,
+    ModelRun,
+    clone_tree,
+    load_checked_dataset,
+    mlp_plan,
+    train_for,
     training_logits,
 )
 
+FUSED_DEVICES = ("cpu", "cuda", "mps")  # where torch.optim.Adam has a fused kernel
 
-def _make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
+
+def make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
     # The fused kernels do one pass over all tensors; on these tiny nets the optimizer's per-tensor overhead
     # would otherwise cost as much as the forward pass.
     fused = device.type in FUSED_DEVICES
@@ -35,9 +36,8 @@ def _make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter], device:
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-
-class Trainer(_ModelRun):
-    """Step-wise training of one backbone + head. See the module docstring for the promises it keeps.
+class Trainer(ModelRun):
+    """Step-wise training of one backbone + head. See the package docstring for the promises it keeps.
 
     Trainer(config, dataset=None): `dataset` may be passed in (e.g. cached by the app); it must be the one
     the config names. Attributes worth reading: step, epoch, epoch_fraction, events, history, config (the
@@ -46,19 +46,18 @@ class Trainer(_ModelRun):
 
     def __init__(self, config: TrainConfig | None = None, dataset: Dataset | None = None):
         config = TrainConfig() if config is None else config
-        device = _prepare_runtime(config)
-        dataset = _load_checked_dataset(config, dataset)
+        device = prepare_runtime(config)
+        dataset = load_checked_dataset(config, dataset)
         super().__init__(config, dataset, device)
         self._x_train = dataset.x_train.to(device)
         self._y_train = dataset.y_train.to(device)
-        self._stream = _BatchStream(len(self._y_train), self.config.batch_size, self.config.seed, device)
+        self._stream = BatchStream(len(self._y_train), self.config.batch_size, self.config.seed, device)
         self.step = 0
-        self.optimizer = _make_optimizer(
-            self.config, [*self.backbone.parameters(), *self.head.parameters()], device
-        )
+        self.optimizer = make_optimizer(self.config, [*self.backbone.parameters(), *self.head.parameters()], device)
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (scores, labels) of steps not yet counted
         # The plain MLP's training forward as F.linear / torch.relu on its parameters: what its modules compute,
         # without seven nn.Module calls per step (None: the CNN, called as a module).
-        plan = _mlp_plan(self.backbone)
+        plan = mlp_plan(self.backbone)
         linears = [None if op == "relu" else self.backbone.get_submodule(prefix) for op, prefix in (plan or [])]
         self._mlp_layers = None if plan is None else [None if m is None else (m.weight, m.bias) for m in linears]
         self._start(self._x_train, self._y_train)
@@ -79,8 +78,9 @@ class Trainer(_ModelRun):
         """Train until `steps` more steps, `seconds` of wall time or `epochs` more epoch ends, whichever comes
         first; returns the number of steps taken. The clock is read between steps, so a time budget is
         overshot by at most one step (and at least one step is taken when seconds > 0)."""
-        done = _train_for(self, steps, seconds, epochs)
-        self._ensure_finite()
+        done = train_for(self._train_step, lambda: self.epoch, steps, seconds, epochs)
+        if not self.params_finite():  # the last step may have pushed a weight to inf/NaN: never shown
+            self.restore_last_good(self.step, "a weight became non-finite")
         return done
 
     def _train_step(self) -> None:
@@ -95,8 +95,9 @@ class Trainer(_ModelRun):
         logits, scores = training_logits(self.head, features, y)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
-        self._before_update(self.step, loss_value)
         if math.isfinite(loss_value):
+            if self.step % GUARD_EVERY == 0 and self.params_finite():
+                self.keep_last_good(self.step)  # before the update: these weights just gave a finite loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -104,10 +105,18 @@ class Trainer(_ModelRun):
             if len(self._pending) >= PENDING_LIMIT:
                 self._count_pending()
         self.step += 1
-        self._after_update(self.step, loss_value, y.shape[0])
-        self._version += 1
+        self.record_step(self.step, loss_value, y.shape[0])
         if epoch_done:
-            self._end_epoch()
+            self.end_epoch()
+
+    def _count_pending(self) -> None:
+        """Count the predictions queued by recent steps: one batched argmax per snapshot or epoch instead of three
+        small ops and a synchronisation in every step (a few per cent of a step on these tiny nets)."""
+        if self._pending:
+            scores = torch.cat([s for s, _ in self._pending])
+            labels = torch.cat([y for _, y in self._pending])
+            self.add_correct(int((scores.argmax(1) == labels).sum()))
+            self._pending.clear()
 
     def reconfigure(self, config: TrainConfig) -> None:
         """Apply `config` to the running model when only hot fields differ (see is_hot_change); else ValueError."""
@@ -122,17 +131,17 @@ class Trainer(_ModelRun):
                           if getattr(target, name) != getattr(self.config, name)})
 
     # -- guard hooks -------------------------------------------------------------------------------------------
-    def _capture_state(self) -> Any:
+    def _capture_state(self, shared: Any = None) -> Any:
         return {
-            "backbone": _clone_tree(self.backbone.state_dict()),
-            "head": _clone_tree(self.head.state_dict()),
-            "optimizer": _clone_tree(self.optimizer.state_dict()),
+            "backbone": clone_tree(self.backbone.state_dict()),
+            "head": clone_tree(self.head.state_dict()),
+            "optimizer": clone_tree(self.optimizer.state_dict()),
         }
 
     def _load_state(self, state: Any) -> None:
         self.backbone.load_state_dict(state["backbone"])
         self.head.load_state_dict(state["head"])
-        self.optimizer.load_state_dict(_clone_tree(state["optimizer"]))  # keep the copy reusable
+        self.optimizer.load_state_dict(clone_tree(state["optimizer"]))  # Adam's moments too; keep the copy reusable
         self.optimizer.zero_grad(set_to_none=True)
 
     def _apply_optimizer_hyper(self) -> None:
