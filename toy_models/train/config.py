@@ -1,7 +1,8 @@
-"""TrainConfig: every setting a run depends on, validated; which settings are hot; the device."""
+"""TrainConfig: every setting a run depends on, validated once; which settings are hot; the device."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import numbers
@@ -211,8 +212,36 @@ class TrainConfig:
         return spec.default_margin if self.margin is None else self.margin
 
     def resolved(self) -> TrainConfig:
-        """This config with scale and margin filled in from the loss's defaults."""
-        return dataclasses.replace(self, scale=self.effective_scale, margin=self.effective_margin)
+        """This config with scale and margin filled in from the loss's defaults.
+
+        Not validated again: the values are this config's own (checked when it was made) or the loss's defaults.
+        """
+        scale, margin = self.effective_scale, self.effective_margin
+        if self.scale == scale and self.margin == margin:
+            return self
+        out = copy.copy(self)
+        object.__setattr__(out, "scale", scale)  # as __post_init__ normalises a frozen dataclass in place
+        object.__setattr__(out, "margin", margin)
+        return out
+
+    def with_hot(self, **changes: Any) -> TrainConfig:
+        """This config, resolved, with hot settings changed: the one place a hot value is validated.
+
+        ValueError (one sentence, nothing changed) names a cold or unknown setting or a bad value. None for scale
+        or margin means the loss's default. The result is resolved, so nothing downstream checks the values again.
+        """
+        cold = sorted(set(changes) - self.hot_fields)
+        if cold:
+            if cold[0] in self.cold_fields:
+                raise ValueError(f"{cold[0]} cannot change while training: start a new trainer for it")
+            raise ValueError(f"unknown setting {cold[0]!r}")
+        base = self.resolved()
+        spec = LOSS_SPECS[self.loss]
+        if "scale" in changes and changes["scale"] is None:
+            changes["scale"] = spec.default_scale if spec.uses_scale else None
+        if "margin" in changes and changes["margin"] is None:
+            changes["margin"] = spec.default_margin
+        return dataclasses.replace(base, **changes)  # __post_init__ validates everything, once
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (tuples become lists); `from_dict` turns it back into an equal config."""

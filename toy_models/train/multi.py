@@ -46,7 +46,8 @@ def _member_config(base: TrainConfig, spec: str | Mapping[str, Any]) -> TrainCon
 
 
 class MultiMember(ModelRun):
-    """One member of a MultiTrainer: the usual snapshot / set_hyper / events API; it advances with the others.
+    """One member of a MultiTrainer: the usual snapshot / set_hyper / request_hyper / events API; it advances
+    with the others.
 
     Its backbone and head are ordinary modules whose parameters are views of its rows of the ParameterStack, so
     evaluation and state dicts work as for a Trainer, and writing them writes the stack. Its clock (step, epoch)
@@ -135,8 +136,9 @@ class MultiTrainer:
     Adam's bias-correction step count is shared by the members (it is the MultiTrainer's), also after a
     member's weights were restored.
 
-    API: advance(...) as Trainer.advance, for all members; members[i] has snapshot(), set_hyper(), events,
-    history, config; snapshot(i), snapshots(), set_hyper(i, ...) are shortcuts.
+    API: advance(...) as Trainer.advance, for all members; members[i] has snapshot(), set_hyper(),
+    request_hyper(), events, history, config; snapshot(i), snapshots(), set_hyper(i, ...) and
+    request_hyper(i, ...) are shortcuts.
     """
 
     def __init__(
@@ -209,6 +211,8 @@ class MultiTrainer:
         return reference_losses_and_gradients(self.members, self.stack, x, y)
 
     def _train_step(self) -> None:
+        for member in self.members:
+            member.apply_requested_hyper()  # values handed over by another thread count from this step on
         index, epoch_done = self._stream.next()
         x, y = self._x_train.index_select(0, index), self._y_train.index_select(0, index)
         losses, scores, grads = self.losses_and_gradients(x, y)
@@ -273,6 +277,10 @@ class MultiTrainer:
 
     def set_hyper(self, i: int, **changes: Any) -> None:
         self.members[i].set_hyper(**changes)
+
+    def request_hyper(self, i: int, **changes: Any) -> None:
+        """Thread-safe: member i takes these hot settings before the next step (see ModelRun.request_hyper)."""
+        self.members[i].request_hyper(**changes)
 
     @property
     def configs(self) -> list[TrainConfig]:

@@ -2,15 +2,16 @@
 guard, hot settings, evaluation, snapshots), and the small pieces both trainers use.
 
 A `ModelRun` does not optimise. The trainer that owns it takes the steps and reports each one through the
-"driving" methods (`keep_last_good`, `record_step`, `add_correct`, `end_epoch`, `restore_last_good`); everything
-a caller reads (`snapshot`, `history`, `events`, `evaluate_all`) and every hot change (`set_hyper`) lives here,
-written once for both trainers.
+"driving" methods (`keep_last_good`, `record_step`, `add_correct`, `end_epoch`, `restore_last_good`,
+`apply_requested_hyper`); everything a caller reads (`snapshot`, `history`, `events`, `evaluate_all`) and every
+hot change (`set_hyper`, `request_hyper`) lives here, written once for both trainers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -45,33 +46,25 @@ _MODE_DEPENDENT = (
 # The model and its training forward
 
 
-def head_options(config: TrainConfig) -> dict[str, Any]:
-    """Keyword arguments of heads.build_head for this config (only those its loss takes)."""
-    if config.loss == "softmax":
-        return {}
-    options: dict[str, Any] = {"scale": config.effective_scale, "gradient": config.gradient}
-    if config.effective_margin is not None:
-        options["margin"] = config.effective_margin
-    if config.loss == "arcface":
-        options["easy_margin"] = config.easy_margin
-    if config.loss == "sphereface":
-        options.update(
-            form=config.sphereface_form,
-            lambda_base=config.lambda_base,
-            lambda_gamma=config.lambda_gamma,
-            lambda_power=config.lambda_power,
-            lambda_min=config.lambda_min,
-        )
-    return options
+def head_settings(config: TrainConfig, head: ClassifierHead) -> dict[str, Any]:
+    """The config's values of the settings that reach `head`: the hot fields it lists in head.hyper().
+
+    The one rule for which settings a head takes, used when the head is built and at every hot change; the
+    head declares what it has (SphereFace's λ settings only in its original form, easy_margin only ArcFace).
+    """
+    return {name: getattr(config, name) for name in head.hyper() if name in TrainConfig.hot_fields}
 
 
 def build_model(config: TrainConfig, input_shape: Sequence[int], num_classes: int) -> tuple[nn.Module, ClassifierHead]:
     """(backbone, head) initialised from `config.seed` alone: the global RNG is forked, so it is neither
     used nor changed. Two configs with the same seed and architecture get identical backbones."""
+    config = config.resolved()
+    shape = {"form": config.sphereface_form} if config.loss == "sphereface" else {}  # cold: fixes the head's kind
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         backbone = build_backbone(config.backbone, input_shape, config.embedding_dim, hidden=config.hidden)
-        head = build_head(config.loss, config.embedding_dim, num_classes, **head_options(config))
+        head = build_head(config.loss, config.embedding_dim, num_classes, **shape)
+    head.set_hyper(validated=True, **head_settings(config, head))  # TrainConfig checked them
     return backbone, head
 
 
@@ -277,6 +270,8 @@ class ModelRun:
         self._snapshot_cache: tuple[Any, Snapshot] | None = None
         self._test_accuracy = (0.0, 0)  # (accuracy, step it was scored at)
         self._sample = _class_balanced_indices(self._y_test, dataset.num_classes, self.config.snapshot_per_class)
+        self._requested: TrainConfig | None = None  # hot settings handed over by request_hyper, not yet applied
+        self._request_lock = threading.Lock()
 
     # -- subclass hooks ----------------------------------------------------------------------------------
     step: int
@@ -414,29 +409,50 @@ class ModelRun:
 
     # -- hot settings --------------------------------------------------------------------------------------
     def set_hyper(self, **changes: Any) -> None:
-        """Change hot settings (TrainConfig.hot_fields) of the running model; weights and optimizer state stay.
+        """Change hot settings (TrainConfig.hot_fields) of the running model now; weights and optimizer state stay.
 
-        Validated first, applied all together or not at all. Each change is recorded as a "hyper" event.
+        Validated once, by TrainConfig.with_hot, and applied all together or not at all; each change is recorded
+        as a "hyper" event. How m travels: set_hyper(margin=m) -> TrainConfig.with_hot checks it (the only check)
+        -> head.set_hyper(validated=True) stores head.margin -> every training step passes head.margin to
+        heads.margin_logits -> heads.target_cos, which bends the target cosine. Call it from the thread that
+        trains; from any other thread use request_hyper.
         """
-        cold = sorted(set(changes) - TrainConfig.hot_fields)
-        if cold:
-            known = {f.name for f in dataclasses.fields(TrainConfig)}
-            if cold[0] in known:
-                raise ValueError(f"{cold[0]} cannot change while training: start a new trainer for it")
-            raise ValueError(f"unknown setting {cold[0]!r}")
+        with self._request_lock:
+            self._apply_requested()  # an earlier request comes first
+            self._apply_config(self.config.with_hot(**changes))
+
+    def request_hyper(self, **changes: Any) -> None:
+        """Hand hot settings to a run that another thread may be advancing right now. Thread-safe.
+
+        Validated at once, in the caller's thread (ValueError, and nothing changes); applied by the training
+        thread before its next optimiser step (or by snapshot()), never in the middle of one. Requests add up:
+        a newer value of a setting replaces an older one not yet applied.
+        """
+        with self._request_lock:
+            base = self.config if self._requested is None else self._requested
+            self._requested = base.with_hot(**changes)
+
+    def apply_requested_hyper(self) -> None:
+        """Apply what request_hyper handed over, if anything (the trainers call this before every step)."""
+        if self._requested is not None:  # read without the lock: a request arriving now waits for the next step
+            with self._request_lock:
+                self._apply_requested()
+
+    def _apply_requested(self) -> None:
+        requested, self._requested = self._requested, None
+        if requested is not None:
+            self._apply_config(requested)
+
+    def _apply_config(self, new: TrainConfig) -> None:
+        """Make `new` (validated, resolved, differing in hot fields only) the running config."""
         old = self.config
-        new = dataclasses.replace(old, **changes).resolved()  # validates everything, raises before any change
-        head_changes = {}
-        for name in ("scale", "margin", "gradient", "easy_margin", "lambda_base", "lambda_gamma", "lambda_power",
-                     "lambda_min"):
-            if getattr(new, name) != getattr(old, name) and name in self.head.hyper():
-                head_changes[name] = getattr(new, name)
-        self.head.set_hyper(**head_changes)
+        changed = sorted(name for name in TrainConfig.hot_fields if getattr(new, name) != getattr(old, name))
+        head_changes = {name: value for name, value in head_settings(new, self.head).items() if name in changed}
+        self.head.set_hyper(validated=True, **head_changes)
         self.config = new
         self._apply_optimizer_hyper()
         if new.snapshot_per_class != old.snapshot_per_class:
             self._sample = _class_balanced_indices(self._y_test, self.dataset.num_classes, new.snapshot_per_class)
-        changed = [name for name in sorted(changes) if getattr(new, name) != getattr(old, name)]
         if changed:
             text = ", ".join(f"{name} {getattr(old, name)} → {getattr(new, name)}" for name in changed)
             self.events.append(TrainEvent(self.step, "hyper", f"step {self.step}: {text}"))
@@ -540,6 +556,7 @@ class ModelRun:
         predictions; the angles are those of unit features to unit class weights (for softmax, whose bias and
         feature norms also decide, they do not decide the prediction).
         """
+        self.apply_requested_hyper()
         key = (self._version, self.step, refresh_test)
         if self._snapshot_cache is not None and self._snapshot_cache[0] == key:
             return self._snapshot_cache[1]

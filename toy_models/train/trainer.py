@@ -42,6 +42,10 @@ class Trainer(ModelRun):
     Trainer(config, dataset=None): `dataset` may be passed in (e.g. cached by the app); it must be the one
     the config names. Attributes worth reading: step, epoch, epoch_fraction, events, history, config (the
     current, resolved settings), initial_config, backbone, head, optimizer, dataset, device.
+
+    Hot settings: set_hyper(**changes) from the training thread, request_hyper(**changes) from any other
+    (validated at once, applied before the next step). How m travels: set_hyper(margin=m) -> TrainConfig.with_hot
+    (the one check) -> head.margin -> heads.margin_logits -> heads.target_cos at every training step.
     """
 
     def __init__(self, config: TrainConfig | None = None, dataset: Dataset | None = None):
@@ -84,6 +88,7 @@ class Trainer(ModelRun):
         return done
 
     def _train_step(self) -> None:
+        self.apply_requested_hyper()  # a value handed over by another thread counts from this step on
         index, epoch_done = self._stream.next()
         x, y = self._x_train.index_select(0, index), self._y_train.index_select(0, index)  # cheaper than x[index]
         if self._mlp_layers is None:
