@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from toy_models import metrics
 from toy_models.data import load_dataset
 from toy_models.heads import LOSS_SPECS, build_head, sphereface_lambda
 from toy_models.train import (
@@ -633,3 +634,43 @@ def test_the_stacks_update_is_torch_optims(optimizer, weight_decay):
                              torch.full((500,), weight_decay))
     torch.testing.assert_close(ours, leaf.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(per_element, leaf.detach(), rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Softmax: accuracy is the head's own prediction
+
+
+def own_accuracy(run, x, y) -> float:
+    """Accuracy of argmax over the head's inference logits (W·x + b for softmax), computed here from the modules."""
+    with torch.no_grad():
+        return (run.head(run.backbone(x)).argmax(1) == y).float().mean().item()
+
+
+@pytest.mark.parametrize("kind", ["trainer", "fast", "reference"])
+def test_every_softmax_accuracy_is_the_heads_own_prediction(digits, kind):
+    """For W·x + b the angle to the unit class weights (metrics.closed_set_accuracy) is not what the model
+    predicts: bias and feature norm decide too (here 0.47 by angle against 0.91 by logits on the training set).
+    Test, training, history, evaluate_all and snapshot accuracies must all be the logits' argmax. One step is the
+    whole training set, so the running training accuracy is known: the training set scored before that step."""
+    config = TrainConfig(loss="softmax", batch_size=2048, lr=0.05)
+    if kind == "trainer":
+        run = Trainer(config, dataset=digits)
+        advance = run.advance
+    else:
+        multi = MultiTrainer([config], dataset=digits, fast=kind == "fast")
+        run, advance = multi.members[0], multi.advance
+    advance(steps=59)
+    train_before = own_accuracy(run, digits.x_train, digits.y_train)
+    by_angle = run.evaluate(digits.x_train, digits.y_train)
+    assert abs(train_before - metrics.closed_set_accuracy(by_angle.embeddings, by_angle.labels,
+                                                          by_angle.class_weights)) > 0.2  # they do differ here
+    advance(steps=1)  # one epoch
+    test, train = own_accuracy(run, digits.x_test, digits.y_test), own_accuracy(run, digits.x_train, digits.y_train)
+    snap = run.snapshot()
+    assert snap.history.train_accuracy[-1] == pytest.approx(train_before, abs=1e-6)
+    assert snap.train_accuracy == pytest.approx(train_before, abs=1e-6)  # right at a boundary: the last epoch's
+    assert snap.test_accuracy == pytest.approx(test, abs=1e-6)
+    assert snap.history.test_accuracy[-1] == pytest.approx(test, abs=1e-6)
+    final = run.evaluate_all()
+    assert final["test_accuracy"] == pytest.approx(test, abs=1e-6)
+    assert final["train_accuracy"] == pytest.approx(train, abs=1e-6)
