@@ -674,3 +674,33 @@ def test_every_softmax_accuracy_is_the_heads_own_prediction(digits, kind):
     final = run.evaluate_all()
     assert final["test_accuracy"] == pytest.approx(test, abs=1e-6)
     assert final["train_accuracy"] == pytest.approx(train, abs=1e-6)
+
+
+def test_large_stacks_use_torch_optims_fused_adam_with_the_same_result(digits, monkeypatch):
+    """From FUSED_ADAM_MIN_ELEMENTS stacked elements on (MNIST's MLP, not digits'), the update is
+    torch.optim.Adam(fused=True) with the flat buffer as its parameter and the stack's moments as its state. Both
+    paths give the same parameters and moments on the same gradients, and the restore of one member's rows
+    reaches the fused optimizer's state (they are the same tensors)."""
+    written_out = MultiTrainer(TrainConfig(), dataset=digits)
+    monkeypatch.setattr(stack, "FUSED_ADAM_MIN_ELEMENTS", 0)
+    fused = MultiTrainer(TrainConfig(), dataset=digits)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(20):
+        grad = torch.randn(written_out.stack.flat.shape, generator=generator)
+        if step == 12:
+            fused.set_hyper(0, weight_decay=1e-3)  # a setting changed on every member: still the fused path
+            written_out.set_hyper(0, weight_decay=1e-3)
+            for i in (1, 2, 3):
+                fused.set_hyper(i, weight_decay=1e-3)
+                written_out.set_hyper(i, weight_decay=1e-3)
+        written_out.stack.optimizer_step(grad.clone())
+        fused.stack.optimizer_step(grad.clone())
+    for name in ("flat", "moment1", "moment2"):
+        torch.testing.assert_close(getattr(fused.stack, name), getattr(written_out.stack, name), rtol=1e-5, atol=1e-6)
+    for run in (written_out, fused):  # a restore of member 2's rows, then a step: the restored moments are used
+        copy = run.stack.capture()
+        run.stack.optimizer_step(torch.full_like(run.stack.flat, 5.0))
+        run.stack.load_row(2, copy)
+        run.stack.optimizer_step(torch.randn(run.stack.flat.shape, generator=torch.Generator().manual_seed(2)))
+    for name in ("flat", "moment1", "moment2"):
+        torch.testing.assert_close(getattr(fused.stack, name), getattr(written_out.stack, name), rtol=1e-5, atol=1e-6)
