@@ -11,6 +11,7 @@ import torch
 
 from toy_models.data import load_dataset
 from toy_models.train import GUARD_EVERY, MultiTrainer, TrainConfig, Trainer
+from toy_models.train.run import all_finite
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -113,3 +114,91 @@ def test_the_users_settings_stand_after_a_restore(digits, optimizer, changes):
     trainer.advance(steps=5)  # training goes on with them
     assert math.isfinite(trainer.last_loss) and len(diverged(trainer)) == 1
     assert trainer.optimizer.param_groups[0]["lr"] == changes["lr"]
+
+
+def test_a_second_restore_from_the_same_copy_brings_back_the_same_moments(digits):
+    """The copy must survive a restore: the optimizer gets a copy of it, not the copy's own tensors (which the
+    next steps would update in place). Two divergences between two last-good copies restore the same state."""
+    twin = Trainer(CONFIG, dataset=digits)
+    twin.advance(steps=GUARD_EVERY)
+    at_copy = adam_state(twin)
+    trainer = Trainer(CONFIG, dataset=digits)
+    trainer.advance(steps=GUARD_EVERY + 5)
+    for _ in range(2):
+        with torch.no_grad():
+            trainer.head.weight[0, 0] = float("nan")
+        trainer.advance(steps=1)
+        for restored, saved in zip(adam_state(trainer), at_copy, strict=True):
+            for key in saved:
+                assert torch.equal(restored[key], saved[key]), key
+        trainer.advance(steps=3)  # Adam updates its moments in place: the copy must not be among them
+    assert [e.count for e in diverged(trainer)] == [2]
+
+
+def test_overflowing_features_from_finite_weights_are_restored_when_shown(digits):
+    """Weights of 3e38 are finite, but the features they produce are not: the snapshot's evaluation restores the
+    last-good copy and says so, instead of showing zeros."""
+    trainer = Trainer(CONFIG, dataset=digits)
+    trainer.advance(steps=GUARD_EVERY + 2)
+    with torch.no_grad():
+        trainer.backbone.embedding.weight.fill_(3e38)
+    assert trainer.params_finite()
+    snap = trainer.snapshot()
+    [event] = diverged(trainer)
+    assert "features became non-finite" in event.message and event.restored_step == GUARD_EVERY
+    assert float(trainer.backbone.embedding.weight.detach().abs().max()) < 1e3
+    assert math.isfinite(snap.test_accuracy) and snap.test_accuracy > 0
+
+
+def test_the_finite_checks_count_huge_values_as_finite():
+    """x·0 before the sum: a sum of finite values may overflow to inf, and must not raise a false alarm."""
+    huge = torch.full((4,), 3e38)
+    assert all_finite([huge, torch.ones(3)])
+    assert not all_finite([huge, torch.tensor([float("inf")])])
+    assert not all_finite([torch.tensor([float("nan")])])
+    multi_rows = MultiTrainer(TrainConfig(max_train=128), dataset=load_dataset("digits", max_train=128))
+    with torch.no_grad():
+        multi_rows.members[1].head.weight.fill_(3e38)
+        multi_rows.members[2].head.weight[0, 0] = float("inf")
+    assert multi_rows.stack.rows_finite() == [True, True, False, True]
+
+
+def test_a_multi_trainer_keeps_no_copy_of_a_member_whose_loss_overflowed(digits):
+    """At a guard step, a member whose loss is not finite keeps its older copy, even with finite weights (here
+    3e38, which overflow the forward): the copy it restores must work."""
+    multi = MultiTrainer(CONFIG, dataset=digits)
+    multi.advance(steps=3 * GUARD_EVERY)  # the next step is a guard step (step 75); the last copy is of step 50
+    with torch.no_grad():
+        multi.members[2].backbone.embedding.weight.fill_(3e38)
+    multi.advance(steps=1)
+    [event] = diverged(multi.members[2])
+    assert event.restored_step == 2 * GUARD_EVERY
+    assert float(multi.members[2].backbone.embedding.weight.detach().abs().max()) < 1e3
+
+
+def test_a_multi_trainer_member_made_non_finite_between_steps_is_restored_before_it_is_shown(digits):
+    multi = MultiTrainer(CONFIG, dataset=digits)
+    multi.advance(steps=GUARD_EVERY + 1)
+    with torch.no_grad():
+        multi.members[1].head.weight[0, 0] = float("inf")
+    multi.advance(steps=0)  # no step: only the check at the end of advance
+    [event] = diverged(multi.members[1])
+    assert "a weight became non-finite" in event.message
+    assert all(math.isfinite(s.test_accuracy) for s in multi.snapshots())
+
+
+def test_a_restored_sphereface_member_gets_its_lambda_schedule_back(digits):
+    """SphereFace's original form anneals λ by its step count, a buffer of the head: a restore puts it back to
+    the copy's, as a Trainer's head.load_state_dict does."""
+    config = TrainConfig(loss="sphereface", sphereface_form="original")
+    twin = MultiTrainer([config, CONFIG], dataset=digits)
+    twin.advance(steps=GUARD_EVERY + 1)  # up to and including the forward of the step the copy is taken at
+    multi = MultiTrainer([config, CONFIG], dataset=digits)
+    multi.advance(steps=GUARD_EVERY + 5)
+    with torch.no_grad():
+        multi.members[0].head.weight[0, 0] = float("nan")
+    multi.advance(steps=1)
+    [event] = diverged(multi.members[0])
+    assert event.restored_step == GUARD_EVERY
+    assert int(multi.members[0].head.iteration) == int(twin.members[0].head.iteration) == GUARD_EVERY + 1
+    assert multi.snapshot(0).hyper["sphereface_lambda"] == twin.snapshot(0).hyper["sphereface_lambda"]
