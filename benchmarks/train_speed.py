@@ -6,6 +6,7 @@
 Prints, among others:
     trainer_vs_bare_loop: R            Trainer steps/s ÷ a hand-written PyTorch loop (same nets, batch, optimizer)
     all_at_once_vs_sequential: R       MultiTrainer (4 losses) ÷ four Trainers one after another, same steps
+    fast_path_vs_autograd_reference: R MultiTrainer's hand-written batched pass ÷ its autograd reference path
     peak_rss_mnist_mb: X               peak resident memory of a 4-loss MNIST compare run (its own, in a child)
     four_losses_to_95pct_digits_s: T   wall time until softmax, SphereFace, CosFace and ArcFace all reach 95 %
 
@@ -138,6 +139,14 @@ def all_at_once_vs_single_member_multis(dataset, config: TrainConfig, steps: int
     return interleaved_ratio(lambda n: multi.advance(steps=n), sequential, steps, rounds)
 
 
+def fast_path_vs_reference(dataset, config: TrainConfig, steps: int, rounds: int) -> Ratio:
+    """A MultiTrainer on its autograd reference path (fast=False) ÷ one on the hand-written batched pass: what
+    the written-out backward buys. Both use the same stacked parameters and optimizer update."""
+    fast = MultiTrainer(config, dataset=dataset)
+    reference = MultiTrainer(config, dataset=dataset, fast=False)
+    return interleaved_ratio(lambda n: fast.advance(steps=n), lambda n: reference.advance(steps=n), steps, rounds)
+
+
 def all_at_once_vs_plain_loops(dataset, config: TrainConfig, steps: int, rounds: int) -> Ratio:
     """Four hand-written loops with torch.optim.Adam's defaults ÷ one MultiTrainer, for the same steps."""
     multi = MultiTrainer(config, dataset=dataset)
@@ -213,6 +222,8 @@ def main() -> None:
     report("trainer_vs_bare_loop", trainer_vs_bare(digits, config, steps=230, rounds=rounds), "trainer", "bare loop")
     report("all_at_once_vs_sequential", all_at_once_vs_sequential(digits, config, steps=115, rounds=rounds),
            "all-at-once", "sequential (4 trainers)")
+    report("fast_path_vs_autograd_reference", fast_path_vs_reference(digits, config, steps=115, rounds=rounds),
+           "fast path", "autograd reference")
     report("all_at_once_vs_four_plain_loops", all_at_once_vs_plain_loops(digits, config, steps=115, rounds=rounds),
            "all-at-once", "4 plain loops (default Adam)")
     report("all_at_once_vs_four_single_member_multis",

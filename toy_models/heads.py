@@ -257,8 +257,12 @@ class ClassifierHead(nn.Module):
         """Current hot hyperparameters (those `set_hyper` may change)."""
         return {}
 
-    def set_hyper(self, **values) -> None:
-        """Change hot hyperparameters in place, keeping the weights."""
+    def set_hyper(self, *, validated: bool = False, **values) -> None:
+        """Change hot hyperparameters in place, keeping the weights.
+
+        validated=True: the caller has checked the values already (the trainer's TrainConfig does), so they are
+        stored as given instead of being checked a second time.
+        """
         unknown = set(values) - set(self.hyper())
         if unknown:
             raise ValueError(f"{self.loss_name} has no hyperparameter {sorted(unknown)[0]!r}")
@@ -311,15 +315,15 @@ class MarginHead(ClassifierHead):
             values["margin"] = self.margin
         return values
 
-    def set_hyper(self, **values) -> None:
-        if "margin" in values:
+    def set_hyper(self, *, validated: bool = False, **values) -> None:
+        if "margin" in values and not validated:
             values["margin"] = check_margin(self.loss_name, values["margin"])
-        if "scale" in values:
+        if "scale" in values and not validated:
             scale = float(values["scale"])
             if not (scale > 0 and math.isfinite(scale)):
                 raise ValueError(f"scale must be a positive number, got {values['scale']!r}")
             values["scale"] = scale
-        super().set_hyper(**values)
+        super().set_hyper(validated=validated, **values)
 
     def target_options(self) -> dict:
         """Extra keyword arguments for margin_logits (easy_margin, SphereFace's λ)."""

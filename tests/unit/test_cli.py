@@ -86,6 +86,23 @@ def test_compare_writes_one_block_per_loss(tmp_path, capsys):
     assert status == 0 and "4 run(s)" in out
 
 
+def test_softmax_accuracies_in_the_json_are_the_heads_own_predictions(tmp_path, capsys):
+    """The command line reports what the model predicts: for softmax the argmax of W·x + b, not the nearest
+    class weight by angle (which disagrees with it on digits: see test_train)."""
+    path = tmp_path / "softmax.json"
+    assert main(["train", "--loss", "softmax", "--json", str(path), *QUICK]) == 0
+    saved = json.loads(path.read_text())
+    values = dict(saved["config"])
+    trainer = Trainer(TrainConfig.from_dict({k: v for k, v in values.items() if k != "epochs"}))
+    trainer.advance(epochs=values["epochs"])
+    dataset = trainer.dataset
+    with torch.no_grad():
+        for split, x, y in (("test", dataset.x_test, dataset.y_test), ("train", dataset.x_train, dataset.y_train)):
+            own = (trainer.head(trainer.backbone(x)).argmax(1) == y).float().mean().item()
+            assert saved["metrics"][f"{split}_accuracy"] == pytest.approx(own, abs=1e-6), split
+    assert saved["history"]["test_accuracy"][-1] == saved["metrics"]["test_accuracy"]
+
+
 def test_replay_reports_a_mismatch(tmp_path, capsys):
     path = tmp_path / "run.json"
     assert main(["train", "--json", str(path), *QUICK]) == 0

@@ -70,16 +70,17 @@ def test_class_centres_stay_below_the_tammes_bound(four_losses):
         assert 0 < stats["min_center_angle_deg"] <= tammes_10_on_sphere + 1e-6
 
 
-def test_the_true_margin_gradient_traps_arcface_at_pi_minus_m(digits):
-    """Why TrainConfig.gradient defaults to "detached".
+def test_with_the_true_gradient_seed_0_traps_arcface_at_pi_minus_m(digits):
+    """A lesson from one seed, not a law: why TrainConfig.gradient defaults to "detached".
 
-    With the true gradient, d cos(θ+m)/dθ = −sin(θ+m) vanishes at θ = π − m. On 3-D digits the features start
-    in one narrow cone about 120° from their class weights; the non-target terms push every weight away until
-    the targets sit at θ_y ≈ π − m, where nothing pulls them back. The straight-through ("detached") gradient
-    of insightface and opensphere has no such dead point.
+    With the true gradient, d cos(θ+m)/dθ = −sin(θ+m) vanishes at θ = π − m. With seed 0 on 3-D digits the
+    non-target terms push the class weights away until the targets sit at θ_y ≈ π − m, where nothing pulls them
+    back (after 30 epochs: test accuracy 0.553, W-EC 151.9°, median θ_y 151.4°). Seeds 1-10 escape (test accuracy
+    0.897-0.975 after 30 epochs; see the next test and TrainConfig's comment). The straight-through ("detached")
+    gradient of insightface and opensphere has no such dead point, and seed 0 trains with it.
     """
     margin = 0.5
-    trapped = Trainer(TrainConfig(loss="arcface", margin=margin, gradient="true"), dataset=digits)
+    trapped = Trainer(TrainConfig(loss="arcface", margin=margin, gradient="true", seed=0), dataset=digits)
     trapped.advance(steps=400)
     snap = trapped.snapshot()
     median_target_deg = float(np.degrees(np.median(snap.target_angle)))
@@ -87,7 +88,18 @@ def test_the_true_margin_gradient_traps_arcface_at_pi_minus_m(digits):
     assert snap.angle_stats["w_ec_deg"] > 120
     assert snap.test_accuracy < 0.8
 
-    freed = Trainer(TrainConfig(loss="arcface", margin=margin, gradient="detached"), dataset=digits)
+    freed = Trainer(TrainConfig(loss="arcface", margin=margin, gradient="detached", seed=0), dataset=digits)
     freed.advance(steps=400)
     assert freed.snapshot().test_accuracy > 0.9
     assert float(np.degrees(np.median(freed.snapshot().target_angle))) < 30
+
+
+def test_with_the_true_gradient_other_seeds_escape_the_trap(digits):
+    """The other side of the measurement: seed 1 (one of the ten that escape) trains to the usual accuracy with
+    the true gradient in 30 epochs (measured: 0.972, W-EC 4.8°), its targets nowhere near π − m."""
+    trainer = Trainer(TrainConfig(loss="arcface", gradient="true", seed=1), dataset=digits)
+    trainer.advance(epochs=30)
+    snap = trainer.snapshot()
+    assert snap.test_accuracy > 0.93
+    assert snap.angle_stats["w_ec_deg"] < 20
+    assert float(np.degrees(np.median(snap.target_angle))) < 30

@@ -1,0 +1,63 @@
+"""The training engine the app animates: step-wise, time-budgeted, deterministic and hard to break.
+
+    config = TrainConfig(loss="arcface", embedding_dim=3)      # every setting, validated, JSON-safe
+    trainer = Trainer(config)                                  # loads the data, builds backbone + head
+    trainer.advance(seconds=0.15)                              # train for a wall-time budget (or steps / epochs)
+    trainer.set_hyper(margin=0.3)                              # hot change: weights and optimizer state kept
+    trainer.request_hyper(margin=0.3)                          # the same from another thread: at the next step
+    snap = trainer.snapshot()                                  # small, plot-ready, never NaN
+
+    multi = MultiTrainer(config)                               # softmax, SphereFace, CosFace, ArcFace at once:
+    multi.advance(epochs=5)                                    # identical batches, identical initial backbones,
+    multi.snapshot(3)                                          # one batched model, one optimizer step
+
+Three promises hold the design together:
+
+* Replay. A `TrainConfig` holds everything a run depends on. The same config on the same machine gives
+  bit-identical snapshots: the initial weights come from a generator seeded with `config.seed` (the global
+  RNG is forked, never touched), the shuffling from a generator the trainer owns.
+* No NaN reaches the caller. A divergence guard keeps a last-good copy of model and optimizer state every
+  `GUARD_EVERY` steps; a non-finite loss or weight restores it and records one `TrainEvent`. Nothing is
+  lowered silently: the caller sees the event and decides what to change.
+* Hot vs cold. Settings in `TrainConfig.hot_fields` change a running model in place (`set_hyper`, or
+  `request_hyper` from another thread); any other change needs a new trainer (`is_hot_change` tells which).
+  A hot value is checked once, by `TrainConfig.with_hot`; the head takes the ones it lists in `hyper()`.
+
+The modules, in reading order:
+
+    config.py    TrainConfig (every setting, validated; hot and cold fields), is_hot_change, choose_device
+    records.py   what a run reports: TrainEvent, History, Snapshot, EvalResult
+    run.py       ModelRun, one model's bookkeeping shared by both trainers: history, events, the guard, hot
+                 settings, evaluation, snapshots; build_model, training_logits, the batch stream
+    trainer.py   Trainer: one backbone + head, torch.optim, autograd
+    multi.py     MultiTrainer: several heads on identical batches; its members; the autograd reference pass
+    stack.py     ParameterStack: the members' parameters in one flat buffer, their optimizer state and update
+    batched.py   the fast path: all members' MLP and heads in one batched pass with the backward written out
+"""
+
+from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
+from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
+from .records import EvalResult, History, Snapshot, TrainEvent
+from .run import GUARD_EVERY, ModelRun, build_model, training_logits
+from .trainer import Trainer
+
+__all__ = [
+    "DEFAULT_COMPARE_LOSSES",
+    "DEVICES",
+    "GUARD_EVERY",
+    "OPTIMIZERS",
+    "EvalResult",
+    "History",
+    "ModelRun",
+    "MultiMember",
+    "MultiTrainer",
+    "Snapshot",
+    "TrainConfig",
+    "TrainEvent",
+    "Trainer",
+    "build_model",
+    "choose_device",
+    "is_hot_change",
+    "reference_losses_and_gradients",
+    "training_logits",
+]
