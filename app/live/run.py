@@ -112,13 +112,14 @@ def hand_over_hot(run: LiveRun, values: Mapping[str, Any]) -> dict[str, Any]:
     """Give changed hot values to the running model, which keeps its weights; returns what changed.
 
     `state.hot_values` names them by their TrainConfig field, so they compare with the trainer's
-    config and go to `Trainer.set_hyper` as they are (one validation, in TrainConfig).
+    config and go to `Trainer.request_hyper` as they are (validated once, by TrainConfig.with_hot).
+    request_hyper needs no lock: a tick training in another thread applies the values before its
+    next optimiser step, and the next snapshot applies them otherwise.
     """
     current = run.trainer.config
     changed = {name: value for name, value in state.hot_values(values).items() if getattr(current, name) != value}
     if changed:
-        with run.lock:
-            run.trainer.set_hyper(**changed)
+        run.trainer.request_hyper(**changed)
     run.values = dict(values)
     return changed
 
