@@ -450,7 +450,10 @@ async function drain(div, parentElement) {
         state.redraw = false;
         state.current = data;
         const parsed = parsedFigure(data);
-        const figure = { data: (parsed.data || []).slice(), layout: { ...(parsed.layout || {}) } };
+        // Traces are shared with the last draw (unchanged ones stay the same objects, so Plotly.react skips
+        // them); the layout is copied whole: plotly writes the user's camera into it, and a layout shared
+        // between draws would lose the uirevision bookkeeping that keeps that camera.
+        const figure = { data: (parsed.data || []).slice(), layout: structuredClone(parsed.layout || {}) };
         const shown = previewed(data, figure);
         const layout = figure.layout || {};
         if (data.theme) themeLayout(layout, parentElement);

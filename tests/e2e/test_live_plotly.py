@@ -158,7 +158,7 @@ def test_every_figure_renders_in_chromium(streamlit_server, page, screenshot_pat
         "() => [...document.querySelectorAll('[class*=st-key-fig-]')]"
         ".map(e => [...e.classList].find(c => c.startsWith('st-key-fig-')).slice(11))"
     )
-    assert len(names) == 18, names
+    assert len(names) == 17, names
     for name in names:
         box = page.locator(f".st-key-fig-{name}")
         assert box.locator(".js-plotly-plot").count() == 1, f"{name} did not render"

@@ -13,7 +13,8 @@ Journeys on one `streamlit run streamlit_app.py` server:
 3. On a 1366×768 laptop screen, while it plays: the margin slider, the sphere and the target-logit
    curve are all on the first screen; a key press on the slider leads every view that shows the
    margin (the slider's own label, the sphere's caps, the target-logit curve, the decision margins)
-   to show the new value, and the Epoch keeps rising. (How fast: benchmarks/ui_latency.py.) That
+   to show the new value, and the Epoch keeps rising. While it plays, no chart is ever blank and
+   nothing fades to Streamlit's grey "stale" look. (How fast: benchmarks/ui_latency.py.) That
    screen is saved as docs/playground.png, the README's picture.
 
 At no moment of either journey may an exception box appear: an init script watches the DOM for
@@ -111,6 +112,26 @@ READ_SPHERE = """(selector) => {
 }"""
 
 
+# Samples every animation frame for `ms`: frames where a live chart has nothing drawn (blank) or where
+# an element of the main area is faded (Streamlit greys out stale elements), and how many ticks arrived.
+WATCH_FRAMES = """(ms) => new Promise((resolve) => {
+  const out = { frames: 0, blank: 0, faded: 0, ticks: 0 };
+  const first = window.__epochs.length;
+  const t0 = performance.now();
+  const poll = () => {
+    out.frames += 1;
+    const charts = [...document.querySelectorAll('.ml-live-plotly')];
+    if (charts.some((d) => !d.querySelector('.main-svg'))) out.blank += 1;
+    const boxes = document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]');
+    if ([...boxes].some((e) => parseFloat(getComputedStyle(e).opacity) < 0.9)) out.faded += 1;
+    if (performance.now() - t0 < ms) { requestAnimationFrame(poll); return; }
+    out.ticks = window.__epochs.length - first;
+    resolve(out);
+  };
+  requestAnimationFrame(poll);
+})"""
+
+
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
@@ -149,6 +170,8 @@ def shot(page, screenshot_path, name: str) -> Path:
 
 
 def epoch(page) -> int:
+    # The metric's code loads on demand: on a busy machine it can appear after the sphere.
+    page.wait_for_function(f"() => ({EPOCH})() !== null", timeout=LOAD_TIMEOUT_MS)
     value = page.evaluate(EPOCH)
     assert value is not None, "no Epoch metric on the page"
     return value
@@ -380,6 +403,11 @@ def test_laptop_screen_playing_margin_reaches_every_view(streamlit_server, page,
 
     press(page, "play", "Play", "Pause")
     wait_epoch(page, 2)
+    # While it plays, no live chart goes blank and nothing in the page fades to Streamlit's grey
+    # "stale" look: watched on every animation frame for 4 s (about 8 training ticks).
+    seen = page.evaluate(WATCH_FRAMES, 4000)
+    assert seen["frames"] > 20 and seen["ticks"] >= 3, seen
+    assert seen["blank"] == 0 and seen["faded"] == 0, seen
     shot(page, screenshot_path, "8_laptop_playing")
     slider = margin_slider(page)
     slider.focus()
