@@ -30,6 +30,7 @@ from toy_models.train import TrainConfig, Trainer
 # until TICK_S has passed since it started, so ticks run back to back and training fills most of the time.
 TICK_S = 0.5
 MIN_TRAIN_S = 0.2  # a tick trains at least this long, however slow its drawing was
+DETAILS_S = 2 * TICK_S  # statistics, histograms and curves: redrawn every other tick
 IDLE_PAUSE_S = 10 * 60  # auto-pause after this long without a click or slider move
 MAX_EPOCHS = 2000  # auto-pause once a run reaches this many epochs (digits converges in about 50)
 STEP_LIMIT_S = 20.0  # Step trains one epoch, but never blocks the page longer than this (a CNN on MNIST)

@@ -271,13 +271,19 @@ class LiveUnit:
             self._messages(snap)
         with self.boxes["sphere"], st.container():
             views.sphere_view(self.key, snap, values, key=self._k("sphere"))
+        runs.train_rest_of_tick(run, started)
+
+    def _details(self) -> None:
+        """The angle statistics, histograms and training curves: redrawn half as often as the sphere while
+        playing (each redraw costs the browser ~0.1 s that the training and a dragged sphere need more)."""
+        with self.run.lock:
+            snap = self.run.trainer.snapshot()
         with self.boxes["stats"], st.container():
-            views.angle_statistics(snap, len(snap.class_names), int(values["dim"]))
+            views.angle_statistics(snap, len(snap.class_names), int(self.values["dim"]))
         with self.boxes["histograms"], st.container():
             views.histogram_view(snap, key=self._k("angle-hist"))
         with self.boxes["curves"], st.container():
             views.curves_view(snap, key=self._k("curves"))
-        runs.train_rest_of_tick(run, started)
 
     def _messages(self, snap: Any) -> None:
         run = self.run
@@ -335,6 +341,7 @@ class LiveUnit:
         self.boxes = {"progress": progress, "messages": messages, "sphere": top[0], "target": top[1],
                       "stats": stats, "histograms": middle[0], "decision": middle[1], "curves": st.container()}
         st.fragment(self._live, run_every=runs.TICK_S if run.playing else None, key=self._k("live"))()
+        st.fragment(self._details, run_every=runs.DETAILS_S if run.playing else None, key=self._k("details"))()
         original = values["loss"] == "sphereface" and values.get("sphereface_form") == "original"
         # In SphereFace's original form λ changes at every step: its curve follows the training.
         every = 2 * runs.TICK_S if run.playing and original else None
