@@ -12,9 +12,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-from toy_models.data import load_dataset
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
 
 # 30 epochs at the default lr (1e-2), then 10 at 1e-3. Why the second phase: at a constant lr of 1e-2 the margin
@@ -27,17 +25,7 @@ from toy_models.train import MultiTrainer, TrainConfig, Trainer
 PHASES = ((30, None), (10, 1e-3))  # (epochs, lr; None = the config's)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,7 @@ from toy_models.data import load_dataset
 from toy_models.train import GUARD_EVERY, MultiTrainer, TrainConfig, Trainer
 from toy_models.train.run import all_finite
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def adam_state(trainer: Trainer) -> list[dict[str, torch.Tensor]]:

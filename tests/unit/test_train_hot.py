@@ -10,23 +10,11 @@ import pytest
 import torch
 
 from toy_models import heads
-from toy_models.data import load_dataset
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
 from toy_models.train import config as config_module
 from toy_models.train.run import head_settings
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def weights_of(run) -> list[torch.Tensor]:
