@@ -56,24 +56,25 @@ def _margin_notes(loss: str, margin: Any, spread: str, best: str, sep: float) ->
     return []
 
 
-def sphereface_note(values: Mapping[str, Any], spread: str, best: str, sep: float, lam: float) -> Note:
-    """SphereFace has no hard limit; the arc depends on λ in the original form (the blend softens ψ)."""
+def sphereface_note(values: Mapping[str, Any], spread: str, best: str, sep: float) -> Note:
+    """SphereFace has no hard limit. In the original form the blend (λ·cos θ + ψ)/(1 + λ) softens the
+    margin, and λ falls at every step: the note gives the arc at the end of the schedule, λ = λ_min."""
     m = values["margin"]
+    lam = float(values["lambda_min"]) if values.get("sphereface_form") == "original" else 0.0
     arc = geometry.feasible_half_arc("sphereface", m, separation_rad=sep, sphereface_lambda=lam)
-    blend = f" and λ = {lam:.3g}" if lam else ""
+    blend = f" once λ has fallen to λ min = {lam:g}" if lam else ""
     return ("caption", f"SphereFace has no hard limit, but with {spread} ({best} is {math.degrees(sep):.1f}°) a "
                        f"sample must stay within ±{math.degrees(arc):.1f}° of its centre at m = {m:.2f}{blend}.")
 
 
-def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int, *, sphereface_lambda: float = 0.0
-                   ) -> list[Note]:
+def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int) -> list[Note]:
     """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions."""
     loss = values["loss"]
     sep = geometry.tammes_angle(num_classes, dim)
     spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
     best = f"the widest spacing {num_classes} centres can have there"
     if loss == "sphereface":
-        notes = [sphereface_note(values, spread, best, sep, sphereface_lambda)]
+        notes = [sphereface_note(values, spread, best, sep)]
     else:
         notes = _margin_notes(loss, values.get("margin"), spread, best, sep)
     scale = state.param_by_name(loss, "scale")

@@ -225,10 +225,8 @@ class LiveUnit:
             self._control(name, values)
         if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
-        trainer = self.run.trainer
-        lam = trainer.hyper()["sphereface_lambda"]
-        for level, text in notes.geometry_notes(values, trainer.dataset.num_classes, int(values["dim"]),
-                                                sphereface_lambda=lam):  # fmt: skip
+        num_classes = self.run.trainer.dataset.num_classes
+        for level, text in notes.geometry_notes(values, num_classes, int(values["dim"])):
             if level == "warning":
                 st.warning(text, icon=":material/block:")
             else:

@@ -173,7 +173,9 @@ def _rise_marks(turns: list[dict]) -> tuple[list[dict], list[dict]]:
         )
         annotations.append(
             {
-                "x": (x + end) / 2,
+                # Near 180° a centred note would run off the plot: anchor it on the stretch's right end.
+                "x": (x + end) / 2 if end - x > 40 else end,
+                "xanchor": "center" if end - x > 40 else "right",
                 "y": 0.02,
                 "xref": "x",
                 "yref": "paper",
