@@ -31,7 +31,6 @@ If `st.components.v2` is missing (an older Streamlit), `live_plotly` falls back 
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from pathlib import Path
@@ -76,7 +75,7 @@ def figure_json(figure: go.Figure | dict, *, theme: str | None = "streamlit") ->
     """Compact figure JSON as sent to the browser.
 
     figure: a plotly Figure, or a plain figure dict such as the builders' `as_spec=True` gives (numpy
-    arrays inside; encoded here directly, which is ~50x faster than Figure.to_plotly_json).
+    arrays inside; encoded here directly, which is ~20x faster than Figure.to_plotly_json).
     With theme="streamlit" the figure's `layout.template` is dropped (it is ~9/10 of a small
     figure and holds plotly's or Streamlit's placeholder styling); the browser then applies
     the app theme (text colour, font, grid colour, transparent background) wherever the
@@ -95,35 +94,48 @@ def figure_json(figure: go.Figure | dict, *, theme: str | None = "streamlit") ->
     return encode_json(spec)
 
 
-# plotly.js reads these typed arrays from base64 ("bdata"); int64 has no typed array in the browser.
-_TYPED_ARRAY = {"float64": "f8", "float32": "f4", "int32": "i4", "uint32": "u4", "int16": "i2", "uint16": "u2",
-                "int8": "i1", "uint8": "u1"}  # fmt: skip
+SIGNIFICANT_DIGITS = 7  # what a float32 holds; a drawing needs no more
+
+
+def _number_list(array: np.ndarray) -> list:
+    """A numeric array as (nested) JSON lists: floats rounded to SIGNIFICANT_DIGITS, NaN and inf as null.
+
+    Lists, not plotly's base64 typed arrays: the browser's native JSON.parse reads them faster than
+    plotly.js decodes base64 in JavaScript (the live sphere redrew in ~50 ms instead of ~75 ms), which
+    matters more on every training tick than the bytes (about 2.4x as many, ~70 KB a sphere).
+    """
+    if array.dtype.kind in "iub":
+        return array.tolist()
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    top = float(np.abs(values[finite]).max()) if finite.any() else 0.0
+    decimals = SIGNIFICANT_DIGITS - (math.floor(math.log10(top)) + 1 if top > 0 else 0)
+    rounded = np.round(values, max(decimals, 0))
+    if finite.all():
+        return rounded.tolist()
+    out = rounded.astype(object)
+    out[~finite] = None  # JSON has no NaN: plotly.js reads null as a gap
+    return out.tolist()
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
+        if "bdata" in value and "dtype" in value:  # a typed array from Figure.to_plotly_json
+            return _number_list(decode_array(value))
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        if value.dtype == np.int64 and (value.size == 0 or np.abs(value).max() < 2**31):
-            value = value.astype(np.int32)
-        code = _TYPED_ARRAY.get(value.dtype.name)
-        if code is None:
-            return [_jsonable(v) for v in value.tolist()]
-        typed = {"dtype": code, "bdata": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")}
-        if value.ndim > 1:
-            typed["shape"] = ",".join(str(n) for n in value.shape)
-        return typed
+        return _number_list(value) if value.dtype.kind in "iufb" else [_jsonable(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN: plotly.js reads null as a gap
+        return None
     return value
 
 
 def encode_json(value: Any) -> str:
-    """JSON for plotly.js: numpy arrays as plotly's base64 typed arrays, non-finite floats as null."""
+    """JSON for plotly.js: numpy arrays (and plotly's typed arrays) as number lists, non-finite floats as null."""
     return json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -204,10 +216,8 @@ def sent_figure(element: Any) -> dict:
 
 
 def decode_array(value: Any):
-    """A plotly typed array {"dtype", "bdata"[, "shape"]} (or a plain list) as a numpy array."""
+    """A plotly typed array {"dtype", "bdata"[, "shape"]}, or a plain number list (null: NaN), as numpy."""
     import base64
-
-    import numpy as np
 
     if isinstance(value, dict) and "bdata" in value:
         array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
@@ -217,7 +227,10 @@ def decode_array(value: Any):
                 shape = [int(v) for v in shape.split(",")]
             array = array.reshape(shape)
         return array
-    return np.asarray(value)
+    try:
+        return np.array(value, dtype=np.float64)  # None (JSON null) becomes NaN
+    except (TypeError, ValueError):
+        return np.asarray(value)  # not numbers (e.g. texts)
 
 
 def find_live_plotly(at: Any, key: str | None = None) -> Any:

@@ -65,8 +65,9 @@ def test_mounts_in_a_fragment_and_sends_the_figure_it_was_given():
     assert trace["type"] == "scatter3d" and trace["name"] == "pts"
     rng = np.random.default_rng(tick)
     xyz = rng.normal(size=(50, 3)).astype(np.float32)
-    assert np.array_equal(lp.decode_array(trace["x"]), xyz[:, 0])
-    assert np.array_equal(lp.decode_array(trace["z"]), xyz[:, 2])
+    # Sent as number lists rounded to 7 significant digits (what a float32 holds).
+    np.testing.assert_allclose(lp.decode_array(trace["x"]), xyz[:, 0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(lp.decode_array(trace["z"]), xyz[:, 2], rtol=1e-6, atol=1e-6)
     assert sent == json.loads(lp.figure_json(_script_figure(tick)))
 
     data = lp.sent_data(element)
@@ -161,6 +162,10 @@ def test_decode_array_roundtrip():
     assert np.array_equal(lp.decode_array([1, 2]), np.array([1, 2]))
 
 
+def _numbers(value) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(v is None or isinstance(v, (int, float)) for v in value)
+
+
 def _decoded(value):
     """Plotly JSON with every typed array decoded to a numpy array (for comparing two encodings)."""
     if isinstance(value, dict) and "bdata" in value:
@@ -173,9 +178,11 @@ def _decoded(value):
 
 
 def _assert_same(a, b, where="figure"):
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        np.testing.assert_array_equal(a, b, err_msg=where)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) or _numbers(a) or _numbers(b):
+        a, b = lp.decode_array(a), lp.decode_array(b)
+        # Both are rounded to SIGNIFICANT_DIGITS on the way out (the spec's float64 before, the figure's after)
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-12 * max(1.0, np.nanmax(np.abs(a), initial=0)),
+                                   err_msg=where)
     elif isinstance(a, dict):
         assert a.keys() == b.keys(), where
         for key in a:
