@@ -1,4 +1,4 @@
-"""The parameter schema (app/state.py): defaults from the library, clamping, notices, URL round trips, fuzz."""
+"""app/state.py, the parameter schema: defaults from the library, clamping, notices, URL round trips, fuzz."""
 
 from __future__ import annotations
 
