@@ -349,3 +349,46 @@ def test_every_margin_loss_has_a_head_and_spec():
         head = build_head(loss, 3, 4)
         assert head.loss_name == loss
         assert loss in heads.LOSS_SPECS
+
+
+# ---------------------------------------------------------------- SphereFace's original form, through the head
+
+
+def _numpy_psi(theta: np.ndarray, m: float) -> np.ndarray:
+    k = np.floor(m * theta / np.pi)
+    return (-1.0) ** k * np.cos(m * theta) - 2.0 * k
+
+
+def test_original_sphereface_head_uses_the_feature_norm_as_its_scale():
+    """The reference cases feed ‖x‖ to margin_logits directly; here the head itself must find it.
+
+    Logits are ‖x‖·cos θ_j off target and ‖x‖·(λ·cos θ_y + ψ(θ_y))/(1 + λ) on target, evaluated in numpy.
+    The norms (0.5 … 7) are far from the head's `scale` (16), so a head that used s would fail.
+    """
+    head = build_head("sphereface", 2, 3, margin=1.5, form="original", scale=16.0)
+    directions = np.radians([0.0, 120.0, 240.0])
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor(np.stack([np.cos(directions), np.sin(directions)], 1) * 2.0))
+    feature_deg = np.array([10.0, 100.0, 200.0, 300.0])
+    norms = np.array([0.5, 2.0, 3.0, 7.0])
+    x = np.stack([np.cos(np.radians(feature_deg)), np.sin(np.radians(feature_deg))], 1) * norms[:, None]
+    labels = np.array([0, 1, 2, 2])
+    cos = np.cos(np.radians(feature_deg[:, None] - np.degrees(directions)[None, :]))
+
+    inference = head(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(inference, norms[:, None] * cos, atol=1e-6)
+
+    training = head(torch.tensor(x), torch.tensor(labels)).detach().numpy()  # first step: λ at iteration 1
+    lam = sphereface_lambda(1)
+    rows = np.arange(4)
+    expected = norms[:, None] * cos
+    theta_y = np.arccos(cos[rows, labels])
+    expected[rows, labels] = norms * (lam * cos[rows, labels] + _numpy_psi(theta_y, 1.5)) / (1 + lam)
+    np.testing.assert_allclose(training, expected, atol=1e-5)
+
+
+def test_normalized_sphereface_head_uses_its_scale_not_the_norm():
+    head = build_head("sphereface", 2, 3, margin=1.5, scale=16.0)
+    x = torch.randn(5, 2) * 7.0
+    assert torch.allclose(head(x), 16.0 * head.cosine(x))
+
