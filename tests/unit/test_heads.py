@@ -392,3 +392,42 @@ def test_normalized_sphereface_head_uses_its_scale_not_the_norm():
     x = torch.randn(5, 2) * 7.0
     assert torch.allclose(head(x), 16.0 * head.cosine(x))
 
+
+# ---------------------------------------------------------------- combined_equivalent
+
+
+def test_combined_equivalent_reproduces_arcface_only_up_to_pi_minus_m():
+    """(1, m, 0) is cos(θ + m): ArcFace's target up to θ = π − m; beyond it ArcFace falls back to the
+    monotone cos θ − m·sin m while the combined margin keeps cos(θ + m), which rises again."""
+    m = 0.5
+    assert heads.combined_equivalent("arcface", m) == (1.0, m, 0.0)
+    theta = torch.linspace(0.0, math.pi, 2001, dtype=torch.float64)
+    cos = torch.cos(theta)
+    arcface = target_cos(cos, "arcface", m)
+    combined = target_cos(cos, "combined", heads.combined_equivalent("arcface", m))
+    below = theta <= math.pi - m - 1e-9
+    beyond = theta > math.pi - m + 1e-9
+    torch.testing.assert_close(combined[below], arcface[below], atol=1e-12, rtol=0)
+    assert (combined[beyond] > arcface[beyond] + 1e-3).all()  # cos(θ + m) ≥ −1 > cos θ − m·sin m there
+
+
+def test_combined_equivalent_is_exact_for_cosface_and_normface_and_sphereface_below_pi_over_m():
+    cos = torch.linspace(-1.0, 1.0, 401, dtype=torch.float64)
+    for loss, margin in (("cosface", 0.35), ("normface", None)):
+        torch.testing.assert_close(
+            target_cos(cos, "combined", heads.combined_equivalent(loss, margin)), target_cos(cos, loss, margin),
+            atol=1e-12, rtol=0)
+    # SphereFace's ψ is cos(mθ) on its first piece θ ≤ π/m only (arccos-style: no monotone extension beyond)
+    m = 1.5
+    assert heads.combined_equivalent("sphereface", m) == (m, 0.0, 0.0)
+    theta = torch.acos(cos)
+    sphere = target_cos(cos, "sphereface", m)
+    combined = target_cos(cos, "combined", heads.combined_equivalent("sphereface", m))
+    first = theta <= math.pi / m - 1e-9
+    torch.testing.assert_close(combined[first], sphere[first], atol=1e-12, rtol=0)
+    beyond = theta > math.pi / m + 1e-3
+    assert (combined[beyond] > sphere[beyond]).all()  # cos(mθ) ≥ −1 > ψ(θ) on ψ's later pieces
+    assert heads.combined_equivalent("combined", (1.0, 0.3, 0.2)) == (1.0, 0.3, 0.2)
+    with pytest.raises(ValueError, match="softmax has no combined-margin equivalent"):
+        heads.combined_equivalent("softmax", None)
+
