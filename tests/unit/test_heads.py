@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from toy_models import heads
 from toy_models.heads import (
@@ -431,3 +434,87 @@ def test_combined_equivalent_is_exact_for_cosface_and_normface_and_sphereface_be
     with pytest.raises(ValueError, match="softmax has no combined-margin equivalent"):
         heads.combined_equivalent("softmax", None)
 
+
+# ---------------------------------------------------------------- properties of the margin formulas (hypothesis)
+
+MARGIN_STRATEGY = {
+    "normface": st.none(),
+    "cosface": st.floats(0.0, 1.0),
+    "arcface": st.floats(0.0, math.pi / 2),
+    "sphereface": st.floats(1.0, 8.0),
+    "combined": st.tuples(st.floats(0.5, 4.0), st.floats(0.0, math.pi / 2), st.floats(0.0, 1.0)),
+}
+
+
+@st.composite
+def loss_and_margin(draw, losses=MARGIN_LOSSES):
+    loss = draw(st.sampled_from(losses))
+    return loss, draw(MARGIN_STRATEGY[loss])
+
+
+@st.composite
+def cosines_and_labels(draw, max_rows=6, max_classes=5, exact_ends=False):
+    rows = draw(st.integers(1, max_rows))
+    classes = draw(st.integers(2, max_classes))
+    cosine = draw(hnp.arrays(np.float64, (rows, classes), elements=st.floats(-1.0, 1.0)))
+    labels = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
+    if exact_ends:  # every target cosine exactly +1 or −1, where acos' is infinite
+        cosine[np.arange(rows), labels] = draw(hnp.arrays(np.float64, rows, elements=st.sampled_from([-1.0, 1.0])))
+    return torch.tensor(cosine), torch.tensor(labels)
+
+
+FAST = settings(max_examples=60, deadline=None)
+
+
+@FAST
+@given(lm=loss_and_margin(), data=cosines_and_labels(), scale=st.floats(0.5, 64.0),
+       gradient=st.sampled_from(GRADIENTS))
+def test_property_only_the_target_column_is_bent(lm, data, scale, gradient):
+    loss, margin = lm
+    cosine, labels = data
+    logits = margin_logits(cosine, labels, loss, scale, margin, gradient=gradient)
+    target = F.one_hot(labels, cosine.shape[1]).bool()
+    assert torch.equal(logits[~target], (cosine * scale)[~target])
+    expected_target = scale * target_cos(cosine[target], loss, margin)
+    torch.testing.assert_close(logits[target], expected_target, atol=1e-12, rtol=1e-12)
+
+
+@FAST
+@given(lm=loss_and_margin(("arcface", "cosface", "sphereface")),
+       theta=st.lists(st.floats(0.0, math.pi), min_size=2, max_size=40), lam=st.sampled_from([0.0, 5.0, 1000.0]))
+def test_property_target_is_monotone_non_increasing_in_theta(lm, theta, lam):
+    """A larger angle to the own class never earns a larger target logit (ArcFace thanks to its fallback)."""
+    loss, margin = lm
+    theta = torch.tensor(sorted(theta), dtype=torch.float64)
+    options = {"sphereface_lambda": lam} if loss == "sphereface" else {}
+    g = target_cos(torch.cos(theta), loss, margin, **options)
+    assert (g[1:] - g[:-1] <= 1e-12).all(), (theta, g)
+
+
+@FAST
+@given(lm=loss_and_margin(), data=cosines_and_labels(exact_ends=True), scale=st.floats(0.5, 64.0),
+       gradient=st.sampled_from(GRADIENTS), easy=st.booleans(), lam=st.sampled_from([0.0, 5.0]))
+def test_property_gradients_finite_at_cos_plus_minus_one(lm, data, scale, gradient, easy, lam):
+    loss, margin = lm
+    cosine, labels = data
+    cosine.requires_grad_(True)
+    options = {"easy_margin": easy} if loss == "arcface" else {"sphereface_lambda": lam} if loss == "sphereface" else {}
+    logits = margin_logits(cosine, labels, loss, scale, margin, gradient=gradient, **options)
+    value = F.cross_entropy(logits, labels)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(cosine.grad).all()
+
+
+@FAST
+@given(lm=loss_and_margin(), data=cosines_and_labels(), scale=st.floats(0.5, 64.0))
+def test_property_detached_gradient_is_plain_scaled_softmax_gradient(lm, data, scale):
+    """Straight-through: forward values as with the true gradient, d loss / d cos = s·(softmax(logits) − onehot)/N."""
+    loss, margin = lm
+    cosine, labels = data
+    cosine.requires_grad_(True)
+    logits = margin_logits(cosine, labels, loss, scale, margin, gradient="detached")
+    torch.testing.assert_close(logits, margin_logits(cosine, labels, loss, scale, margin, gradient="true"))
+    F.cross_entropy(logits, labels).backward()
+    probabilities = torch.softmax(logits.detach(), dim=1)
+    expected = scale * (probabilities - F.one_hot(labels, cosine.shape[1])) / len(labels)
+    torch.testing.assert_close(cosine.grad, expected, atol=1e-10, rtol=1e-9)
