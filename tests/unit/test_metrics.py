@@ -155,3 +155,67 @@ def test_pair_similarities_are_cosines():
     positive, negative = pair_similarities(FEATURES * 3.0, LABELS)
     np.testing.assert_allclose(np.sort(positive), np.cos(np.radians([20, 20, 10])), atol=1e-12)
     assert len(negative) == 12
+
+
+# An asymmetric example: weights at 0°, 100°, 220°; each class's two features sit symmetrically around
+# its centre, so the centres are exact:
+#   class 0: 0°, 10°     centre   5°   W-EC  5°   intra  5°,  5°
+#   class 1: 100°, 120°  centre 110°   W-EC 10°   intra 10°, 10°
+#   class 2: 240°, 260°  centre 250°   W-EC 30°   intra 10°, 10°
+# W-EC: mean of 5, 10, 30 = 15° (the median would be 10°).
+# Centre gaps: 5–110 = 105°, 110–250 = 140°, 250–365 = 115° → nearest 105, 105, 115 → Inter 108.33°, min 105°.
+ASYMMETRIC_FEATURES = unit_2d([0, 10, 100, 120, 240, 260])
+
+
+def test_w_ec_is_the_mean_over_classes_not_a_middle_value():
+    stats = angle_statistics(ASYMMETRIC_FEATURES, LABELS, WEIGHTS)
+    assert stats["w_ec_deg"] == pytest.approx(15.0, abs=1e-9)
+    assert stats["intra_deg"] == pytest.approx(50 / 6, abs=1e-9)
+    assert stats["inter_deg"] == pytest.approx(325 / 3, abs=1e-9)
+    assert stats["min_center_angle_deg"] == pytest.approx(105.0, abs=1e-9)
+
+
+def test_w_ec_matches_each_centre_with_its_own_label_when_a_middle_class_is_missing():
+    # Class 1 has no samples: class 2's centre (250°) must be compared with W_2 (220°, 30° away), not with
+    # the second weight row W_1 (100°, 150° away). W-EC = (5 + 30) / 2 = 17.5°; centres 5° and 250°: 115°.
+    keep = LABELS != 1
+    stats = angle_statistics(ASYMMETRIC_FEATURES[keep], LABELS[keep], WEIGHTS)
+    assert stats["w_ec_deg"] == pytest.approx(17.5, abs=1e-9)
+    assert stats["intra_deg"] == pytest.approx(30 / 4, abs=1e-9)
+    assert stats["inter_deg"] == pytest.approx(115.0, abs=1e-9)
+    assert stats["min_center_angle_deg"] == pytest.approx(115.0, abs=1e-9)
+    assert stats["w_inter_deg"] == pytest.approx(320 / 3, abs=1e-9)  # every weight, present or not
+
+
+def _loop_angle_statistics(features: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """The paper's definitions written out class by class in plain numpy, as an independent check."""
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    def angle(a, b):
+        return math.degrees(math.acos(min(1.0, max(-1.0, float(np.dot(unit(a), unit(b)))))))
+
+    classes = sorted(set(labels.tolist()))
+    centre = {c: unit(np.mean([unit(f) for f in features[labels == c]], axis=0)) for c in classes}
+    w_ec = [angle(weights[c], centre[c]) for c in classes]
+    intra = [angle(f, centre[c]) for f, c in zip(features, labels, strict=True)]
+    w_inter = [min(angle(weights[j], weights[k]) for k in range(len(weights)) if k != j) for j in range(len(weights))]
+    inter = [min(angle(centre[j], centre[k]) for k in classes if k != j) for j in classes]
+    return {"w_ec_deg": np.mean(w_ec), "w_inter_deg": np.mean(w_inter), "intra_deg": np.mean(intra),
+            "inter_deg": np.mean(inter), "min_center_angle_deg": min(inter)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_angle_statistics_match_a_class_by_class_loop_with_non_contiguous_labels(seed):
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(8, 3)) * rng.uniform(0.5, 3.0, size=(8, 1))
+    present = np.array([1, 4, 6, 7])  # classes 0, 2, 3 and 5 have no samples
+    labels = rng.permutation(np.repeat(present, [3, 7, 2, 5]))
+    features = weights[labels] / np.linalg.norm(weights[labels], axis=1, keepdims=True) + 0.4 * rng.normal(
+        size=(len(labels), 3))
+    stats = angle_statistics(features, labels, weights)
+    expected = _loop_angle_statistics(features, labels, weights)
+    assert stats.keys() == expected.keys()
+    for key, value in expected.items():
+        assert stats[key] == pytest.approx(value, abs=1e-9), key
