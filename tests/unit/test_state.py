@@ -7,12 +7,23 @@ import random
 import string
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app import state
 from toy_models.heads import LOSS_SPECS, LOSSES
 from toy_models.train import TrainConfig
 
 CFG = TrainConfig()
+COMBINED_PARTS = ("m1", "m2", "m3")
+
+
+def clean_value(values: dict, name: str):
+    """The clean value of control `name`. The combined margin's parts are read from values["m1"] ... or,
+    once the values hold one triple, from values["margin"], so these tests do not depend on that layout."""
+    if name in COMBINED_PARTS and name not in values:
+        return values["margin"][COMBINED_PARTS.index(name)]
+    return values[name]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -115,7 +126,8 @@ BAD = [
 def test_bad_values_are_clamped_or_ignored_with_one_sentence(raw, expected, words):
     values, notices = state.validate(raw)
     for name, value in expected.items():
-        assert values[name] == pytest.approx(value) if isinstance(value, float) else values[name] == value
+        got = clean_value(values, name)
+        assert got == pytest.approx(value) if isinstance(value, float) else got == value
     assert len(notices) == 1, notices
     notice = notices[0]
     assert "\n" not in notice and len(notice) < 240
@@ -206,10 +218,158 @@ def test_fuzzed_queries_never_raise_and_give_valid_values():
         values, notices = state.validate(raw)
         assert all(isinstance(n, str) and "\n" not in n for n in notices)
         for p in state.params_for(values["loss"]):
-            value = values[p.name]
+            value = clean_value(values, p.name)
             if p.kind in ("choice", "ladder"):
                 assert value in p.options
             else:
                 assert math.isfinite(value) and p.minimum <= value <= p.maximum
         TrainConfig(**{p.config: values[p.name] for p in state.params_for(values["loss"])
                        if p.config not in ("margin",)}, margin=state.hot_values(values).get("margin"))
+
+
+# ------------------------------------------------------------------------------------------------
+# The learning-rate ladder: snapped in log space, and never silently
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Between 2e-3 and 5e-3 the geometric midpoint is 3.16e-3, the arithmetic one 3.5e-3: 0.0034 lies
+        # between them, so it is nearer 5e-3 on the log scale the ladder is built on (and nearer 2e-3 linearly).
+        ("0.0034", 5e-3),
+        # Between 1e-3 and 2e-3: geometric midpoint 1.41e-3, arithmetic 1.5e-3.
+        ("0.00145", 2e-3),
+        ("0.0013", 1e-3),
+        ("0.3", 0.2),  # geometric midpoint of 0.2 and 0.5 is 0.316
+    ],
+)
+def test_learning_rate_snaps_to_the_nearest_rung_on_a_log_scale(text, expected):
+    values, notices = state.validate({"lr": text})
+    assert values["lr"] == expected
+    assert len(notices) == 1 and f"lr={text}" in notices[0] and "offered values" in notices[0]
+
+
+def test_a_learning_rate_close_to_a_rung_is_snapped_with_a_notice():
+    """0.0102 is within 2 % of 0.01: it is still not what the user asked for, so they are told."""
+    values, notices = state.validate({"lr": "0.0102"})
+    assert values["lr"] == 0.01
+    offered = state.param_by_name("arcface", "lr").describe_range()
+    assert notices == [f"URL value lr=0.0102 is not one of the offered values ({offered}); using 0.01."]
+
+
+def test_a_learning_rate_equal_to_a_rung_in_another_spelling_passes_silently():
+    values, notices = state.validate({"lr": "1e-2"})
+    assert values["lr"] == 0.01 and notices == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Properties (hypothesis): validate never raises, always returns usable values, and says what it changed
+
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+URL_KEYS = sorted(state.all_url_keys())
+ANY_TEXT = st.text(max_size=30) | st.sampled_from(["inf", "-inf", "nan", "1e309", "-0", " 3 ", "1_0", "٣", "1e-400"])
+RAW_VALUE = ANY_TEXT | st.lists(ANY_TEXT, max_size=3) | st.integers() | st.floats() | st.booleans()
+
+
+def assert_usable(values: dict) -> None:
+    for p in state.params_for(values["loss"]):
+        value = clean_value(values, p.name)
+        if p.kind in ("choice", "ladder"):
+            assert value in p.options, (p.name, value)
+        else:
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), (p.name, value)
+            assert math.isfinite(value) and p.minimum <= value <= p.maximum, (p.name, value)
+            if p.kind == "int":
+                assert isinstance(value, int), (p.name, value)
+
+
+@PROPERTY
+@given(raw=st.dictionaries(st.sampled_from(URL_KEYS) | st.text(max_size=8), RAW_VALUE, max_size=8))
+def test_property_validate_never_raises_and_every_value_is_inside_its_range(raw):
+    values, notices = state.validate(raw)
+    assert values["loss"] in LOSSES
+    assert_usable(values)
+    assert all(isinstance(n, str) and n and "\n" not in n for n in notices)
+
+
+def _number_text(p: state.Param) -> st.SearchStrategy[str]:
+    """Text of a number for control p: inside its range, just outside, on or near a ladder rung."""
+    low, high = p.minimum, p.maximum
+    inside = st.floats(low, high)
+    outside = st.floats(high, high * 10 + 10, exclude_min=True) | st.floats(low - 10, low, exclude_max=True)
+    numbers = inside | outside
+    if p.kind == "ladder":
+        near = st.tuples(st.sampled_from(p.options), st.floats(0.9, 1.1)).map(lambda t: t[0] * t[1])
+        numbers = numbers | st.sampled_from(p.options) | near
+    if p.kind == "int":
+        numbers = numbers | st.integers(int(low) - 5, int(low) + 5) | st.integers(int(high) - 5, int(high) + 5)
+    return numbers.map(repr) | st.sampled_from(["", "abc", "nan", "1e400"])
+
+
+@st.composite
+def requested_values(draw):
+    """(loss, {url key: text}) with a text for some of the loss's controls."""
+    loss = draw(st.sampled_from(LOSSES))
+    raw = {}
+    for p in state.params_for(loss)[1:]:
+        if not draw(st.booleans()):
+            continue
+        if p.kind == "choice":
+            raw[p.key] = draw(st.sampled_from([str(o) for o in p.options]) | st.text(max_size=6))
+        else:
+            raw[p.key] = draw(_number_text(p))
+    return loss, raw
+
+
+def _asked_for(p: state.Param, text: str):
+    """What the text asks for when usable as it stands, else None (then validate must change it and say so).
+    Written from the schema, not from validate."""
+    if p.kind == "choice":
+        wanted = text.strip().lower().replace("_", "-")
+        for option in p.options:
+            if str(option) == wanted:
+                return option
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or not p.minimum <= number <= p.maximum:
+        return None
+    if p.kind == "ladder":  # a rung up to float noise (1e-9 relative: 0.1 * 0.1 is 0.010000000000000002)
+        return next((o for o in p.options if math.isclose(number, o, rel_tol=1e-9)), None)
+    if p.kind == "int":
+        return int(number) if number.is_integer() else None
+    return number
+
+
+@PROPERTY
+@given(request=requested_values())
+def test_property_a_notice_appears_exactly_when_a_value_was_changed(request):
+    loss, raw = request
+    values, notices = state.validate({"loss": loss, **raw})
+    assert values["loss"] == loss
+    assert_usable(values)
+    changed = []
+    for p in state.params_for(loss)[1:]:
+        if p.key not in raw:
+            assert clean_value(values, p.name) == p.default
+            continue
+        asked = _asked_for(p, raw[p.key])
+        if asked is None:
+            changed.append(p.key)
+        else:
+            assert clean_value(values, p.name) == asked, (p.key, raw[p.key])
+    assert len(notices) == len(changed), (raw, notices)
+    for key, notice in zip(changed, notices, strict=True):
+        assert f"URL value {key}=" in notice, (key, notice)
+
+
+@PROPERTY
+@given(lr=st.floats(min(state.LR_LADDER), max(state.LR_LADDER)))
+def test_property_learning_rate_is_the_log_nearest_rung(lr):
+    rungs = state.param_by_name("arcface", "lr").options
+    values, _ = state.validate({"lr": repr(lr)})
+    distance = [abs(math.log(r / lr)) for r in rungs]
+    assert abs(math.log(values["lr"] / lr)) == pytest.approx(min(distance), abs=1e-12)
