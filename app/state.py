@@ -335,7 +335,7 @@ def format_value(param: Param, value: Any) -> str:
         text = f"{value:.{digits}g}"
         back = float(text)
         inside = (param.minimum is None or back >= param.minimum) and (param.maximum is None or back <= param.maximum)
-        if inside and (param.kind != "ladder" or back == value):
+        if inside and back == value:  # exact: the share link must reproduce the run, not a rounded one
             return text
     return repr(value)
 
