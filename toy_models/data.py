@@ -294,6 +294,8 @@ def _toy(num_identities: int, seed: int) -> tuple[_Samples, tuple[str, ...]]:
 _IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (count, rows, cols)
 _LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
 _IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the third byte of the magic number
+_IDX_TYPE_NAMES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "16-bit integers", 0x0C: "32-bit integers",
+                   0x0D: "32-bit floats", 0x0E: "64-bit floats"}
 
 _SPLIT_FILES = {  # split -> (images file, labels file), each optionally with .gz
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -438,10 +440,15 @@ def _parse_idx(path: Path, data: bytes, expected_magic: int | None = None) -> np
     if expected_magic is not None and magic != expected_magic:
         hint = "; it looks gzip-compressed, so name it *.gz" if data[:2] == b"\x1f\x8b" else ""
         raise DatasetError(f"{path}: wrong magic number {magic}, expected {expected_magic} ({what}){hint}")
-    ndim = magic & 0xFF
-    if magic >> 8 != _IDX_UBYTE or ndim == 0:
-        raise DatasetError(f"{path}: magic number {magic} is not that of an unsigned-byte IDX file, "
-                           f"expected 0x08 as its third byte")
+    ndim, type_code = magic & 0xFF, (magic >> 8) & 0xFF
+    if magic >> 16 or type_code not in _IDX_TYPE_NAMES:
+        raise DatasetError(f"{path}: magic number {magic} is not that of an IDX file, expected 0x0000 08 <ndim> "
+                           f"(two zero bytes, the type code 0x08 of unsigned bytes, the number of dimensions)")
+    if type_code != _IDX_UBYTE:
+        raise DatasetError(f"{path}: IDX type code 0x{type_code:02X} says it holds {_IDX_TYPE_NAMES[type_code]}, "
+                           f"expected 0x08 (unsigned bytes, as in MNIST)")
+    if ndim == 0:
+        raise DatasetError(f"{path}: magic number {magic} declares 0 dimensions, expected at least 1")
     header_size = 4 * (1 + ndim)
     if len(data) < header_size:
         raise DatasetError(f"{path}: only {len(data)} bytes, too short for the {header_size}-byte header of {what}")

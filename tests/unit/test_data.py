@@ -436,6 +436,47 @@ def test_wrong_magic_number(fake_mnist):
     assert str(err.value) == f"{path}: wrong magic number 2049, expected 2051 (an IDX image file)"
 
 
+@pytest.mark.parametrize(
+    ("type_code", "dtype", "holds"),
+    [(0x09, ">i1", "signed bytes"), (0x0B, ">i2", "16-bit integers"), (0x0D, ">f4", "32-bit floats")],
+)
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_idx_file_of_another_type_is_refused_naming_the_file(tmp_path, type_code, dtype, holds, suffix):
+    """Only unsigned bytes are read: the type code (third byte of the magic number) must be 0x08. A file of
+    signed bytes is the same size as one of unsigned bytes, so only the type code can tell them apart."""
+    values = np.array([[1, -2, 3], [4, 5, -6]], dtype=dtype)
+    payload = np.array([(type_code << 8) | 2, 2, 3], dtype=">u4").tobytes() + values.tobytes()
+    path = tmp_path / f"weights-idx2{suffix}"
+    path.write_bytes(gzip.compress(payload) if suffix else payload)
+    with pytest.raises(DatasetError) as err:
+        read_idx(path)
+    assert str(err.value) == (f"{path}: IDX type code 0x{type_code:02X} says it holds {holds}, "
+                              f"expected 0x08 (unsigned bytes, as in MNIST)")
+
+
+@pytest.mark.parametrize(
+    ("magic", "words"),
+    [(0x01000801, "is not that of an IDX file"), (0x00000701, "is not that of an IDX file"),
+     (0x00000800, "declares 0 dimensions")],
+)
+def test_idx_magic_number_must_be_well_formed(tmp_path, magic, words):
+    path = tmp_path / "odd-idx"
+    path.write_bytes(np.array([magic, 1], dtype=">u4").tobytes() + b"\x05")
+    with pytest.raises(DatasetError, match=words) as err:
+        read_idx(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+def test_image_file_of_signed_bytes_is_refused_by_load_dataset(tmp_path):
+    images, labels = make_split(2, seed=0)
+    header = np.array([0x0903, *images.shape], dtype=">u4").tobytes()
+    path = corrupt(tmp_path, "t10k-images-idx3-ubyte", header + images.tobytes())
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("mnist", tmp_path)
+    assert str(err.value).startswith(f"{path}: wrong magic number 2307, expected 2051")
+
+
 def test_gzip_data_without_gz_suffix_gets_a_hint(tmp_path):
     images, labels = make_split(2, seed=0)
     corrupt(tmp_path, "t10k-images-idx3-ubyte", gzip.compress(idx_bytes(images)))
