@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -313,16 +314,48 @@ def test_holdout_and_subsample_on_idx_files(fake_mnist):
     assert torch.equal((ds.x_holdout[:, 0, 0, 0] * 255).round().long(), ds.y_holdout)
 
 
-def test_decoded_files_are_cached_and_reread_when_changed(fake_mnist):
+def _set_mtime_ns(path: Path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_decoded_files_are_cached(fake_mnist):
     folder, _ = fake_mnist
     data._decode_idx_file.cache_clear()
     load_dataset("mnist", folder)
-    misses = data._decode_idx_file.cache_info().misses
+    assert data._decode_idx_file.cache_info().misses == 4  # two images files, two label files
     load_dataset("mnist", folder)
-    assert data._decode_idx_file.cache_info().misses == misses  # second load: all hits
-    images, labels = make_split(6, seed=99)
-    write_split(folder, "train", images, labels)  # a new file on disk: new size / mtime, read again
-    ds = load_dataset("mnist", folder)
+    assert data._decode_idx_file.cache_info().misses == 4 and data._decode_idx_file.cache_info().hits >= 4
+
+
+def test_a_file_rewritten_with_the_same_size_is_reread_when_its_mtime_changes(tmp_path):
+    """Deterministic: uncompressed files keep their size exactly, and the new mtime is set, not waited for
+    (two writes within one filesystem timestamp tick would otherwise look unchanged)."""
+    for split, seed in (("train", 1), ("t10k", 2)):
+        write_split(tmp_path, split, *make_split(3, seed=seed), suffix="")
+    path = tmp_path / "train-images-idx3-ubyte"
+    before = path.stat()
+    data._decode_idx_file.cache_clear()
+    load_dataset("mnist", tmp_path)
+    images, labels = make_split(3, seed=99)
+    write_split(tmp_path, "train", images, labels, suffix="")
+    assert path.stat().st_size == before.st_size
+    _set_mtime_ns(path, before.st_mtime_ns + 1_000_000_000)
+    ds = load_dataset("mnist", tmp_path)
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(images).float() / 255)
+
+
+def test_a_file_rewritten_with_the_same_mtime_is_reread_when_its_size_changes(tmp_path):
+    for split, seed in (("train", 1), ("t10k", 2)):
+        write_split(tmp_path, split, *make_split(3, seed=seed), suffix="")
+    path = tmp_path / "train-images-idx3-ubyte"
+    before = path.stat()
+    data._decode_idx_file.cache_clear()
+    load_dataset("mnist", tmp_path)
+    images, labels = make_split(4, seed=99)  # 40 images instead of 30
+    write_split(tmp_path, "train", images, labels, suffix="")
+    _set_mtime_ns(path, before.st_mtime_ns)
+    _set_mtime_ns(tmp_path / "train-labels-idx1-ubyte", before.st_mtime_ns)
+    ds = load_dataset("mnist", tmp_path)
     assert torch.equal(ds.x_train[:, 0], torch.from_numpy(images).float() / 255)
 
 
