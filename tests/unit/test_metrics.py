@@ -219,3 +219,196 @@ def test_angle_statistics_match_a_class_by_class_loop_with_non_contiguous_labels
     assert stats.keys() == expected.keys()
     for key, value in expected.items():
         assert stats[key] == pytest.approx(value, abs=1e-9), key
+
+
+# ------------------------------------------------------------------------------------------------------
+# Edge cases and input checks (each pins behaviour a mutation run showed untested)
+
+# A direction whose unit vector's dot product with itself rounds to 1 + 2e-16 (and with its opposite to
+# −1 − 2e-16) in float64: without clipping, arccos would return NaN there.
+ROUNDING = np.array([[0.1257302210933933, -0.1321048632913019]])
+
+
+def test_rounding_precondition():
+    unit = ROUNDING / np.linalg.norm(ROUNDING, axis=1, keepdims=True)
+    assert (unit @ unit.T)[0, 0] > 1.0 and (unit @ -unit.T)[0, 0] < -1.0
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["aligned", "opposite"])
+def test_angles_stay_finite_where_cosines_round_past_plus_minus_one(sign):
+    weights = np.concatenate([ROUNDING, [[1.0, 0.0]]])
+    features = sign * np.repeat(ROUNDING, 3, axis=0)
+    labels = np.zeros(3, dtype=np.int64)
+    expected = 0.0 if sign > 0 else 180.0
+    target, _ = target_angles(features, labels, weights)
+    np.testing.assert_allclose(np.degrees(target), expected, atol=1e-6)
+    stats = angle_statistics(features, labels, weights)
+    assert stats["w_ec_deg"] == pytest.approx(expected, abs=1e-6)
+    # pairs of (anti)parallel samples: same-class pairs are identical vectors, so exactly 0°
+    mixed = np.concatenate([ROUNDING, -ROUNDING, ROUNDING])
+    positive, negative = pair_angles(mixed, np.array([0, 1, 0]))
+    np.testing.assert_allclose(positive, [0.0], atol=1e-6)
+    np.testing.assert_allclose(negative, [180.0, 180.0], atol=1e-6)
+    cos_positive, cos_negative = pair_similarities(mixed, np.array([0, 1, 0]))
+    assert cos_positive.max() <= 1.0 and cos_negative.min() >= -1.0
+
+
+def test_angle_statistics_of_a_single_class_have_no_inter_class_angle():
+    keep = LABELS == 1
+    stats = angle_statistics(ASYMMETRIC_FEATURES[keep], LABELS[keep], WEIGHTS)
+    assert stats["w_ec_deg"] == pytest.approx(10.0, abs=1e-9)
+    assert stats["intra_deg"] == pytest.approx(10.0, abs=1e-9)
+    assert math.isnan(stats["inter_deg"]) and math.isnan(stats["min_center_angle_deg"])
+    assert stats["w_inter_deg"] == pytest.approx(320 / 3, abs=1e-9)
+
+
+def test_float32_input_is_computed_in_float64():
+    features32 = ASYMMETRIC_FEATURES.astype(np.float32)
+    weights32 = WEIGHTS.astype(np.float32)
+    from_float32 = angle_statistics(features32, LABELS, weights32)
+    from_float64 = angle_statistics(features32.astype(np.float64), LABELS, weights32.astype(np.float64))
+    for key, value in from_float64.items():
+        assert from_float32[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_tensors_that_require_grad_are_accepted():
+    features = torch.tensor(ASYMMETRIC_FEATURES, requires_grad=True)
+    weights = torch.tensor(WEIGHTS, requires_grad=True)
+    labels = torch.tensor(LABELS)
+    assert angle_statistics(features, labels, weights)["w_ec_deg"] == pytest.approx(15.0, abs=1e-9)
+    assert closed_set_accuracy(features, labels, weights) == 1.0
+
+
+def test_closed_set_accuracy_of_one_and_of_no_samples():
+    assert closed_set_accuracy(unit_2d([5]), np.array([0]), WEIGHTS) == 1.0
+    assert closed_set_accuracy(unit_2d([95]), np.array([0]), WEIGHTS) == 0.0
+    assert math.isnan(closed_set_accuracy(np.zeros((0, 2)), np.zeros(0, dtype=np.int64), WEIGHTS))
+
+
+@pytest.mark.parametrize(
+    ("features", "labels", "weights", "message"),
+    [
+        (FEATURES, LABELS[:-1], WEIGHTS, r"one label per row, got \(6, 2\) and \(5,\)"),
+        (FEATURES[0], LABELS[:2], WEIGHTS, r"embeddings must be \(N, d\) with one label per row"),
+        (FEATURES, LABELS.reshape(2, 3), WEIGHTS, r"labels must be one-dimensional, got shape \(2, 3\)"),
+        (FEATURES, LABELS, np.ones((3, 3)), r"class_weights must be \(C, 2\), got \(3, 3\)"),
+        (FEATURES, LABELS, np.ones(2), r"class_weights must be \(C, 2\), got \(2,\)"),
+        (FEATURES, np.array([0, 0, 1, 1, 2, 3]), WEIGHTS, r"labels must lie in 0\.\.2 \(one class weight per class\)"),
+        (FEATURES, np.array([0, 0, 1, 1, 2, -1]), WEIGHTS, r"labels must lie in 0\.\.2"),
+    ],
+)
+def test_bad_inputs_are_refused_with_a_sentence(features, labels, weights, message):
+    with pytest.raises(ValueError, match=message):
+        angle_statistics(features, labels, weights)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Pair sampling: exact below the cap, uniform above it
+
+# Classes of sizes 2, 4 and 3 (n = 9): 1 + 6 + 3 = 10 same-class pairs, 36 − 10 = 26 different-class pairs.
+PAIR_LABELS = np.array([0, 1, 1, 2, 1, 0, 2, 1, 2])
+
+
+def _unordered(pairs: np.ndarray) -> list[tuple[int, int]]:
+    return sorted(tuple(sorted(p)) for p in pairs.tolist())
+
+
+def _all_pairs(labels: np.ndarray, same: bool) -> list[tuple[int, int]]:
+    n = len(labels)
+    return sorted((i, j) for i in range(n) for j in range(i + 1, n) if (labels[i] == labels[j]) == same)
+
+
+@pytest.mark.parametrize("max_pairs", [10, 26, 100])
+def test_pairs_are_exact_when_the_cap_allows_it(max_pairs):
+    from toy_models.metrics import _pair_indices
+
+    positive, negative = _pair_indices(PAIR_LABELS, max_pairs, seed=0)
+    assert _unordered(positive) == _all_pairs(PAIR_LABELS, same=True)  # 10 ≤ every cap here: all of them once
+    if max_pairs >= 26:
+        assert _unordered(negative) == _all_pairs(PAIR_LABELS, same=False)
+    else:
+        assert len(negative) == max_pairs
+
+
+@pytest.mark.parametrize("max_pairs", [1, 9, 25])
+def test_sampled_pairs_are_exactly_max_pairs_of_the_right_kind(max_pairs):
+    from toy_models.metrics import _pair_indices
+
+    for seed in range(5):
+        positive, negative = _pair_indices(PAIR_LABELS, max_pairs, seed=seed)
+        assert len(negative) == max_pairs and positive.dtype.kind == "i" and negative.dtype.kind == "i"
+        assert len(positive) == min(max_pairs, 10)
+        assert set(_unordered(positive)) <= set(_all_pairs(PAIR_LABELS, same=True))
+        assert set(_unordered(negative)) <= set(_all_pairs(PAIR_LABELS, same=False))
+
+
+def test_sampled_pairs_are_uniform_over_all_pairs_of_their_kind():
+    """Every same-class pair (and every different-class pair) is equally likely. A cap one below the total
+    forces sampling; pooled over 800 seeds, each of the 10 (26) pairs is expected 720 (769) times, ± 5 sd."""
+    from toy_models.metrics import _pair_indices
+
+    for same, cap in ((True, 9), (False, 25)):
+        everything = _all_pairs(PAIR_LABELS, same)
+        counts = dict.fromkeys(everything, 0)
+        for seed in range(800):
+            pairs = _pair_indices(PAIR_LABELS, cap, seed=seed)[0 if same else 1]
+            for pair in _unordered(pairs):
+                counts[pair] += 1
+        draws, p = 800 * cap, 1 / len(everything)
+        sd = math.sqrt(draws * p * (1 - p))
+        assert all(abs(c - draws * p) < 5 * sd for c in counts.values()), (same, counts)
+
+
+def test_a_positive_max_pairs_is_required():
+    features = unit_2d(np.arange(9) * 40)
+    assert [len(a) for a in pair_angles(features, PAIR_LABELS, max_pairs=1)] == [1, 1]
+    with pytest.raises(ValueError, match="max_pairs must be a positive integer, got 0"):
+        pair_angles(features, PAIR_LABELS, max_pairs=0)
+
+
+def test_no_samples_give_no_pairs():
+    positive, negative = pair_similarities(np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
+    assert positive.shape == (0,) and negative.shape == (0,)
+
+
+def test_default_seed_is_zero():
+    rng = np.random.default_rng(5)
+    features, labels = rng.normal(size=(300, 3)), rng.integers(0, 3, 300)
+    for fn in (pair_similarities, pair_angles):
+        default, seeded = fn(features, labels, max_pairs=50), fn(features, labels, max_pairs=50, seed=0)
+        np.testing.assert_array_equal(default[0], seeded[0])
+        np.testing.assert_array_equal(default[1], seeded[1])
+    np.testing.assert_equal(verification_metrics(features, labels, max_pairs=50),
+                            verification_metrics(features, labels, max_pairs=50, seed=0))  # NaNs compare equal
+
+
+def test_verification_metrics_use_the_seeded_capped_pairs():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 4, 200)
+    features = np.eye(4)[labels] + 0.8 * rng.normal(size=(200, 4))
+    result = verification_metrics(features, labels, max_pairs=300, seed=3)
+    positive, negative = pair_similarities(features, labels, max_pairs=300, seed=3)
+    expected_auc = roc_auc_score(np.r_[np.ones(300), np.zeros(300)], np.r_[positive, negative])
+    assert result["verification_auc"] == pytest.approx(expected_auc, abs=1e-12)
+    assert result["num_positive_pairs"] == 300 and result["num_negative_pairs"] == 300
+    assert result["verification_auc"] != verification_metrics(features, labels, max_pairs=300, seed=4)[
+        "verification_auc"]
+
+
+def test_notes_explain_each_missing_value():
+    result = verification_metrics(FEATURES[:2], LABELS[:2])
+    assert result["notes"]["verification_auc"] == "needs both same-class and different-class pairs, got 1 and 0"
+    assert result["notes"]["tar_at_far_1e-2"] == "needs both same-class and different-class pairs, got 1 and 0"
+
+
+def test_tar_at_far_with_one_kind_missing_or_a_single_positive():
+    negatives = np.arange(1000) / 1000
+    assert tar_at_far(negatives, np.zeros(1000, bool), 1e-2)[1] == (
+        "needs both same-class and different-class pairs, got 0 and 1000")
+    value, note = tar_at_far(np.ones(5), np.ones(5, bool), 1e-2)
+    assert math.isnan(value) and note == "needs both same-class and different-class pairs, got 5 and 0"
+    # one positive above every negative is found at FAR 0, and labels may be given as 0/1 integers
+    scores = np.r_[2.0, negatives]
+    assert tar_at_far(scores, np.r_[1, np.zeros(1000, int)], 1e-2) == (1.0, "")
