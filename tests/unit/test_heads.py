@@ -518,3 +518,190 @@ def test_property_detached_gradient_is_plain_scaled_softmax_gradient(lm, data, s
     probabilities = torch.softmax(logits.detach(), dim=1)
     expected = scale * (probabilities - F.one_hot(labels, cosine.shape[1])) / len(labels)
     torch.testing.assert_close(cosine.grad, expected, atol=1e-10, rtol=1e-9)
+
+
+# ---------------------------------------------------------------- details a mutation run showed untested
+
+
+def test_true_gradient_is_the_derivative_of_the_closed_form():
+    """d g / d cos at interior points: 1 (CosFace), sin(θ+m)/sin θ (ArcFace), m·sin(mθ)/sin θ (SphereFace's
+    first piece), m1·sin(m1·θ + m2)/sin θ (combined): the margin is differentiated, not just evaluated."""
+    cos = torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64, requires_grad=True)
+    theta = torch.acos(cos.detach())
+    expected = {
+        ("cosface", 0.3): torch.ones(3, dtype=torch.float64),
+        ("arcface", 0.5): torch.sin(theta + 0.5) / torch.sin(theta),
+        ("sphereface", 1.5): 1.5 * torch.sin(1.5 * theta) / torch.sin(theta),
+        ("combined", (1.2, 0.3, 0.2)): 1.2 * torch.sin(1.2 * theta + 0.3) / torch.sin(theta),
+    }
+    for (loss, margin), derivative in expected.items():
+        (grad,) = torch.autograd.grad(target_cos(cos, loss, margin).sum(), cos)
+        torch.testing.assert_close(grad, derivative, atol=1e-9, rtol=1e-9, msg=loss)
+
+
+@pytest.mark.parametrize("outside", [1.0 + 1e-7, -1.0 - 1e-7])
+def test_cosines_a_rounding_error_outside_plus_minus_one_give_the_value_at_the_end(outside):
+    cos = torch.tensor([outside], dtype=torch.float64)
+    end = torch.tensor([max(-1.0, min(1.0, outside))], dtype=torch.float64)
+    for loss in ("arcface", "sphereface", "combined"):
+        margin = LOSS_SPECS[loss].default_margin
+        torch.testing.assert_close(target_cos(cos, loss, margin), target_cos(end, loss, margin), msg=loss)
+
+
+def test_arcface_uses_cos_theta_plus_m_up_to_and_including_pi_minus_m():
+    boundary = torch.cos(torch.tensor([math.pi - 0.5], dtype=torch.float64))
+    assert torch.acos(boundary).item() == math.pi - 0.5  # the boundary angle itself is representable here
+    assert target_cos(boundary, "arcface", 0.5).item() == pytest.approx(-1.0, abs=1e-12)  # cos(π), no fallback
+
+
+def test_easy_margin_leaves_cos_zero_alone():
+    assert target_cos(torch.tensor([0.0]), "arcface", 0.5, easy_margin=True).item() == 0.0
+
+
+def test_softmax_and_normface_targets_are_the_plain_cosine():
+    cos = torch.linspace(-1, 1, 5)
+    assert torch.equal(target_cos(cos, "softmax", None), cos)
+    assert torch.equal(target_cos(cos, "normface", None), cos)
+
+
+def test_unknown_names_are_named_in_the_error():
+    with pytest.raises(ValueError, match="unknown loss 'tripletface': choose one of softmax, normface, "):
+        target_cos(torch.zeros(2), "tripletface", 0.1)
+    with pytest.raises(ValueError, match="unknown loss 'tripletface'"):
+        margin_logits(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), "tripletface", 1.0, 0.1)
+    with pytest.raises(ValueError, match=r"^softmax has no margin: use a plain linear layer \(SoftmaxHead\)$"):
+        margin_logits(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), "softmax", 1.0)
+    with pytest.raises(ValueError, match="unknown gradient option 'sideways': choose 'true' or 'detached'"):
+        margin_logits(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), "cosface", 1.0, 0.1, gradient="sideways")
+    with pytest.raises(ValueError, match="unknown gradient option 'sideways'"):
+        build_head("cosface", 3, 4, gradient="sideways")
+    with pytest.raises(ValueError, match="unknown SphereFace form 'square': choose 'normalized' or 'original'"):
+        build_head("sphereface", 3, 4, form="square")
+
+
+@pytest.mark.parametrize(
+    ("loss", "margin", "message"),
+    [
+        ("arcface", 2.0, "arcface margin 2 is outside its valid range [0, 1.571] rad"),
+        ("cosface", 1.5, "cosface margin 1.5 is outside its valid range [0, 1] (cosine units)"),
+        ("sphereface", 0.5, "sphereface margin 0.5 is outside its valid range [1, 8] (multiplier)"),
+        ("combined", (0.1, 0.3, 0.2), "combined margin m1=0.1 is outside its valid range [0.5, 4]"),
+        ("combined", (1.0, 2.0, 0.2), "combined margin m2=2 is outside its valid range [0, 1.5708]"),
+        ("combined", 0.5, "the combined margin needs three numbers m1, m2, m3 (for example 1,0.3,0.2)"),
+        ("combined", (1.0, 0.3), "the combined margin needs three numbers m1, m2, m3 (for example 1,0.3,0.2)"),
+        ("arcface", (1.0, 2.0, 3.0), "arcface needs a single number as its margin, got (1.0, 2.0, 3.0)"),
+        ("arcface", None, "arcface needs a single number as its margin, got None"),
+    ],
+)
+def test_check_margin_messages(loss, margin, message):
+    with pytest.raises(ValueError) as err:
+        check_margin(loss, margin)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("loss", ["arcface", "cosface", "sphereface", "combined"])
+def test_check_margin_accepts_both_ends_of_the_range(loss):
+    spec = LOSS_SPECS[loss]
+    if loss == "combined":
+        for end in (0, 1):
+            margin = tuple(r[end] for r in spec.margin_range)
+            assert check_margin(loss, margin) == margin
+    else:
+        for value in spec.margin_range:
+            assert check_margin(loss, value) == value
+
+
+def test_parse_margin_takes_numbers_and_sequences():
+    assert parse_margin(0.5, "arcface") == 0.5 and isinstance(parse_margin(1, "cosface"), float)
+    assert parse_margin([1, 0.3, 0.2], "combined") == (1.0, 0.3, 0.2)
+    with pytest.raises(ValueError, match=r"^the combined margin needs three comma-separated numbers m1,m2,m3$"):
+        parse_margin("0.5", "combined")
+
+
+def test_head_shape_checks():
+    assert build_head("arcface", 1, 2).weight.shape == (2, 1)  # the smallest head there is
+    for dim, classes in ((0, 4), (3, 1)):
+        with pytest.raises(ValueError, match=r"^a head needs embedding_dim ≥ 1 and at least 2 classes$"):
+            build_head("arcface", dim, classes)
+
+
+def test_hyper_and_repr_list_the_settings():
+    head = build_head("arcface", 3, 4, margin=0.4, scale=20.0, gradient="detached", easy_margin=True)
+    assert head.hyper() == {"scale": 20.0, "gradient": "detached", "margin": 0.4, "easy_margin": True}
+    assert repr(head).startswith("ArcFaceHead(embedding_dim=3, num_classes=4, scale=20.0, gradient=detached, "
+                                 "margin=0.4, easy_margin=True")
+    assert build_head("normface", 3, 4, margin=0.5).hyper() == {"scale": 16.0, "gradient": "true"}  # no margin
+    sphere = build_head("sphereface", 3, 4, margin=4.0, form="original", lambda_min=20.0)
+    assert sphere.hyper() == {"scale": 16.0, "gradient": "true", "margin": 4.0, "form": "original",
+                              "lambda_base": 1000.0, "lambda_gamma": 0.12, "lambda_power": 1.0, "lambda_min": 20.0}
+    assert build_head("sphereface", 3, 4).hyper() == {"scale": 16.0, "gradient": "true", "margin": 1.5,
+                                                      "form": "normalized"}
+    assert build_head("sphereface", 3, 4, form="original").hyper()["lambda_min"] == 5.0
+    assert "embedding_dim=3, num_classes=4" in repr(build_head("softmax", 3, 4))
+
+
+def test_set_hyper_scale_bounds():
+    head = build_head("cosface", 3, 5)
+    head.set_hyper(scale=0.5)
+    assert head.scale == 0.5
+    for bad in (0.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="scale must be a positive number"):
+            head.set_hyper(scale=bad)
+
+
+def test_constructor_margins_are_used():
+    for loss, margin in (("cosface", 0.2), ("arcface", 0.3), ("sphereface", 4.0), ("combined", (1.1, 0.2, 0.1))):
+        assert build_head(loss, 3, 4, margin=margin).margin == margin
+
+
+def test_class_directions_are_the_unit_weights():
+    head = build_head("cosface", 3, 4)
+    with torch.no_grad():
+        head.weight.mul_(torch.tensor([[1.0], [2.0], [5.0], [0.1]]))
+    directions = head.class_directions()
+    torch.testing.assert_close(directions.norm(dim=1), torch.ones(4))
+    torch.testing.assert_close(directions * head.weight.norm(dim=1, keepdim=True), head.weight.detach())
+
+
+def test_cosine_keeps_float64_and_lifts_half_precision_to_float32():
+    head = build_head("cosface", 3, 4)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    cos64 = head.cosine(x)
+    assert cos64.dtype == torch.float64
+    expected = F.normalize(x, dim=1) @ F.normalize(head.weight.detach().double(), dim=1).T
+    torch.testing.assert_close(cos64, expected)
+    assert head.cosine(x.half()).dtype == torch.float32
+
+
+def test_softmax_head_adds_its_bias():
+    head = build_head("softmax", 3, 4)
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0]))
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(head(x), x @ head.weight.T + head.bias)
+
+
+def test_heads_pass_their_options_to_margin_logits():
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 3, 0, 1])
+    easy = build_head("arcface", 3, 4, margin=0.5, scale=8.0, easy_margin=True)
+    cos = easy.cosine(x)
+    torch.testing.assert_close(easy(x, y), margin_logits(cos, y, "arcface", 8.0, 0.5, easy_margin=True))
+    detached = build_head("arcface", 3, 4, margin=0.5, scale=8.0, gradient="detached")
+    embeddings = x.clone().requires_grad_(True)
+    logits = detached(embeddings, y)
+    F.cross_entropy(logits, y).backward()
+    # straight-through: d loss / d cos = s·(p − onehot)/N, carried back to the embeddings through cos alone
+    d_cos = 8.0 * (torch.softmax(logits.detach(), dim=1) - F.one_hot(y, 4)) / 6
+    again = x.clone().requires_grad_(True)
+    (detached.cosine(again) * d_cos).sum().backward()
+    torch.testing.assert_close(embeddings.grad, again.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_sphereface_lambda_is_zero_in_the_normalized_form_and_floors_at_lambda_min():
+    assert build_head("sphereface", 3, 4).current_lambda() == 0.0
+    head = build_head("sphereface", 3, 4, form="original", lambda_min=20.0)
+    assert head.iteration.dtype == torch.long
+    head.iteration.fill_(10**6)
+    assert head.current_lambda() == 20.0
+    assert build_head("sphereface", 3, 4, form="original").current_lambda() == 1000.0  # iteration 0: λ = base
