@@ -280,8 +280,7 @@ def assert_usable(values: dict) -> None:
         else:
             assert isinstance(value, (int, float)) and not isinstance(value, bool), (p.name, value)
             assert math.isfinite(value) and p.minimum <= value <= p.maximum, (p.name, value)
-            if p.kind == "int":
-                assert isinstance(value, int), (p.name, value)
+            assert type(value) is (int if p.kind == "int" else float), (p.name, value)
 
 
 @PROPERTY
@@ -398,3 +397,75 @@ def test_property_learning_rate_is_the_log_nearest_rung(lr):
     values, _ = state.validate({"lr": repr(lr)})
     distance = [abs(math.log(r / lr)) for r in rungs]
     assert abs(math.log(values["lr"] / lr)) == pytest.approx(min(distance), abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact sentences and edge cases (each pins behaviour a mutation run showed untested)
+
+EXACT = [
+    ({"m": ""}, "URL value m= is empty; using the default 0.5."),
+    ({"m": "abc"}, "URL value m=abc is not a number; using the default 0.5."),
+    ({"m": "inf"}, "URL value m=inf is not a finite number; using the default 0.5."),
+    ({"seed": "1.5"}, "URL value seed=1.5 is not a whole number; using the default 0."),
+    ({"s": "0"}, "URL value s=0 is below the minimum 1; using 1."),
+    ({"s": "99"}, "URL value s=99 is above the maximum 64; using 64."),
+    ({"seed": "1e30"}, f"URL value seed=1e30 is above the maximum {state.SEED_MAX}; using {state.SEED_MAX}."),
+    ({"lr": "3"}, "URL value lr=3 is above the maximum 1; using 1."),
+    ({"loss": "combined", "m1": "9"}, "URL value m1=9 is above Combined margin's maximum 4×; using 4."),
+    ({"loss": "combined", "m2": "-1"}, "URL value m2=-1 is below Combined margin's minimum 0 rad; using 0."),
+    ({"loss": "combined", "m3": "2"}, "URL value m3=2 is above Combined margin's maximum 1 (cosine units); using 1."),
+    ({"loss": "combined", "m": "0.3"},
+     "URL value m=0.3 ignored: Combined margin has no single margin m (it uses m1, m2, m3)."),
+    ({"loss": "normface", "m": ["0.1", "0.2", "0.3"]}, "URL value m=0.3 ignored: NormFace has no margin m."),
+    ({"loss": ["cosface", "arcface"]}, "URL key loss appears 2 times; using the last value arcface."),
+    ({"m": ["0.1", "0.2", "0.3"]}, "URL key m appears 3 times; using the last value 0.3."),
+    ({"m": "a" * 24}, f"URL value m={'a' * 24} is not a number; using the default 0.5."),
+    ({"m": "a" * 25}, f"URL value m={'a' * 20}… is not a number; using the default 0.5."),
+    ({"m": "1\u202e"}, "URL value m=1\\u202e is not a number; using the default 0.5."),
+    ({"m": True}, "URL value m=true is not a number; using the default 0.5."),
+    ({"m": False}, "URL value m=false is not a number; using the default 0.5."),
+    ({"dataset": "x" * 81}, f"URL value dataset={'x' * 20}… is not one of digits, mnist, fashion-mnist, toy; "
+                            f"using the default digits."),
+]
+
+
+@pytest.mark.parametrize(("raw", "notice"), EXACT, ids=[str(e[0])[:30] for e in EXACT])
+def test_notices_word_for_word(raw, notice):
+    assert state.validate(raw).notices == [notice]
+
+
+def test_the_source_names_the_origin():
+    _, notices = state.validate({"m": ["0.1", "abc"]}, source="Lesson file")
+    assert notices == ["Lesson file key m appears 2 times; using the last value abc.",
+                       "Lesson file value m=abc is not a number; using the default 0.5."]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "expected"),
+    [
+        ({"m": ["0.3"]}, "margin", 0.3),  # a one-element list is not a repeated key
+        ({"s": "64"}, "scale", 64.0),  # both range ends are inside the range
+        ({"s": "1"}, "scale", 1.0),
+        ({"m": repr(math.pi / 2)}, "margin", math.pi / 2),
+        ({"seed": "0" * 79 + "7"}, "seed", 7),  # exactly MAX_TEXT characters is not too long
+        ({"dataset": "mnist".ljust(state.MAX_TEXT)}, "dataset", "mnist"),
+        ({"seed": 5.0}, "seed", 5),  # numbers from a lesson or course file
+    ],
+)
+def test_values_that_pass_silently(raw, name, expected):
+    values, notices = state.validate(raw)
+    assert notices == [] and clean_value(values, name) == expected
+    assert type(clean_value(values, name)) is type(expected)
+
+
+def test_clamped_values_keep_their_type():
+    assert type(state.validate({"s": "0"}).values["scale"]) is float
+    assert type(state.validate({"loss": "sphereface", "m": "0"}).values["margin"]) is float
+    assert type(state.validate({"seed": "-3"}).values["seed"]) is int
+    assert type(state.validate({"seed": "1e30"}).values["seed"]) is int
+
+
+def test_one_bad_value_does_not_stop_the_others():
+    values, notices = state.validate({"m": "abc", "dim": [], "s": "20", "seed": "7"})
+    assert (values["margin"], values["scale"], values["seed"]) == (0.5, 20.0, 7)
+    assert len(notices) == 1
