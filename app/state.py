@@ -391,7 +391,7 @@ def _text(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e15:
-        return repr(raw)
+        return repr(float(raw))  # float(): numpy's repr of np.float64(5.0) is "np.float64(5.0)"
     return str(raw)
 
 

@@ -6,6 +6,7 @@ import math
 import random
 import string
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -450,6 +451,10 @@ def test_the_source_names_the_origin():
         ({"seed": "0" * 79 + "7"}, "seed", 7),  # exactly MAX_TEXT characters is not too long
         ({"dataset": "mnist".ljust(state.MAX_TEXT)}, "dataset", "mnist"),
         ({"seed": 5.0}, "seed", 5),  # numbers from a lesson or course file
+        ({"seed": np.float64(5.0)}, "seed", 5),  # ... also as numpy scalars (a file read with pandas)
+        ({"s": np.float64(20.0)}, "scale", 20.0),
+        ({"m": np.float32(0.25)}, "margin", 0.25),
+        ({"batch": np.int64(32)}, "batch_size", 32),
     ],
 )
 def test_values_that_pass_silently(raw, name, expected):
