@@ -637,7 +637,8 @@ def test_hyper_and_repr_list_the_settings():
     assert build_head("sphereface", 3, 4).hyper() == {"scale": 16.0, "gradient": "true", "margin": 1.5,
                                                       "form": "normalized"}
     assert build_head("sphereface", 3, 4, form="original").hyper()["lambda_min"] == 5.0
-    assert "embedding_dim=3, num_classes=4" in repr(build_head("softmax", 3, 4))
+    assert repr(build_head("softmax", 3, 4)) == "SoftmaxHead(embedding_dim=3, num_classes=4)"
+    assert build_head("arcface", 3, 4).hyper()["easy_margin"] is False  # easy margin is opt-in
 
 
 def test_set_hyper_scale_bounds():
