@@ -412,3 +412,29 @@ def test_tar_at_far_with_one_kind_missing_or_a_single_positive():
     # one positive above every negative is found at FAR 0, and labels may be given as 0/1 integers
     scores = np.r_[2.0, negatives]
     assert tar_at_far(scores, np.r_[1, np.zeros(1000, int)], 1e-2) == (1.0, "")
+
+
+def test_sampled_pairs_are_independent_draws_within_one_call():
+    """Sizes 4 and 40: 6 + 780 = 786 same-class pairs. 700 independent draws hit about 465 distinct pairs;
+    draws sharing one partner offset per class could hit at most 40 + 4."""
+    from toy_models.metrics import _pair_indices
+
+    labels = np.repeat([0, 1], [4, 40])
+    positive, _ = _pair_indices(labels, 700, seed=0)
+    assert len(set(_unordered(positive))) > 300
+
+
+def test_default_caps_are_the_documented_ones():
+    one_class = unit_2d(np.linspace(0, 90, 201))  # 201 · 200 / 2 = 20,100 same-class pairs
+    assert len(pair_angles(one_class, np.zeros(201, dtype=np.int64))[0]) == 20_000
+    many = unit_2d(np.linspace(0, 90, 633))  # 200,028 same-class pairs
+    labels = np.zeros(633, dtype=np.int64)
+    assert len(pair_similarities(many, labels)[0]) == 200_000
+    assert verification_metrics(many, labels)["num_positive_pairs"] == 200_000
+
+
+def test_tar_at_far_counts_integer_labels_correctly():
+    # 0/1 integers, not booleans: 50 negatives are too few for FAR 1e-2, and the note must count them right
+    is_same = np.r_[np.ones(5, int), np.zeros(50, int)]
+    value, note = tar_at_far(np.arange(55.0), is_same, 1e-2)
+    assert math.isnan(value) and note == "FAR 0.01 needs at least 100 different-class pairs to resolve, got 50"
