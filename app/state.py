@@ -408,7 +408,7 @@ def format_value(param: Param, value: Any) -> str:
         text = f"{value:.{digits}g}"
         back = float(text)
         inside = (param.minimum is None or back >= param.minimum) and (param.maximum is None or back <= param.maximum)
-        if inside and (param.kind != "ladder" or back == value):
+        if inside and back == value:  # exact: the share link must reproduce the run, not a rounded one
             return text
     return repr(value)
 
@@ -464,7 +464,7 @@ def _text(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e15:
-        return repr(raw)
+        return repr(float(raw))  # float(): numpy's repr of np.float64(5.0) is "np.float64(5.0)"
     return str(raw)
 
 

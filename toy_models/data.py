@@ -1,7 +1,8 @@
 """Datasets for Margin Lab behind one loader: ``load_dataset(name, ...) -> Dataset``.
 
 - ``digits``: scikit-learn's 8×8 handwritten digits (1,797 images, ships with scikit-learn, no files needed).
-- ``mnist`` / ``fashion-mnist``: the real 28×28 IDX files, read with numpy from a folder you point at.
+- ``mnist`` / ``fashion-mnist``: the real 28×28 IDX files, read with numpy from a folder you point at; a folder
+  that holds the other of the two (same file names) is recognised and refused.
 - ``toy``: seeded synthetic identities (the 8-identity toy of the CosFace/ArcFace papers), 8×8 "images".
 
 Every dataset comes back the same way: float32 image tensors (N, 1, H, W) scaled to [0, 1], int64 labels
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import numbers
 import os
 import zlib
@@ -93,6 +95,8 @@ def load_dataset(
         name: ``"digits"``, ``"mnist"``, ``"fashion-mnist"`` or ``"toy"`` (case and ``_``/``-`` are forgiven).
         data_dir: folder with the IDX files (needed for mnist / fashion-mnist). Flat, torchvision's
             ``MNIST/raw`` / ``FashionMNIST/raw`` layout, or a parent holding ``mnist/`` / ``fashion-mnist/``.
+            Both datasets use the same file names, so files that seem to be the other dataset (by the checksum
+            of an official file, by their images, or by the folder's name) are refused with a DatasetError.
         seed: seeds every random choice (split, subsample, toy data); same seed → bit-identical tensors.
         test_fraction: share of samples for the stratified test split. Ignored when the IDX folder has
             both the official train and t10k files (the official split is used).
@@ -294,6 +298,8 @@ def _toy(num_identities: int, seed: int) -> tuple[_Samples, tuple[str, ...]]:
 _IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (count, rows, cols)
 _LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
 _IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the third byte of the magic number
+_IDX_TYPE_NAMES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "16-bit integers", 0x0C: "32-bit integers",
+                   0x0D: "32-bit floats", 0x0E: "64-bit floats"}
 
 _SPLIT_FILES = {  # split -> (images file, labels file), each optionally with .gz
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -321,6 +327,7 @@ def _real_dataset(
     spec = _REAL[key]
     pairs = _locate_idx_files(spec, data_dir)
     parts = {split: _read_pair(images, labels, len(spec.class_names)) for split, (images, labels) in pairs.items()}
+    _check_folder_holds(key, pairs)
     if len(parts) == 2:  # both official splits are there: use them as they are
         _check_same_image_size(pairs)
         return parts["train"], parts["t10k"], spec.class_names
@@ -400,6 +407,117 @@ def _check_same_image_size(pairs: dict[str, tuple[Path, Path]]) -> None:
                            f"{train_hw[0]}×{train_hw[1]} like {train_path.name}")
 
 
+# --------------------------------------------------------------------------------------------------------
+# Which dataset a folder holds. MNIST and Fashion-MNIST use the same file names, so without this check
+# Fashion-MNIST chosen with an MNIST folder would train on digits labelled "T-shirt/top, Trouser, ...".
+# The evidence, strongest first (the first that answers decides):
+#   1. checksums: the md5 of a file's decompressed bytes is that of an official file (shared/data/README.md);
+#   2. the images: MNIST digits are centred in a 20×20 box, so the 3-pixel border of their 28×28 images is
+#      nearly blank, while Fashion-MNIST items fill the frame (`_border_ink`);
+#   3. the layout: the folder is torchvision's MNIST/raw or FashionMNIST/raw, or named mnist / fashion-mnist.
+# Files none of these recognise (other sizes, noise, a folder of another name) are loaded as asked.
+
+_OFFICIAL_MD5 = {  # md5 of the decompressed official files -> the dataset they belong to
+    "6bbc9ace898e44ae57da46a324031adb": "mnist",  # train-images-idx3-ubyte
+    "a25bea736e30d166cdddb491f175f624": "mnist",  # train-labels-idx1-ubyte
+    "2646ac647ad5339dbf082846283269ea": "mnist",  # t10k-images-idx3-ubyte
+    "27ae3e4e09519cfbb04c329615203637": "mnist",  # t10k-labels-idx1-ubyte
+    "f4a8712d7a061bf5bd6d2ca38dc4d50a": "fashion-mnist",  # train-images-idx3-ubyte
+    "9018921c3c673c538a1fc5bad174d6f9": "fashion-mnist",  # train-labels-idx1-ubyte
+    "8181f5470baa50b63fa0f6fddb340f0a": "fashion-mnist",  # t10k-images-idx3-ubyte
+    "15d484375f8d13e6eb1aabb0c3f46965": "fashion-mnist",  # t10k-labels-idx1-ubyte
+}
+
+# Share of inked (non-zero) pixels in the 3-pixel border of 28×28 images, measured on the official files:
+# MNIST 0.6 % (train and test; at most 2.2 % for any one digit, 8 % for any one image), Fashion-MNIST test
+# 23.8 % (at least 14.7 % for any one class; 5.7 % at the 0.1st percentile of single images).
+_BORDER_PX = 3
+_DIGITS_MAX_BORDER_INK = 0.05  # below: digits
+_CLOTHES_MIN_BORDER_INK = 0.10  # above (with at most _CLOTHES_MAX_INK ink overall): clothes
+_CLOTHES_MAX_INK = 0.8  # Fashion-MNIST inks 50 % of all pixels; uniform noise inks nearly all of them
+_MIN_IMAGES_FOR_STATISTIC = 10
+_STATISTIC_SAMPLE = 1000  # evenly spaced images are enough: the statistic is an average
+
+
+def _border_ink(images: np.ndarray) -> tuple[float, float]:
+    """(share of inked pixels in the 3-pixel border, share of inked pixels overall) of up to 1,000 evenly
+    spaced images of an (N, H, W) uint8 array."""
+    sample = images[np.linspace(0, len(images) - 1, min(len(images), _STATISTIC_SAMPLE)).astype(np.int64)]
+    inked = sample > 0
+    inner = inked[:, _BORDER_PX:-_BORDER_PX, _BORDER_PX:-_BORDER_PX]
+    border_pixels = inked[0].size - inner[0].size
+    border_ink = (inked.sum() - inner.sum()) / (len(sample) * border_pixels)
+    return float(border_ink), float(inked.mean())
+
+
+def _looks_like(images: np.ndarray) -> tuple[str | None, float]:
+    """("mnist" / "fashion-mnist" / None, border ink) for 28×28 images; None when the images are of another
+    size, too few, or look like neither (blank, noise, something in between)."""
+    if images.shape[1:] != (28, 28) or len(images) < _MIN_IMAGES_FOR_STATISTIC:
+        return None, float("nan")
+    border, overall = _border_ink(images)
+    if 0 < overall and border < _DIGITS_MAX_BORDER_INK:
+        return "mnist", border
+    if border >= _CLOTHES_MIN_BORDER_INK and overall <= _CLOTHES_MAX_INK:
+        return "fashion-mnist", border
+    return None, border
+
+
+@functools.lru_cache(maxsize=16)
+def _content_md5(path: str, mtime_ns: int, size: int, magic: int) -> str:
+    """md5 of a file's decompressed bytes (header and data), from the cached decoded array."""
+    array = _decode_idx_file(path, mtime_ns, size, magic)
+    digest = hashlib.md5(np.array([magic, *array.shape], dtype=">u4").tobytes(), usedforsecurity=False)
+    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return digest.hexdigest()
+
+
+def _official_dataset(path: Path, magic: int) -> str | None:
+    stat = path.stat()
+    return _OFFICIAL_MD5.get(_content_md5(str(path.resolve()), stat.st_mtime_ns, stat.st_size, magic))
+
+
+def _layout_dataset(folder: Path) -> str | None:
+    """The dataset a folder's name stands for: torchvision's <MNIST|FashionMNIST>/raw, or mnist / fashion-mnist."""
+    name = folder.parent.name if folder.name == "raw" else folder.name
+    return {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashionmnist": "fashion-mnist"}.get(
+        name.lower().replace("_", "-"))
+
+
+def _what_folder_holds(pairs: dict[str, tuple[Path, Path]]) -> tuple[str | None, str]:
+    """(dataset the files seem to be, the evidence as a phrase), or (None, "") when nothing tells."""
+    for images, labels in pairs.values():
+        for path, magic in ((labels, _LABEL_MAGIC), (images, _IMAGE_MAGIC)):  # labels first: tiny to hash
+            found = _official_dataset(path, magic)
+            if found:
+                return found, f"{path.name} is the official {_REAL[found].title} file (by its checksum)"
+    for images, _ in pairs.values():
+        found, border = _looks_like(_read_idx_cached(images, _IMAGE_MAGIC))
+        if found:
+            kind = "handwritten digits" if found == "mnist" else "clothing items"
+            digits, clothes = 100 * _DIGITS_MAX_BORDER_INK, 100 * _CLOTHES_MIN_BORDER_INK
+            return found, (f"the images of {images.name} look like {_REAL[found].title}'s {kind} "
+                           f"({100 * border:.1f} % of their 3-pixel border is inked; MNIST's under {digits:g} %, "
+                           f"Fashion-MNIST's over {clothes:g} %)")
+    folder = next(iter(pairs.values()))[0].parent
+    found = _layout_dataset(folder)
+    if found:
+        name = f"{folder.parent.name}/raw" if folder.name == "raw" else folder.name
+        return found, f"its name {name} is where {_REAL[found].title} is kept"
+    return None, ""
+
+
+def _check_folder_holds(key: str, pairs: dict[str, tuple[Path, Path]]) -> None:
+    """DatasetError when the IDX files found for `key` seem to be the other dataset."""
+    found, evidence = _what_folder_holds(pairs)
+    if found is None or found == key:
+        return
+    folder = next(iter(pairs.values()))[0].parent
+    asked, held = _REAL[key].title, _REAL[found].title
+    raise DatasetError(f"{folder}: this folder seems to hold {held}, not {asked}: {evidence}; choose {held} "
+                       f"or point the data folder at the {asked} files")
+
+
 def _read_idx_cached(path: Path, magic: int) -> np.ndarray:
     # Keyed on mtime and size too, so a file replaced on disk is read again.
     stat = path.stat()
@@ -438,10 +556,15 @@ def _parse_idx(path: Path, data: bytes, expected_magic: int | None = None) -> np
     if expected_magic is not None and magic != expected_magic:
         hint = "; it looks gzip-compressed, so name it *.gz" if data[:2] == b"\x1f\x8b" else ""
         raise DatasetError(f"{path}: wrong magic number {magic}, expected {expected_magic} ({what}){hint}")
-    ndim = magic & 0xFF
-    if magic >> 8 != _IDX_UBYTE or ndim == 0:
-        raise DatasetError(f"{path}: magic number {magic} is not that of an unsigned-byte IDX file, "
-                           f"expected 0x08 as its third byte")
+    ndim, type_code = magic & 0xFF, (magic >> 8) & 0xFF
+    if magic >> 16 or type_code not in _IDX_TYPE_NAMES:
+        raise DatasetError(f"{path}: magic number {magic} is not that of an IDX file, expected 0x0000 08 <ndim> "
+                           f"(two zero bytes, the type code 0x08 of unsigned bytes, the number of dimensions)")
+    if type_code != _IDX_UBYTE:
+        raise DatasetError(f"{path}: IDX type code 0x{type_code:02X} says it holds {_IDX_TYPE_NAMES[type_code]}, "
+                           f"expected 0x08 (unsigned bytes, as in MNIST)")
+    if ndim == 0:
+        raise DatasetError(f"{path}: magic number {magic} declares 0 dimensions, expected at least 1")
     header_size = 4 * (1 + ndim)
     if len(data) < header_size:
         raise DatasetError(f"{path}: only {len(data)} bytes, too short for the {header_size}-byte header of {what}")

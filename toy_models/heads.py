@@ -476,7 +476,13 @@ def build_head(loss: str, embedding_dim: int, num_classes: int, **options) -> Cl
 
 
 def combined_equivalent(loss: str, margin: Margin | None) -> tuple[float, float, float]:
-    """(m1, m2, m3) that the combined margin uses to reproduce `loss` (arccos-style SphereFace for m1)."""
+    """(m1, m2, m3) whose combined target cos(m1·θ + m2) − m3 matches `loss`'s target, and where it does.
+
+    normface (1, 0, 0) and cosface (1, 0, m) match for every θ. arcface (1, m, 0) matches only for
+    θ ≤ π − m: the combined margin has no fallback, so beyond that cos(θ + m) rises again while ArcFace
+    takes the monotone cos θ − m·sin m. sphereface (m, 0, 0) is the arccos-style cos(mθ), which equals
+    ψ(θ) only on its first piece θ ≤ π/m (and ignores the λ blend of the original form).
+    """
     if loss == "normface":
         return (1.0, 0.0, 0.0)
     if loss == "arcface":

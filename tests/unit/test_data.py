@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -313,16 +314,48 @@ def test_holdout_and_subsample_on_idx_files(fake_mnist):
     assert torch.equal((ds.x_holdout[:, 0, 0, 0] * 255).round().long(), ds.y_holdout)
 
 
-def test_decoded_files_are_cached_and_reread_when_changed(fake_mnist):
+def _set_mtime_ns(path: Path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_decoded_files_are_cached(fake_mnist):
     folder, _ = fake_mnist
     data._decode_idx_file.cache_clear()
     load_dataset("mnist", folder)
-    misses = data._decode_idx_file.cache_info().misses
+    assert data._decode_idx_file.cache_info().misses == 4  # two images files, two label files
     load_dataset("mnist", folder)
-    assert data._decode_idx_file.cache_info().misses == misses  # second load: all hits
-    images, labels = make_split(6, seed=99)
-    write_split(folder, "train", images, labels)  # a new file on disk: new size / mtime, read again
-    ds = load_dataset("mnist", folder)
+    assert data._decode_idx_file.cache_info().misses == 4 and data._decode_idx_file.cache_info().hits >= 4
+
+
+def test_a_file_rewritten_with_the_same_size_is_reread_when_its_mtime_changes(tmp_path):
+    """Deterministic: uncompressed files keep their size exactly, and the new mtime is set, not waited for
+    (two writes within one filesystem timestamp tick would otherwise look unchanged)."""
+    for split, seed in (("train", 1), ("t10k", 2)):
+        write_split(tmp_path, split, *make_split(3, seed=seed), suffix="")
+    path = tmp_path / "train-images-idx3-ubyte"
+    before = path.stat()
+    data._decode_idx_file.cache_clear()
+    load_dataset("mnist", tmp_path)
+    images, labels = make_split(3, seed=99)
+    write_split(tmp_path, "train", images, labels, suffix="")
+    assert path.stat().st_size == before.st_size
+    _set_mtime_ns(path, before.st_mtime_ns + 1_000_000_000)
+    ds = load_dataset("mnist", tmp_path)
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(images).float() / 255)
+
+
+def test_a_file_rewritten_with_the_same_mtime_is_reread_when_its_size_changes(tmp_path):
+    for split, seed in (("train", 1), ("t10k", 2)):
+        write_split(tmp_path, split, *make_split(3, seed=seed), suffix="")
+    path = tmp_path / "train-images-idx3-ubyte"
+    before = path.stat()
+    data._decode_idx_file.cache_clear()
+    load_dataset("mnist", tmp_path)
+    images, labels = make_split(4, seed=99)  # 40 images instead of 30
+    write_split(tmp_path, "train", images, labels, suffix="")
+    _set_mtime_ns(path, before.st_mtime_ns)
+    _set_mtime_ns(tmp_path / "train-labels-idx1-ubyte", before.st_mtime_ns)
+    ds = load_dataset("mnist", tmp_path)
     assert torch.equal(ds.x_train[:, 0], torch.from_numpy(images).float() / 255)
 
 
@@ -436,6 +469,47 @@ def test_wrong_magic_number(fake_mnist):
     assert str(err.value) == f"{path}: wrong magic number 2049, expected 2051 (an IDX image file)"
 
 
+@pytest.mark.parametrize(
+    ("type_code", "dtype", "holds"),
+    [(0x09, ">i1", "signed bytes"), (0x0B, ">i2", "16-bit integers"), (0x0D, ">f4", "32-bit floats")],
+)
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_idx_file_of_another_type_is_refused_naming_the_file(tmp_path, type_code, dtype, holds, suffix):
+    """Only unsigned bytes are read: the type code (third byte of the magic number) must be 0x08. A file of
+    signed bytes is the same size as one of unsigned bytes, so only the type code can tell them apart."""
+    values = np.array([[1, -2, 3], [4, 5, -6]], dtype=dtype)
+    payload = np.array([(type_code << 8) | 2, 2, 3], dtype=">u4").tobytes() + values.tobytes()
+    path = tmp_path / f"weights-idx2{suffix}"
+    path.write_bytes(gzip.compress(payload) if suffix else payload)
+    with pytest.raises(DatasetError) as err:
+        read_idx(path)
+    assert str(err.value) == (f"{path}: IDX type code 0x{type_code:02X} says it holds {holds}, "
+                              f"expected 0x08 (unsigned bytes, as in MNIST)")
+
+
+@pytest.mark.parametrize(
+    ("magic", "words"),
+    [(0x01000801, "is not that of an IDX file"), (0x00000701, "is not that of an IDX file"),
+     (0x00000800, "declares 0 dimensions")],
+)
+def test_idx_magic_number_must_be_well_formed(tmp_path, magic, words):
+    path = tmp_path / "odd-idx"
+    path.write_bytes(np.array([magic, 1], dtype=">u4").tobytes() + b"\x05")
+    with pytest.raises(DatasetError, match=words) as err:
+        read_idx(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+def test_image_file_of_signed_bytes_is_refused_by_load_dataset(tmp_path):
+    images, labels = make_split(2, seed=0)
+    header = np.array([0x0903, *images.shape], dtype=">u4").tobytes()
+    path = corrupt(tmp_path, "t10k-images-idx3-ubyte", header + images.tobytes())
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("mnist", tmp_path)
+    assert str(err.value).startswith(f"{path}: wrong magic number 2307, expected 2051")
+
+
 def test_gzip_data_without_gz_suffix_gets_a_hint(tmp_path):
     images, labels = make_split(2, seed=0)
     corrupt(tmp_path, "t10k-images-idx3-ubyte", gzip.compress(idx_bytes(images)))
@@ -513,3 +587,160 @@ def test_real_fashion_mnist():
     everything = torch.cat([ds.x_train, ds.x_test])
     assert everything.double().mean().item() * 255 == pytest.approx(73.15, abs=0.01)
     assert ds.class_names[0] == "T-shirt/top"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Which dataset a folder holds: MNIST and Fashion-MNIST share their file names, so a mismatch is refused
+
+
+def refusal(folder: Path, held: str, asked: str, evidence: str) -> str:
+    return (f"{folder}: this folder seems to hold {held}, not {asked}: {evidence}; choose {held} or point the data "
+            f"folder at the {asked} files")
+
+
+@pytest.mark.parametrize(
+    ("where", "held", "asked", "shown"),
+    [
+        ("MNIST/raw", "mnist", "fashion-mnist", "MNIST/raw"),
+        ("FashionMNIST/raw", "fashion-mnist", "mnist", "FashionMNIST/raw"),
+        ("mnist", "mnist", "fashion-mnist", "mnist"),
+        ("fashion_mnist", "fashion-mnist", "mnist", "fashion_mnist"),
+    ],
+)
+def test_layout_rule_refuses_the_other_dataset(tmp_path, where, held, asked, shown):
+    """Fake 6×5 images carry no content evidence, so the folder's torchvision / project name decides."""
+    folder = tmp_path / where
+    write_split(folder, "t10k", *make_split(10, seed=0))
+    titles = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+    with pytest.raises(DatasetError) as err:
+        load_dataset(asked, folder)
+    evidence = f"its name {shown} is where {titles[held]} is kept"
+    assert str(err.value) == refusal(folder, titles[held], titles[asked], evidence)
+    assert load_dataset(held, folder).name == held
+
+
+def test_a_folder_of_any_other_name_is_loaded_as_asked(tmp_path):
+    folder = tmp_path / "my-images"
+    write_split(folder, "t10k", *make_split(10, seed=0))
+    assert load_dataset("mnist", folder).name == "mnist"
+    assert load_dataset("fashion-mnist", folder).name == "fashion-mnist"
+
+
+def digit_like(n: int, seed: int) -> np.ndarray:
+    """28×28 images with strokes inside the central 20×20 box only, like MNIST's size-normalised digits."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    images[:, 4:24, 4:24] = np.where(rng.random((n, 20, 20)) < 0.25, rng.integers(1, 256, (n, 20, 20)), 0)
+    return images
+
+
+def clothes_like(n: int, seed: int) -> np.ndarray:
+    """28×28 images of filled shapes that reach the image's edges, like Fashion-MNIST's items."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    for image, half_width in zip(images, rng.integers(6, 14, n), strict=True):
+        image[:, 14 - half_width:14 + half_width] = rng.integers(40, 256)
+    return images
+
+
+def write_images(folder: Path, images: np.ndarray) -> None:
+    write_split(folder, "t10k", images, np.arange(len(images), dtype=np.uint8) % 10)
+
+
+def test_the_border_statistic_tells_digit_like_from_clothes_like_images(tmp_path):
+    digits_folder, clothes_folder = tmp_path / "a", tmp_path / "b"
+    write_images(digits_folder, digit_like(50, seed=0))
+    write_images(clothes_folder, clothes_like(50, seed=0))
+    with pytest.raises(DatasetError, match=r"seems to hold MNIST, not Fashion-MNIST: the images of "
+                                           r"t10k-images-idx3-ubyte\.gz look like MNIST's handwritten digits \(0\.0 %"):
+        load_dataset("fashion-mnist", digits_folder)
+    with pytest.raises(DatasetError, match=r"seems to hold Fashion-MNIST, not MNIST: .* look like Fashion-MNIST's "
+                                           r"clothing items") as err:
+        load_dataset("mnist", clothes_folder)
+    assert str(err.value).startswith(f"{clothes_folder}: ")
+    assert load_dataset("mnist", digits_folder).name == "mnist"
+    assert load_dataset("fashion-mnist", clothes_folder).name == "fashion-mnist"
+
+
+def test_the_images_outweigh_the_folder_name(tmp_path):
+    """Clothes in a folder named MNIST/raw are clothes: content is stronger evidence than a name."""
+    folder = tmp_path / "MNIST" / "raw"
+    write_images(folder, clothes_like(50, seed=1))
+    assert load_dataset("fashion-mnist", folder).name == "fashion-mnist"
+    with pytest.raises(DatasetError, match="look like Fashion-MNIST's clothing items"):
+        load_dataset("mnist", folder)
+
+
+@pytest.mark.parametrize(
+    "images",
+    [
+        pytest.param(lambda: np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8), id="noise"),
+        pytest.param(lambda: np.zeros((50, 28, 28), dtype=np.uint8), id="blank"),
+    ],
+)
+def test_images_that_look_like_neither_are_loaded_as_asked(tmp_path, images):
+    write_images(tmp_path, images())
+    assert load_dataset("mnist", tmp_path).name == "mnist"
+    assert load_dataset("fashion-mnist", tmp_path).name == "fashion-mnist"
+
+
+def test_too_few_images_for_the_statistic_are_loaded_as_asked(tmp_path):
+    for split, seed in (("train", 0), ("t10k", 1)):  # both splits: no stratified split of 5 images is needed
+        write_split(tmp_path, split, digit_like(5, seed), np.arange(5, dtype=np.uint8))
+    assert load_dataset("mnist", tmp_path).name == "mnist"
+    assert load_dataset("fashion-mnist", tmp_path).name == "fashion-mnist"
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(("folder_name", "asked", "held"), [("mnist", "Fashion-MNIST", "MNIST"),
+                                                            ("fashion-mnist", "MNIST", "Fashion-MNIST")])
+def test_real_folder_of_the_other_dataset_is_refused_by_checksum(folder_name, asked, held):
+    folder = require_shared(folder_name)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(asked.lower(), folder)
+    message = str(err.value)
+    assert message.startswith(f"{folder}: this folder seems to hold {held}, not {asked}: ")
+    assert f"is the official {held} file (by its checksum)" in message
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("folder_name", ["mnist", "fashion-mnist"])
+def test_every_real_file_has_a_known_checksum(folder_name):
+    folder = require_shared(folder_name)
+    for path in sorted(folder.glob("*-ubyte.gz")):
+        magic = data._IMAGE_MAGIC if "images" in path.name else data._LABEL_MAGIC
+        assert data._official_dataset(path, magic) == folder_name, path
+
+
+REAL_IMAGES = [("mnist", "train"), ("mnist", "t10k"), ("fashion-mnist", "t10k")]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(("folder_name", "split"), REAL_IMAGES)
+def test_border_statistic_on_the_real_files_every_class(folder_name, split):
+    """Measured: MNIST's border is 0.6 % inked, Fashion-MNIST's 23.8 %; every class alone is on its side too."""
+    folder = require_shared(folder_name)
+    images = read_idx(folder / f"{split}-images-idx3-ubyte.gz")
+    labels = read_idx(folder / f"{split}-labels-idx1-ubyte.gz")
+    border, _ = data._border_ink(images)
+    if folder_name == "mnist":
+        assert border < data._DIGITS_MAX_BORDER_INK / 5
+    else:
+        assert border > 2 * data._CLOTHES_MIN_BORDER_INK
+    for c in range(10):
+        assert data._looks_like(images[labels == c])[0] == folder_name, c
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(("folder_name", "asked"), [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_altered_real_files_are_recognised_by_their_images(tmp_path, folder_name, asked):
+    """One changed pixel breaks the checksum; the border statistic still tells digits from clothes."""
+    source = require_shared(folder_name)
+    images = read_idx(source / "t10k-images-idx3-ubyte.gz")[:2000]
+    labels = read_idx(source / "t10k-labels-idx1-ubyte.gz")[:2000]
+    images[0, 14, 14] ^= 1
+    write_split(tmp_path, "t10k", images, labels)
+    with pytest.raises(DatasetError, match=r"the images of t10k-images-idx3-ubyte\.gz look like") as err:
+        load_dataset(asked, tmp_path)
+    assert "checksum" not in str(err.value)
+    assert load_dataset(folder_name, tmp_path).name == folder_name

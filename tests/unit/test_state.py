@@ -1,0 +1,476 @@
+"""app/state.py, the parameter schema: defaults from the library, clamping, notices, URL round trips, fuzz."""
+
+from __future__ import annotations
+
+import math
+import random
+import string
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import state
+from toy_models.heads import LOSS_SPECS, LOSSES
+from toy_models.train import TrainConfig
+
+CFG = TrainConfig()
+COMBINED_PARTS = ("m1", "m2", "m3")
+
+
+def clean_value(values: dict, name: str):
+    """The clean value of control `name`. The combined margin's parts are read from values["m1"] ... or,
+    once the values hold one triple, from values["margin"], so these tests do not depend on that layout."""
+    if name in COMBINED_PARTS and name not in values:
+        return values["margin"][COMBINED_PARTS.index(name)]
+    return values[name]
+
+
+# ------------------------------------------------------------------------------------------------
+# The table
+
+
+def test_app_opens_on_arcface_3d_digits():
+    values = state.defaults()
+    assert (values["loss"], values["dim"], values["dataset"]) == ("arcface", 3, "digits")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_defaults_come_from_the_library(loss):
+    by_name = {p.name: p for p in state.params_for(loss)}
+    spec = LOSS_SPECS[loss]
+    assert by_name["lr"].default == CFG.lr
+    assert by_name["batch_size"].default == CFG.batch_size
+    assert by_name["seed"].default == CFG.seed
+    assert by_name["dim"].default == CFG.embedding_dim
+    assert by_name["dataset"].default == CFG.dataset
+    assert by_name["backbone"].default == CFG.backbone
+    assert by_name["loss"].default == CFG.loss
+    if spec.uses_scale:
+        assert by_name["scale"].default == spec.default_scale
+    else:
+        assert "scale" not in by_name
+    if loss == "combined":
+        assert tuple(by_name[n].default for n in ("m1", "m2", "m3")) == spec.default_margin
+        assert tuple((by_name[n].minimum, by_name[n].maximum) for n in ("m1", "m2", "m3")) == spec.margin_range
+    elif spec.margin_range is not None:
+        assert by_name["margin"].default == spec.default_margin
+        assert (by_name["margin"].minimum, by_name["margin"].maximum) == spec.margin_range
+    else:
+        assert "margin" not in by_name
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_hot_and_cold_agree_with_the_trainer(loss):
+    """A setting is hot in the UI exactly when the trainer can change it without a rebuild."""
+    for p in state.params_for(loss):
+        assert p.hot == (p.config in TrainConfig.hot_fields), p.name
+
+
+def test_url_keys_are_unique_per_loss_and_include_the_required_ones():
+    for loss in LOSSES:
+        keys = [p.key for p in state.params_for(loss)]
+        assert len(keys) == len(set(keys))
+    assert {"loss", "m", "s", "lr", "dim", "dataset", "seed", "m1", "m2", "m3"} <= state.all_url_keys()
+
+
+def test_units_are_in_the_labels():
+    labels = {loss: {p.name: p.label for p in state.params_for(loss)} for loss in LOSSES}
+    assert labels["arcface"]["margin"] == "Margin m (rad)"
+    assert labels["cosface"]["margin"] == "Margin m (cosine)"
+    assert labels["sphereface"]["margin"] == "Multiplier m (×)"
+    assert labels["arcface"]["scale"] == "Scale s"
+    assert [labels["combined"][n] for n in ("m1", "m2", "m3")] == [
+        "Multiplier m1 (×)", "Angular margin m2 (rad)", "Cosine margin m3 (cosine)"]
+
+
+def test_schema_rows_cover_every_control():
+    rows = state.schema_rows()
+    assert {r["url"] for r in rows} == set(state.all_url_keys())
+    assert all(r["hot/cold"] in ("hot", "cold") for r in rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# validate: clamp, ignore, say which
+
+
+BAD = [
+    # (raw query, expected value name -> value, words the notice must contain)
+    ({"m": "abc"}, {"margin": 0.5}, ["m=abc", "not a number"]),
+    ({"m": "1e309"}, {"margin": 0.5}, ["m=1e309", "not a finite number"]),
+    ({"m": "9"}, {"margin": math.pi / 2}, ["m=9", "above ArcFace's maximum 1.571 rad", "using 1.571"]),
+    ({"m": "-5"}, {"margin": 0.0}, ["m=-5", "below ArcFace's minimum 0 rad"]),
+    ({"s": "0"}, {"scale": state.SCALE_RANGE[0]}, ["s=0", "below the minimum"]),
+    ({"lr": "nan"}, {"lr": CFG.lr}, ["lr=nan", "not a finite number"]),
+    ({"lr": "-1"}, {"lr": min(state.LR_LADDER)}, ["lr=-1", "below the minimum"]),
+    ({"dim": "7"}, {"dim": 3}, ["dim=7", "not one of 2, 3"]),
+    ({"loss": "tripletface"}, {"loss": "arcface"}, ["loss=tripletface", "using ArcFace"]),
+    ({"dataset": "../../etc"}, {"dataset": "digits"}, ["dataset=../../etc", "not one of"]),
+    ({"seed": "-1"}, {"seed": 0}, ["seed=-1", "below the minimum 0"]),
+    ({"seed": "1.5"}, {"seed": 0}, ["seed=1.5", "not a whole number"]),
+    ({"seed": "1e30"}, {"seed": state.SEED_MAX}, ["seed=1e30", "above the maximum"]),
+    ({"unknown": "1"}, {}, ["unknown", "not a setting"]),
+    ({"m": "\x00"}, {"margin": 0.5}, ["m=\\x00", "not a number"]),
+    ({"m": "9" * 5000}, {"margin": 0.5}, ["m=99999", "too long"]),
+    ({"m": ["0.3", "0.4"]}, {"margin": 0.4}, ["appears 2 times", "0.4"]),
+    ({"m": ""}, {"margin": 0.5}, ["is empty"]),
+    ({"batch": "100"}, {"batch_size": 128}, ["batch=100", "offered values"]),
+    ({"loss": "normface", "m": "0.3"}, {"loss": "normface"}, ["m=0.3 ignored", "NormFace has no margin"]),
+    ({"loss": "softmax", "s": "30"}, {"loss": "softmax"}, ["s=30 ignored", "Softmax has no scale"]),
+    ({"loss": "combined", "m2": "3"}, {"m2": math.pi / 2}, ["m2=3", "above"]),
+    ({"loss": "sphereface", "m": "0.5"}, {"margin": 1.0}, ["m=0.5", "below SphereFace's minimum 1×"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected", "words"), BAD, ids=[str(list(b[0]))[:40] for b in BAD])
+def test_bad_values_are_clamped_or_ignored_with_one_sentence(raw, expected, words):
+    values, notices = state.validate(raw)
+    for name, value in expected.items():
+        got = clean_value(values, name)
+        assert got == pytest.approx(value) if isinstance(value, float) else got == value
+    assert len(notices) == 1, notices
+    notice = notices[0]
+    assert "\n" not in notice and len(notice) < 240
+    for word in words:
+        assert word in notice, (word, notice)
+
+
+def test_good_values_pass_silently():
+    raw = {"loss": "cosface", "m": "0.2", "s": "20", "lr": "0.001", "dim": "2", "dataset": "digits", "seed": "7",
+           "backbone": "cnn", "batch": "32"}
+    values, notices = state.validate(raw)
+    assert notices == []
+    assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "lr": 0.001, "dim": 2, "dataset": "digits",
+                      "seed": 7, "backbone": "cnn", "batch_size": 32}
+
+
+def test_case_and_spelling_are_forgiven():
+    values, notices = state.validate({"loss": "ArcFace", "dataset": "Fashion_MNIST", "dim": "2.0"})
+    assert notices == []
+    assert (values["loss"], values["dataset"], values["dim"]) == ("arcface", "fashion-mnist", 2)
+
+
+def test_a_margin_is_checked_against_the_requested_loss():
+    values, notices = state.validate({"loss": "cosface", "m": "1.2"})
+    assert values["margin"] == 1.0 and "CosFace's maximum 1 (cosine units)" in notices[0]
+
+
+def test_many_unknown_keys_give_a_bounded_number_of_notices():
+    _, notices = state.validate({f"k{i}": "1" for i in range(50)})
+    assert len(notices) == 6 and "45 more" in notices[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# to_query: the share link reproduces the values
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_to_query_round_trips(loss):
+    values = state.defaults(loss)
+    query = state.to_query(values)
+    again, notices = state.validate(query)
+    assert notices == [] and again == values
+
+
+def test_a_clamped_value_round_trips_without_new_notices():
+    values, _ = state.validate({"m": "9"})
+    query = state.to_query(values)
+    again, notices = state.validate(query)
+    assert notices == []
+    assert again["margin"] == pytest.approx(math.pi / 2, abs=1e-6) and again["margin"] <= math.pi / 2
+
+
+def test_hot_values_feed_set_hyper():
+    assert state.hot_values(state.defaults("combined"))["margin"] == LOSS_SPECS["combined"].default_margin
+    assert "scale" not in state.hot_values(state.defaults("softmax"))
+    assert set(state.hot_values(state.defaults("sphereface"))) >= {"margin", "scale", "lr", "lambda_min"}
+    assert set(state.hot_values(state.defaults("arcface"))) <= TrainConfig.hot_fields
+
+
+# ------------------------------------------------------------------------------------------------
+# Fuzz: no mapping of strings makes validate raise, and what it returns is always usable
+
+
+def _random_text(rng: random.Random) -> str:
+    pools = [
+        string.printable,
+        "0123456789.eE+-",
+        "\x00\x01\x7f\u202e\ud7ff\u00a0\ufeff ",
+        "nNaAiIfF",
+    ]
+    pool = rng.choice(pools)
+    length = rng.choice([0, 1, 2, 5, 12, 40, 300])
+    return "".join(rng.choice(pool) for _ in range(length))
+
+
+def test_fuzzed_queries_never_raise_and_give_valid_values():
+    rng = random.Random(1234)
+    keys = [*sorted(state.all_url_keys()), "x", "", "M", "loss "]
+    specials = ["inf", "-inf", "nan", "1e309", "-0", "0x10", "1_000", "  3 ", "٣", "1e-400", "True", "None"]
+    for _ in range(1500):
+        raw = {}
+        for _ in range(rng.randint(0, 6)):
+            key = rng.choice(keys) if rng.random() < 0.9 else _random_text(rng)
+            value = rng.choice(specials) if rng.random() < 0.3 else _random_text(rng)
+            raw[key] = [value, _random_text(rng)] if rng.random() < 0.1 else value
+        if rng.random() < 0.5:
+            raw["loss"] = rng.choice([*LOSSES, _random_text(rng)])
+        values, notices = state.validate(raw)
+        assert all(isinstance(n, str) and "\n" not in n for n in notices)
+        for p in state.params_for(values["loss"]):
+            value = clean_value(values, p.name)
+            if p.kind in ("choice", "ladder"):
+                assert value in p.options
+            else:
+                assert math.isfinite(value) and p.minimum <= value <= p.maximum
+        TrainConfig(**{p.config: values[p.name] for p in state.params_for(values["loss"])
+                       if p.config not in ("margin",)}, margin=state.hot_values(values).get("margin"))
+
+
+# ------------------------------------------------------------------------------------------------
+# The learning-rate ladder: snapped in log space, and never silently
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Between 2e-3 and 5e-3 the geometric midpoint is 3.16e-3, the arithmetic one 3.5e-3: 0.0034 lies
+        # between them, so it is nearer 5e-3 on the log scale the ladder is built on (and nearer 2e-3 linearly).
+        ("0.0034", 5e-3),
+        # Between 1e-3 and 2e-3: geometric midpoint 1.41e-3, arithmetic 1.5e-3.
+        ("0.00145", 2e-3),
+        ("0.0013", 1e-3),
+        ("0.3", 0.2),  # geometric midpoint of 0.2 and 0.5 is 0.316
+    ],
+)
+def test_learning_rate_snaps_to_the_nearest_rung_on_a_log_scale(text, expected):
+    values, notices = state.validate({"lr": text})
+    assert values["lr"] == expected
+    assert len(notices) == 1 and f"lr={text}" in notices[0] and "offered values" in notices[0]
+
+
+def test_a_learning_rate_close_to_a_rung_is_snapped_with_a_notice():
+    """0.0102 is within 2 % of 0.01: it is still not what the user asked for, so they are told."""
+    values, notices = state.validate({"lr": "0.0102"})
+    assert values["lr"] == 0.01
+    offered = state.param_by_name("arcface", "lr").describe_range()
+    assert notices == [f"URL value lr=0.0102 is not one of the offered values ({offered}); using 0.01."]
+
+
+def test_a_learning_rate_equal_to_a_rung_in_another_spelling_passes_silently():
+    values, notices = state.validate({"lr": "1e-2"})
+    assert values["lr"] == 0.01 and notices == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Properties (hypothesis): validate never raises, always returns usable values, and says what it changed
+
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+URL_KEYS = sorted(state.all_url_keys())
+ANY_TEXT = st.text(max_size=30) | st.sampled_from(["inf", "-inf", "nan", "1e309", "-0", " 3 ", "1_0", "٣", "1e-400"])
+RAW_VALUE = ANY_TEXT | st.lists(ANY_TEXT, max_size=3) | st.integers() | st.floats() | st.booleans()
+
+
+def assert_usable(values: dict) -> None:
+    for p in state.params_for(values["loss"]):
+        value = clean_value(values, p.name)
+        if p.kind in ("choice", "ladder"):
+            assert value in p.options, (p.name, value)
+        else:
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), (p.name, value)
+            assert math.isfinite(value) and p.minimum <= value <= p.maximum, (p.name, value)
+            assert type(value) is (int if p.kind == "int" else float), (p.name, value)
+
+
+@PROPERTY
+@given(raw=st.dictionaries(st.sampled_from(URL_KEYS) | st.text(max_size=8), RAW_VALUE, max_size=8))
+def test_property_validate_never_raises_and_every_value_is_inside_its_range(raw):
+    values, notices = state.validate(raw)
+    assert values["loss"] in LOSSES
+    assert_usable(values)
+    assert all(isinstance(n, str) and n and "\n" not in n for n in notices)
+
+
+def _number_text(p: state.Param) -> st.SearchStrategy[str]:
+    """Text of a number for control p: inside its range, just outside, on or near a ladder rung."""
+    low, high = p.minimum, p.maximum
+    inside = st.floats(low, high)
+    outside = st.floats(high, high * 10 + 10, exclude_min=True) | st.floats(low - 10, low, exclude_max=True)
+    numbers = inside | outside
+    if p.kind == "ladder":
+        near = st.tuples(st.sampled_from(p.options), st.floats(0.9, 1.1)).map(lambda t: t[0] * t[1])
+        numbers = numbers | st.sampled_from(p.options) | near
+    if p.kind == "int":
+        numbers = numbers | st.integers(int(low) - 5, int(low) + 5) | st.integers(int(high) - 5, int(high) + 5)
+    return numbers.map(repr) | st.sampled_from(["", "abc", "nan", "1e400"])
+
+
+@st.composite
+def requested_values(draw):
+    """(loss, {url key: text}) with a text for some of the loss's controls."""
+    loss = draw(st.sampled_from(LOSSES))
+    raw = {}
+    for p in state.params_for(loss)[1:]:
+        if not draw(st.booleans()):
+            continue
+        if p.kind == "choice":
+            raw[p.key] = draw(st.sampled_from([str(o) for o in p.options]) | st.text(max_size=6))
+        else:
+            raw[p.key] = draw(_number_text(p))
+    return loss, raw
+
+
+def _asked_for(p: state.Param, text: str):
+    """What the text asks for when usable as it stands, else None (then validate must change it and say so).
+    Written from the schema, not from validate."""
+    if p.kind == "choice":
+        wanted = text.strip().lower().replace("_", "-")
+        for option in p.options:
+            if str(option) == wanted:
+                return option
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or not p.minimum <= number <= p.maximum:
+        return None
+    if p.kind == "ladder":  # a rung up to float noise (1e-9 relative: 0.1 * 0.1 is 0.010000000000000002)
+        return next((o for o in p.options if math.isclose(number, o, rel_tol=1e-9)), None)
+    if p.kind == "int":
+        return int(number) if number.is_integer() else None
+    return number
+
+
+@PROPERTY
+@given(request=requested_values())
+def test_property_a_notice_appears_exactly_when_a_value_was_changed(request):
+    loss, raw = request
+    values, notices = state.validate({"loss": loss, **raw})
+    assert values["loss"] == loss
+    assert_usable(values)
+    changed = []
+    for p in state.params_for(loss)[1:]:
+        if p.key not in raw:
+            assert clean_value(values, p.name) == p.default
+            continue
+        asked = _asked_for(p, raw[p.key])
+        if asked is None:
+            changed.append(p.key)
+        else:
+            assert clean_value(values, p.name) == asked, (p.key, raw[p.key])
+    assert len(notices) == len(changed), (raw, notices)
+    for key, notice in zip(changed, notices, strict=True):
+        assert f"URL value {key}=" in notice, (key, notice)
+
+
+@st.composite
+def in_range_values(draw):
+    """Clean values reached through validate from numbers anywhere inside each range (not just slider steps)."""
+    loss = draw(st.sampled_from(LOSSES))
+    raw = {"loss": loss}
+    for p in state.params_for(loss)[1:]:
+        if p.kind in ("choice", "ladder"):
+            raw[p.key] = str(draw(st.sampled_from(p.options)))
+        elif p.kind == "int":
+            raw[p.key] = str(draw(st.integers(int(p.minimum), int(p.maximum))))
+        else:
+            raw[p.key] = repr(draw(st.floats(p.minimum, p.maximum)))
+    values, notices = state.validate(raw)
+    assert notices == []
+    return values
+
+
+@PROPERTY
+@given(values=in_range_values())
+def test_property_the_share_link_reproduces_the_values_exactly(values):
+    again, notices = state.validate(state.to_query(values))
+    assert notices == []
+    assert again == values
+
+
+@PROPERTY
+@given(lr=st.floats(min(state.LR_LADDER), max(state.LR_LADDER)))
+def test_property_learning_rate_is_the_log_nearest_rung(lr):
+    rungs = state.param_by_name("arcface", "lr").options
+    values, _ = state.validate({"lr": repr(lr)})
+    distance = [abs(math.log(r / lr)) for r in rungs]
+    assert abs(math.log(values["lr"] / lr)) == pytest.approx(min(distance), abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact sentences and edge cases (each pins behaviour a mutation run showed untested)
+
+EXACT = [
+    ({"m": ""}, "URL value m= is empty; using the default 0.5."),
+    ({"m": "abc"}, "URL value m=abc is not a number; using the default 0.5."),
+    ({"m": "inf"}, "URL value m=inf is not a finite number; using the default 0.5."),
+    ({"seed": "1.5"}, "URL value seed=1.5 is not a whole number; using the default 0."),
+    ({"s": "0"}, "URL value s=0 is below the minimum 1; using 1."),
+    ({"s": "99"}, "URL value s=99 is above the maximum 64; using 64."),
+    ({"seed": "1e30"}, f"URL value seed=1e30 is above the maximum {state.SEED_MAX}; using {state.SEED_MAX}."),
+    ({"lr": "3"}, "URL value lr=3 is above the maximum 1; using 1."),
+    ({"loss": "combined", "m1": "9"}, "URL value m1=9 is above Combined margin's maximum 4×; using 4."),
+    ({"loss": "combined", "m2": "-1"}, "URL value m2=-1 is below Combined margin's minimum 0 rad; using 0."),
+    ({"loss": "combined", "m3": "2"}, "URL value m3=2 is above Combined margin's maximum 1 (cosine units); using 1."),
+    ({"loss": "combined", "m": "0.3"},
+     "URL value m=0.3 ignored: Combined margin has no single margin m (it uses m1, m2, m3)."),
+    ({"loss": "normface", "m": ["0.1", "0.2", "0.3"]}, "URL value m=0.3 ignored: NormFace has no margin m."),
+    ({"loss": ["cosface", "arcface"]}, "URL key loss appears 2 times; using the last value arcface."),
+    ({"m": ["0.1", "0.2", "0.3"]}, "URL key m appears 3 times; using the last value 0.3."),
+    ({"m": "a" * 24}, f"URL value m={'a' * 24} is not a number; using the default 0.5."),
+    ({"m": "a" * 25}, f"URL value m={'a' * 20}… is not a number; using the default 0.5."),
+    ({"m": "1\u202e"}, "URL value m=1\\u202e is not a number; using the default 0.5."),
+    ({"m": True}, "URL value m=true is not a number; using the default 0.5."),
+    ({"m": False}, "URL value m=false is not a number; using the default 0.5."),
+    ({"dataset": "x" * 81}, f"URL value dataset={'x' * 20}… is not one of digits, mnist, fashion-mnist, toy; "
+                            f"using the default digits."),
+]
+
+
+@pytest.mark.parametrize(("raw", "notice"), EXACT, ids=[str(e[0])[:30] for e in EXACT])
+def test_notices_word_for_word(raw, notice):
+    assert state.validate(raw).notices == [notice]
+
+
+def test_the_source_names_the_origin():
+    _, notices = state.validate({"m": ["0.1", "abc"]}, source="Lesson file")
+    assert notices == ["Lesson file key m appears 2 times; using the last value abc.",
+                       "Lesson file value m=abc is not a number; using the default 0.5."]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "expected"),
+    [
+        ({"m": ["0.3"]}, "margin", 0.3),  # a one-element list is not a repeated key
+        ({"s": "64"}, "scale", 64.0),  # both range ends are inside the range
+        ({"s": "1"}, "scale", 1.0),
+        ({"m": repr(math.pi / 2)}, "margin", math.pi / 2),
+        ({"seed": "0" * 79 + "7"}, "seed", 7),  # exactly MAX_TEXT characters is not too long
+        ({"dataset": "mnist".ljust(state.MAX_TEXT)}, "dataset", "mnist"),
+        ({"seed": 5.0}, "seed", 5),  # numbers from a lesson or course file
+        ({"seed": np.float64(5.0)}, "seed", 5),  # ... also as numpy scalars (a file read with pandas)
+        ({"s": np.float64(20.0)}, "scale", 20.0),
+        ({"m": np.float32(0.25)}, "margin", 0.25),
+        ({"batch": np.int64(32)}, "batch_size", 32),
+    ],
+)
+def test_values_that_pass_silently(raw, name, expected):
+    values, notices = state.validate(raw)
+    assert notices == [] and clean_value(values, name) == expected
+    assert type(clean_value(values, name)) is type(expected)
+
+
+def test_clamped_values_keep_their_type():
+    assert type(state.validate({"s": "0"}).values["scale"]) is float
+    assert type(state.validate({"loss": "sphereface", "m": "0"}).values["margin"]) is float
+    assert type(state.validate({"seed": "-3"}).values["seed"]) is int
+    assert type(state.validate({"seed": "1e30"}).values["seed"]) is int
+
+
+def test_one_bad_value_does_not_stop_the_others():
+    values, notices = state.validate({"m": "abc", "dim": [], "s": "20", "seed": "7"})
+    assert (values["margin"], values["scale"], values["seed"]) == (0.5, 20.0, 7)
+    assert len(notices) == 1
