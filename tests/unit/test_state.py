@@ -19,6 +19,11 @@ CFG = TrainConfig()
 COMBINED_PARTS = ("m1", "m2", "m3")
 
 
+def controls(loss: str) -> list[state.Param]:
+    """Every control of `loss` with one URL key each: the combined margin counts as its three parts."""
+    return [part for p in state.params_for(loss) for part in (p.parts or (p,))]
+
+
 def clean_value(values: dict, name: str):
     """The clean value of control `name`. The combined margin's parts are read from values["m1"] ... or,
     once the values hold one triple, from values["margin"], so these tests do not depend on that layout."""
@@ -51,12 +56,18 @@ def test_defaults_come_from_the_library(loss):
         assert by_name["scale"].default == spec.default_scale
     else:
         assert "scale" not in by_name
-    if loss == "combined":
-        assert tuple(by_name[n].default for n in ("m1", "m2", "m3")) == spec.default_margin
-        assert tuple((by_name[n].minimum, by_name[n].maximum) for n in ("m1", "m2", "m3")) == spec.margin_range
-    elif spec.margin_range is not None:
+    if loss == "combined":  # one control, one value (m1, m2, m3), three sliders
+        parts = by_name["margin"].parts
         assert by_name["margin"].default == spec.default_margin
-        assert (by_name["margin"].minimum, by_name["margin"].maximum) == spec.margin_range
+        assert tuple(p.default for p in parts) == spec.default_margin
+        for part, (low, high) in zip(parts, spec.margin_range, strict=True):
+            assert part.minimum == low and high - part.step < part.maximum <= high  # the last stop in range
+    elif spec.margin_range is not None:
+        p = by_name["margin"]
+        low, high = spec.margin_range
+        assert p.default == spec.default_margin
+        assert p.minimum == low and high - p.step < p.maximum <= high  # π/2 -> 1.57, the last stop of 0.01
+        assert state.stops(p)[-1] == p.maximum
     else:
         assert "margin" not in by_name
 
@@ -81,8 +92,8 @@ def test_units_are_in_the_labels():
     assert labels["cosface"]["margin"] == "Margin m (cosine)"
     assert labels["sphereface"]["margin"] == "Multiplier m (×)"
     assert labels["arcface"]["scale"] == "Scale s"
-    assert [labels["combined"][n] for n in ("m1", "m2", "m3")] == [
-        "Multiplier m1 (×)", "Angular margin m2 (rad)", "Cosine margin m3 (cosine)"]
+    parts = state.param_by_name("combined", "margin").parts
+    assert [p.label for p in parts] == ["Multiplier m1 (×)", "Angular margin m2 (rad)", "Cosine margin m3 (cosine)"]
 
 
 def test_schema_rows_cover_every_control():
@@ -99,7 +110,8 @@ BAD = [
     # (raw query, expected value name -> value, words the notice must contain)
     ({"m": "abc"}, {"margin": 0.5}, ["m=abc", "not a number"]),
     ({"m": "1e309"}, {"margin": 0.5}, ["m=1e309", "not a finite number"]),
-    ({"m": "9"}, {"margin": math.pi / 2}, ["m=9", "above ArcFace's maximum 1.571 rad", "using 1.571"]),
+    ({"m": "9"}, {"margin": 1.57}, ["m=9", "above ArcFace's maximum 1.57 rad", "using 1.57"]),
+    ({"m": "0.333"}, {"margin": 0.33}, ["m=0.333", "falls between the control's steps of 0.01 rad", "using 0.33"]),
     ({"m": "-5"}, {"margin": 0.0}, ["m=-5", "below ArcFace's minimum 0 rad"]),
     ({"s": "0"}, {"scale": state.SCALE_RANGE[0]}, ["s=0", "below the minimum"]),
     ({"lr": "nan"}, {"lr": CFG.lr}, ["lr=nan", "not a finite number"]),
@@ -118,7 +130,7 @@ BAD = [
     ({"batch": "100"}, {"batch_size": 128}, ["batch=100", "offered values"]),
     ({"loss": "normface", "m": "0.3"}, {"loss": "normface"}, ["m=0.3 ignored", "NormFace has no margin"]),
     ({"loss": "softmax", "s": "30"}, {"loss": "softmax"}, ["s=30 ignored", "Softmax has no scale"]),
-    ({"loss": "combined", "m2": "3"}, {"m2": math.pi / 2}, ["m2=3", "above"]),
+    ({"loss": "combined", "m2": "3"}, {"m2": 1.57}, ["m2=3", "above"]),
     ({"loss": "sphereface", "m": "0.5"}, {"margin": 1.0}, ["m=0.5", "below SphereFace's minimum 1×"]),
 ]
 
@@ -141,8 +153,8 @@ def test_good_values_pass_silently():
            "backbone": "cnn", "batch": "32"}
     values, notices = state.validate(raw)
     assert notices == []
-    assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "lr": 0.001, "dim": 2, "dataset": "digits",
-                      "seed": 7, "backbone": "cnn", "batch_size": 32}
+    assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "gradient": "detached", "lr": 0.001, "dim": 2,
+                      "dataset": "digits", "seed": 7, "backbone": "cnn", "batch_size": 32}
 
 
 def test_case_and_spelling_are_forgiven():
@@ -178,13 +190,16 @@ def test_a_clamped_value_round_trips_without_new_notices():
     query = state.to_query(values)
     again, notices = state.validate(query)
     assert notices == []
-    assert again["margin"] == pytest.approx(math.pi / 2, abs=1e-6) and again["margin"] <= math.pi / 2
+    assert again["margin"] == 1.57  # the slider's last stop below π/2
 
 
 def test_hot_values_feed_set_hyper():
     assert state.hot_values(state.defaults("combined"))["margin"] == LOSS_SPECS["combined"].default_margin
     assert "scale" not in state.hot_values(state.defaults("softmax"))
-    assert set(state.hot_values(state.defaults("sphereface"))) >= {"margin", "scale", "lr", "lambda_min"}
+    assert set(state.hot_values(state.defaults("sphereface"))) >= {"margin", "scale", "lr", "gradient"}
+    assert "lambda_min" not in state.hot_values(state.defaults("sphereface"))  # λ acts in the original form only
+    original = {**state.defaults("sphereface"), "sphereface_form": "original"}
+    assert "lambda_min" in state.hot_values(original) and "scale" not in state.hot_values(original)  # ‖x‖ is s
     assert set(state.hot_values(state.defaults("arcface"))) <= TrainConfig.hot_fields
 
 
@@ -218,14 +233,13 @@ def test_fuzzed_queries_never_raise_and_give_valid_values():
             raw["loss"] = rng.choice([*LOSSES, _random_text(rng)])
         values, notices = state.validate(raw)
         assert all(isinstance(n, str) and "\n" not in n for n in notices)
-        for p in state.params_for(values["loss"]):
+        for p in controls(values["loss"]):
             value = clean_value(values, p.name)
             if p.kind in ("choice", "ladder"):
                 assert value in p.options
             else:
                 assert math.isfinite(value) and p.minimum <= value <= p.maximum
-        TrainConfig(**{p.config: values[p.name] for p in state.params_for(values["loss"])
-                       if p.config not in ("margin",)}, margin=state.hot_values(values).get("margin"))
+        TrainConfig(**state.config_fields(values))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -274,7 +288,7 @@ RAW_VALUE = ANY_TEXT | st.lists(ANY_TEXT, max_size=3) | st.integers() | st.float
 
 
 def assert_usable(values: dict) -> None:
-    for p in state.params_for(values["loss"]):
+    for p in controls(values["loss"]):
         value = clean_value(values, p.name)
         if p.kind in ("choice", "ladder"):
             assert value in p.options, (p.name, value)
@@ -312,7 +326,7 @@ def requested_values(draw):
     """(loss, {url key: text}) with a text for some of the loss's controls."""
     loss = draw(st.sampled_from(LOSSES))
     raw = {}
-    for p in state.params_for(loss)[1:]:
+    for p in controls(loss)[1:]:
         if not draw(st.booleans()):
             continue
         if p.kind == "choice":
@@ -341,7 +355,9 @@ def _asked_for(p: state.Param, text: str):
         return next((o for o in p.options if math.isclose(number, o, rel_tol=1e-9)), None)
     if p.kind == "int":
         return int(number) if number.is_integer() else None
-    return number
+    on_a_stop = p.minimum + round((number - p.minimum) / p.step) * p.step  # sliders offer their stops only
+    # a stop up to float noise is that stop (1.0000000000000002 is 1.0)
+    return round(on_a_stop, 10) if math.isclose(number, on_a_stop, rel_tol=1e-9, abs_tol=1e-12) else None
 
 
 @PROPERTY
@@ -352,7 +368,7 @@ def test_property_a_notice_appears_exactly_when_a_value_was_changed(request):
     assert values["loss"] == loss
     assert_usable(values)
     changed = []
-    for p in state.params_for(loss)[1:]:
+    for p in controls(loss)[1:]:
         if p.key not in raw:
             assert clean_value(values, p.name) == p.default
             continue
@@ -368,16 +384,16 @@ def test_property_a_notice_appears_exactly_when_a_value_was_changed(request):
 
 @st.composite
 def in_range_values(draw):
-    """Clean values reached through validate from numbers anywhere inside each range (not just slider steps)."""
+    """Clean values reached through validate from any value a control offers (a slider's stops)."""
     loss = draw(st.sampled_from(LOSSES))
     raw = {"loss": loss}
-    for p in state.params_for(loss)[1:]:
+    for p in controls(loss)[1:]:
         if p.kind in ("choice", "ladder"):
             raw[p.key] = str(draw(st.sampled_from(p.options)))
         elif p.kind == "int":
             raw[p.key] = str(draw(st.integers(int(p.minimum), int(p.maximum))))
         else:
-            raw[p.key] = repr(draw(st.floats(p.minimum, p.maximum)))
+            raw[p.key] = repr(draw(st.sampled_from(state.stops(p))))
     values, notices = state.validate(raw)
     assert notices == []
     return values
@@ -447,7 +463,7 @@ def test_the_source_names_the_origin():
         ({"m": ["0.3"]}, "margin", 0.3),  # a one-element list is not a repeated key
         ({"s": "64"}, "scale", 64.0),  # both range ends are inside the range
         ({"s": "1"}, "scale", 1.0),
-        ({"m": repr(math.pi / 2)}, "margin", math.pi / 2),
+        ({"m": "1.57"}, "margin", 1.57),  # the last stop of ArcFace's slider
         ({"seed": "0" * 79 + "7"}, "seed", 7),  # exactly MAX_TEXT characters is not too long
         ({"dataset": "mnist".ljust(state.MAX_TEXT)}, "dataset", "mnist"),
         ({"seed": 5.0}, "seed", 5),  # numbers from a lesson or course file
