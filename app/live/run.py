@@ -26,9 +26,15 @@ from typing import Any
 from app import session, state
 from toy_models.train import TrainConfig, Trainer
 
-# run_every while playing: 2 redraws a second. A tick draws the latest snapshot first and then trains
-# until TICK_S has passed since it started, so ticks run back to back and training fills most of the time.
-TICK_S = 0.5
+# A tick draws the latest snapshot first and then trains until TICK_S has passed since it started. The
+# browser asks for ticks a little more often (TICK_EVERY_S): a request is then always waiting when a tick
+# ends, so ticks run back to back with no idle gap (Streamlit folds the extra requests into the one
+# waiting). TICK_S is a trade: the browser's redraw (the sphere in WebGL, in software where there is no
+# GPU) shares the cores with the training, and at 0.5 s a tick the app trained ~0.8 times as fast as a
+# bare loop, at 0.75 s ~0.93 times (benchmarks/ui_latency.py). A slider needs no tick: its previews
+# redraw the views in the browser at once.
+TICK_S = 0.75
+TICK_EVERY_S = 0.8 * TICK_S
 MIN_TRAIN_S = 0.2  # a tick trains at least this long, however slow its drawing was
 DETAILS_S = 2 * TICK_S  # statistics, histograms and curves: redrawn every other tick
 IDLE_PAUSE_S = 10 * 60  # auto-pause after this long without a click or slider move

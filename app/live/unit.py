@@ -338,7 +338,7 @@ class LiveUnit:
         middle = st.columns(2, gap="small")
         self.boxes = {"progress": progress, "messages": messages, "sphere": top[0], "target": top[1],
                       "stats": stats, "histograms": middle[0], "decision": middle[1], "curves": st.container()}
-        st.fragment(self._live, run_every=runs.TICK_S if run.playing else None, key=self._k("live"))()
+        st.fragment(self._live, run_every=runs.TICK_EVERY_S if run.playing else None, key=self._k("live"))()
         st.fragment(self._details, run_every=runs.DETAILS_S if run.playing else None, key=self._k("details"))()
         original = values["loss"] == "sphereface" and values.get("sphereface_form") == "original"
         # In SphereFace's original form λ changes at every step: its curve follows the training.

@@ -388,9 +388,9 @@ def _sphere_traces(points, point_labels, theta_deg, layout, half_arcs, class_nam
                 "x": np.array([0.0, 1.25 * w[0]], dtype=np.float32),
                 "y": np.array([0.0, 1.25 * w[1]], dtype=np.float32),
                 "z": np.array([0.0, 1.25 * w[2]], dtype=np.float32),
-                "mode": "lines+markers",
+                # A line without a tip marker: markers of a second symbol cost the first WebGL draw ~10 %.
+                "mode": "lines",
                 "line": {"color": color, "width": 6, "dash": "dot" if empty else "solid"},
-                "marker": {"size": [0, 5], "color": color, "symbol": "diamond"},
                 "legendgroup": group,
                 "showlegend": False,
                 "name": f"W {name}",
