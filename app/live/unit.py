@@ -309,19 +309,14 @@ class LiveUnit:
         values = self._seed()
         run = self.run
         run.touch()
-        box = self.controls if self.controls is not None else st.sidebar
-        with box:
-            hot_box = self._cold_controls(values)
         if self.use_url:
             session.write_url(values)
         runs.ensure_trainer(run, values, self.folder())
         runs.hand_over_hot(run, values)
-        with hot_box:
-            st.fragment(self._hot_controls, key=self._k("hot"))()
-        if self.use_url:
-            with box:
-                st.fragment(self._share, key=self._k("share"))()
 
+        # The views go out before the controls (their values are in session state already): the browser
+        # then starts on the live chart's code and plotly.js while it is still building the sidebar's
+        # widgets, and the first sphere appears sooner (benchmarks/ui_latency.py, first_plot).
         for notice in self.notices:
             st.warning(views.md(notice), icon=":material/link_off:")
         if run.data_notice:
@@ -344,6 +339,15 @@ class LiveUnit:
         # In SphereFace's original form λ changes at every step: its curve follows the training.
         every = 2 * runs.TICK_S if run.playing and original else None
         st.fragment(self._instant, run_every=every, key=self._k("instant"))()
+
+        box = self.controls if self.controls is not None else st.sidebar
+        with box:
+            hot_box = self._cold_controls(values)
+        with hot_box:
+            st.fragment(self._hot_controls, key=self._k("hot"))()
+        if self.use_url:
+            with box:
+                st.fragment(self._share, key=self._k("share"))()
         return LiveResult(values, run)
 
 
