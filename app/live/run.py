@@ -30,10 +30,11 @@ from toy_models.train import TrainConfig, Trainer
 # browser asks for ticks a little more often (TICK_EVERY_S): a request is then always waiting when a tick
 # ends, so ticks run back to back with no idle gap (Streamlit folds the extra requests into the one
 # waiting). TICK_S is a trade: the browser's redraw (the sphere in WebGL, in software where there is no
-# GPU) shares the cores with the training, and at 0.5 s a tick the app trained ~0.8 times as fast as a
-# bare loop, at 0.75 s ~0.93 times (benchmarks/ui_latency.py). A slider needs no tick: its previews
-# redraw the views in the browser at once.
-TICK_S = 0.75
+# GPU) shares the cores with the training. Measured against a bare training loop on a 2-core machine
+# (benchmarks/ui_latency.py and A/B runs): 0.80-0.83 at 0.5 s a tick, 0.85-0.95 at 0.75 s, 0.85-0.99
+# (median 0.95) at 1 s. Digits trains ~25 epochs a second, so a tick still shows visible progress, and a
+# slider needs no tick: its previews redraw the views in the browser at once.
+TICK_S = 1.0
 TICK_EVERY_S = 0.8 * TICK_S
 MIN_TRAIN_S = 0.2  # a tick trains at least this long, however slow its drawing was
 DETAILS_S = 2 * TICK_S  # statistics, histograms and curves: redrawn every other tick
