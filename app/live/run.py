@@ -59,6 +59,8 @@ class LiveRun:
     rebuilt_count: int = 0  # bumps at every rebuild, so the page toasts each one once
     toasted: int = 0
     events_seen: int = 0  # trainer events already announced
+    tick_started: float | None = None  # a tick that has drawn and still owes its training
+    fragment_ids: set = field(default_factory=set)  # Streamlit's ids of this unit's fragments
     last_interaction: float = field(default_factory=time.monotonic)
     # Held while the model is used: Streamlit may start a new script thread while an interrupted one
     # is still inside advance() (two threads on one model crashed the server with a segfault).

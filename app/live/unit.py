@@ -36,6 +36,11 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+try:  # the id of the fragment now running (Streamlit >= 1.50); without it each tick trains at once
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+except ImportError:  # pragma: no cover - older Streamlit
+    ThreadState = None
+
 from app import session, state
 from app.live import controls, notes, views
 from app.live import run as runs
@@ -231,6 +236,28 @@ class LiveUnit:
                 st.warning(text, icon=":material/block:")
             else:
                 st.caption(text)
+        self._train_when_drawn()
+
+    def _train_when_drawn(self) -> None:
+        """Train the rest of a tick once every fragment of this unit queued in this run has drawn.
+
+        Why: Streamlit folds fragment reruns that are due together into one script run (the tick and
+        the details, say) and runs them one after another. A fragment waiting behind the tick's
+        training shows its old elements as stale, and Streamlit fades stale elements after ~0.5 s:
+        the statistics and histograms flickered grey every other tick. So the tick's training moves
+        to the end of the last of this unit's fragments in the run.
+        """
+        run = self.run
+        current = ThreadState.get().fragment_id if ThreadState is not None else None
+        if current is not None:
+            run.fragment_ids.add(current)
+        if run.tick_started is None:
+            return
+        queued = list(getattr(get_script_run_ctx(), "fragment_ids_this_run", None) or [])
+        if current in queued and any(f in run.fragment_ids for f in queued[queued.index(current) + 1 :]):
+            return  # a later fragment of this unit draws first, then trains
+        started, run.tick_started = run.tick_started, None
+        runs.train_rest_of_tick(run, started)
 
     def _share(self) -> None:
         st.header("Share")
@@ -269,7 +296,8 @@ class LiveUnit:
             self._messages(snap)
         with self.boxes["sphere"], st.container():
             views.sphere_view(self.key, snap, values, key=self._k("sphere"))
-        runs.train_rest_of_tick(run, started)
+        run.tick_started = started
+        self._train_when_drawn()
 
     def _details(self) -> None:
         """The angle statistics, histograms and training curves: redrawn half as often as the sphere while
@@ -282,6 +310,7 @@ class LiveUnit:
             views.histogram_view(snap, key=self._k("angle-hist"))
         with self.boxes["curves"], st.container():
             views.curves_view(snap, key=self._k("curves"))
+        self._train_when_drawn()
 
     def _messages(self, snap: Any) -> None:
         run = self.run
@@ -303,6 +332,7 @@ class LiveUnit:
             views.target_logit_view(self.key, values, lam, key=self._k("target-logit"))
         with self.boxes["decision"], st.container():
             views.decision_view(self.key, values, lam, key=self._k("decision"))
+        self._train_when_drawn()
 
     # -- the whole unit ----------------------------------------------------------------------------
     def render(self) -> LiveResult:
