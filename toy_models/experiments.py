@@ -1,0 +1,202 @@
+"""The runs behind the papers' figures and the open-set verification, as plain functions.
+
+Each function trains a `MultiTrainer` (identical batches, identical initial backbones) and returns one
+`MemberRecord` per member: snapshots at the start, the middle and the end of training (ArcFace Fig. 4a
+needs the target angles at those three moments, and `History` keeps only losses and accuracies), the
+final metrics as the command line reports them, and the unit features of the held-out classes.
+
+    records = train_side_by_side(configs, epochs=30)                 # the chosen losses as configured
+    records = eight_identity_toy(["softmax", "arcface"], seed=0)     # ArcFace Fig. 3 / CosFace Fig. 4
+    records = sphereface_multipliers((1, 2, 3, 4), seed=0)           # SphereFace Fig. 5, in 3-D
+    records = open_set_verification(configs, holdout_classes=(8, 9)) # verification on unseen classes
+
+Same configs and epochs, same records (the trainers are seeded; see toy_models.train).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .data import load_dataset
+from .train import MultiTrainer, Snapshot, TrainConfig
+
+__all__ = [
+    "CHECKPOINTS",
+    "COSFACE_TOY_MARGINS",
+    "DEFAULT_EPOCHS",
+    "SETTLE_EPOCHS",
+    "SPHEREFACE_MULTIPLIERS",
+    "TOY_IDENTITIES",
+    "MemberRecord",
+    "class_names",
+    "default_holdout",
+    "eight_identity_toy",
+    "open_set_verification",
+    "sphereface_multipliers",
+    "train_side_by_side",
+]
+
+CHECKPOINTS = ("start", "middle", "end")
+DEFAULT_EPOCHS = 30
+# A final phase at a tenth of the learning rate (an ordinary step decay). At a constant lr the margin losses'
+# test accuracy swings by several points between epochs on digits (tests/unit/test_science.py measured it), so
+# the "end" picture would depend on which epoch happened to be last.
+SETTLE_EPOCHS = 10
+TOY_IDENTITIES = 8  # ArcFace Fig. 3 and CosFace Fig. 4: "8 identities with 2D features"
+COSFACE_TOY_MARGINS = (0.0, 0.1, 0.2)  # CosFace Fig. 4 (m = 0 is NormFace)
+SPHEREFACE_MULTIPLIERS = (1.0, 2.0, 3.0, 4.0)  # SphereFace Fig. 5
+
+Progress = Callable[[int, int], None]  # (epochs done, epochs in all)
+
+
+@dataclass(frozen=True, eq=False)
+class MemberRecord:
+    """One member's run: what the figures and the verification table need, nothing live.
+
+    snapshots         at the start (epoch 0), the middle and the end of training, in CHECKPOINTS order
+    metrics           Trainer-style final metrics (ModelRun.evaluate_all): accuracies, angle statistics in
+                      degrees and, with classes held out, verification_auc and TAR at FAR
+    holdout_embeddings, holdout_labels   unit features of the held-out classes and their ORIGINAL labels
+                      ((0, d) and (0,) when nothing is held out)
+    """
+
+    config: TrainConfig
+    snapshots: tuple[Snapshot, ...]
+    metrics: dict[str, Any]
+    holdout_embeddings: np.ndarray
+    holdout_labels: np.ndarray
+
+    @property
+    def final(self) -> Snapshot:
+        return self.snapshots[-1]
+
+
+def train_side_by_side(
+    configs: Sequence[TrainConfig],
+    epochs: int = DEFAULT_EPOCHS,
+    *,
+    settle_epochs: int = SETTLE_EPOCHS,
+    on_epoch: Progress | None = None,
+) -> list[MemberRecord]:
+    """Train the member configs together for `epochs` epochs, then `settle_epochs` at a tenth of each lr.
+
+    The "middle" snapshot is taken after half of all the epochs. `on_epoch(done, total)` is called after each
+    epoch (for a progress bar). A bad config or dataset raises ValueError / DatasetError from the trainer.
+    """
+    if epochs < 1 or settle_epochs < 0:
+        raise ValueError(f"epochs must be at least 1 and settle_epochs at least 0, got {epochs} and {settle_epochs}")
+    multi = MultiTrainer(list(configs))
+    total = epochs + settle_epochs
+    middle = total // 2
+    snapshots = [multi.snapshots()]
+    for done in range(1, total + 1):
+        if done == epochs + 1:
+            for i, member in enumerate(multi.members):
+                multi.set_hyper(i, lr=member.config.lr / 10)
+        multi.advance(epochs=1)
+        if done == middle:
+            snapshots.append(multi.snapshots())
+        if on_epoch is not None:
+            on_epoch(done, total)
+    snapshots.append(multi.snapshots())
+    records = []
+    for i, member in enumerate(multi.members):
+        dataset = member.dataset
+        held = member.evaluate(dataset.x_holdout, dataset.y_holdout)
+        records.append(
+            MemberRecord(
+                config=member.initial_config,
+                snapshots=tuple(s[i] for s in snapshots),
+                metrics=member.evaluate_all(),
+                holdout_embeddings=held.embeddings,
+                holdout_labels=held.labels,
+            )
+        )
+    return records
+
+
+def class_names(config: TrainConfig) -> tuple[str, ...]:
+    """The names of every class of the config's dataset, none held out (their index is the class index)."""
+    dataset = load_dataset(config.dataset, config.data_dir, seed=config.data_seed, num_identities=config.num_identities)
+    return dataset.class_names
+
+
+def default_holdout(num_classes: int) -> tuple[int, ...]:
+    """The last two classes, the open-set split the command line's examples use (--holdout-classes 8,9)."""
+    return tuple(range(max(num_classes - 2, 0), num_classes))
+
+
+def _members(base: TrainConfig, specs: Sequence[str | Mapping[str, Any]]) -> list[TrainConfig]:
+    """Member configs: the base with each spec's loss and settings (a name, or a mapping with "loss")."""
+    configs = []
+    for spec in specs:
+        overrides = {"loss": spec} if isinstance(spec, str) else dict(spec)
+        overrides.setdefault("margin", None)
+        overrides.setdefault("scale", None)
+        configs.append(dataclasses.replace(base, **overrides))
+    return configs
+
+
+def eight_identity_toy(
+    losses: Sequence[str | Mapping[str, Any]],
+    *,
+    seed: int = 0,
+    epochs: int = DEFAULT_EPOCHS,
+    base: TrainConfig | None = None,
+    on_epoch: Progress | None = None,
+) -> list[MemberRecord]:
+    """ArcFace Fig. 3 / CosFace Fig. 4 on our data: the first eight classes with a 2-D embedding.
+
+    `losses`: loss names or mappings such as {"loss": "cosface", "margin": 0.1}. `base` supplies the dataset and
+    optimizer settings (default: digits); every class from the ninth on is held out, so the remaining eight are
+    the "8 identities".
+    """
+    base = base or TrainConfig()
+    num_classes = len(class_names(base))
+    if num_classes < TOY_IDENTITIES:
+        raise ValueError(f"the eight-identity toy needs a dataset with at least 8 classes, {base.dataset} has "
+                         f"{num_classes}")
+    base = dataclasses.replace(
+        base, embedding_dim=2, seed=seed, holdout_classes=tuple(range(TOY_IDENTITIES, num_classes))
+    )
+    return train_side_by_side(_members(base, losses), epochs, on_epoch=on_epoch)
+
+
+def sphereface_multipliers(
+    multipliers: Sequence[float] = SPHEREFACE_MULTIPLIERS,
+    *,
+    seed: int = 0,
+    epochs: int = DEFAULT_EPOCHS,
+    base: TrainConfig | None = None,
+    on_epoch: Progress | None = None,
+) -> list[MemberRecord]:
+    """SphereFace Fig. 5 on our data: one SphereFace member per multiplier m, a 3-D embedding.
+
+    The base's SphereFace form, scale and λ settings apply (default: the normalised form with its default s).
+    """
+    base = dataclasses.replace(base or TrainConfig(), embedding_dim=3, seed=seed, loss="sphereface")
+    specs = [{"loss": "sphereface", "margin": float(m), "scale": base.scale} for m in multipliers]
+    return train_side_by_side(_members(base, specs), epochs, on_epoch=on_epoch)
+
+
+def open_set_verification(
+    configs: Sequence[TrainConfig],
+    holdout_classes: Sequence[int],
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    on_epoch: Progress | None = None,
+) -> list[MemberRecord]:
+    """Train the member configs with `holdout_classes` kept out of training; their records carry the
+    verification metrics of those classes (metrics["verification_auc"], ...) and their features.
+
+    A holdout that leaves fewer than two training classes raises DatasetError before anything trains.
+    """
+    held = tuple(sorted(int(c) for c in holdout_classes))
+    return train_side_by_side(
+        [dataclasses.replace(c, holdout_classes=held) for c in configs], epochs, on_epoch=on_epoch
+    )
