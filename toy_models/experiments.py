@@ -37,6 +37,7 @@ __all__ = [
     "default_holdout",
     "eight_identity_toy",
     "open_set_verification",
+    "paper_runs",
     "sphereface_multipliers",
     "train_side_by_side",
 ]
@@ -131,19 +132,26 @@ def default_holdout(num_classes: int) -> tuple[int, ...]:
     return tuple(range(max(num_classes - 2, 0), num_classes))
 
 
-def _members(base: TrainConfig, specs: Sequence[str | Mapping[str, Any]]) -> list[TrainConfig]:
-    """Member configs: the base with each spec's loss and settings (a name, or a mapping with "loss")."""
+MemberSpec = str | Mapping[str, Any] | TrainConfig
+
+
+def _members(base: TrainConfig, specs: Sequence[MemberSpec]) -> list[TrainConfig]:
+    """Member configs: the base with each spec's member settings (TrainConfig.member_fields: loss, margin, scale,
+    ...); a spec is a loss name, a mapping with "loss", or a config whose member settings are taken."""
     configs = []
     for spec in specs:
+        if isinstance(spec, TrainConfig):
+            spec = {name: getattr(spec, name) for name in TrainConfig.member_fields}
         overrides = {"loss": spec} if isinstance(spec, str) else dict(spec)
         overrides.setdefault("margin", None)
         overrides.setdefault("scale", None)
+        overrides.setdefault("easy_margin", base.easy_margin and overrides["loss"] == "arcface")
         configs.append(dataclasses.replace(base, **overrides))
     return configs
 
 
 def eight_identity_toy(
-    losses: Sequence[str | Mapping[str, Any]],
+    losses: Sequence[MemberSpec],
     *,
     seed: int = 0,
     epochs: int = DEFAULT_EPOCHS,
@@ -152,7 +160,8 @@ def eight_identity_toy(
 ) -> list[MemberRecord]:
     """ArcFace Fig. 3 / CosFace Fig. 4 on our data: the first eight classes with a 2-D embedding.
 
-    `losses`: loss names or mappings such as {"loss": "cosface", "margin": 0.1}. `base` supplies the dataset and
+    `losses`: loss names, mappings such as {"loss": "cosface", "margin": 0.1}, or configs (their loss, margin,
+    scale and the other member settings; the rest comes from `base`). `base` supplies the dataset and
     optimizer settings (default: digits); every class from the ninth on is held out, so the remaining eight are
     the "8 identities".
     """
@@ -179,7 +188,8 @@ def sphereface_multipliers(
 
     The base's SphereFace form, scale and λ settings apply (default: the normalised form with its default s).
     """
-    base = dataclasses.replace(base or TrainConfig(), embedding_dim=3, seed=seed, loss="sphereface")
+    base = dataclasses.replace(base or TrainConfig(), embedding_dim=3, seed=seed, loss="sphereface", margin=None,
+                               easy_margin=False)
     specs = [{"loss": "sphereface", "margin": float(m), "scale": base.scale} for m in multipliers]
     return train_side_by_side(_members(base, specs), epochs, on_epoch=on_epoch)
 
@@ -200,3 +210,43 @@ def open_set_verification(
     return train_side_by_side(
         [dataclasses.replace(c, holdout_classes=held) for c in configs], epochs, on_epoch=on_epoch
     )
+
+
+def paper_runs(
+    configs: Sequence[TrainConfig],
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> dict[str, list[MemberRecord]]:
+    """Every run the papers' figures need, for the member configs a page compares:
+
+        "chosen"       the configs as they are (target angles, pair angles)
+        "toy"          the eight-identity toy in 2-D: the configs' losses, then CosFace with COSFACE_TOY_MARGINS
+                       (at the chosen CosFace's scale, or the default)
+        "sphereface"   SphereFace with SPHEREFACE_MULTIPLIERS in 3-D (the chosen SphereFace's scale and form)
+
+    `on_progress(fraction done, what is training)` is called after every epoch.
+    """
+    if not configs:
+        raise ValueError("pick at least one loss")
+    base = configs[0]
+    by_loss = {c.loss: c for c in configs}
+    cosface_scale = by_loss["cosface"].scale if "cosface" in by_loss else None
+    toy_members = [*configs, *({"loss": "cosface", "margin": m, "scale": cosface_scale} for m in COSFACE_TOY_MARGINS)]
+    sphere_base = by_loss.get("sphereface", dataclasses.replace(base, loss="sphereface", margin=None))
+    steps = (
+        ("chosen", "the chosen losses", lambda report: train_side_by_side(configs, epochs, on_epoch=report)),
+        ("toy", "the eight-identity toy (2-D)",
+         lambda report: eight_identity_toy(toy_members, seed=base.seed, epochs=epochs, base=base, on_epoch=report)),
+        ("sphereface", "SphereFace with m = 1, 2, 3, 4 (3-D)",
+         lambda report: sphereface_multipliers(seed=base.seed, epochs=epochs, base=sphere_base, on_epoch=report)),
+    )  # fmt: skip
+    runs = {}
+    for index, (name, what, train) in enumerate(steps):
+
+        def report(done: int, total: int, index: int = index, what: str = what) -> None:
+            if on_progress is not None:
+                on_progress((index + done / total) / len(steps), what)
+
+        runs[name] = train(report)
+    return runs
