@@ -29,7 +29,7 @@ __all__ = [
     "CHECKPOINTS",
     "COSFACE_TOY_MARGINS",
     "DEFAULT_EPOCHS",
-    "SETTLE_EPOCHS",
+    "SETTLE_FRACTION",
     "SPHEREFACE_MULTIPLIERS",
     "TOY_IDENTITIES",
     "MemberRecord",
@@ -44,10 +44,10 @@ __all__ = [
 
 CHECKPOINTS = ("start", "middle", "end")
 DEFAULT_EPOCHS = 30
-# A final phase at a tenth of the learning rate (an ordinary step decay). At a constant lr the margin losses'
-# test accuracy swings by several points between epochs on digits (tests/unit/test_science.py measured it), so
-# the "end" picture would depend on which epoch happened to be last.
-SETTLE_EPOCHS = 10
+# A final phase of a third as many epochs at a tenth of the learning rate (an ordinary step decay; 30 + 10, as
+# tests/unit/test_science.py trains). At a constant lr the margin losses' test accuracy swings by several points
+# between epochs on digits (that file measured it), so the "end" picture would depend on which epoch came last.
+SETTLE_FRACTION = 1 / 3
 TOY_IDENTITIES = 8  # ArcFace Fig. 3 and CosFace Fig. 4: "8 identities with 2D features"
 COSFACE_TOY_MARGINS = (0.0, 0.1, 0.2)  # CosFace Fig. 4 (m = 0 is NormFace)
 SPHEREFACE_MULTIPLIERS = (1.0, 2.0, 3.0, 4.0)  # SphereFace Fig. 5
@@ -81,14 +81,17 @@ def train_side_by_side(
     configs: Sequence[TrainConfig],
     epochs: int = DEFAULT_EPOCHS,
     *,
-    settle_epochs: int = SETTLE_EPOCHS,
+    settle_epochs: int | None = None,
     on_epoch: Progress | None = None,
 ) -> list[MemberRecord]:
-    """Train the member configs together for `epochs` epochs, then `settle_epochs` at a tenth of each lr.
+    """Train the member configs together for `epochs` epochs, then `settle_epochs` (default: a third as many,
+    SETTLE_FRACTION) at a tenth of each member's lr.
 
     The "middle" snapshot is taken after half of all the epochs. `on_epoch(done, total)` is called after each
     epoch (for a progress bar). A bad config or dataset raises ValueError / DatasetError from the trainer.
     """
+    if settle_epochs is None:
+        settle_epochs = round(epochs * SETTLE_FRACTION)
     if epochs < 1 or settle_epochs < 0:
         raise ValueError(f"epochs must be at least 1 and settle_epochs at least 0, got {epochs} and {settle_epochs}")
     multi = MultiTrainer(list(configs))

@@ -361,6 +361,7 @@ def pair_angle_histograms(
     *,
     bin_deg: float = 3.0,
     cols: int = 4,
+    title: str = "Angles between pairs of test features",
     as_spec: bool = False,
 ):
     """One panel per loss: the share of same-class pairs and of different-class pairs per angle bin (degrees).
@@ -398,7 +399,7 @@ def pair_angle_histograms(
         layout[_layout_key(y)].update(rangemode="tozero", tickformat=".0%",
                                       title={"text": "share of pairs" if index % cols == 0 else ""})
     layout.update(
-        title=_title("Angles between pairs of test features", "dashed: medians"),
+        title=_title(title, "dashed: medians"),
         barmode="overlay", bargap=0, shapes=shapes, height=300 * rows + 120,
         legend=_TOP_RIGHT_LEGEND,
         margin={"l": 10, "r": 10, "t": 90, "b": 10},
