@@ -75,6 +75,17 @@ def ordering_finding(rows: Sequence[Mapping[str, Any]], medians: Mapping[str, tu
     return False, text
 
 
+def _number(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else "–"
+
+
+def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """verification_rows as the table shows them: three decimals, "–" where a value cannot be computed."""
+    return [{"Loss": r["label"], "AUC": _number(r["auc"]), "TAR @ FAR 1e-2": _number(r["tar_at_far_1e-2"]),
+             "TAR @ FAR 1e-3": _number(r["tar_at_far_1e-3"]), "same-class pairs": f"{r['positive_pairs']:,}",
+             "different-class pairs": f"{r['negative_pairs']:,}"} for r in rows]
+
+
 @st.cache_data(show_spinner=False)
 def _class_names(dataset: str, data_dir: str | None, data_seed: int, num_identities: int) -> tuple[str, ...]:
     return experiments.class_names(TrainConfig(dataset=dataset, data_dir=data_dir, data_seed=data_seed,
@@ -144,15 +155,10 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
         medians[papers.short_label(record.config.loss)] = (float(np.median(same_deg)), float(np.median(other_deg)))
     rows = verification.verification_rows(members)
 
-    show_figure("roc", verification.roc_figure(members), key=key)
-    st.dataframe(
-        [{"Loss": r["label"], "AUC": r["auc"], "TAR @ FAR 1e-2": r["tar_at_far_1e-2"],
-          "TAR @ FAR 1e-3": r["tar_at_far_1e-3"], "same-class pairs": r["positive_pairs"],
-          "different-class pairs": r["negative_pairs"]} for r in rows],
-        hide_index=True, key=f"{key}-table",
-        column_config={name: st.column_config.NumberColumn(format="%.3f")
-                       for name in ("AUC", "TAR @ FAR 1e-2", "TAR @ FAR 1e-3")},
-    )  # fmt: skip
+    log_far = st.toggle("Log FAR axis", value=True, key=f"{key}-log-far",
+                        help="Off: a linear axis, on which the area under each curve is its AUC")
+    show_figure("roc", verification.roc_figure(members, log_far=log_far), key=key)
+    st.table(table_rows(rows))
     for r in rows:
         for note in r["notes"].values():
             st.caption(f"{r['label']}: {note}.")

@@ -367,7 +367,7 @@ def pair_angle_histograms(
     """One panel per loss: the share of same-class pairs and of different-class pairs per angle bin (degrees).
 
     panels: (panel title, positive pair angles in DEGREES, negative pair angles in DEGREES). Each kind is
-    normalised to sum to 1 (there are far more negative pairs), so the two humps can be compared.
+    normalised to sum to 100 % (there are far more negative pairs), so the two humps can be compared.
     """
     if not panels:
         raise ValueError("pair_angle_histograms needs at least one panel")
@@ -383,12 +383,12 @@ def pair_angle_histograms(
             values = np.asarray(values, dtype=np.float64).reshape(-1)
             values = np.clip(values[np.isfinite(values)], 0.0, 180.0)
             counts, _ = np.histogram(values, bins=edges)
-            share = counts / max(len(values), 1)
+            percent = 100.0 * counts / max(len(values), 1)
             data.append({
-                "type": "bar", "x": centres, "y": share.astype(np.float32), "width": float(bin_deg), "name": name,
+                "type": "bar", "x": centres, "y": percent.astype(np.float32), "width": float(bin_deg), "name": name,
                 "legendgroup": name, "showlegend": index == 0, "xaxis": x, "yaxis": y,
                 "marker": {"color": color, "opacity": 0.6, "line": {"width": 0}},
-                "hovertemplate": "%{x:.1f}°: %{y:.1%} of the pairs<extra>" + name + "</extra>",
+                "hovertemplate": "%{x:.1f}°: %{y:.1f}% of the pairs<extra>" + name + "</extra>",
             })  # fmt: skip
             if len(values):
                 median = float(np.median(values))
@@ -396,8 +396,8 @@ def pair_angle_histograms(
                                "y0": 0, "y1": 1, "line": {"color": color, "width": 2, "dash": "dash"}})
         layout[_layout_key(x)].update(range=[0, 180], tickvals=list(range(0, 181, 45)),
                                       title={"text": "pair angle (°)"})
-        layout[_layout_key(y)].update(rangemode="tozero", tickformat=".0%",
-                                      title={"text": "share of pairs" if index % cols == 0 else ""})
+        layout[_layout_key(y)].update(rangemode="tozero",
+                                      title={"text": "% of pairs" if index % cols == 0 else ""})
     layout.update(
         title=_title(title, "dashed: medians"),
         barmode="overlay", bargap=0, shapes=shapes, height=300 * rows + 120,
@@ -412,7 +412,8 @@ def pair_angle_histograms(
 
 
 def sphere_panels(panels: Sequence[Mapping[str, Any]], *, height: int = 360, as_spec: bool = False) -> list:
-    """One hypersphere figure per panel, small, titled, with the class legend on the first only.
+    """One hypersphere figure per panel, small and titled, without a legend (in a narrow column a legend would
+    squeeze the circle to nothing; the class colours are those of every view, and hovering names a point's class).
 
     panels: mappings with "features", "labels", "class_weights", "loss", "margin", and optionally "title"
     (default `member_label`), "class_names", "subtitle". Drawn by sphere.hypersphere_figure.
@@ -425,7 +426,7 @@ def sphere_panels(panels: Sequence[Mapping[str, Any]], *, height: int = 360, as_
         )  # fmt: skip
         title = panel.get("title") or member_label(panel["loss"], panel.get("margin"))
         layout = {**spec["layout"], "title": _title(title, panel.get("subtitle")), "height": height,
-                  "showlegend": index == 0, "margin": {"l": 0, "r": 0, "t": 60, "b": 0},
+                  "showlegend": False, "margin": {"l": 0, "r": 0, "t": 60, "b": 0},
                   "uirevision": f"{spec['layout'].get('uirevision', 'sphere')}-{index}"}
         figures.append(_figure(spec["data"], layout, as_spec))
     return figures

@@ -57,16 +57,20 @@ def verification_rows(members: Sequence[tuple[str, str, Any, Any]]) -> list[dict
     return rows
 
 
-def roc_figure(members: Sequence[tuple[str, str, Any, Any]], *, as_spec: bool = False) -> go.Figure | dict:
-    """ROC curves (TAR against FAR, FAR on a log axis) of every member, with TAR at FAR = 1e-2 and 1e-3 marked.
+def roc_figure(
+    members: Sequence[tuple[str, str, Any, Any]], *, log_far: bool = True, as_spec: bool = False
+) -> go.Figure | dict:
+    """ROC curves (TAR against FAR) of every member, with TAR at FAR = 1e-2 and 1e-3 marked.
 
+    log_far: FAR on a log axis from 1e-4 (where face recognition reads its operating points); else linear, where
+    the area under each curve is its AUC.
     members: (label, loss, positive pair cosines, negative pair cosines), as for `verification_rows`, whose
     AUC the legend shows. The dotted grey curve is chance (TAR = FAR).
     """
     from sklearn.metrics import roc_curve
 
     rows = verification_rows(members)
-    far_grid = np.logspace(np.log10(FAR_AXIS_MIN), 0, 200)
+    far_grid = np.logspace(np.log10(FAR_AXIS_MIN), 0, 200) if log_far else np.array([0.0, 1.0])
     data: list[dict] = [{
         "type": "scatter", "x": far_grid, "y": far_grid, "mode": "lines", "name": "chance: TAR = FAR",
         "line": {"color": NEUTRAL, "width": 1, "dash": "dot"}, "hoverinfo": "skip",
@@ -76,7 +80,7 @@ def roc_figure(members: Sequence[tuple[str, str, Any, Any]], *, as_spec: bool = 
         if not (is_same.any() and (~is_same).any()):
             continue
         fpr, tpr, _ = roc_curve(is_same, scores)
-        keep = fpr >= FAR_AXIS_MIN / 2  # FAR = 0 has no place on a log axis
+        keep = fpr >= FAR_AXIS_MIN / 2 if log_far else np.ones(len(fpr), bool)  # FAR = 0 has no place on a log axis
         color = loss_color(loss)
         name = f"{label}: AUC {row['auc']:.3f}"
         data.append({
@@ -106,9 +110,12 @@ def roc_figure(members: Sequence[tuple[str, str, Any, Any]], *, as_spec: bool = 
         "title": _title("ROC of pair verification on the held-out classes", "dots: TAR at FAR = 1e-2 and 1e-3"),
         "xaxis": {"type": "log", "range": [np.log10(FAR_AXIS_MIN), 0], "tickvals": [1e-4, 1e-3, 1e-2, 1e-1, 1],
                   "ticktext": ["1e-4", "1e-3", "1e-2", "0.1", "1"],
-                  "title": {"text": "FAR: different-class pairs accepted (log scale)"}},
+                  "title": {"text": "FAR: different-class pairs accepted (log scale)"}}
+        if log_far else {"range": [0, 1], "title": {"text": "FAR: different-class pairs accepted"}},
         "yaxis": {"range": [0, 1.02], "title": {"text": "TAR: same-class pairs accepted"}},
-        "shapes": shapes, "annotations": notes, "height": 480, "hovermode": "closest",
+        # On a linear axis FAR 1e-2 and 1e-3 both sit at the left edge: their lines would only hide the axis.
+        "shapes": shapes if log_far else [], "annotations": notes if log_far else [],
+        "height": 480, "hovermode": "closest",
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
     }  # fmt: skip
     return _figure(data, layout, as_spec)
