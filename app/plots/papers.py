@@ -412,8 +412,8 @@ def pair_angle_histograms(
 
 
 def sphere_panels(panels: Sequence[Mapping[str, Any]], *, height: int = 360, as_spec: bool = False) -> list:
-    """One hypersphere figure per panel, small and titled, without a legend (in a narrow column a legend would
-    squeeze the circle to nothing; the class colours are those of every view, and hovering names a point's class).
+    """One hypersphere figure per panel: small, titled, points in SVG, no legend (in a narrow column a legend
+    squeezes the circle to nothing; the class colours are those of every view, and hovering names the class).
 
     panels: mappings with "features", "labels", "class_weights", "loss", "margin", and optionally "title"
     (default `member_label`), "class_names", "subtitle". Drawn by sphere.hypersphere_figure.
@@ -424,9 +424,12 @@ def sphere_panels(panels: Sequence[Mapping[str, Any]], *, height: int = 360, as_
             panel["features"], panel["labels"], panel["class_weights"], class_names=panel.get("class_names"),
             loss=panel["loss"], margin=panel.get("margin"), max_points=400, jitter=0.04, as_spec=True,
         )  # fmt: skip
+        # SVG, not WebGL, for the points: a few hundred draw fast either way, and a page of panels would otherwise
+        # hold a WebGL context per circle (Chromium keeps about 16; past that it drops the oldest, and plotly throws).
+        data = [{**t, "type": "scatter"} if t.get("type") == "scattergl" else t for t in spec["data"]]
         title = panel.get("title") or member_label(panel["loss"], panel.get("margin"))
         layout = {**spec["layout"], "title": _title(title, panel.get("subtitle")), "height": height,
                   "showlegend": False, "margin": {"l": 0, "r": 0, "t": 60, "b": 0},
                   "uirevision": f"{spec['layout'].get('uirevision', 'sphere')}-{index}"}
-        figures.append(_figure(spec["data"], layout, as_spec))
+        figures.append(_figure(data, layout, as_spec))
     return figures

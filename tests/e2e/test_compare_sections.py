@@ -24,11 +24,15 @@ def drawn_charts(page) -> int:
         "nodes => new Set(nodes.map(n => n.closest('[data-testid=\"stPlotlyChart\"]'))).size")
 
 
-def wait_for_charts(page, count: int) -> None:
+def wait_for_charts(page, count: int, *, exactly: bool = False) -> None:
+    """Until `count` charts are drawn (at least, or exactly: during a rerun the old elements linger a moment)."""
     page.wait_for_function(
-        """count => new Set([...document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg')]
-             .map(n => n.closest('[data-testid="stPlotlyChart"]'))).size >= count""",
-        arg=count, timeout=TIMEOUT_MS,
+        """([count, exactly]) => {
+             const n = new Set([...document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg')]
+               .map(node => node.closest('[data-testid="stPlotlyChart"]'))).size;
+             return exactly ? n === count : n >= count;
+           }""",
+        arg=[count, exactly], timeout=TIMEOUT_MS,
     )  # fmt: skip
 
 
@@ -41,7 +45,11 @@ def test_reproduce_the_figures_and_verify(streamlit_server, page, screenshot_pat
     page.get_by_role("button", name="Train and verify").click()
     wait_for_charts(page, AFTER_VERIFY)
     page.get_by_text("AUC from best to worst").wait_for(timeout=TIMEOUT_MS)
+    wait_for_charts(page, AFTER_VERIFY, exactly=True)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert drawn_charts(page) == AFTER_VERIFY
+    table = page.locator('[data-testid="stTable"]').inner_text()
+    for loss in ("Softmax", "SphereFace, m = 1.5", "CosFace, m = 0.35", "ArcFace, m = 0.50 rad"):
+        assert loss in table  # one row per loss
     page.screenshot(path=screenshot_path("compare_sections.png"), full_page=True)
     assert not [e for e in page.console_errors if "favicon" not in e], page.console_errors

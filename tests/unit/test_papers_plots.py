@@ -185,6 +185,11 @@ def test_sphere_panels_are_one_titled_figure_per_panel_without_legends():
         assert figure["layout"]["title"]["text"] == f"SphereFace, m = {m:g} (multiplies θ)"
         assert figure["layout"]["showlegend"] is False
     assert figures[0]["layout"]["uirevision"] != figures[1]["layout"]["uirevision"]  # cameras kept apart
+    weights_2d = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    features_2d = weights_2d[labels] + RNG.normal(0, 0.05, (15, 2))
+    circles = papers.sphere_panels([{**panels[0], "features": features_2d, "class_weights": weights_2d}],
+                                   as_spec=True)
+    assert "scattergl" not in {t["type"] for t in circles[0]["data"]}  # no WebGL context per small circle
 
 
 # -- verification ----------------------------------------------------------------------------------------
