@@ -40,6 +40,9 @@ MEMBER_NAMES = ("margin", "scale", "gradient")
 VIEW_HEIGHT = 290  # four across and the table below fit a 1366×768 laptop screen
 TARGET_PROBABILITY = 0.99  # the scale default lets every class reach p = 0.99 (as the Playground's warning)
 MARGIN_SHARE = 0.4  # margin defaults stay at this share of the geometric bound: room to learn, visible caps
+# A tick redraws every member's view (~0.1 s of browser time each, in software WebGL), so the page ticks
+# less often than the Playground: more of each second goes to training (benchmarks/compare_speed.py).
+TICK_S = 1.5
 
 
 def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
@@ -296,7 +299,7 @@ class CompareUnit:
         with self.boxes[4], st.container():
             st.dataframe(statistics_table(snaps, multi.configs, dim), hide_index=True, width="stretch")
         if run.playing:
-            budget = max(runs.MIN_TRAIN_S, runs.TICK_S - (time.monotonic() - started))
+            budget = max(runs.MIN_TRAIN_S, TICK_S - (time.monotonic() - started))
             with run.lock:
                 multi.advance(seconds=budget)
 
@@ -346,7 +349,7 @@ class CompareUnit:
                 "transition: none !important;}</style>")
         area = st.container(key=self._k("views"))
         self.boxes = [*progress, area.container(), area.container()]
-        st.fragment(self._live, run_every=runs.TICK_EVERY_S if run.playing else None, key=self._k("live"))()
+        st.fragment(self._live, run_every=0.8 * TICK_S if run.playing else None, key=self._k("live"))()
         return CompareResult(configs, run)
 
 
