@@ -18,7 +18,7 @@ from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, check_loss
 
 from .sphere import hypersphere_figure
-from .style import NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _title, margin_text
+from .style import NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _title
 
 ACCURACY_COLOR = "#117733"  # the palette's green: apart from the Intra/Inter pair
 _SPHERE_RIGHT = 0.55  # the sphere's share of the width
@@ -31,14 +31,21 @@ def _margin_axis_title(loss: str) -> str:
 
 
 def _frame_names(margins: Sequence[float]) -> list[str]:
-    names = [f"{m:.3g}" for m in margins]
+    """The slider's labels: as many decimals as the grid's step needs (at least 2): 0.07, 0.15, 0.22, …"""
+    steps = np.diff(np.sort(np.asarray(margins, dtype=np.float64)))
+    smallest = float(steps[steps > 0].min()) if np.any(steps > 0) else 1.0
+    decimals = max(2, math.ceil(math.log10(5.0 / smallest)))  # neighbours differ by ≥ 5 in the last digit
+    names = [f"{m:.{decimals}f}" for m in margins]
     if len(set(names)) < len(names):  # margins closer than 3 digits tell apart: number them
         names = [f"{i + 1}: {name}" for i, name in enumerate(names)]
     return names
 
 
-def _heading(loss: str, result) -> str:
-    return (f"{LOSS_SPECS[loss].label}, {margin_text(loss, result.margin)}: test accuracy "
+def _heading(loss: str, result, label: str) -> str:
+    """The title at one margin, with m written as the slider's label writes it."""
+    unit = LOSS_SPECS[loss].margin_unit
+    margin = {"rad": f"m = {label} rad ({math.degrees(result.margin):.1f}°)", "cos": f"m = {label} (cosine units)"}
+    return (f"{LOSS_SPECS[loss].label}, {margin.get(unit, f'm = {label} (multiplies θ)')}: test accuracy "
             f"{100 * result.test_accuracy:.1f} %, Intra {result.intra_deg:.1f}°, Inter {result.inter_deg:.1f}°")
 
 
@@ -114,7 +121,7 @@ def sweep_figure(results: Sequence, *, max_points: int = 600, start: int = 0, as
     moving = [*range(n_sphere), n_sphere + len(curves), n_sphere + len(curves) + 1]
     frames = [
         {"name": names[i], "data": [*sphere_traces[i], *markers(i)], "traces": moving,
-         "layout": {"title": _title(_heading(loss, r))}}
+         "layout": {"title": _title(_heading(loss, r, names[i]))}}
         for i, r in enumerate(results)
     ]
     data = [*sphere_traces[start], *curves, *markers(start)]
@@ -124,7 +131,7 @@ def sweep_figure(results: Sequence, *, max_points: int = 600, start: int = 0, as
     span = margins[-1] - margins[0] if len(margins) > 1 else 1.0
     panel_x["range"] = [margins[0] - 0.05 * span, margins[-1] + 0.05 * span]
     layout.update({
-        "title": _title(_heading(loss, results[start])),
+        "title": _title(_heading(loss, results[start], names[start])),
         f"xaxis{top}": {**panel_x, "anchor": yt, "showticklabels": False},
         f"yaxis{top}": {"domain": [0.62, 0.98], "anchor": xt, "title": {"text": "test accuracy (%)"},
                         "zeroline": False},
@@ -134,7 +141,7 @@ def sweep_figure(results: Sequence, *, max_points: int = 600, start: int = 0, as
         "legend": {**layout.get("legend", {}), "x": -0.02, "y": 1.0, "xanchor": "right"},
         "legend2": {"x": _PANELS_LEFT, "y": 0.515, "xanchor": "left", "yanchor": "bottom", "orientation": "h",
                     "bgcolor": "rgba(0,0,0,0)", "font": {"size": 11}},
-        "height": 600,
+        "height": 660,
         "margin": {"l": 110, "r": 10, "t": 70, "b": 20},
         "sliders": [{
             "active": start, "x": 0.0, "len": 1.0, "y": 0.0, "yanchor": "top", "pad": {"t": 10, "b": 0},
