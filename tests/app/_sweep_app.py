@@ -8,6 +8,7 @@ import streamlit as st
 from app.compare.sweep import render
 from toy_models.train import DEFAULT_COMPARE_LOSSES, TrainConfig
 
+st.set_page_config(layout="wide")  # as streamlit_app.py sets it for the real pages
 dim = int(st.query_params.get("dim", "3"))
 losses = st.query_params.get("losses", ",".join(DEFAULT_COMPARE_LOSSES)).split(",")
 render([TrainConfig(loss=loss, embedding_dim=dim, num_threads=1) for loss in losses], key="sw")
