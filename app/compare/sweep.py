@@ -120,8 +120,7 @@ def _train_slice(key: str) -> None:
     if sweep is None:
         return
     sweep.advance(seconds=SLICE_S)
-    with st.status(f"Training the sweep: {_progress_text(sweep)}", state="running", expanded=True):
-        st.progress(sweep.progress, text=_progress_text(sweep))
+    st.progress(sweep.progress, text=f"Training the sweep: {_progress_text(sweep)}")
     if sweep.done:
         state.running = None
         state.shown = next(k for k, v in state.sweeps.items() if v is sweep)
@@ -129,10 +128,12 @@ def _train_slice(key: str) -> None:
 
 
 def _figure(state: SweepState, settings: str):
+    """The sweep's figure, built once per sweep and step (plotly validates every frame: a second or so)."""
     sweep = state.sweeps[settings]
     cached = state.figures.get(settings)
     if cached is None or cached[0] != sweep.step:
-        cached = (sweep.step, sweep_figure(sweep.results()))
+        with st.spinner(f"Drawing the {len(sweep.margins)} margins…"):
+            cached = (sweep.step, sweep_figure(sweep.results()))
         state.figures[settings] = cached
     return cached[1]
 
@@ -149,7 +150,7 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
 
     if problem:
         st.error(problem, icon=":material/block:")
-    buttons = st.columns([1, 1, 5])
+    buttons = st.columns([1, 6], vertical_alignment="center")
     running = state.running is not None
     if running and state.running != settings:
         st.caption("A sweep with other settings is training: Stop it to start this one.")
