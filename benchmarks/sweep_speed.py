@@ -32,7 +32,7 @@ from train_speed import interleaved_ratio, report  # noqa: E402
 
 from toy_models.data import load_dataset  # noqa: E402
 from toy_models.sweep import MarginSweep, margin_grid  # noqa: E402
-from toy_models.train import Trainer, TrainConfig  # noqa: E402
+from toy_models.train import TrainConfig, Trainer  # noqa: E402
 
 
 def sweep_vs_separate(config: TrainConfig, steps: int, rounds: int):

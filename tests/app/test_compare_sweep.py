@@ -61,6 +61,23 @@ def test_a_sweep_trains_shows_one_frame_per_margin_and_is_kept():
     assert not at.get("button") or all(b.key != "sw-start" for b in at.button)
 
 
+def test_coming_back_shows_the_finished_sweep_without_training():
+    at = open_app({"losses": "cosface"})
+    at.number_input(key="sw-epochs").set_value(2)
+    at.button(key="sw-start").click().run()
+    run_until_done(at)
+    (before,) = figures(at)
+    at.query_params["away"] = "1"
+    at.run()
+    assert not figures(at)
+    del at.query_params["away"]
+    at.run()
+    (after,) = figures(at)  # the widgets came back with their defaults: 20 epochs, not yet swept
+    assert "Showing the last sweep drawn; these settings have not been swept yet." in texts(at.caption)
+    assert after["layout"]["title"] == before["layout"]["title"]
+    assert len(state(at).sweeps) == 1 and state(at).running is None
+
+
 def test_stop_and_resume():
     at = open_app()
     at.number_input(key="sw-epochs").set_value(200)
