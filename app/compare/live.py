@@ -53,17 +53,21 @@ def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
     """
     values = state.defaults(loss)
     out: dict[str, Any] = {}
+
+    def below(param: state.Param, value: float) -> float:  # the stop at or below value: never past the cap
+        return state.snap(param, param.minimum + math.floor((value - param.minimum) / param.step + 1e-9) * param.step)
+
     sep = geometry.tammes_angle(num_classes, dim)
     margin_param = state.param_by_name(loss, "margin")
     if loss in ("arcface", "cosface"):
         bound = geometry.max_margin(loss, separation_rad=sep)
-        out["margin"] = state.snap(margin_param, min(values["margin"], MARGIN_SHARE * bound))
+        out["margin"] = below(margin_param, min(values["margin"], MARGIN_SHARE * bound))
     elif loss == "combined":
         m1, m2, m3 = values["margin"]
         m1p, m2p, m3p = margin_param.parts
-        m2 = state.snap(m2p, min(m2, MARGIN_SHARE * sep))
+        m2 = below(m2p, min(m2, MARGIN_SHARE * sep))
         room = geometry.max_margin(loss, separation_rad=sep, margin=(m1, m2, 0.0), component="m3")
-        out["margin"] = (state.snap(m1p, m1), m2, state.snap(m3p, max(0.0, min(m3, MARGIN_SHARE * room))))
+        out["margin"] = (state.snap(m1p, m1), m2, below(m3p, max(0.0, min(m3, MARGIN_SHARE * room))))
     elif margin_param is not None:
         out["margin"] = values["margin"]
     scale_param = state.param_by_name(loss, "scale")
@@ -81,6 +85,7 @@ class CompareRun:
     multi: MultiTrainer | None = None
     losses: tuple[str, ...] = ()
     cold: tuple = ()
+    built_from: dict = field(default_factory=dict)  # the shared settings the members were built with
     playing: bool = False
     rebuilt: str = ""
     data_notice: str = ""
@@ -210,12 +215,11 @@ class CompareUnit:
         elif run.losses != losses:
             why = "The losses changed"
         else:
-            old = dict(run.cold[1]) if len(run.cold) > 1 else {}
-            changed = [name for name, value in cold[1] if old.get(name) != value]
-            why = f"{', '.join(changed) or 'A setting'} changed"
+            changed = state.cold_changes({**run.built_from, "loss": "arcface"}, {**self.shared, "loss": "arcface"})
+            why = f"{' and '.join(changed) or 'The data'} changed"
         with run.lock:
             run.multi = MultiTrainer(configs, dataset=dataset)
-        run.losses, run.cold = losses, cold
+        run.losses, run.cold, run.built_from = losses, cold, dict(self.shared)
         run.rebuilt = f"{why}: every member rebuilt from seed {configs[0].seed}." if why else ""
         if why == "Reset":
             run.playing = False

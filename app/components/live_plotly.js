@@ -29,24 +29,34 @@ function joinCameraGroup(div, state, group) {
   cameraGroups.get(group).divs.add(div);
 }
 
-function shareCamera(div, event) {
+function shareCamera(div, camera) {
   const state = graphs.get(div);
-  const camera = event && event["scene.camera"];
   if (!state || !state.cameraGroup || !camera || state.applyingGroupCamera) return;
   const group = cameraGroups.get(state.cameraGroup);
   group.camera = structuredClone(camera);
-  for (const other of group.divs) {
-    const otherState = graphs.get(other);
-    if (other === div || !otherState || !other.isConnected) continue;
-    if (otherState.busy || !otherState.Plotly) {
-      otherState.redraw = true; // its next draw takes the group's camera
-      continue;
+  if (group.frame) return; // one relayout of the others per animation frame, with the newest camera
+  group.frame = requestAnimationFrame(() => {
+    group.frame = 0;
+    for (const other of group.divs) {
+      const otherState = graphs.get(other);
+      if (other === div || !otherState || !other.isConnected) continue;
+      if (otherState.busy || !otherState.Plotly) {
+        otherState.redraw = true; // its next draw takes the group's camera
+        continue;
+      }
+      otherState.applyingGroupCamera = true;
+      otherState.Plotly.relayout(other, { "scene.camera": structuredClone(group.camera) })
+        .catch(() => {})
+        .finally(() => { otherState.applyingGroupCamera = false; });
     }
-    otherState.applyingGroupCamera = true;
-    otherState.Plotly.relayout(other, { "scene.camera": structuredClone(camera) })
-      .catch(() => {})
-      .finally(() => { otherState.applyingGroupCamera = false; });
-  }
+  });
+}
+
+// The camera plotly holds for a 3-D chart now (saved into the layout when a drag ends).
+function currentCamera(div) {
+  const scene = div._fullLayout && div._fullLayout.scene && div._fullLayout.scene._scene;
+  if (scene && typeof scene.getCamera === "function") return scene.getCamera();
+  return div.layout && div.layout.scene && div.layout.scene.camera;
 }
 
 function loadPlotly(url) {
@@ -176,7 +186,10 @@ function graphFor(parentElement) {
     state.pointerDown = false;
     handsOn = Math.max(0, handsOn - 1);
     // Let plotly's own mouseup handler store the new camera before the next react.
-    setTimeout(() => drain(div, parentElement), 50);
+    setTimeout(() => {
+      if (state.cameraGroup) shareCamera(div, currentCamera(div));
+      drain(div, parentElement);
+    }, 50);
   };
   listen(div, "pointerdown", () => {
     if (!state.pointerDown) handsOn += 1;
@@ -507,7 +520,10 @@ async function drain(div, parentElement) {
         keepTurntableDrags(div);
         if (state.cameraGroup && !state.cameraListener && typeof div.on === "function") {
           state.cameraListener = true;
-          div.on("plotly_relayout", (event) => shareCamera(div, event));
+          // While a view is turned the others follow (plotly_relayouting); the drag's end is caught by
+          // the pointerup handler, because plotly does not emit plotly_relayout for a 3-D turntable drag.
+          div.on("plotly_relayouting", (event) => shareCamera(div, event && event["scene.camera"]));
+          div.on("plotly_relayout", (event) => shareCamera(div, event && event["scene.camera"]));
         }
         const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
         if (note) note.remove();
