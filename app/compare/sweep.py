@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app.plots.sweep import sweep_figure
-from toy_models.data import Dataset, load_dataset
+from toy_models.data import Dataset, DatasetError, load_dataset
 from toy_models.heads import LOSS_SPECS
 from toy_models.sweep import MIN_COUNT, SWEEPABLE_LOSSES, MarginSweep, margin_grid, workable_range
 from toy_models.train import TrainConfig
@@ -82,14 +82,20 @@ def _progress_text(sweep: MarginSweep) -> str:
 
 
 def _controls(configs: Sequence[TrainConfig], key: str):
-    """The loss, count, span and epochs the user asks for: (base config, margins or None, epochs, problem)."""
+    """The loss, count, span and epochs the user asks for: (base config, margins or None, epochs, problem).
+
+    margins is None when there is a problem: a span beyond the workable range, a dataset that cannot load.
+    """
     sweepable = [c for c in configs if c.loss in SWEEPABLE_LOSSES]
     losses = list(dict.fromkeys(c.loss for c in sweepable))
     cols = st.columns([3, 2, 2, 2, 2])
     loss = cols[0].selectbox("Loss to sweep", losses, format_func=lambda name: LOSS_SPECS[name].label,
                              key=f"{key}-loss")
     base = next(c for c in sweepable if c.loss == loss)
-    dataset = _dataset_for(base)
+    try:
+        dataset = _dataset_for(base)
+    except DatasetError as error:  # the page says how to fix the folder; here one sentence is enough
+        return base, None, DEFAULT_EPOCHS, f"The sweep cannot load its dataset: {str(error).rstrip('.')}."
     classes, dim = dataset.num_classes, base.embedding_dim
     count = int(cols[1].number_input("Margins", min_value=MIN_COUNT, max_value=MAX_COUNT, value=MIN_COUNT, step=1,
                                      key=f"{key}-count"))

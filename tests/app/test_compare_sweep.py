@@ -116,3 +116,16 @@ def test_beyond_the_workable_range_is_one_sentence_and_nothing_is_lost():
 def test_no_margin_loss_chosen():
     at = open_app({"losses": "softmax"})
     assert texts(at.info) == ["A margin sweep needs SphereFace, CosFace or ArcFace among the chosen losses."]
+
+
+def test_a_dataset_that_cannot_load_is_one_sentence(tmp_path):
+    at = AppTest.from_string(f"""
+from app.compare.sweep import render
+from toy_models.train import TrainConfig
+render([TrainConfig(loss="arcface", dataset="mnist", data_dir={str(tmp_path)!r})], key="sw")
+""", default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = texts(at.error)
+    assert error.startswith("The sweep cannot load its dataset: ") and str(tmp_path) in error
+    assert at.button(key="sw-start").disabled
