@@ -81,6 +81,20 @@ def _progress_text(sweep: MarginSweep) -> str:
     return f"{len(sweep.margins)} margins, epoch {epoch} of {sweep.epochs} ({100 * sweep.progress:.0f} %)"
 
 
+def _remembered(key: str, name: str, default, *, allowed: Sequence | None = None) -> str:
+    """The widget key f"{key}-{name}", its value set from the section's memory when Streamlit has forgotten it.
+
+    Streamlit drops a widget's value when a run does not draw it (the user went to another page); the memory
+    (not a widget key) survives, so coming back shows the settings, and the sweep, the user left.
+    """
+    widget = f"{key}-{name}"
+    memory = st.session_state.setdefault(f"{key}-memory", {})
+    if widget not in st.session_state:
+        value = memory.get(widget, default)
+        st.session_state[widget] = value if allowed is None or value in allowed else default
+    return widget
+
+
 def _controls(configs: Sequence[TrainConfig], key: str):
     """The loss, count, span and epochs the user asks for: (base config, margins or None, epochs, problem).
 
@@ -90,25 +104,29 @@ def _controls(configs: Sequence[TrainConfig], key: str):
     losses = list(dict.fromkeys(c.loss for c in sweepable))
     cols = st.columns([3, 2, 2, 2, 2])
     loss = cols[0].selectbox("Loss to sweep", losses, format_func=lambda name: LOSS_SPECS[name].label,
-                             key=f"{key}-loss")
+                             key=_remembered(key, "loss", losses[0], allowed=losses))
     base = next(c for c in sweepable if c.loss == loss)
     try:
         dataset = _dataset_for(base)
     except DatasetError as error:  # the page says how to fix the folder; here one sentence is enough
         return base, None, DEFAULT_EPOCHS, f"The sweep cannot load its dataset: {str(error).rstrip('.')}."
     classes, dim = dataset.num_classes, base.embedding_dim
-    count = int(cols[1].number_input("Margins", min_value=MIN_COUNT, max_value=MAX_COUNT, value=MIN_COUNT, step=1,
-                                     key=f"{key}-count"))
+    count = int(cols[1].number_input("Margins", min_value=MIN_COUNT, max_value=MAX_COUNT, step=1,
+                                     key=_remembered(key, "count", MIN_COUNT)))
     default = margin_grid(loss, classes, dim, count)
     low_formula, high_formula = (float(v) for v in LOSS_SPECS[loss].margin_range)
     # The span's keys name what its default depends on, so a new loss, dimension or count starts from its own.
     where = f"{loss}-{classes}-{dim}-{count}"
     low = cols[2].number_input(f"Lowest m{_unit(loss)}", min_value=low_formula, max_value=high_formula,
-                               value=default[0], step=0.01, format="%.3f", key=f"{key}-low-{where}")
+                               step=0.01, format="%.3f", key=_remembered(key, f"low-{where}", default[0]))
     high = cols[3].number_input(f"Highest m{_unit(loss)}", min_value=low_formula, max_value=high_formula,
-                                value=default[-1], step=0.01, format="%.3f", key=f"{key}-high-{where}")
-    epochs = int(cols[4].number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=DEFAULT_EPOCHS, step=1,
-                                      key=f"{key}-epochs"))
+                                step=0.01, format="%.3f", key=_remembered(key, f"high-{where}", default[-1]))
+    epochs = int(cols[4].number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, step=1,
+                                      key=_remembered(key, "epochs", DEFAULT_EPOCHS)))
+    memory = st.session_state[f"{key}-memory"]
+    for name, value in (("loss", loss), ("count", count), (f"low-{where}", low), (f"high-{where}", high),
+                        ("epochs", epochs)):
+        memory[f"{key}-{name}"] = value
     limits = workable_range(loss, classes, dim)
     st.caption(f"Workable for {limits.where()}: m in {limits.describe()}. Every margin trains on the same batches "
                "from the same initial network, so the sweep shows what the margin alone does.")

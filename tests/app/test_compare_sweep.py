@@ -72,8 +72,9 @@ def test_coming_back_shows_the_finished_sweep_without_training():
     assert not figures(at)
     del at.query_params["away"]
     at.run()
-    (after,) = figures(at)  # the widgets came back with their defaults: 20 epochs, not yet swept
-    assert "Showing the last sweep drawn; these settings have not been swept yet." in texts(at.caption)
+    (after,) = figures(at)  # the settings the user left, and their sweep
+    assert at.number_input(key="sw-epochs").value == 2
+    assert any(t.startswith("Done: 8 margins, epoch 2 of 2") for t in texts(at.caption))
     assert after["layout"]["title"] == before["layout"]["title"]
     assert len(state(at).sweeps) == 1 and state(at).running is None
 
