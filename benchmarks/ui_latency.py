@@ -364,33 +364,33 @@ def drag_ms(page, selector: str, moves: int = 10) -> float:
     return times[-1] - times[1] if len(times) > 2 else float("nan")
 
 
-def button(page, key: str):
-    return page.locator(f".st-key-{UNIT}-{key}").get_by_role("button")  # (the role query skips Streamlit's hidden twin)
+def button(page, key: str, unit: str = UNIT):
+    return page.locator(f".st-key-{unit}-{key}").get_by_role("button")  # (the role query skips Streamlit's hidden twin)
 
 
-def click(page, key: str, until_label: str) -> None:
-    button(page, key).click(force=True)  # it re-renders every tick: skip Playwright's actionability wait
-    button(page, key).filter(has_text=until_label).wait_for(timeout=60_000)
+def click(page, key: str, until_label: str, unit: str = UNIT) -> None:
+    button(page, key, unit).click(force=True)  # it re-renders every tick: skip Playwright's actionability wait
+    button(page, key, unit).filter(has_text=until_label).wait_for(timeout=60_000)
 
 
-def app_epochs_per_s(page, seconds: float) -> dict:
+def app_epochs_per_s(page, seconds: float, unit: str = UNIT) -> dict:
     """Reset, Play, let it run `seconds`, Pause: epochs per second from the Epoch metric's change times,
     with the training ticks (fragment rerun requests) and the bytes the server sent per tick."""
-    if button(page, "play").filter(has_text="Pause").count():
-        click(page, "play", "Play")
-    button(page, "reset").click(force=True)
+    if button(page, "play", unit).filter(has_text="Pause").count():
+        click(page, "play", "Play", unit)
+    button(page, "reset", unit).click(force=True)
     page.wait_for_function(
         "() => { const e = window.__epochs; return e.length && e[e.length - 1][1] === 0; }", timeout=60_000
     )
     wait_quiet(page)
-    click(page, "play", "Pause")
+    click(page, "play", "Pause", unit)
     page.wait_for_function(
         "() => { const e = window.__epochs; return e.length && e[e.length - 1][1] > 0; }", timeout=60_000
     )
     start = page.evaluate("performance.now()")
     time.sleep(seconds)
     end = page.evaluate("performance.now()")
-    click(page, "play", "Play")
+    click(page, "play", "Play", unit)
     window = [(t, e) for t, e in page.evaluate("window.__epochs") if start <= t <= end]
     (t_a, e_a), (t_b, e_b) = window[0], window[-1]
     if t_b <= t_a:

@@ -16,6 +16,48 @@ const graphs = new WeakMap(); // graph div -> {latest, busy, observer}
 // While the user drags any live chart (turning the sphere), no chart redraws: a training tick's redraws
 // would otherwise take the browser's main thread from under the drag, and the turn would stutter.
 let handsOn = 0;
+// Charts sent with the same camera_group share one 3-D camera (the Compare page's small multiples):
+// turning one turns the others, and every later draw of a member starts from the group's camera.
+const cameraGroups = new Map(); // group -> {camera, divs: Set}
+
+function joinCameraGroup(div, state, group) {
+  if (state.cameraGroup === group) return;
+  if (state.cameraGroup && cameraGroups.has(state.cameraGroup)) cameraGroups.get(state.cameraGroup).divs.delete(div);
+  state.cameraGroup = group || null;
+  if (!group) return;
+  if (!cameraGroups.has(group)) cameraGroups.set(group, { camera: null, divs: new Set() });
+  cameraGroups.get(group).divs.add(div);
+}
+
+function shareCamera(div, camera) {
+  const state = graphs.get(div);
+  if (!state || !state.cameraGroup || !camera || state.applyingGroupCamera) return;
+  const group = cameraGroups.get(state.cameraGroup);
+  group.camera = structuredClone(camera);
+  if (group.frame) return; // one relayout of the others per animation frame, with the newest camera
+  group.frame = requestAnimationFrame(() => {
+    group.frame = 0;
+    for (const other of group.divs) {
+      const otherState = graphs.get(other);
+      if (other === div || !otherState || !other.isConnected) continue;
+      if (otherState.busy || !otherState.Plotly) {
+        otherState.redraw = true; // its next draw takes the group's camera
+        continue;
+      }
+      otherState.applyingGroupCamera = true;
+      otherState.Plotly.relayout(other, { "scene.camera": structuredClone(group.camera) })
+        .catch(() => {})
+        .finally(() => { otherState.applyingGroupCamera = false; });
+    }
+  });
+}
+
+// The camera plotly holds for a 3-D chart now (saved into the layout when a drag ends).
+function currentCamera(div) {
+  const scene = div._fullLayout && div._fullLayout.scene && div._fullLayout.scene._scene;
+  if (scene && typeof scene.getCamera === "function") return scene.getCamera();
+  return div.layout && div.layout.scene && div.layout.scene.camera;
+}
 
 function loadPlotly(url) {
   const cached = window[PLOTLY_KEY];
@@ -144,7 +186,10 @@ function graphFor(parentElement) {
     state.pointerDown = false;
     handsOn = Math.max(0, handsOn - 1);
     // Let plotly's own mouseup handler store the new camera before the next react.
-    setTimeout(() => drain(div, parentElement), 50);
+    setTimeout(() => {
+      if (state.cameraGroup) shareCamera(div, currentCamera(div));
+      drain(div, parentElement);
+    }, 50);
   };
   listen(div, "pointerdown", () => {
     if (!state.pointerDown) handsOn += 1;
@@ -456,6 +501,8 @@ async function drain(div, parentElement) {
         const figure = { data: (parsed.data || []).slice(), layout: structuredClone(parsed.layout || {}) };
         const shown = previewed(data, figure);
         const layout = figure.layout || {};
+        const group = state.cameraGroup && cameraGroups.get(state.cameraGroup);
+        if (group && group.camera && layout.scene) layout.scene.camera = structuredClone(group.camera);
         if (data.theme) themeLayout(layout, parentElement);
         div.style.height = `${data.height}px`;
         state.width = Math.round(div.clientWidth);
@@ -471,6 +518,13 @@ async function drain(div, parentElement) {
         state.lastDrawMs = performance.now() - started;
         (spent[state.key] = spent[state.key] || []).push(state.lastDrawMs);
         keepTurntableDrags(div);
+        if (state.cameraGroup && !state.cameraListener && typeof div.on === "function") {
+          state.cameraListener = true;
+          // While a view is turned the others follow (plotly_relayouting); the drag's end is caught by
+          // the pointerup handler, because plotly does not emit plotly_relayout for a 3-D turntable drag.
+          div.on("plotly_relayouting", (event) => shareCamera(div, event && event["scene.camera"]));
+          div.on("plotly_relayout", (event) => shareCamera(div, event && event["scene.camera"]));
+        }
         const note = parentElement.querySelector(":scope > .ml-live-plotly-error");
         if (note) note.remove();
       } finally {
@@ -498,6 +552,7 @@ export default function liveplotly(component) {
   const state = graphs.get(div);
   state.latest = data;
   state.parentElement = parentElement;
+  joinCameraGroup(div, state, data.camera_group);
   register(div, data);
   drain(div, parentElement);
   // Streamlit calls the returned function when this render is superseded or the element is
@@ -509,6 +564,7 @@ export default function liveplotly(component) {
       if (!state) return;
       if (state.observer) state.observer.disconnect();
       for (const divs of previewers.values()) divs.delete(div);
+      joinCameraGroup(div, state, null);
       state.listeners.forEach((remove) => remove());
       if (state.Plotly) state.Plotly.purge(div);
       graphs.delete(div);

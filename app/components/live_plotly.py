@@ -147,6 +147,7 @@ def live_plotly(
     theme: str | None = "streamlit",
     config: dict[str, Any] | None = None,
     preview: list[dict[str, Any]] | None = None,
+    camera_group: str | None = None,
 ) -> None:
     """Show `figure` in a chart that is updated in place (Plotly.react) on every rerun.
 
@@ -160,6 +161,8 @@ def live_plotly(
     config: plotly.js config (modebar etc.), merged over {"displaylogo": False}.
     preview: what the chart looks like at nearby stops of the sliders that bend it (`app.live.preview`):
             the browser draws those the moment a slider moves, before the server answers.
+    camera_group: 3-D charts with the same group share one camera: turning one turns the others, and
+            the shared camera survives every redraw (the Compare page's small multiples).
     """
     if not key:
         raise ValueError("live_plotly needs a stable key: it is what keeps the same graph alive across reruns")
@@ -178,6 +181,8 @@ def live_plotly(
     }
     if preview:
         data["preview"] = encode_json(preview)
+    if camera_group:
+        data["camera_group"] = str(camera_group)
     _mount(key=key, data=data, height="content")
 
 

@@ -1,0 +1,10 @@
+"""The Compare page's parts: the losses trained side by side (`live`), and the sections built on the
+same member configs: the papers' figures, open-set verification, the margin sweep.
+
+Every section is a function `render(configs, *, key)` over the member `TrainConfig`s the live part
+trains (what `MultiTrainer(configs)` accepts), so each can be read and tested on its own.
+"""
+
+from app.compare.live import CompareUnit, member_defaults
+
+__all__ = ["CompareUnit", "member_defaults"]

@@ -1,0 +1,391 @@
+"""The losses side by side: one MultiTrainer, identical batches, one small hypersphere view per loss.
+
+    CompareUnit("cmp").render() -> CompareResult(configs, run)
+
+The sidebar holds the losses to compare (each with its own margin, scale and gradient controls) and the
+settings they share (learning rate, batch, backbone, seed, dataset, dimension). The main area holds
+Play / Step / Reset, the small multiples (in 3-D they share one camera: turning one turns them all) and
+one table of the ArcFace paper's angle statistics per loss (its Table 3), with the closest pair of class
+centres beside the Tammes bound.
+
+Hot changes (a member's margin, scale or gradient; the shared learning rate) go to the running members
+only, which keep their weights; a cold change (the set of losses, the data, the dimension, the backbone,
+the batch size, the seed) rebuilds every member from the seed and says so. Every widget key starts with
+the unit's key ("cmp-lr", "cmp-arcface-m"), so the page can hold other units.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import plots, session, state
+from app.components.live_plotly import live_plotly
+from app.live import controls, preview, views
+from app.live import run as runs
+from toy_models import geometry
+from toy_models.heads import LOSS_SPECS, LOSSES
+from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig
+
+SHARED_NAMES = ("lr", "batch_size", "backbone", "seed")
+DATA_NAMES = ("dataset", "dim")
+MEMBER_NAMES = ("margin", "scale", "gradient")
+VIEW_HEIGHT = 290  # four across and the table below fit a 1366×768 laptop screen
+TARGET_PROBABILITY = 0.99  # the scale default lets every class reach p = 0.99 (as the Playground's warning)
+MARGIN_SHARE = 0.4  # margin defaults stay at this share of the geometric bound: room to learn, visible caps
+# A tick redraws every member's view (~0.1 s of browser time each, in software WebGL), so the page ticks
+# less often than the Playground: more of each second goes to training (benchmarks/compare_speed.py).
+TICK_S = 1.5
+
+
+def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
+    """A loss's margin and scale, made sensible for C classes in `dim` dimensions.
+
+    The library's defaults suit 10 classes on a sphere; on a circle they do not: ArcFace's m = 0.5 rad is
+    80 % of the 0.63 rad the ten centres can be apart, CosFace's m = 0.35 is above the 0.19 that leaves any
+    room, and s = 16 keeps every class below p = 0.99 (it needs 27.7). So the margin is capped at
+    MARGIN_SHARE of its bound (`geometry.max_margin` at the Tammes separation) and the scale raised to
+    `geometry.min_scale`; both are snapped to their sliders' stops.
+    """
+    values = state.defaults(loss)
+    out: dict[str, Any] = {}
+
+    def below(param: state.Param, value: float) -> float:  # the stop at or below value: never past the cap
+        return state.snap(param, param.minimum + math.floor((value - param.minimum) / param.step + 1e-9) * param.step)
+
+    sep = geometry.tammes_angle(num_classes, dim)
+    margin_param = state.param_by_name(loss, "margin")
+    if loss in ("arcface", "cosface"):
+        bound = geometry.max_margin(loss, separation_rad=sep)
+        out["margin"] = below(margin_param, min(values["margin"], MARGIN_SHARE * bound))
+    elif loss == "combined":
+        m1, m2, m3 = values["margin"]
+        m1p, m2p, m3p = margin_param.parts
+        m2 = below(m2p, min(m2, MARGIN_SHARE * sep))
+        room = geometry.max_margin(loss, separation_rad=sep, margin=(m1, m2, 0.0), component="m3")
+        out["margin"] = (state.snap(m1p, m1), m2, below(m3p, max(0.0, min(m3, MARGIN_SHARE * room))))
+    elif margin_param is not None:
+        out["margin"] = values["margin"]
+    scale_param = state.param_by_name(loss, "scale")
+    if scale_param is not None:
+        need = geometry.min_scale(num_classes, dim, TARGET_PROBABILITY).scale
+        wanted = min(scale_param.maximum, max(values["scale"], math.ceil(need / scale_param.step) * scale_param.step))
+        out["scale"] = state.snap(scale_param, wanted)
+    return out
+
+
+@dataclass
+class CompareRun:
+    """The page's run: one MultiTrainer over the chosen losses, and what the page says about it."""
+
+    multi: MultiTrainer | None = None
+    losses: tuple[str, ...] = ()
+    cold: tuple = ()
+    built_from: dict = field(default_factory=dict)  # the shared settings the members were built with
+    playing: bool = False
+    rebuilt: str = ""
+    data_notice: str = ""
+    last_interaction: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def touch(self) -> None:
+        self.last_interaction = time.monotonic()
+
+
+@dataclass
+class CompareResult:
+    """What the page gets back: the member configs (for the sections below) and the run."""
+
+    configs: list[TrainConfig]
+    run: CompareRun
+
+
+class CompareUnit:
+    """Controls, Play/Step/Reset, small multiples and the statistics table of several losses at once."""
+
+    def __init__(self, key: str = "cmp", *, losses: Sequence[str] = DEFAULT_COMPARE_LOSSES, controls: Any = None):
+        unknown = [name for name in losses if name not in LOSSES]
+        if unknown:
+            raise ValueError(f"loss {unknown[0]!r} is not a loss; the losses are {', '.join(LOSSES)}")
+        self.key = key
+        self.default_losses = tuple(losses)
+        self.controls = controls
+
+    # -- state -------------------------------------------------------------------------------------
+    def _k(self, name: str) -> str:
+        return f"{self.key}-{name}"
+
+    def _member_key(self, loss: str) -> str:
+        return self._k(loss)
+
+    @property
+    def run(self) -> CompareRun:
+        return st.session_state.setdefault(self._k("run"), CompareRun())
+
+    @property
+    def shared(self) -> dict[str, Any]:
+        """The settings every member shares (by Param name)."""
+        if self._k("shared") not in st.session_state:
+            defaults = state.defaults()
+            st.session_state[self._k("shared")] = {n: defaults[n] for n in (*SHARED_NAMES, *DATA_NAMES)}
+        return st.session_state[self._k("shared")]
+
+    @property
+    def chosen(self) -> list[str]:
+        """The losses being compared, in the library's order."""
+        picked = st.session_state.setdefault(self._k("losses"), list(self.default_losses))
+        return [name for name in LOSSES if name in picked]
+
+    def member_values(self, loss: str, num_classes: int) -> dict[str, Any]:
+        """One member's full values (as a Playground unit holds them): its own margin, scale and gradient
+        over the shared settings. Defaults depend on the classes and dimension they were made for."""
+        members = st.session_state.setdefault(self._k("members"), {})
+        shape = (num_classes, int(self.shared["dim"]))
+        kept = members.get(loss)
+        if kept is None or kept.get("_shape") != shape:
+            kept = {**state.defaults(loss), **member_defaults(loss, *shape), "_shape": shape}
+            members[loss] = kept
+            for p in state.params_for(loss):
+                if p.name in MEMBER_NAMES:
+                    controls.seed_widgets(self._member_key(loss), p, kept[p.name], force=True)
+        return {**{k: v for k, v in kept.items() if k != "_shape"}, **self.shared, "loss": loss}
+
+    def folder(self) -> str | None:
+        return session.data_folder(st.session_state.get(self._k("data")))
+
+    # -- callbacks ---------------------------------------------------------------------------------
+    def _shared_changed(self, name: str) -> None:
+        self.run.touch()
+        p = state.param_by_name("arcface", name)
+        self.shared[name] = controls.read_widgets(self.key, p)
+        if p.hot and self.run.multi is not None:
+            for i in range(len(self.run.multi.members)):
+                self.run.multi.request_hyper(i, **{p.config: self.shared[name]})
+
+    def _member_changed(self, loss: str, name: str) -> None:
+        self.run.touch()
+        p = state.param_by_name(loss, name)
+        kept = st.session_state[self._k("members")][loss]
+        kept[name] = controls.read_widgets(self._member_key(loss), p)
+        multi = self.run.multi
+        if multi is not None and loss in self.run.losses:
+            # A hot change reaches this member only; the others keep training as they were.
+            multi.request_hyper(self.run.losses.index(loss), **{p.config: kept[name]})
+
+    def _set_playing(self, playing: bool) -> None:
+        self.run.playing = playing
+        self.run.touch()
+
+    def _step(self) -> None:
+        self.run.playing = False
+        if self.run.multi is not None:
+            with self.run.lock:
+                self.run.multi.advance(epochs=1, seconds=runs.STEP_LIMIT_S)
+
+    def _reset(self) -> None:
+        self.run.multi = None
+        self.run.cold = ()
+        self.run.playing = False
+        self.run.rebuilt = "reset"
+
+    # -- building ----------------------------------------------------------------------------------
+    def configs(self) -> tuple[list[TrainConfig], Any]:
+        """The member configs of the chosen losses, and the dataset they train on."""
+        shared = self.shared
+        dataset, folder, notice = session.dataset_for({**shared, "loss": "arcface"}, self.folder())
+        self.run.data_notice = notice
+        members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
+        return [runs.config_for(values, dataset, folder) for values in members], dataset
+
+    def _ensure_multi(self, configs: list[TrainConfig], dataset: Any) -> None:
+        """Build the members on first use, and again from the seed when a cold setting changed."""
+        run = self.run
+        losses = tuple(c.loss for c in configs)
+        cold = (losses, *(tuple((n, getattr(c, n)) for n in sorted(TrainConfig.cold_fields)) for c in configs[:1]))
+        if run.multi is not None and run.cold == cold:
+            return
+        if run.multi is None and run.rebuilt != "reset":
+            why = ""  # the first build says nothing
+        elif run.rebuilt == "reset":
+            why = "Reset"
+        elif run.losses != losses:
+            why = "The losses changed"
+        else:
+            changed = state.cold_changes({**run.built_from, "loss": "arcface"}, {**self.shared, "loss": "arcface"})
+            why = f"{' and '.join(changed) or 'The data'} changed"
+        with run.lock:
+            run.multi = MultiTrainer(configs, dataset=dataset)
+        run.losses, run.cold, run.built_from = losses, cold, dict(self.shared)
+        run.rebuilt = f"{why}: every member rebuilt from seed {configs[0].seed}." if why else ""
+        if why == "Reset":
+            run.playing = False
+
+    # -- drawing -----------------------------------------------------------------------------------
+    def _sidebar(self, num_classes: int) -> None:
+        st.header("Losses")
+        st.multiselect(
+            "Losses to compare", LOSSES, key=self._k("losses"), format_func=lambda n: LOSS_SPECS[n].label,
+            help="Trained together on identical batches from the same initial backbone. Changing the set rebuilds "
+                 "every member from the seed.", on_change=self.run.touch,
+        )  # fmt: skip
+        for loss in self.chosen:
+            values = self.member_values(loss, num_classes)
+            params = [p for p in state.params_for(loss) if p.name in MEMBER_NAMES and state.is_active(p, values)]
+            if not params:
+                continue
+            with st.expander(state.loss_label(loss), expanded=False):
+                for p in params:
+                    controls.seed_widgets(self._member_key(loss), p, values[p.name])
+                    controls.draw(self._member_key(loss), p, locked_note=None, on_change=self._member_changed,
+                                  args=(loss, p.name))  # fmt: skip
+        st.header("Training")
+        for name in SHARED_NAMES:
+            self._shared_control(name)
+        st.header("Data")
+        self._shared_control("dataset")
+        if self.shared["dataset"] in session.NEEDS_FOLDER:
+            st.session_state.setdefault(self._k("data"), "")
+            st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
+                          f"files (.gz is fine). Empty: ${session.DATA_ENV}.")  # fmt: skip
+        self._shared_control("dim")
+
+    def _shared_control(self, name: str) -> None:
+        p = state.param_by_name("arcface", name)
+        controls.seed_widgets(self.key, p, self.shared[name])
+        controls.draw(self.key, p, locked_note=None, on_change=self._shared_changed, args=(name,))
+
+    def _buttons(self) -> list[Any]:
+        run = self.run
+        cells = st.columns([1.1, 1, 1, 1.2, 1.4, 3.3], vertical_alignment="center")
+        cells[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary", width="stretch",
+                        on_click=self._set_playing, args=(not run.playing,), icon=":material/pause:" if run.playing
+                        else ":material/play_arrow:")  # fmt: skip
+        cells[1].button("Step", key=self._k("step"), on_click=self._step, icon=":material/skip_next:",
+                        help="One epoch for every member, then pause.", width="stretch")
+        cells[2].button("Reset", key=self._k("reset"), on_click=self._reset, icon=":material/restart_alt:",
+                        help="Rebuild every member from the seed (pauses).", width="stretch")
+        return [cells[3].empty(), cells[4].empty(), cells[5].empty()]
+
+    def _live(self) -> None:
+        """A tick: draw every member's latest picture and the table, then train all members together."""
+        started = time.monotonic()
+        run = self.run
+        if run.playing and time.monotonic() - run.last_interaction > runs.IDLE_PAUSE_S:
+            run.playing = False
+            st.rerun()
+        with run.lock:
+            snaps = run.multi.snapshots()
+        multi = run.multi
+        self.boxes[0].metric("Epoch", f"{multi.epoch:,}", help=f"{multi.step:,} optimiser steps, one per batch, "
+                             "shared by every member.")  # fmt: skip
+        self.boxes[1].metric("Members", f"{len(snaps)}", help="Losses trained together on identical batches.")
+        with self.boxes[2], st.container():
+            st.caption(views.md(self._caption()))
+        dim = int(self.shared["dim"])
+        with self.boxes[3], st.container():
+            per_row = 4 if len(snaps) <= 4 else 3
+            for start in range(0, len(snaps), per_row):
+                cells = st.columns(per_row, gap="small")
+                for cell, snap, config in zip(cells, snaps[start:start + per_row], multi.configs[start:], strict=False):
+                    with cell:
+                        self._member_view(snap, config, dim)
+        with self.boxes[4], st.container():
+            st.dataframe(statistics_table(snaps, multi.configs, dim), hide_index=True, width="stretch")
+        if run.playing:
+            budget = max(runs.MIN_TRAIN_S, TICK_S - (time.monotonic() - started))
+            with run.lock:
+                multi.advance(seconds=budget)
+
+    def _caption(self) -> str:
+        multi = self.run.multi
+        names = ", ".join(state.loss_label(c.loss) for c in multi.configs)
+        return (f"{names}: identical batches from the same initial backbone (seed {multi.configs[0].seed}). "
+                "Drag a sphere to turn them all.")
+
+    def _member_view(self, snap: Any, config: TrainConfig, dim: int) -> None:
+        values = self.member_values(config.loss, len(snap.class_names))
+        spec = plots.hypersphere_figure(
+            snap.embeddings, snap.labels, snap.class_weights, class_names=snap.class_names, loss=config.loss,
+            margin=views.figure_margin(values), sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
+            as_spec=True,
+        )  # fmt: skip
+        spec["layout"].update(height=VIEW_HEIGHT, margin={"t": 46, "b": 0, "l": 0, "r": 0}, showlegend=False,
+                              title={"text": member_title(config, snap), "font": {"size": 13}, "x": 0.5,
+                                     "xanchor": "center", "y": 0.97, "yanchor": "top"})  # fmt: skip
+        previews = preview.sphere_previews(self._member_key(config.loss), values, spec, snap.class_weights,
+                                           snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
+        live_plotly(spec, key=self._k(f"{config.loss}-sphere"), height=VIEW_HEIGHT, preview=previews,
+                    camera_group=self._k("camera") if dim == 3 else None, config=views.NO_MODEBAR)  # fmt: skip
+
+    def render(self) -> CompareResult | None:
+        """Draw the unit; None (with one sentence on the page) when no loss is chosen."""
+        run = self.run
+        box = self.controls if self.controls is not None else st.sidebar
+        configs, dataset = self.configs()
+        with box:
+            self._sidebar(dataset.num_classes)
+        configs, dataset = self.configs()  # the sidebar may have re-seeded a member
+        if run.data_notice:
+            st.warning(views.md(run.data_notice), icon=":material/folder_off:")
+        if not configs:
+            st.warning("Nothing to compare: choose at least one loss in the sidebar's Losses box.",
+                       icon=":material/rule:")  # fmt: skip
+            return None
+        self._ensure_multi(configs, dataset)
+        progress = self._buttons()
+        if run.rebuilt:
+            st.caption(views.md(run.rebuilt))
+        # The small multiples are redrawn every tick; four WebGL scenes keep a slow browser busy long enough
+        # for Streamlit to fade the later ones to its grey "stale" look before their update is read. A live
+        # view is never stale (the next tick is under way), so the fade is switched off inside this area.
+        st.html(f"<style>.st-key-{self._k('views')} [data-stale='true'] {{opacity: 1 !important; "
+                "transition: none !important;}</style>")
+        area = st.container(key=self._k("views"))
+        self.boxes = [*progress, area.container(), area.container()]
+        st.fragment(self._live, run_every=0.8 * TICK_S if run.playing else None, key=self._k("live"))()
+        return CompareResult(configs, run)
+
+
+def member_title(config: TrainConfig, snap: Any) -> str:
+    """"<b>ArcFace</b> · test 91.2 %<br>m 0.25 rad (14.3°) · s 28": what a small view trains with."""
+    accuracy = "test –" if snap.step == 0 else f"test {snap.test_accuracy:.1%}"
+    parts = []
+    margin = config.margin
+    unit = LOSS_SPECS[config.loss].margin_unit
+    if config.loss == "combined":
+        parts.append(f"m {margin[0]:g}, {margin[1]:.2f} rad, {margin[2]:.2f}")
+    elif margin is not None and unit == "rad":
+        parts.append(f"m {margin:.2f} rad ({math.degrees(margin):.1f}°)")
+    elif margin is not None:
+        parts.append(f"m {margin:g}")
+    if config.scale is not None and LOSS_SPECS[config.loss].uses_scale:
+        parts.append(f"s {config.scale:g}")
+    first = f"<b>{state.loss_label(config.loss)}</b> · {accuracy}"
+    return first + ("<br>" + " · ".join(parts) if parts else "<br>no margin")
+
+
+def statistics_table(snaps: Sequence[Any], configs: Sequence[TrainConfig], dim: int) -> pd.DataFrame:
+    """The ArcFace paper's Table 3 for each member (degrees), its test accuracy, and the closest pair of class
+    centres beside the Tammes bound (the best any layout of C centres in `dim` dimensions can reach)."""
+    rows = []
+    for snap, config in zip(snaps, configs, strict=True):
+        stats: Mapping[str, float] = snap.angle_stats
+        tammes = math.degrees(geometry.tammes_angle(len(snap.class_names), dim))
+        rows.append({
+            "Loss": state.loss_label(config.loss),
+            "W-EC (°)": stats["w_ec_deg"],
+            "W-Inter (°)": stats["w_inter_deg"],
+            "Intra (°)": stats["intra_deg"],
+            "Inter (°)": stats["inter_deg"],
+            "Test accuracy (%)": 100.0 * snap.test_accuracy if snap.step > 0 else float("nan"),
+            "Closest centres (°)": stats["min_center_angle_deg"],
+            "Tammes bound (°)": tammes,
+        })  # fmt: skip
+    return pd.DataFrame(rows).round(1)

@@ -1,0 +1,138 @@
+"""AppTests of the Compare page: every loss combination in both dimensions, the statistics table against
+`toy_models.metrics`, hot changes reaching one member only, cold changes rebuilding all, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from apphelpers import ENTRY, texts, unescape
+from streamlit.testing.v1 import AppTest
+
+from app.compare import member_defaults
+from app.components.live_plotly import find_live_plotly, sent_data
+from toy_models import geometry, metrics
+from toy_models.heads import LOSSES
+
+PAGE = "app/pages/compare.py"
+
+
+def open_compare(timeout: float = 60) -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=timeout)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def compare_run(at: AppTest):
+    return at.session_state["cmp-run"]
+
+
+def table(at: AppTest):
+    assert len(at.dataframe) == 1, "the page shows one statistics table"
+    return at.dataframe[0].value
+
+
+def test_default_page_trains_four_losses_on_identical_batches():
+    at = open_compare()
+    run = compare_run(at)
+    assert run.losses == ("softmax", "sphereface", "cosface", "arcface")
+    assert list(table(at)["Loss"]) == ["Softmax", "SphereFace", "CosFace", "ArcFace"]
+    for loss in run.losses:
+        find_live_plotly(at, f"cmp-{loss}-sphere")  # one small view per loss
+    # Same initial backbone: every member starts from identical backbone weights.
+    first = [m.snapshot().embeddings for m in run.multi.members]
+    assert all(np.array_equal(first[0], e) for e in first[1:])
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_every_loss_combination_renders(dim):
+    """All 63 non-empty sets of the six losses, in 2-D and 3-D: no exception, one view and one table row per
+    loss, in the library's order, and the 3-D views (only they) share a camera group."""
+    at = open_compare()
+    at.radio(key="cmp-dim").set_value(dim).run()
+    for size in range(1, len(LOSSES) + 1):
+        for combo in itertools.combinations(LOSSES, size):
+            at.multiselect(key="cmp-losses").set_value(list(combo)).run()
+            assert not at.exception, (combo, [e.value for e in at.exception])
+            run = compare_run(at)
+            assert run.losses == combo
+            assert len(table(at)) == len(combo)
+            for loss in combo:
+                sent = sent_data(find_live_plotly(at, f"cmp-{loss}-sphere"))
+                assert (sent.get("camera_group") == "cmp-camera") == (dim == 3), (combo, dim)
+            assert all(len(m.snapshot().embeddings[0]) == dim for m in run.multi.members)
+
+
+def test_statistics_table_matches_the_metrics_computed_directly():
+    at = open_compare()
+    at.button(key="cmp-step").click().run()
+    run = compare_run(at)
+    shown = table(at)
+    for row, member in zip(shown.itertuples(index=False), run.multi.members, strict=True):
+        snap = member.snapshot()
+        direct = metrics.angle_statistics(snap.embeddings, snap.labels, snap.class_weights)
+        assert row[1] == pytest.approx(direct["w_ec_deg"], abs=0.051)
+        assert row[2] == pytest.approx(direct["w_inter_deg"], abs=0.051)
+        assert row[3] == pytest.approx(direct["intra_deg"], abs=0.051)
+        assert row[4] == pytest.approx(direct["inter_deg"], abs=0.051)
+        scored = member.evaluate_test()  # the whole test set, through the member's own head
+        accuracy = 100 * float(np.mean(scored.predictions == scored.labels))
+        assert row[5] == pytest.approx(accuracy, abs=0.051)
+        assert row[6] == pytest.approx(direct["min_center_angle_deg"], abs=0.051)
+        assert row[7] == pytest.approx(math.degrees(geometry.tammes_angle(10, 3)), abs=0.051)
+
+
+def test_a_hot_change_reaches_its_member_only_and_keeps_the_weights():
+    at = open_compare()
+    at.button(key="cmp-step").click().run()
+    run = compare_run(at)
+    multi, step = run.multi, run.multi.step
+    before = [m.hyper()["margin"] for m in multi.members]
+    at.select_slider(key="cmp-arcface-m").set_value(0.3).run()
+    assert compare_run(at).multi is multi and multi.step == step, "a margin change must not rebuild"
+    after = [m.snapshot().hyper["margin"] for m in multi.members]
+    assert after[3] == pytest.approx(0.3)
+    assert after[:3] == before[:3]
+    assert not any("rebuilt" in t for t in texts(at.caption))
+
+
+def test_a_cold_change_rebuilds_every_member_and_says_so():
+    at = open_compare()
+    at.button(key="cmp-step").click().run()
+    old = compare_run(at).multi
+    at.number_input(key="cmp-seed").set_value(3).run()
+    run = compare_run(at)
+    assert run.multi is not old and run.multi.step == 0
+    assert all(c.seed == 3 for c in run.multi.configs)
+    assert "Seed changed: every member rebuilt from seed 3." in texts(at.caption)
+
+
+def test_nothing_selected_gets_one_sentence_and_keeps_the_settings():
+    at = open_compare()
+    at.select_slider(key="cmp-arcface-m").set_value(0.3).run()
+    at.multiselect(key="cmp-losses").set_value([]).run()
+    assert not at.exception
+    assert [unescape(w.value) for w in at.warning] == [
+        "Nothing to compare: choose at least one loss in the sidebar's Losses box."
+    ]
+    at.multiselect(key="cmp-losses").set_value(["arcface"]).run()
+    assert compare_run(at).multi.configs[0].margin == pytest.approx(0.3), "the ArcFace margin was kept"
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_member_defaults_fit_the_classes_and_dimension(dim):
+    sep = geometry.tammes_angle(10, dim)
+    need = geometry.min_scale(10, dim, 0.99).scale
+    arc = member_defaults("arcface", 10, dim)
+    cos = member_defaults("cosface", 10, dim)
+    assert 0 < arc["margin"] <= 0.4 * geometry.max_margin("arcface", separation_rad=sep) + 1e-9
+    assert 0 < cos["margin"] <= 0.4 * geometry.max_margin("cosface", separation_rad=sep) + 1e-9
+    assert arc["scale"] >= need and cos["scale"] >= need
+    m1, m2, m3 = member_defaults("combined", 10, dim)["margin"]
+    assert geometry.max_margin("combined", separation_rad=sep, margin=(m1, m2, m3), component="m3") > m3
+    assert "scale" not in member_defaults("softmax", 10, dim)
