@@ -121,11 +121,17 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
     except DatasetError as error:
         st.error(f"The classes could not be listed: {error}")
         return
+    # Streamlit forgets a widget's value when a run does not draw it (the user went to another page); the
+    # section's memory (not a widget key) survives, so coming back shows the classes the user held out.
+    widget, memory = f"{key}-holdout", st.session_state.setdefault(f"{key}-memory", {})
+    default = list(experiments.default_holdout(len(names)))
+    if widget not in st.session_state:
+        st.session_state[widget] = [c for c in memory.get(widget, default) if c < len(names)]
     held = st.multiselect(
-        "Held-out classes (never trained on)", list(range(len(names))),
-        default=list(experiments.default_holdout(len(names))), format_func=lambda c: names[c], key=f"{key}-holdout",
+        "Held-out classes (never trained on)", list(range(len(names))), format_func=lambda c: names[c], key=widget,
         help="These classes stay out of training; verification asks whether two of their samples are the same class",
     )  # fmt: skip
+    memory[widget] = list(held)
     problem = holdout_problem(held, len(names))
     if problem:
         st.warning(problem)

@@ -144,3 +144,14 @@ def test_a_held_out_set_that_cannot_work_gets_one_sentence_and_keeps_what_was_tr
     assert dict(at.session_state["cmp-verify-results"]) == trained  # nothing the user had is lost
     at.multiselect(key="cmp-verify-holdout").set_value([8, 9]).run()
     assert at.table and count_calls["open_set_verification"] == 1  # back to the trained set: shown from the cache
+
+
+def test_the_held_out_classes_survive_a_visit_to_another_page():
+    at = open_harness(section="verification", losses="softmax,arcface", dim="3")
+    at.multiselect(key="cmp-verify-holdout").set_value([6, 7]).run()
+    at.query_params["section"] = "papers"  # a run that does not draw the section: Streamlit drops its widgets
+    at.run()
+    assert "cmp-verify-holdout" not in at.session_state
+    at.query_params["section"] = "verification"
+    at.run()
+    assert at.multiselect(key="cmp-verify-holdout").value == [6, 7]
