@@ -10,6 +10,11 @@ tested (and looked at) without a browser session. One module per view:
   the loss and the accuracy.
 * `loss_views`: `target_logit_figure`, `decision_boundary_figure`, the instant views of the loss
   itself, which need no model (ArcFace Fig. 4b and Fig. 5, CosFace Fig. 2).
+* `papers`: the papers' figures on our data (ArcFace Figs. 3-7, CosFace Figs. 2 and 4, SphereFace Fig. 5):
+  `target_angle_histograms`, `target_logit_curves`, `decision_margin_panels`, `cosine_margin_panels`,
+  `pair_angle_histograms`, `sphere_panels`; their captions are data, in `paper_captions.toml`
+  (`paper_captions`).
+* `verification`: `roc_figure` and `verification_rows`, open-set verification on held-out classes.
 * `style`: the palette, colours, the figure factory and `margin_text`, shared by all of them.
 
 Conventions: angles in radians in the code and in degrees on screen; one colour per class from
@@ -44,6 +49,15 @@ from toy_models.heads import LOSS_SPECS
 
 from .angles import HISTOGRAM_BIN_DEG, angle_histograms, histogram_edges_deg
 from .loss_views import PAPER_RANGE_DEG, decision_boundary_figure, target_logit_figure
+from .papers import (
+    cosine_margin_panels,
+    decision_margin_panels,
+    pair_angle_histograms,
+    paper_captions,
+    sphere_panels,
+    target_angle_histograms,
+    target_logit_curves,
+)
 from .sphere import hypersphere_figure
 from .style import (
     BAND_FILL,
@@ -56,6 +70,7 @@ from .style import (
     margin_text,
 )
 from .training import training_curves
+from .verification import roc_figure, verification_rows
 
 __all__ = [
     "BAND_FILL",
@@ -69,10 +84,19 @@ __all__ = [
     "TARGET_COLOR",
     "angle_histograms",
     "class_color",
+    "cosine_margin_panels",
     "decision_boundary_figure",
+    "decision_margin_panels",
     "histogram_edges_deg",
     "hypersphere_figure",
     "margin_text",
+    "pair_angle_histograms",
+    "paper_captions",
+    "roc_figure",
+    "sphere_panels",
+    "target_angle_histograms",
+    "target_logit_curves",
     "target_logit_figure",
     "training_curves",
+    "verification_rows",
 ]
