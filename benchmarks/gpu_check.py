@@ -44,10 +44,19 @@ from toy_models.data import DatasetError  # noqa: E402
 from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig, Trainer  # noqa: E402
 
 MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
-ACCURACY_TOLERANCE = 0.01  # one percentage point
-ANGLE_TOLERANCE_DEG = 3.0
 ACCURACY_METRICS = ("train_accuracy", "test_accuracy")
 ANGLE_METRICS = ("w_ec_deg", "w_inter_deg", "intra_deg", "inter_deg", "min_center_angle_deg")
+# Early: after EARLY_STEPS steps the two runs have barely drifted apart, so the check is tight (the metrics of
+# the same model on two devices). Final: training carries last-bit differences on and on (measured below in
+# the README: up to 2 points of accuracy and 9° of Inter after 2-20 epochs from a 1e-6 nudge), so the final
+# check asks only for an equally good model. The smallest centre angle is a minimum over pairs, the most
+# chaotic of all (15° apart after such a nudge): it is checked early only.
+EARLY_STEPS = 20
+EARLY_ACCURACY_TOLERANCE = 0.005  # half a percentage point
+EARLY_ANGLE_TOLERANCE_DEG = 0.5
+ACCURACY_TOLERANCE = 0.03  # final: three percentage points
+ANGLE_TOLERANCE_DEG = 10.0  # final
+FINAL_ANGLE_METRICS = ("w_ec_deg", "w_inter_deg", "intra_deg", "inter_deg")
 KINDS = ("one-model", "all-at-once")
 
 
@@ -57,7 +66,8 @@ class TrainedSet:
 
     kind: str
     device: str
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, float]]  # at the end
+    early: dict[str, dict[str, float]]  # after EARLY_STEPS steps
     steps: int  # optimiser steps, summed over the models trained (an all-at-once step counts once)
     seconds: float
 
@@ -66,27 +76,44 @@ class TrainedSet:
         return self.steps / self.seconds if self.seconds > 0 else math.inf
 
 
-def train_set(kind: str, base: TrainConfig, losses: Sequence[str], epochs: int) -> TrainedSet:
+def perturb_weights(runs: Sequence[Any], relative: float, seed: int = 1) -> None:
+    """Multiply every weight by (1 + relative·N(0, 1)): last-bit noise of the size a GPU's other summation order
+    leaves after one step (float32's epsilon is 1.2e-7), to measure on a CPU how far training carries it."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for run in runs:
+            for param in [*run.backbone.parameters(), *run.head.parameters()]:
+                noise = torch.randn(param.shape, generator=generator).to(param.device)
+                param.mul_(1 + relative * noise)
+
+
+def train_set(kind: str, base: TrainConfig, losses: Sequence[str], epochs: int, *, perturb: float = 0.0) -> TrainedSet:
     """Train `losses` with one trainer kind ("one-model": a Trainer per loss; "all-at-once": one MultiTrainer)
-    for `epochs` epochs; time the training only (the metrics are computed afterwards)."""
+    for `epochs` epochs; time the training only (the metrics are computed afterwards). `perturb`: relative
+    noise put on the initial weights (perturb_weights), to measure a tolerance on the CPU."""
     metrics: dict[str, dict[str, float]] = {}
+    early: dict[str, dict[str, float]] = {}
     steps, seconds = 0, 0.0
     if kind == "one-model":
+        jobs = []
         for loss in losses:
             trainer = Trainer(replace(base, loss=loss, scale=None, margin=None))
-            start = time.perf_counter()
-            steps += trainer.advance(epochs=epochs)
-            seconds += time.perf_counter() - start
-            metrics[loss] = _scores(trainer)
+            jobs.append((trainer, [trainer]))
     elif kind == "all-at-once":
         multi = MultiTrainer(base, losses=list(losses))
-        start = time.perf_counter()
-        steps = multi.advance(epochs=epochs)
-        seconds = time.perf_counter() - start
-        metrics = {member.config.loss: _scores(member) for member in multi.members}
+        jobs = [(multi, multi.members)]
     else:
         raise ValueError(f"unknown trainer kind {kind!r}: choose one of {', '.join(KINDS)}")
-    return TrainedSet(kind, base.device, metrics, steps, seconds)
+    for trainer, runs in jobs:
+        if perturb:
+            perturb_weights(runs, perturb)
+        total = epochs * trainer.steps_per_epoch
+        for until, scores in ((min(EARLY_STEPS, total), early), (total, metrics)):
+            start = time.perf_counter()
+            steps += trainer.advance(steps=until - trainer.step)
+            seconds += time.perf_counter() - start
+            scores.update({run.config.loss: _scores(run) for run in runs})  # evaluation: outside the clock
+    return TrainedSet(kind, base.device, metrics, early, steps, seconds)
 
 
 def _scores(run: Any) -> dict[str, float]:
@@ -97,6 +124,7 @@ def _scores(run: Any) -> dict[str, float]:
 def disagreements(
     reference: Mapping[str, Mapping[str, float]], candidate: Mapping[str, Mapping[str, float]], *,
     accuracy_tolerance: float = ACCURACY_TOLERANCE, angle_tolerance_deg: float = ANGLE_TOLERANCE_DEG,
+    angle_metrics: Sequence[str] = FINAL_ANGLE_METRICS, when: str = "",
 ) -> list[str]:
     """One line per metric of `candidate` that differs from `reference` beyond its tolerance (empty: they
     agree). A loss or metric missing on one side, or NaN on one side only, is a disagreement too."""
@@ -105,26 +133,28 @@ def disagreements(
         if loss not in reference or loss not in candidate:
             problems.append(f"{loss}: trained on one device only")
             continue
-        for name in (*ACCURACY_METRICS, *ANGLE_METRICS):
+        for name in (*ACCURACY_METRICS, *angle_metrics):
             tolerance = accuracy_tolerance if name in ACCURACY_METRICS else angle_tolerance_deg
             old, new = reference[loss].get(name, math.nan), candidate[loss].get(name, math.nan)
             if math.isnan(old) and math.isnan(new):
                 continue
             difference = abs(new - old)
             if not difference <= tolerance:  # NaN on one side compares False
-                problems.append(f"{loss} {name}: {old:.4g} on the reference, {new:.4g} here "
+                problems.append(f"{when}{loss} {name}: {old:.4g} on the reference, {new:.4g} here "
                                 f"(differs by {difference:.3g}, tolerance {tolerance:g})")
     return problems
 
 
 def largest_differences(reference: Mapping[str, Mapping[str, float]],
-                        candidate: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
-    """(largest accuracy difference, largest angle difference in degrees) over the losses both sides have."""
+                        candidate: Mapping[str, Mapping[str, float]],
+                        angle_metrics: Sequence[str] = FINAL_ANGLE_METRICS) -> tuple[float, float]:
+    """(largest accuracy difference, largest difference of `angle_metrics` in degrees) over the losses both
+    sides have."""
     acc = ang = 0.0
     for loss in set(reference) & set(candidate):
         for name in ACCURACY_METRICS:
             acc = max(acc, abs(candidate[loss][name] - reference[loss][name]))
-        for name in ANGLE_METRICS:
+        for name in angle_metrics:
             ang = max(ang, abs(candidate[loss][name] - reference[loss][name]))
     return acc, ang
 
@@ -133,17 +163,21 @@ def run_check(
     base: TrainConfig, *, device: str, reference_device: str = "cpu", reference_threads: int | None = None,
     losses: Sequence[str] = DEFAULT_COMPARE_LOSSES, epochs: int = 3, kinds: Sequence[str] = KINDS,
     accuracy_tolerance: float = ACCURACY_TOLERANCE, angle_tolerance_deg: float = ANGLE_TOLERANCE_DEG,
-    out=print,
+    perturb: float = 0.0, out=print,
 ) -> list[str]:
     """Train every kind on `device` and on `reference_device` from the same seed; print the comparison and
     the speed-up; return the disagreements (empty: the device agrees with the reference)."""
     problems = []
     for kind in kinds:
-        candidate = train_set(kind, replace(base, device=device), losses, epochs)
+        candidate = train_set(kind, replace(base, device=device), losses, epochs, perturb=perturb)
         threads = base.num_threads if reference_threads is None else reference_threads
         reference = train_set(kind, replace(base, device=reference_device, num_threads=threads), losses, epochs)
-        found = disagreements(reference.metrics, candidate.metrics, accuracy_tolerance=accuracy_tolerance,
-                              angle_tolerance_deg=angle_tolerance_deg)
+        found = disagreements(reference.early, candidate.early, accuracy_tolerance=EARLY_ACCURACY_TOLERANCE,
+                              angle_tolerance_deg=EARLY_ANGLE_TOLERANCE_DEG, angle_metrics=ANGLE_METRICS,
+                              when=f"after {EARLY_STEPS} steps: ")
+        found += disagreements(reference.metrics, candidate.metrics, accuracy_tolerance=accuracy_tolerance,
+                               angle_tolerance_deg=angle_tolerance_deg, when="at the end: ")
+        early_acc, early_ang = largest_differences(reference.early, candidate.early, ANGLE_METRICS)
         acc, ang = largest_differences(reference.metrics, candidate.metrics)
         for loss, values in candidate.metrics.items():
             ref = reference.metrics[loss]
@@ -151,8 +185,11 @@ def run_check(
                 f"Intra {values['intra_deg']:6.2f}° vs {ref['intra_deg']:6.2f}°   "
                 f"Inter {values['inter_deg']:6.2f}° vs {ref['inter_deg']:6.2f}°")
         verdict = "agree" if not found else f"DISAGREE ({len(found)})"
-        out(f"{kind}_{device}_vs_{reference_device}: {verdict}; largest differences: accuracy {acc * 100:.2f} "
-            f"points, angles {ang:.2f}° (tolerance {accuracy_tolerance * 100:g} points, {angle_tolerance_deg:g}°)")
+        out(f"{kind}_{device}_vs_{reference_device}: {verdict}; largest differences after {EARLY_STEPS} steps: "
+            f"accuracy {early_acc * 100:.2f} points, angles {early_ang:.2f}° (tolerance "
+            f"{EARLY_ACCURACY_TOLERANCE * 100:g} points, {EARLY_ANGLE_TOLERANCE_DEG:g}°); at the end: accuracy "
+            f"{acc * 100:.2f} points, angles {ang:.2f}° (tolerance {accuracy_tolerance * 100:g} points, "
+            f"{angle_tolerance_deg:g}°; W-EC, W-Inter, Intra, Inter)")
         for line in found:
             out(f"    {line}")
         out(f"{kind}_speedup_{device}_over_{reference_device}: {candidate.steps_per_s / reference.steps_per_s:.2f} "
@@ -173,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads of the candidate runs (default: torch's)")
     parser.add_argument("--reference-threads", type=int, help="CPU threads of the reference runs (default: "
                         "--threads)")
+    parser.add_argument("--perturb", type=float, default=0.0, help="relative noise on the candidate's initial "
+                        "weights (e.g. 1e-6 with --device cpu: how far last-bit differences grow; the tolerance's "
+                        "basis)")
     parser.add_argument("--accuracy-tolerance", type=float, default=ACCURACY_TOLERANCE)
     parser.add_argument("--angle-tolerance", type=float, default=ANGLE_TOLERANCE_DEG, help="degrees")
     args = parser.parse_args(argv)
@@ -189,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{threads} threads, {args.reference_threads or threads} reference threads)")
         problems = run_check(base, device=args.device, reference_device=args.reference_device,
                              reference_threads=args.reference_threads, epochs=args.epochs,
-                             accuracy_tolerance=args.accuracy_tolerance, angle_tolerance_deg=args.angle_tolerance)
+                             accuracy_tolerance=args.accuracy_tolerance, angle_tolerance_deg=args.angle_tolerance,
+                             perturb=args.perturb)
     except (ValueError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

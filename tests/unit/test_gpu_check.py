@@ -27,7 +27,8 @@ QUICK = TrainConfig(hidden=16, num_threads=1)
 def test_two_cpu_runs_of_one_seed_agree_exactly(kind, one_thread):
     first = gpu_check.train_set(kind, QUICK, ("softmax", "arcface"), epochs=2)
     second = gpu_check.train_set(kind, QUICK, ("softmax", "arcface"), epochs=2)
-    assert first.metrics == second.metrics  # same device, same threads: bit-identical
+    assert first.metrics == second.metrics and first.early == second.early  # same device and threads: bit-identical
+    assert first.early != first.metrics  # the early check is another moment of training
     assert gpu_check.disagreements(first.metrics, second.metrics) == []
     assert first.steps == (2 if kind == "one-model" else 1) * 2 * 23 and first.steps_per_s > 0  # 1437 / 64 -> 23
 
@@ -36,22 +37,25 @@ def test_run_check_prints_agreement_and_speedup(one_thread):
     lines: list[str] = []
     problems = gpu_check.run_check(QUICK, device="cpu", losses=("cosface",), epochs=1, out=lines.append)
     assert problems == []
-    assert any(line.startswith("one-model_cpu_vs_cpu: agree; largest differences: accuracy 0.00 points, "
+    assert any(line.startswith("one-model_cpu_vs_cpu: agree; largest differences after 20 steps: accuracy 0.00 "
+                               "points, angles 0.00° (tolerance 0.5 points, 0.5°); at the end: accuracy 0.00 points, "
                                "angles 0.00°") for line in lines), lines
     assert any(line.startswith("all-at-once_speedup_cpu_over_cpu: ") for line in lines)
 
 
 def test_a_real_fault_is_caught(one_thread):
     """Another seed stands in for a broken device: its metrics must not pass as the same run's."""
-    reference = gpu_check.train_set("all-at-once", QUICK, ("arcface", "sphereface"), epochs=1).metrics
-    other = gpu_check.train_set("all-at-once", replace(QUICK, seed=7), ("arcface", "sphereface"), epochs=1).metrics
-    assert gpu_check.disagreements(reference, other)
+    reference_set = gpu_check.train_set("all-at-once", QUICK, ("arcface", "sphereface"), epochs=1)
+    other = gpu_check.train_set("all-at-once", replace(QUICK, seed=7), ("arcface", "sphereface"), epochs=1)
+    assert gpu_check.disagreements(reference_set.early, other.early, accuracy_tolerance=0.005,
+                                   angle_tolerance_deg=0.5, angle_metrics=gpu_check.ANGLE_METRICS)
+    reference = reference_set.metrics
     broken = {loss: {**values, "test_accuracy": values["test_accuracy"] - 0.05} for loss, values in reference.items()}
     found = gpu_check.disagreements(reference, broken)
-    assert len(found) == 2 and all("test_accuracy" in line and "tolerance 0.01" in line for line in found)
+    assert len(found) == 2 and all("test_accuracy" in line and "tolerance 0.03" in line for line in found)
     nan = {"arcface": {**reference["arcface"], "intra_deg": math.nan}, "sphereface": reference["sphereface"]}
     assert gpu_check.disagreements(reference, nan) == [f"arcface intra_deg: {reference['arcface']['intra_deg']:.4g} "
-                                                       "on the reference, nan here (differs by nan, tolerance 3)"]
+                                                       "on the reference, nan here (differs by nan, tolerance 10)"]
     assert gpu_check.disagreements(reference, {"arcface": reference["arcface"]}) == ["sphereface: trained on one "
                                                                                       "device only"]
 
