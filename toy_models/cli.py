@@ -2,7 +2,7 @@
 
     python -m toy_models train --loss arcface --dim 3 --epochs 30 --json run.json
     python -m toy_models compare --losses softmax,sphereface,cosface,arcface --holdout-classes 8,9
-    python -m toy_models replay run.json
+    python -m toy_models replay run.json          # also a run exported from the app (toy_models.export)
 
 Bad arguments exit with status 2 and one line on stderr that starts with "error:"; an unexpected failure
 exits with status 1 and one such line (set MARGIN_LAB_DEBUG=1 for the traceback). A progress line goes to

@@ -80,3 +80,30 @@ def test_each_download_callable_builds_its_file_without_hanging(monkeypatch):
     assert '"command": "train"' in results["Metrics and config (JSON)"]
     assert results["Weights (.pt)"][:2] == b"PK"  # torch.save's zip format
     assert "Plotly.newPlot" in results["Figure (HTML)"]
+
+
+def _compare_like_app():
+    """The panel as the Compare page would use it: one run per loss, the members of one MultiTrainer."""
+    import streamlit as st
+
+    from app.live.exports import export_panel
+    from toy_models.train import MultiTrainer, TrainConfig
+
+    if "multi" not in st.session_state:
+        st.session_state.multi = MultiTrainer(TrainConfig(hidden=16, num_threads=1), losses=["softmax", "cosface"])
+    multi = st.session_state.multi
+    if st.button("Train", key="train"):
+        multi.advance(steps=3)
+    export_panel({m.config.loss: m for m in multi.members}, {"Nothing": {"data": [], "layout": {}}}, key="cmp")
+
+
+def test_the_panel_offers_a_choice_of_model_for_several_runs():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_compare_like_app, default_timeout=30).run()
+    assert [i.value for i in at.info] == [export.NOTHING_YET] and not at.selectbox
+    at.button(key="train").click().run()
+    assert not at.exception and not at.info
+    assert at.selectbox(key="cmp-model").options == ["softmax", "cosface"]
+    assert at.selectbox(key="cmp-figure").options == ["Nothing"]
+    assert [b.proto.label for b in download_buttons(at)] == LABELS
