@@ -205,3 +205,20 @@ def test_figure_html_is_standalone_with_plotly_inlined(as_spec):
 def test_figure_html_refuses_what_is_not_a_figure():
     with pytest.raises(ValueError, match="a figure must be a plotly Figure or its dict, got list"):
         figure_html([1, 2, 3])
+
+
+def test_a_multitrainer_members_weights_and_embeddings_export_alone(one_thread):
+    multi = MultiTrainer(QUICK, losses=["softmax", "sphereface"])
+    multi.advance(steps=8)
+    member = multi.members[1]
+    blob = export.weights_bytes(member)
+    payload = torch.load(io.BytesIO(blob), weights_only=True)
+    # the member's parameters are views of one stacked tensor: each is saved as its own small tensor
+    assert all(t.untyped_storage().nbytes() == t.numel() * t.element_size() for t in payload["backbone"].values())
+    backbone, head = export.load_weights(blob)
+    x = multi.dataset.x_test[:32]
+    with torch.no_grad():
+        assert torch.equal(backbone(x), member.backbone(x))
+        assert torch.equal(head(backbone(x)), member.head(member.backbone(x)))
+    rows = list(csv.DictReader(io.StringIO(export.embeddings_csv(member).decode())))
+    assert len(rows) == len(multi.dataset.y_test) + len(multi.dataset.y_holdout)
