@@ -2,7 +2,7 @@
 
     python -m toy_models train --loss arcface --dim 3 --epochs 30 --json run.json
     python -m toy_models compare --losses softmax,sphereface,cosface,arcface --holdout-classes 8,9
-    python -m toy_models replay run.json
+    python -m toy_models replay run.json          # also a run exported from the app (toy_models.export)
 
 Bad arguments exit with status 2 and one line on stderr that starts with "error:"; an unexpected failure
 exits with status 1 and one such line (set MARGIN_LAB_DEBUG=1 for the traceback). A progress line goes to
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import DATASETS
+from .export import run_record
 from .heads import LOSS_SPECS, LOSSES, parse_margin
 from .nets import BACKBONES
 from .train import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, MultiTrainer, TrainConfig, Trainer
@@ -230,10 +231,10 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _train(runner: Trainer | MultiTrainer, epochs: int, quiet: bool) -> float:
-    """Train `runner` for `epochs` epochs from where it stands; returns the wall time."""
+def _train(runner: Trainer | MultiTrainer, epochs: int, quiet: bool, steps: int | None = None) -> float:
+    """Train `runner` up to step `steps`, or else to the end of epoch `epochs`; returns the wall time."""
     start = time.perf_counter()
-    total = epochs * runner.steps_per_epoch
+    total = epochs * runner.steps_per_epoch if steps is None else steps
     progress = _Progress(total, enabled=not quiet)
     members = runner.members if isinstance(runner, MultiTrainer) else [runner]
     try:
@@ -245,29 +246,6 @@ def _train(runner: Trainer | MultiTrainer, epochs: int, quiet: bool) -> float:
     finally:
         progress.close()
     return time.perf_counter() - start
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _run_record(run, epochs: int) -> dict[str, Any]:
-    """config (replayable), history, metrics, metric notes and events of one trained model."""
-    metrics = run.evaluate_all()
-    notes = metrics.pop("notes")
-    return {
-        "loss": run.config.loss,
-        "config": {**run.initial_config.to_dict(), "epochs": epochs},
-        "history": run.history.to_dict(),
-        "metrics": {key: _finite_or_none(value) for key, value in metrics.items()},
-        "metric_notes": notes,
-        "events": [
-            {"step": e.step, "kind": e.kind, "message": e.message, "count": e.count, "restored_step": e.restored_step}
-            for e in run.events
-        ],
-    }
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -309,7 +287,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _as_usage_error(_train_config, args)
     trainer = _setup(lambda: Trainer(config))
     seconds = _train(trainer, epochs, args.quiet)
-    record = _run_record(trainer, epochs)
+    record = run_record(trainer, epochs)
     payload = {"command": "train", **record}
     if args.json:
         _write_json(args.json, payload)
@@ -324,7 +302,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     configs = _as_usage_error(_compare_configs, args)
     multi = _setup(lambda: MultiTrainer(configs))
     seconds = _train(multi, epochs, args.quiet)
-    records = [_run_record(member, epochs) for member in multi.members]
+    records = [run_record(member, epochs) for member in multi.members]
     if args.json:
         _write_json(args.json, {"command": "compare", "epochs": epochs, "runs": records})
     c = multi.members[0].config
@@ -338,29 +316,61 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         saved = json.loads(args.path.read_text())
     except OSError as err:
         raise UsageError(f"cannot read {args.path}: {err.strerror or err}") from err
-    except json.JSONDecodeError as err:
-        raise UsageError(f"{args.path} is not valid JSON ({err.msg} at line {err.lineno})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f"{err.msg} at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else "not UTF-8 text"
+        raise UsageError(f"{args.path} is not valid JSON ({where})") from err
+    print(replay(saved, tolerance=args.tolerance, quiet=args.quiet, source=str(args.path)))
+    return 0
+
+
+def _replay_length(runs: list[dict[str, Any]], source: str) -> tuple[int, int | None]:
+    """(epochs, steps) shared by every saved run: steps (exact) wins; without it, whole epochs."""
+    lengths = {(run["config"].get("epochs"), run["config"].get("steps")) for run in runs}
+    epochs, steps = next(iter(lengths))
+    if len(lengths) != 1 or not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise UsageError(f"{source}: every run needs the same non-negative integer 'epochs' in its config")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 0):
+        raise UsageError(f"{source}: 'steps' in the config must be a non-negative integer, got {steps!r}")
+    return epochs, steps
+
+
+def replay(saved: Any, *, tolerance: float = 1e-6, quiet: bool = True, source: str = "the JSON") -> str:
+    """Re-run a record written by train or compare --json (or by toy_models.export) and compare its metrics.
+
+    Returns the line that says it matched. UsageError (one sentence) for a record that cannot be replayed (no run
+    in it, a config value out of range, a hot change made while training); ReplayMismatch when a metric differs
+    by more than `tolerance`.
+    """
     runs = saved.get("runs") if isinstance(saved, dict) and saved.get("command") == "compare" else [saved]
-    if not isinstance(runs, list) or not all(isinstance(r, dict) and "config" in r and "metrics" in r for r in runs):
-        raise UsageError(f"{args.path} holds no run written by train or compare --json")
-    configs, epochs = [], set()
+    if not isinstance(runs, list) or not runs or not all(
+        isinstance(r, dict) and isinstance(r.get("config"), dict) and isinstance(r.get("metrics"), dict) for r in runs
+    ):
+        raise UsageError(f"{source} holds no run written by train or compare --json")
+    epochs, steps = _replay_length(runs, source)
+    configs = []
     for run in runs:
-        values = dict(run["config"])
-        epochs.add(values.pop("epochs", None))
-        configs.append(_as_usage_error(TrainConfig.from_dict, values))
-    if len(epochs) != 1 or not isinstance(next(iter(epochs)), int):
-        raise UsageError(f"{args.path}: every run needs the same integer 'epochs' in its config")
-    epochs_value = next(iter(epochs))
+        values = {k: v for k, v in run["config"].items() if k not in ("epochs", "steps")}
+        try:
+            configs.append(TrainConfig.from_dict(values))
+        except ValueError as err:
+            raise UsageError(f"{source}: the saved config is not valid: {err}") from err
+        changed = [e for e in run.get("events", []) if isinstance(e, dict) and e.get("kind") == "hyper"]
+        if changed:
+            raise UsageError(f"{source}: settings were changed while this run trained ({changed[0].get('message')}), "
+                             "and replay starts from the first config only, so it cannot reproduce the metrics")
+        for key, value in run["metrics"].items():
+            if value is not None and not _is_number(value):
+                raise UsageError(f"{source}: the saved metric {key!r} is not a number ({value!r})")
     if saved.get("command") == "compare":
         runner = _setup(lambda: MultiTrainer(configs))
         members = runner.members
     else:
         runner = _setup(lambda: Trainer(configs[0]))
         members = [runner]
-    _train(runner, epochs_value, args.quiet)
+    _train(runner, epochs, quiet, steps)
     worst = (0.0, "", None, None)
     for member, run in zip(members, runs, strict=True):
-        fresh = _run_record(member, epochs_value)["metrics"]
+        fresh = run_record(member, epochs, steps)["metrics"]
         for key, old in run["metrics"].items():
             new = fresh.get(key)
             if old is None and new is None:
@@ -368,10 +378,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             diff = math.inf if old is None or new is None else abs(float(new) - float(old))
             if diff > worst[0]:
                 worst = (diff, f"{member.config.loss} {key}", old, new)
-    if worst[0] > args.tolerance:
-        raise ReplayMismatch(f"replay differs: {worst[1]} was {worst[2]}, now {worst[3]}")
-    print(f"replay matches: {len(members)} run(s), largest difference {worst[0]:.3g} (tolerance {args.tolerance:g})")
-    return 0
+    if worst[0] > tolerance:
+        raise ReplayMismatch(f"replay differs: {worst[1]} was {worst[2]}, now {worst[3]} "
+                             f"(more than the tolerance {tolerance:g}; was the file edited?)")
+    return f"replay matches: {len(members)} run(s), largest difference {worst[0]:.3g} (tolerance {tolerance:g})"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _as_usage_error(function, *args):

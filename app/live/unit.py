@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - older Streamlit
     ThreadState = None
 
 from app import session, state
-from app.live import controls, notes, views
+from app.live import controls, exports, notes, views
 from app.live import run as runs
 from app.live.run import LiveRun
 
@@ -378,6 +378,9 @@ class LiveUnit:
         if self.use_url:
             with box:
                 st.fragment(self._share, key=self._k("share"))()
+                # Built on click only (no timer, nothing in the tick): exports cost a tick nothing.
+                exports.export_panel({values["loss"]: run.trainer}, exports.live_unit_figures(run.trainer, values,
+                                     run.lock), key=self._k("export"), lock=run.lock)  # fmt: skip
         return LiveResult(values, run)
 
 

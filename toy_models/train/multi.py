@@ -65,6 +65,11 @@ class MultiMember(ModelRun):
         self._start(x_train, y_train)
 
     @property
+    def owner(self) -> MultiTrainer:
+        """The MultiTrainer that advances this member with the others (an export replays them all)."""
+        return self._owner
+
+    @property
     def step(self) -> int:
         return self._owner.step
 

@@ -1,0 +1,134 @@
+"""The export panel: download a run's embeddings (CSV), metrics and config (JSON, replayable), weights
+(.pt state_dict) and any figure (standalone HTML), from the Playground or the Compare page.
+
+    export_panel({"ArcFace": trainer}, live_unit_figures(trainer, values, lock), key="pg-export", lock=lock)
+
+Thin: the bytes come from `toy_models.export` and `app.plots.export`. Nothing is built while the page
+draws: each download button gets a callable that Streamlit runs only when it is clicked (on a thread
+of its own, hence the lock), and the panel is a fragment without a timer, so it adds nothing to a
+training tick and choosing a figure reruns only the panel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from app import plots
+from app.live import views
+from app.plots.export import figure_html
+from toy_models import export
+from toy_models.train import ModelRun
+
+
+def _locked(lock: Any, build: Callable[[], Any]) -> Callable[[], Any]:
+    """`build`, run under `lock` (the run's: a tick may be training it in another thread right now)."""
+
+    def call() -> Any:
+        with lock if lock is not None else contextlib.nullcontext():
+            return build()
+
+    return call
+
+
+def _figure(value: Any) -> Any:
+    """A figure, a figure dict, or a zero-argument callable that builds one (built only when asked)."""
+    return value() if callable(value) else value
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "run"
+
+
+def export_panel(
+    runs: Mapping[str, ModelRun], figures: Mapping[str, Any], *, key: str, lock: Any = None
+) -> None:
+    """Download buttons for one of `runs` (name -> run; a choice appears when there are several) and a
+    chosen figure of `figures` (name -> figure, figure dict, or a callable building one). Before any
+    training it shows one sentence instead. `lock`: held while a run's file is built (the run's training
+    lock); not while a figure is built: a figure callable that reads a run takes the lock itself, as
+    `live_unit_figures`'s do (a threading.Lock taken twice would hang the download and the training)."""
+    st.fragment(_panel, key=f"{key}-fragment")(runs, figures, key=key, lock=lock)
+
+
+def _panel(runs: Mapping[str, ModelRun], figures: Mapping[str, Any], *, key: str, lock: Any) -> None:
+    st.header("Export")
+    trained = {name: run for name, run in runs.items() if run is not None and run.step > 0}
+    if not trained:
+        st.info(export.NOTHING_YET, icon=":material/download_for_offline:")
+        return
+    names = list(trained)
+    name = names[0] if len(names) == 1 else st.selectbox("Model", names, key=f"{key}-model")
+    run = trained[name]
+    stem = f"margin-lab-{_slug(name)}"
+    st.caption("Files are built from the model as it is when you click.")
+    st.download_button(
+        "Embeddings (CSV)", _locked(lock, lambda: export.embeddings_csv(run)), file_name=f"{stem}-embeddings.csv",
+        mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/table:", width="stretch",
+        help="The unit-length test embeddings with labels, class names and predictions, one row per sample.",
+    )  # fmt: skip
+    st.download_button(
+        "Metrics and config (JSON)", _locked(lock, lambda: export.run_json(run)), file_name=f"{stem}-run.json",
+        mime="application/json", key=f"{key}-json", on_click="ignore", icon=":material/data_object:",
+        width="stretch",
+        help="The angle statistics, accuracies and the exact config. `python -m toy_models replay FILE` "
+             "re-trains from the seed and checks the metrics (not after a setting was changed mid-run).",
+    )  # fmt: skip
+    st.download_button(
+        "Weights (.pt)", _locked(lock, lambda: export.weights_bytes(run)), file_name=f"{stem}-weights.pt",
+        mime="application/octet-stream", key=f"{key}-weights", on_click="ignore", icon=":material/memory:",
+        width="stretch",
+        help="The backbone's and head's state_dict. Load with `toy_models.export.load_weights(path)`, which "
+             "reads it with torch.load(..., weights_only=True).",
+    )  # fmt: skip
+    if figures:
+        chosen = st.selectbox("Figure", list(figures), key=f"{key}-figure")
+        st.download_button(
+            "Figure (HTML)", lambda: figure_html(_figure(figures[chosen]), title=chosen),
+            file_name=f"{stem}-{_slug(chosen)}.html", mime="text/html", key=f"{key}-html", on_click="ignore",
+            icon=":material/image:", width="stretch",
+            help="A standalone page with plotly.js inside: it opens offline, and stays interactive.",
+        )  # fmt: skip
+
+
+def live_unit_figures(trainer: ModelRun, values: Mapping[str, Any], lock: Any = None) -> dict[str, Callable[[], Any]]:
+    """The live unit's views as builders (name -> callable), drawn from the model as it is when called."""
+
+    def snapshot() -> Any:
+        with lock if lock is not None else contextlib.nullcontext():
+            return trainer.snapshot()
+
+    def sphere() -> Any:
+        snap = snapshot()
+        return plots.hypersphere_figure(
+            snap.embeddings, snap.labels, snap.class_weights, class_names=snap.class_names, loss=values["loss"],
+            margin=views.figure_margin(values), sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
+        )  # fmt: skip
+
+    def histograms() -> Any:
+        snap = snapshot()
+        return plots.angle_histograms(np.degrees(snap.target_angle), np.degrees(snap.nearest_angle))
+
+    def target_logit() -> Any:
+        lam = snapshot().hyper.get("sphereface_lambda", 0.0)
+        form = values.get("sphereface_form", "normalized") if values["loss"] == "sphereface" else "normalized"
+        return plots.target_logit_figure(values["loss"], views.figure_margin(values), scale=views.figure_scale(values),
+                                         sphereface_lambda=lam, sphereface_form=form)  # fmt: skip
+
+    def decision() -> Any:
+        lam = snapshot().hyper.get("sphereface_lambda", 0.0)
+        plane = "cos" if values["loss"] == "cosface" else "angle"
+        return plots.decision_boundary_figure(values["loss"], views.figure_margin(values), plane=plane,
+                                              sphereface_lambda=lam)  # fmt: skip
+
+    return {
+        "Hypersphere": sphere,
+        "Angle histograms": histograms,
+        "Training curves": lambda: plots.training_curves(snapshot().history),
+        "Target logit": target_logit,
+        "Decision margins": decision,
+    }
