@@ -28,7 +28,7 @@ import streamlit as st
 
 from app import plots, session, state
 from app.components.live_plotly import live_plotly
-from app.live import controls, preview, views
+from app.live import controls, exports, preview, views
 from app.live import run as runs
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
@@ -105,6 +105,26 @@ class CompareResult:
 
     configs: list[TrainConfig]
     run: CompareRun
+
+
+def member_figures(run: CompareRun, values_of: Any) -> dict[str, Any]:
+    """Each member's small view as a lazy figure builder for the export panel (it takes the run's lock itself:
+    the panel builds figures on a thread of its own while a tick may be training)."""
+
+    def build(i: int) -> Any:
+        def figure() -> Any:
+            with run.lock:
+                snap, config = run.multi.snapshot(i), run.multi.configs[i]
+            values = values_of(config.loss, len(snap.class_names))
+            return plots.hypersphere_figure(snap.embeddings, snap.labels, snap.class_weights,
+                                            class_names=snap.class_names, loss=config.loss,
+                                            margin=views.figure_margin(values),
+                                            sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
+
+        return figure
+
+    return {f"{state.loss_label(c.loss)}: features on the hypersphere": build(i)
+            for i, c in enumerate(run.multi.configs)}  # fmt: skip
 
 
 class CompareUnit:
@@ -352,6 +372,13 @@ class CompareUnit:
         st.fragment(self._live, run_every=0.8 * TICK_S if run.playing else None, key=self._k("live"))()
         return CompareResult(configs, run)
 
+    def export(self) -> None:
+        """Download buttons for any member's embeddings, metrics and config (the whole comparison, which is
+        what replays exactly), weights, and each member's view as HTML; built on click only."""
+        run = self.run
+        members = {state.loss_label(c.loss): m for c, m in zip(run.multi.configs, run.multi.members, strict=True)}
+        exports.export_panel(members, member_figures(run, self.member_values), key=self._k("export"), lock=run.lock)
+
 
 def member_title(config: TrainConfig, snap: Any) -> str:
     """"<b>ArcFace</b> · test 91.2 %<br>m 0.25 rad (14.3°) · s 28": what a small view trains with."""
@@ -384,7 +411,8 @@ def statistics_table(snaps: Sequence[Any], configs: Sequence[TrainConfig], dim: 
             "W-Inter (°)": stats["w_inter_deg"],
             "Intra (°)": stats["intra_deg"],
             "Inter (°)": stats["inter_deg"],
-            "Test accuracy (%)": 100.0 * snap.test_accuracy if snap.step > 0 else float("nan"),
+            # A string column: before any step the test set is not scored yet, and a NaN would show as "None".
+            "Test accuracy (%)": f"{100.0 * snap.test_accuracy:.1f}" if snap.step > 0 else "not yet",
             "Closest centres (°)": stats["min_center_angle_deg"],
             "Tammes bound (°)": tammes,
         })  # fmt: skip

@@ -1,7 +1,8 @@
 """Compare: the losses trained side by side on identical batches, and what each margin buys.
 
 A thin page: the live comparison (`app.compare.CompareUnit`, controls in the sidebar), then one tab per
-question asked of the same member configs: the papers' figures, open-set verification, the margin sweep.
+question asked of the same member configs: the papers' figures, open-set verification, the margin sweep, and
+the exports.
 """
 
 import streamlit as st
@@ -14,12 +15,17 @@ from app.components.live_plotly import preload_plotly_js
 
 preload_plotly_js()
 st.title("Margin Lab · Compare", anchor=False)
-result = CompareUnit("cmp").render()
+unit = CompareUnit("cmp")
+result = unit.render()
 if result is not None:
-    papers_tab, verify_tab, sweep_tab = st.tabs(["The papers' figures", "Open-set verification", "Margin sweep"])
+    papers_tab, verify_tab, sweep_tab, export_tab = st.tabs(
+        ["The papers' figures", "Open-set verification", "Margin sweep", "Export"]
+    )
     with papers_tab:
         papers_section.render(result.configs, key="cmp-papers")
     with verify_tab:
         verification_section.render(result.configs, key="cmp-verify")
     with sweep_tab:
         sweep_section.render(result.configs, key="cmp-sweep")
+    with export_tab:
+        unit.export()

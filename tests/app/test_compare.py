@@ -82,7 +82,7 @@ def test_statistics_table_matches_the_metrics_computed_directly():
         assert row[4] == pytest.approx(direct["inter_deg"], abs=0.051)
         scored = member.evaluate_test()  # the whole test set, through the member's own head
         accuracy = 100 * float(np.mean(scored.predictions == scored.labels))
-        assert row[5] == pytest.approx(accuracy, abs=0.051)
+        assert float(row[5]) == pytest.approx(accuracy, abs=0.051)
         assert row[6] == pytest.approx(direct["min_center_angle_deg"], abs=0.051)
         assert row[7] == pytest.approx(math.degrees(geometry.tammes_angle(10, 3)), abs=0.051)
 
@@ -136,3 +136,44 @@ def test_member_defaults_fit_the_classes_and_dimension(dim):
     m1, m2, m3 = member_defaults("combined", 10, dim)["margin"]
     assert geometry.max_margin("combined", separation_rad=sep, margin=(m1, m2, m3), component="m3") > m3
     assert "scale" not in member_defaults("softmax", 10, dim)
+
+
+def test_export_tab_before_training_then_files_that_replay(monkeypatch):
+    """The Compare page's Export tab: one sentence before any step; after a Step, every member's files are
+    built on threads of their own (as Streamlit runs them on a click), the JSON replays to the same metrics
+    (the whole comparison: only the all-at-once trainer reproduces a member exactly) and the weights reload."""
+    import json
+    import threading
+
+    import streamlit as st
+
+    from toy_models import cli, export
+
+    captured: dict[str, object] = {}
+    original = st.download_button
+
+    def recording(label, data, *args, **kwargs):
+        captured[label] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    at = open_compare()
+    assert export.NOTHING_YET in [i.value for i in at.info]
+    assert not captured
+    at.button(key="cmp-step").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cmp-export-model").options == ["Softmax", "SphereFace", "CosFace", "ArcFace"]
+    results: dict[str, object] = {}
+    threads = [threading.Thread(target=lambda n=n, f=f: results.__setitem__(n, f()), daemon=True)
+               for n, f in captured.items()]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert set(results) == set(captured), f"still building: {set(captured) - set(results)}"
+    record = json.loads(results["Metrics and config (JSON)"])
+    assert record["command"] == "compare" and len(record["runs"]) == 4
+    assert cli.replay(record).startswith("replay matches: 4 run(s)")  # ReplayMismatch on any difference
+    backbone, head = export.load_weights(results["Weights (.pt)"])
+    assert head is not None and sum(p.numel() for p in backbone.parameters()) > 0
+    assert "<script src" not in results["Figure (HTML)"] and "Plotly.newPlot" in results["Figure (HTML)"]
