@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from app import plots, session, state
@@ -398,7 +397,7 @@ def member_title(config: TrainConfig, snap: Any) -> str:
     return first + ("<br>" + " · ".join(parts) if parts else "<br>no margin")
 
 
-def statistics_table(snaps: Sequence[Any], configs: Sequence[TrainConfig], dim: int) -> pd.DataFrame:
+def statistics_table(snaps: Sequence[Any], configs: Sequence[TrainConfig], dim: int) -> list[dict[str, Any]]:
     """The ArcFace paper's Table 3 for each member (degrees), its test accuracy, and the closest pair of class
     centres beside the Tammes bound (the best any layout of C centres in `dim` dimensions can reach)."""
     rows = []
@@ -407,13 +406,13 @@ def statistics_table(snaps: Sequence[Any], configs: Sequence[TrainConfig], dim: 
         tammes = math.degrees(geometry.tammes_angle(len(snap.class_names), dim))
         rows.append({
             "Loss": state.loss_label(config.loss),
-            "W-EC (°)": stats["w_ec_deg"],
-            "W-Inter (°)": stats["w_inter_deg"],
-            "Intra (°)": stats["intra_deg"],
-            "Inter (°)": stats["inter_deg"],
+            "W-EC (°)": round(stats["w_ec_deg"], 1),
+            "W-Inter (°)": round(stats["w_inter_deg"], 1),
+            "Intra (°)": round(stats["intra_deg"], 1),
+            "Inter (°)": round(stats["inter_deg"], 1),
             # A string column: before any step the test set is not scored yet, and a NaN would show as "None".
             "Test accuracy (%)": f"{100.0 * snap.test_accuracy:.1f}" if snap.step > 0 else "not yet",
-            "Closest centres (°)": stats["min_center_angle_deg"],
-            "Tammes bound (°)": tammes,
+            "Closest centres (°)": round(stats["min_center_angle_deg"], 1),
+            "Tammes bound (°)": round(tammes, 1),
         })  # fmt: skip
-    return pd.DataFrame(rows).round(1)
+    return rows
