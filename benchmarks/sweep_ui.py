@@ -25,7 +25,14 @@ from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_APP = REPO / "tests" / "app" / "_sweep_app.py"
-FIGURE = ".st-key-sw-figure .js-plotly-plot"
+
+
+def figure_selector(key: str) -> str:
+    """The sweep figure of the section rendered with `key` ("sw" on the harness, "cmp-sweep" on Compare)."""
+    return f".st-key-{key}-figure .js-plotly-plot"
+
+
+FIGURE = figure_selector("sw")
 
 # Before the app's own scripts: every WebSocket message, in and out, counted.
 COUNT_MESSAGES = """
@@ -48,8 +55,9 @@ COUNT_MESSAGES = """
 """
 
 # What the figure shows now: the slider's active step, the title, the "current m" marker's x.
-SHOWN = f"""() => {{
-  const gd = document.querySelector({FIGURE!r});
+def shown_js(figure: str) -> str:
+    return f"""() => {{
+  const gd = document.querySelector({figure!r});
   if (!gd || !gd._fullLayout || !gd._fullLayout.sliders || !gd._fullLayout.sliders.length) return null;
   const marker = gd.data.find((t) => t.meta && t.meta.role === 'current');
   return {{
@@ -60,6 +68,9 @@ SHOWN = f"""() => {{
     marker_x: marker ? marker.x[0] : null,
   }};
 }}"""
+
+
+SHOWN = shown_js(FIGURE)
 
 
 def start_server(app: Path) -> SimpleNamespace:
@@ -97,31 +108,36 @@ def wait_quiet(page, quiet_ms: int = 1000, timeout_ms: int = 60_000) -> None:
     )
 
 
-def run_small_sweep(page, url: str, epochs: int = 3) -> dict:
-    """Open the section, set the epochs, press Start and wait for the finished figure; returns SHOWN."""
+def run_small_sweep(page, url: str, epochs: int = 3, *, key: str = "sw", open_section=None) -> dict:
+    """Open the section (`open_section(page)` first, e.g. a tab's click), set the epochs, press Start and wait
+    for the finished figure; returns what the figure shows."""
     page.add_init_script(COUNT_MESSAGES)
     page.goto(url)
-    epochs_box = page.locator(".st-key-sw-epochs input")
+    if open_section is not None:
+        open_section(page)
+    epochs_box = page.locator(f".st-key-{key}-epochs input")
     epochs_box.wait_for(timeout=90_000)
     epochs_box.fill(str(epochs))
     epochs_box.press("Enter")
     wait_quiet(page)
-    page.locator(".st-key-sw-start button").click()
-    page.wait_for_function(f"({SHOWN})() !== null", timeout=120_000)
+    page.locator(f".st-key-{key}-start button").click()
+    shown = shown_js(figure_selector(key))
+    page.wait_for_function(f"({shown})() !== null", timeout=120_000)
     wait_quiet(page)
-    return page.evaluate(SHOWN)
+    return page.evaluate(shown)
 
 
-def scrub(page) -> tuple[int, list[dict]]:
+def scrub(page, *, key: str = "sw") -> tuple[int, list[dict]]:
     """Drag the slider's grip from the first step to the last, then click every step from last to first.
 
     Returns (WebSocket messages in both directions during the scrubbing, what the figure showed after each move).
     """
-    figure = page.locator(FIGURE)
+    shown = shown_js(figure_selector(key))
+    figure = page.locator(figure_selector(key))
     figure.scroll_into_view_if_needed()
     rail = figure.locator("rect.slider-rail-touch-rect").first.bounding_box()
     grip = figure.locator("rect.slider-grip-rect").first.bounding_box()
-    steps = page.evaluate(SHOWN)["steps"]
+    steps = page.evaluate(shown)["steps"]
     x0 = rail["x"] + 15  # plotly's slider rail: the first step sits about 15 px in from each end
     width = rail["width"] - 30
     y = grip["y"] + grip["height"] / 2
@@ -132,12 +148,12 @@ def scrub(page) -> tuple[int, list[dict]]:
     for i in range(steps):
         page.mouse.move(x0 + width * i / (steps - 1), y, steps=4)
         page.wait_for_timeout(150)
-        seen.append(page.evaluate(SHOWN))
+        seen.append(page.evaluate(shown))
     page.mouse.up()
     for i in reversed(range(steps)):
         page.mouse.click(x0 + width * i / (steps - 1), y)
         page.wait_for_timeout(150)
-        seen.append(page.evaluate(SHOWN))
+        seen.append(page.evaluate(shown))
     page.wait_for_timeout(1000)  # anything the scrubbing set off would have been sent by now
     return page.evaluate("window.__wsIn + window.__wsOut") - before, seen
 

@@ -5,9 +5,15 @@
    chart ever blank, nothing faded to Streamlit's grey "stale" look while it plays.
 2. A real mouse drag turns one view: every other view turns to the same camera, and after several
    training ticks (new points) all four still show that camera.
+3. The Margin sweep tab: a small sweep (SphereFace, its first choice, 3 epochs) runs, then its slider is dragged and clicked
+   through every margin with not one WebSocket message either way (the page is paused; every margin is a
+   plotly frame already in the browser). benchmarks/sweep_ui.py runs the same journey on the section alone.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +30,9 @@ from .test_playground import (
     sphere_moved,
     wait_epoch,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from sweep_ui import run_small_sweep, scrub
 
 pytestmark = pytest.mark.e2e
 
@@ -110,3 +119,21 @@ def test_turning_one_view_turns_all_and_survives_ticks(streamlit_server, page, s
     page.screenshot(path=str(screenshot_path("compare_turned.png")))
     assert_no_exception(page)
     assert not real_errors(console), console
+
+
+def test_sweep_tab_scrubs_with_no_message_to_the_server(streamlit_server, page, screenshot_path):
+    page.set_viewport_size({"width": 1366, "height": 1000})
+
+    def open_tab(page) -> None:
+        page.get_by_role("tab", name="Margin sweep").click()
+        page.locator(".st-key-cmp-sweep-loss").wait_for(timeout=LOAD_TIMEOUT_MS)  # SphereFace, the first choice
+
+    first = run_small_sweep(page, compare_url(streamlit_server), key="cmp-sweep", open_section=open_tab)
+    assert first["steps"] == first["frames"] >= 8
+    count, seen = scrub(page, key="cmp-sweep")
+    assert count == 0, f"{count} WebSocket messages while scrubbing the sweep on the Compare page"
+    steps = first["steps"]
+    assert [s["active"] for s in seen[:steps]] == list(range(steps))
+    assert len({s["title"] for s in seen[:steps]}) == steps
+    page.screenshot(path=str(screenshot_path("compare_sweep.png")))
+    assert_no_exception(page)
