@@ -5,9 +5,10 @@
    chart ever blank, nothing faded to Streamlit's grey "stale" look while it plays.
 2. A real mouse drag turns one view: every other view turns to the same camera, and after several
    training ticks (new points) all four still show that camera.
-3. The Margin sweep tab: a small sweep (SphereFace, its first choice, 3 epochs) runs, then its slider is dragged and clicked
-   through every margin with not one WebSocket message either way (the page is paused; every margin is a
-   plotly frame already in the browser). benchmarks/sweep_ui.py runs the same journey on the section alone.
+3. The Margin sweep tab: a small sweep (SphereFace, its first choice, 3 epochs) runs, then its slider is
+   dragged and clicked through every margin with not one WebSocket message either way (the page is paused;
+   every margin is a plotly frame already in the browser). benchmarks/sweep_ui.py runs the same journey on
+   the section alone.
 """
 
 from __future__ import annotations
