@@ -94,11 +94,9 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
     # The loss itself: closed form, no training.
     show_figure("target_logits", papers.target_logit_curves(
         [{"loss": c.loss, "margin": c.effective_margin, "easy_margin": c.easy_margin} for c in configs]), key=key)
-    left, right = st.columns(2)
-    with left:
-        show_figure("decision_margins", papers.decision_margin_panels(margins), key=key)
-    with right:
-        show_figure("cosine_margins", papers.cosine_margin_panels(margins), key=key)
+    # Full width, one under the other: each is a 2×2 grid of panels, too cramped in half a laptop screen.
+    show_figure("decision_margins", papers.decision_margin_panels(margins), key=key)
+    show_figure("cosine_margins", papers.cosine_margin_panels(margins), key=key)
 
     # What training does: runs, cached per configs.
     results = st.session_state.setdefault(f"{key}-results", {})
