@@ -88,6 +88,7 @@ class CompareRun:
     losses: tuple[str, ...] = ()
     cold: tuple = ()
     built_from: dict = field(default_factory=dict)  # the shared settings the members were built with
+    reset_requested: bool = False  # the Reset button: rebuild at the next run, and say so
     playing: bool = False
     rebuilt: str = ""
     data_notice: str = ""
@@ -209,10 +210,8 @@ class CompareUnit:
                 self.run.multi.advance(epochs=1, seconds=runs.STEP_LIMIT_S)
 
     def _reset(self) -> None:
-        self.run.multi = None
-        self.run.cold = ()
         self.run.playing = False
-        self.run.rebuilt = "reset"
+        self.run.reset_requested = True
 
     # -- building ----------------------------------------------------------------------------------
     def configs(self) -> tuple[list[TrainConfig], Any]:
@@ -227,13 +226,14 @@ class CompareUnit:
         """Build the members on first use, and again from the seed when a cold setting changed."""
         run = self.run
         losses = tuple(c.loss for c in configs)
-        cold = (losses, *(tuple((n, getattr(c, n)) for n in sorted(TrainConfig.cold_fields)) for c in configs[:1]))
-        if run.multi is not None and run.cold == cold:
+        shared_cold = tuple((name, getattr(configs[0], name)) for name in sorted(TrainConfig.cold_fields))
+        cold = (losses, shared_cold)
+        if run.multi is not None and run.cold == cold and not run.reset_requested:
             return
-        if run.multi is None and run.rebuilt != "reset":
-            why = ""  # the first build says nothing
-        elif run.rebuilt == "reset":
+        if run.reset_requested:
             why = "Reset"
+        elif run.multi is None:
+            why = ""  # the first build says nothing
         elif run.losses != losses:
             why = "The losses changed"
         else:
@@ -241,10 +241,8 @@ class CompareUnit:
             why = f"{' and '.join(changed) or 'The data'} changed"
         with run.lock:
             run.multi = MultiTrainer(configs, dataset=dataset)
-        run.losses, run.cold, run.built_from = losses, cold, dict(self.shared)
+        run.losses, run.cold, run.built_from, run.reset_requested = losses, cold, dict(self.shared), False
         run.rebuilt = f"{why}: every member rebuilt from seed {configs[0].seed}." if why else ""
-        if why == "Reset":
-            run.playing = False
 
     # -- drawing -----------------------------------------------------------------------------------
     def _sidebar(self, num_classes: int) -> None:

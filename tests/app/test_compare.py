@@ -112,6 +112,19 @@ def test_a_cold_change_rebuilds_every_member_and_says_so():
     assert "Seed changed: every member rebuilt from seed 3." in texts(at.caption)
 
 
+def test_reset_rebuilds_from_the_seed_pauses_and_says_so():
+    at = open_compare()
+    first = [m.snapshot().embeddings for m in compare_run(at).multi.members]
+    at.button(key="cmp-step").click().run()
+    at.button(key="cmp-play").click().run()
+    assert compare_run(at).playing
+    at.button(key="cmp-reset").click().run()
+    run = compare_run(at)
+    assert not run.playing and run.multi.step == 0
+    assert all(np.array_equal(a, m.snapshot().embeddings) for a, m in zip(first, run.multi.members, strict=True))
+    assert "Reset: every member rebuilt from seed 0." in texts(at.caption)
+
+
 def test_nothing_selected_gets_one_sentence_and_keeps_the_settings():
     at = open_compare()
     at.select_slider(key="cmp-arcface-m").set_value(0.3).run()
