@@ -31,8 +31,7 @@ def bare_multi():
     """The MultiTrainer the Compare page builds by default (same dataset, member configs, one thread)."""
     import torch
 
-    from app import state
-    from app.compare import member_defaults
+    from app.compare.live import default_member_values, default_shared
     from app.live.run import config_for
     from toy_models.data import load_dataset
     from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig
@@ -42,13 +41,9 @@ def bare_multi():
     dataset = load_dataset("digits", None, seed=cfg.data_seed, holdout_classes=cfg.holdout_classes,
                            max_train=cfg.max_train, max_test=cfg.max_test,
                            num_identities=cfg.num_identities)  # fmt: skip
-    shared = state.defaults()
-    configs = []
-    for loss in DEFAULT_COMPARE_LOSSES:
-        own = member_defaults(loss, dataset.num_classes, int(shared["dim"]))
-        common = {k: shared[k] for k in ("lr", "batch_size", "backbone", "seed", "dataset", "dim")}
-        values = {**state.defaults(loss), **own, **common, "loss": loss}
-        configs.append(config_for(values, dataset, None))
+    shared = default_shared()  # as the page opens
+    configs = [config_for(default_member_values(loss, shared, dataset.num_classes), dataset, None)
+               for loss in DEFAULT_COMPARE_LOSSES]  # fmt: skip
     return MultiTrainer(configs, dataset=dataset)
 
 

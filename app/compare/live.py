@@ -80,6 +80,18 @@ def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
     return out
 
 
+def default_shared() -> dict[str, Any]:
+    """The settings every member shares, as the page opens (the library's defaults)."""
+    defaults = state.defaults()
+    return {name: defaults[name] for name in (*SHARED_NAMES, *DATA_NAMES)}
+
+
+def default_member_values(loss: str, shared: Mapping[str, Any], num_classes: int) -> dict[str, Any]:
+    """A member's full values before the user touched them: the loss's defaults, its margin and scale for C
+    classes in the shared dimension (`member_defaults`), and the shared settings."""
+    return {**state.defaults(loss), **member_defaults(loss, num_classes, int(shared["dim"])), **shared, "loss": loss}
+
+
 @dataclass
 class CompareRun:
     """The page's run: one MultiTrainer over the chosen losses, and what the page says about it."""
@@ -107,6 +119,15 @@ class CompareResult:
     run: CompareRun
 
 
+def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, as_spec: bool = False) -> Any:
+    """A member's features, class weights and margin regions on the circle or sphere."""
+    return plots.hypersphere_figure(
+        snap.embeddings, snap.labels, snap.class_weights, class_names=snap.class_names, loss=config.loss,
+        margin=views.figure_margin(values), sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
+        as_spec=as_spec,
+    )  # fmt: skip
+
+
 def member_figures(run: CompareRun, values_of: Any) -> dict[str, Any]:
     """Each member's small view as a lazy figure builder for the export panel (it takes the run's lock itself:
     the panel builds figures on a thread of its own while a tick may be training)."""
@@ -115,11 +136,7 @@ def member_figures(run: CompareRun, values_of: Any) -> dict[str, Any]:
         def figure() -> Any:
             with run.lock:
                 snap, config = run.multi.snapshot(i), run.multi.configs[i]
-            values = values_of(config.loss, len(snap.class_names))
-            return plots.hypersphere_figure(snap.embeddings, snap.labels, snap.class_weights,
-                                            class_names=snap.class_names, loss=config.loss,
-                                            margin=views.figure_margin(values),
-                                            sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
+            return member_sphere(snap, config, values_of(config.loss, len(snap.class_names)))
 
         return figure
 
@@ -152,9 +169,8 @@ class CompareUnit:
     @property
     def shared(self) -> dict[str, Any]:
         """The settings every member shares (by Param name)."""
-        if self._k("shared") not in st.session_state:
-            defaults = state.defaults()
-            st.session_state[self._k("shared")] = {n: defaults[n] for n in (*SHARED_NAMES, *DATA_NAMES)}
+        if self._k("shared") not in st.session_state:  # (setdefault would build the defaults on every call)
+            st.session_state[self._k("shared")] = default_shared()
         return st.session_state[self._k("shared")]
 
     @property
@@ -170,7 +186,7 @@ class CompareUnit:
         shape = (num_classes, int(self.shared["dim"]))
         kept = members.get(loss)
         if kept is None or kept.get("_shape") != shape:
-            kept = {**state.defaults(loss), **member_defaults(loss, *shape), "_shape": shape}
+            kept = {**default_member_values(loss, self.shared, num_classes), "_shape": shape}
             members[loss] = kept
             for p in state.params_for(loss):
                 if p.name in MEMBER_NAMES:
@@ -328,11 +344,7 @@ class CompareUnit:
 
     def _member_view(self, snap: Any, config: TrainConfig, dim: int) -> None:
         values = self.member_values(config.loss, len(snap.class_names))
-        spec = plots.hypersphere_figure(
-            snap.embeddings, snap.labels, snap.class_weights, class_names=snap.class_names, loss=config.loss,
-            margin=views.figure_margin(values), sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
-            as_spec=True,
-        )  # fmt: skip
+        spec = member_sphere(snap, config, values, as_spec=True)
         spec["layout"].update(height=VIEW_HEIGHT, margin={"t": 46, "b": 0, "l": 0, "r": 0}, showlegend=False,
                               title={"text": member_title(config, snap), "font": {"size": 13}, "x": 0.5,
                                      "xanchor": "center", "y": 0.97, "yanchor": "top"})  # fmt: skip
@@ -347,8 +359,7 @@ class CompareUnit:
         box = self.controls if self.controls is not None else st.sidebar
         configs, dataset = self.configs()
         with box:
-            self._sidebar(dataset.num_classes)
-        configs, dataset = self.configs()  # the sidebar may have re-seeded a member
+            self._sidebar(dataset.num_classes)  # its callbacks ran before this run: `configs` is current
         if run.data_notice:
             st.warning(views.md(run.data_notice), icon=":material/folder_off:")
         if not configs:

@@ -8,8 +8,8 @@ Results are cached in st.session_state under the key, per configs, so a rerun ne
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -21,6 +21,7 @@ from toy_models.train import TrainConfig
 
 EPOCHS = experiments.DEFAULT_EPOCHS  # then a third as many at a tenth of the lr (experiments.train_side_by_side)
 PANELS_PER_ROW = 4
+T = TypeVar("T")
 NO_LOSSES = "Pick at least one loss to reproduce the papers' figures."
 
 
@@ -65,22 +66,30 @@ def _sphere_panels(records: Sequence[experiments.MemberRecord], *, subtitle_stat
     return papers.sphere_panels(panels)
 
 
-def _train(configs: Sequence[TrainConfig]) -> dict[str, list[experiments.MemberRecord]] | None:
-    """Train every run the figures need, with a status box; None (and one sentence) when the data cannot load."""
-    with st.status("Training the runs behind the figures…", expanded=True) as status:
+def train_with_status(label: str, done_label: str, failure: str, train: Callable[[Callable[[float, str], None]], T]
+                      ) -> T | None:
+    """Run `train(report)` inside a status box with a progress bar (`report(fraction, text)` moves it); None, with
+    one sentence ("<failure>: <reason>"), when the data cannot load or a setting is refused."""
+    with st.status(label, expanded=True) as status:
         bar = st.progress(0.0)
-
-        def on_progress(fraction: float, what: str) -> None:
-            bar.progress(min(fraction, 1.0), text=f"Training {what}")
-
         try:
-            runs = experiments.paper_runs(configs, epochs=EPOCHS, on_progress=on_progress)
+            result = train(lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
         except (ValueError, DatasetError) as error:
             status.update(label="Nothing was trained.", state="error")
-            st.error(f"The figures could not be trained: {error}")
+            st.error(f"{failure}: {error}")
             return None
-        status.update(label="Trained: the figures below come from these runs.", state="complete", expanded=False)
-    return runs
+        status.update(label=done_label, state="complete", expanded=False)
+    return result
+
+
+def _train(configs: Sequence[TrainConfig]) -> dict[str, list[experiments.MemberRecord]] | None:
+    """Train every run the figures need, with a status box; None (and one sentence) when the data cannot load."""
+    return train_with_status(
+        "Training the runs behind the figures…", "Trained: the figures below come from these runs.",
+        "The figures could not be trained",
+        lambda report: experiments.paper_runs(configs, epochs=EPOCHS,
+                                              on_progress=lambda fraction, what: report(fraction, f"Training {what}")),
+    )  # fmt: skip
 
 
 def render(configs: Sequence[TrainConfig], *, key: str) -> None:

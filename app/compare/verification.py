@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.compare.papers import NO_LOSSES, cache_key, show_figure
+from app.compare.papers import NO_LOSSES, cache_key, show_figure, train_with_status
 from app.plots import papers, verification
 from toy_models import experiments
 from toy_models.data import DatasetError
@@ -93,20 +93,13 @@ def _class_names(dataset: str, data_dir: str | None, data_seed: int, num_identit
 
 
 def _train(configs: Sequence[TrainConfig], held: Sequence[int]) -> list[experiments.MemberRecord] | None:
-    with st.status("Training without the held-out classes…", expanded=True) as status:
-        bar = st.progress(0.0)
-
-        def on_epoch(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"epoch {done} of {total}")
-
-        try:
-            records = experiments.open_set_verification(configs, held, epochs=EPOCHS, on_epoch=on_epoch)
-        except (ValueError, DatasetError) as error:
-            status.update(label="Nothing was trained.", state="error")
-            st.error(f"Verification could not be trained: {error}")
-            return None
-        status.update(label="Trained without the held-out classes.", state="complete", expanded=False)
-    return records
+    return train_with_status(
+        "Training without the held-out classes…", "Trained without the held-out classes.",
+        "Verification could not be trained",
+        lambda report: experiments.open_set_verification(
+            configs, held, epochs=EPOCHS,
+            on_epoch=lambda done, total: report(done / total, f"epoch {done} of {total}")),
+    )  # fmt: skip
 
 
 def render(configs: Sequence[TrainConfig], *, key: str) -> None:

@@ -91,3 +91,33 @@ def decode(value: Any) -> np.ndarray:
     if isinstance(value, dict) and "bdata" in value:
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
     return np.asarray(value)
+
+
+def record_downloads(monkeypatch) -> dict[str, Any]:
+    """Patch st.download_button to record each button's data (a callable, when deferred) by its label."""
+    import streamlit as st
+
+    recorded: dict[str, Any] = {}
+    original = st.download_button
+
+    def recording(label, data, *args, **kwargs):
+        recorded[label] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    return recorded
+
+
+def build_on_threads(callables: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+    """Call every recorded download callable on a thread of its own, as Streamlit does on a click; the results
+    of those that finished within `timeout` (a hung one is simply missing)."""
+    import threading
+
+    results: dict[str, Any] = {}
+    threads = [threading.Thread(target=lambda n=n, f=f: results.__setitem__(n, f()), daemon=True)
+               for n, f in callables.items()]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apphelpers import k, start
+from apphelpers import build_on_threads, k, record_downloads, start
 
 from toy_models import export
 
@@ -53,28 +53,11 @@ def test_each_download_callable_builds_its_file_without_hanging(monkeypatch):
     """The buttons' callables, run as Streamlit runs them on a click: on a thread of their own, while the
     run's training lock is free. (A figure builder that takes the lock inside a callable that already held
     it used to hang the download and the training with it.)"""
-    import threading
-
-    import streamlit as st
-
-    captured: dict[str, object] = {}
-    original = st.download_button
-
-    def recording(label, data, *args, **kwargs):
-        captured[label] = data
-        return original(label, data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", recording)
+    captured = record_downloads(monkeypatch)
     at = start()
     at.button(key=k("step")).click().run()
     assert list(captured) == LABELS and all(callable(v) for v in captured.values())
-    results: dict[str, object] = {}
-    threads = [threading.Thread(target=lambda n=n, f=f: results.__setitem__(n, f()), daemon=True)
-               for n, f in captured.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = build_on_threads(captured, timeout=60)
     assert set(results) == set(LABELS), f"still building: {set(LABELS) - set(results)}"
     assert results["Embeddings (CSV)"].startswith(b"index,split,label,class_name,prediction,x0,x1,x2\n")
     assert '"command": "train"' in results["Metrics and config (JSON)"]

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from apphelpers import ENTRY, texts, unescape
+from apphelpers import ENTRY, build_on_threads, record_downloads, texts, unescape
 from streamlit.testing.v1 import AppTest
 
 from app.compare import member_defaults
@@ -156,33 +156,17 @@ def test_export_tab_before_training_then_files_that_replay(monkeypatch):
     built on threads of their own (as Streamlit runs them on a click), the JSON replays to the same metrics
     (the whole comparison: only the all-at-once trainer reproduces a member exactly) and the weights reload."""
     import json
-    import threading
-
-    import streamlit as st
 
     from toy_models import cli, export
 
-    captured: dict[str, object] = {}
-    original = st.download_button
-
-    def recording(label, data, *args, **kwargs):
-        captured[label] = data
-        return original(label, data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", recording)
+    captured = record_downloads(monkeypatch)
     at = open_compare()
     assert export.NOTHING_YET in [i.value for i in at.info]
     assert not captured
     at.button(key="cmp-step").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="cmp-export-model").options == ["Softmax", "SphereFace", "CosFace", "ArcFace"]
-    results: dict[str, object] = {}
-    threads = [threading.Thread(target=lambda n=n, f=f: results.__setitem__(n, f()), daemon=True)
-               for n, f in captured.items()]  # fmt: skip
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    results = build_on_threads(captured)
     assert set(results) == set(captured), f"still building: {set(captured) - set(results)}"
     record = json.loads(results["Metrics and config (JSON)"])
     assert record["command"] == "compare" and len(record["runs"]) == 4
