@@ -10,7 +10,16 @@
 """
 
 from app.course.course import DEFAULT_COURSE, Course, CourseError, CourseLesson, builtin_courses, load_course
-from app.course.record import APP_VERSION, REPORT_SIZE_CAP, ReportError, parse_report, report_json, validate_record
+from app.course.record import (
+    APP_VERSION,
+    REPORT_SIZE_CAP,
+    ReportError,
+    new_record,
+    parse_report,
+    read_report,
+    report_json,
+    validate_record,
+)
 from app.course.runs import RunError, run_record
 
 __all__ = [
@@ -24,7 +33,9 @@ __all__ = [
     "RunError",
     "builtin_courses",
     "load_course",
+    "new_record",
     "parse_report",
+    "read_report",
     "report_json",
     "run_record",
     "validate_record",

@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,30 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
     c.time(record["started_at"], "started_at")
     c.time(record["submitted_at"], "submitted_at")
     return record
+
+
+def now_iso() -> str:
+    """The current time as the record writes it (UTC, ISO 8601, seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_record(*, course: Mapping[str, Any] | None, student_id: str, student_name: str, identity: str,
+               lesson_id: str, lesson_version: int, answers: Mapping[str, Any], checks: Mapping[str, Any],
+               started_at: str, submitted_at: str | None = None) -> dict:
+    """A validated record for the Submit button (ReportError if a part is bad).
+
+    course: Course.ref() or None. checks: {check_id: {"status", "reason", "run"}}, where run is
+    app.course.runs.run_record(trainer, metrics) of the run as it was when the check was last decided (for a
+    passed check: the moment it passed), or None if the check never ran."""
+    record = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "app_version": APP_VERSION,
+        "course": None if course is None else dict(course),
+        "student": {"id": student_id, "name": student_name, "identity": identity},
+        "lesson": {"id": lesson_id, "version": lesson_version},
+        "answers": dict(answers), "checks": {k: dict(v) for k, v in checks.items()},
+        "started_at": started_at, "submitted_at": submitted_at or now_iso(),
+    }
+    return validate_record(record)
 
 
 def parse_report(data: bytes | str, *, source: str = "the report") -> dict:

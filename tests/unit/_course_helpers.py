@@ -66,19 +66,10 @@ def live_record(course, lesson_id: str = "alpha", *, student_id: str = "s1", nam
         metrics = run_metrics(trainer, needs=check_metric_names(check))
         verdict = evaluate(check, changed, metrics)
         checks[check.id] = {"status": verdict.status, "reason": verdict.reason, "run": run_record(trainer, metrics)}
-    record = {
-        "format": record_module.FORMAT,
-        "format_version": record_module.FORMAT_VERSION,
-        "app_version": record_module.APP_VERSION,
-        "course": course.ref(),
-        "student": {"id": student_id, "name": name, "identity": "typed"},
-        "lesson": {"id": entry.id, "version": entry.version},
-        "answers": {"wedge": 1, "spacing": 36.0} if answers is None else answers,
-        "checks": checks,
-        "started_at": "2026-12-10T09:30:00+00:00",
-        "submitted_at": submitted_at,
-    }
-    return record_module.validate_record(record)
+    return record_module.new_record(
+        course=course.ref(), student_id=student_id, student_name=name, identity="typed", lesson_id=entry.id,
+        lesson_version=entry.version, answers={"wedge": 1, "spacing": 36.0} if answers is None else answers,
+        checks=checks, started_at="2026-12-10T09:30:00+00:00", submitted_at=submitted_at)
 
 
 def copy_of(record: dict) -> dict:
