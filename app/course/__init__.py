@@ -2,7 +2,7 @@
 
     record.py   the submission record and report files: validate_record, parse_report, report_json
     runs.py     a live Trainer <-> its replayable RUN (run_record for the app, replay_run for the grader)
-    course.py   course files (lessons/COURSES.md): load_course, Course, CourseLesson, course_toml
+    course.py   course files (docs/courses.md): load_course, Course, CourseLesson, course_toml
     store.py    submissions in SQLAlchemy (SQLite by default, PostgreSQL for a hosted class): Store
     grade.py    grading by replay with joblib or Dask: grade, load_sources
     exports.py  long CSV, Canvas and Moodle CSVs, feedback texts: write_outputs

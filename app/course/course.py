@@ -1,4 +1,4 @@
-"""Course files: which lessons count, when they are due, with which settings and points (lessons/COURSES.md).
+"""Course files: which lessons count, when they are due, with which settings and points (docs/courses.md).
 
     course = load_course("lessons/course.toml")     # CourseError: one sentence naming file, field, problem
     course.ref()                                     # {"id", "version", "hash"}: what a submission carries
@@ -228,7 +228,8 @@ def parse_course(data: bytes, lessons: Iterable[Any], *, name: str = "course.tom
         if not isinstance(lesson_id, str):
             raise r.fail(f"{where}.id", f"expected text, got {_kind(lesson_id)}")
         if lesson_id not in by_id:
-            raise r.fail(f"{where}.id", f"{lesson_id!r} is not a lesson (there are: {', '.join(sorted(by_id))})")
+            known = f"there are: {', '.join(sorted(by_id))}" if by_id else "there are none"
+            raise r.fail(f"{where}.id", f"{lesson_id!r} is not a lesson ({known})")
         if lesson_id in seen:
             raise r.fail(f"{where}.id", f"{lesson_id!r} is assigned twice (also lessons[{seen[lesson_id]}])")
         seen[lesson_id] = i
@@ -264,7 +265,13 @@ def load_course(path: str | Path = DEFAULT_COURSE, *, lessons: Iterable[Any] | N
             data = file.read(COURSE_FILE_CAP + 1)
     except OSError as err:
         raise CourseError(f"{path.name}: the file cannot be read ({err.strerror or err}).") from None
-    return parse_course(data, _builtin_lessons() if lessons is None else lessons, name=str(path), path=path)
+    if lessons is None:
+        try:
+            lessons = _builtin_lessons()
+        except ValueError as err:  # LessonError: one sentence naming the lesson file
+            raise CourseError(f"{path}: lessons: the built-in lessons cannot be loaded ({str(err).rstrip('.')}).") \
+                from None
+    return parse_course(data, lessons, name=str(path), path=path)
 
 
 def builtin_courses(folder: Path = COURSES_DIR) -> dict[str, Path]:

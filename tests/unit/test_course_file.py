@@ -111,6 +111,21 @@ def test_a_file_that_is_not_utf8_or_too_large_is_refused(tmp_path):
         load_course(tmp_path / "absent.toml", lessons=fixture_lessons())
 
 
+def test_broken_built_in_lessons_are_one_course_sentence(tmp_path, monkeypatch):
+    from app.course import course as course_module
+    from app.lessons.format import LessonError
+
+    def broken():
+        raise LessonError("lessons/05-arcface.md: preset.m: Lesson file value m=2.0 is above ArcFace's maximum.")
+
+    monkeypatch.setattr(course_module, "_builtin_lessons", broken)
+    path = write_course(tmp_path)
+    with pytest.raises(CourseError) as caught:
+        load_course(path)
+    assert str(caught.value) == (f"{path}: lessons: the built-in lessons cannot be loaded (lessons/05-arcface.md: "
+                                 "preset.m: Lesson file value m=2.0 is above ArcFace's maximum).")
+
+
 def test_course_toml_writes_a_file_that_validates_to_the_same_course(tmp_path):
     text = course_toml("built", 'A "quoted" title', 1, [
         {"id": "alpha", "due": "2026-12-01", "locked": ["margin", "loss"], "questions": {"wedge": 2},
