@@ -35,6 +35,9 @@ from app.course.runs import RunError, replay_run
 ABS_TOL = 1e-3
 REL_TOL = 1e-3
 TOLERANCE_TEXT = f"|claimed − replayed| ≤ {ABS_TOL:g} + {REL_TOL:g}·|replayed|"
+# The longest replay: a check with an epoch budget is decided by its end (one epoch more is replayed, to see a
+# late pass fail as the app would say); one without is bounded by the live unit's own limit (app.live.run).
+MAX_REPLAY_EPOCHS = 2000
 
 
 @dataclass(frozen=True)
@@ -158,25 +161,30 @@ def _run_key(run: Mapping[str, Any]) -> str:
     return json.dumps({k: run[k] for k in ("unit", "initial", "hyper_log", "step")}, sort_keys=True)
 
 
-def replay_job(run: Mapping[str, Any], needs: Sequence[str], data_dir: str | None = None) -> dict[str, Any]:
-    """Replay one RUN and measure it: {"metrics", "values", "step", "epoch"} or {"error": sentence}."""
+def replay_job(run: Mapping[str, Any], needs: Sequence[str], data_dir: str | None = None,
+               max_epochs: int = MAX_REPLAY_EPOCHS) -> dict[str, Any]:
+    """Replay one RUN and measure it: {"metrics", "values", "step", "epoch"} or {"error": sentence}.
+    Never raises: whatever a submitted file does to a replay is that submission's error, not the grader's."""
     from app.lessons.checks import run_metrics
 
     try:
-        trainer, values = replay_run(run, data_dir=data_dir)
+        trainer, values = replay_run(run, data_dir=data_dir, max_epochs=max_epochs)
         metrics = run_metrics(trainer, needs=set(needs))
     except (RunError, ValueError, OSError) as err:
         return {"error": str(err).rstrip(".") + "."}
+    except Exception as err:
+        return {"error": f"the replay failed ({type(err).__name__}: {str(err)[:200]})."}
     return {"metrics": metrics, "values": values, "step": trainer.step, "epoch": trainer.epoch}
 
 
-def run_replays(jobs: Mapping[str, tuple[dict, set[str]]], *, n_jobs: int = -1, dask_scheduler: str | None = None,
+def run_replays(jobs: Mapping[str, tuple], *, n_jobs: int = -1, dask_scheduler: str | None = None,
                 data_dir: str | None = None) -> dict[str, dict]:
-    """Replay every job (key -> (run, metric names)) in parallel; key -> replay_job's result."""
+    """Replay every job (key -> (run, metric names[, max epochs])) in parallel; key -> replay_job's result."""
     from joblib import Parallel, delayed, parallel_config
 
     keys = list(jobs)
-    calls = [delayed(replay_job)(jobs[k][0], sorted(jobs[k][1]), data_dir) for k in keys]
+    args = {k: (jobs[k][0], sorted(jobs[k][1]), data_dir, *jobs[k][2:]) for k in keys}
+    calls = [delayed(replay_job)(*args[k]) for k in keys]
     if not calls:
         return {}
     if dask_scheduler:
@@ -185,7 +193,7 @@ def run_replays(jobs: Mapping[str, tuple[dict, set[str]]], *, n_jobs: int = -1, 
         with Client(dask_scheduler, timeout="20s") as _client, parallel_config(backend="dask"):
             results = Parallel()(calls)
     elif n_jobs == 1 or len(calls) == 1:
-        results = [replay_job(jobs[k][0], sorted(jobs[k][1]), data_dir) for k in keys]
+        results = [replay_job(*args[k]) for k in keys]
     else:
         results = Parallel(n_jobs=n_jobs, backend="loky")(calls)
     return dict(zip(keys, results, strict=True))
@@ -207,6 +215,12 @@ def metric_mismatches(claimed: Mapping[str, float], replayed: Mapping[str, float
     return out
 
 
+def _past_budget(check: Any, run: Mapping[str, Any]) -> bool:
+    """A run handed in after the check's epoch budget fails it, as the app says: no replay needed (a claim
+    that only costs the student points need not be checked)."""
+    return check.within_epochs is not None and run["epoch"] > check.within_epochs
+
+
 def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Mapping[str, Any] | None,
                  replays: Mapping[str, dict]) -> tuple[float, str, bool, str]:
     """(points, status, flagged, reason) of one counted check."""
@@ -219,10 +233,13 @@ def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Map
     run = claimed.get("run")
     if run is None:
         return 0.0, "missing", False, "The submission has no run to replay for this check."
+    check = entry.lesson.check(check_id)
+    if _past_budget(check, run):
+        return 0.0, "failed", False, (f"The run was handed in at epoch {run['epoch']}, after this check's budget of "
+                                      f"{check.within_epochs} epochs. {check.feedback}").strip()
     result = replays[_run_key(run)]
     if "error" in result:
         return 0.0, "error", True, f"The run could not be replayed: {result['error']}"
-    check = entry.lesson.check(check_id)
     verdict = evaluate(check, result["values"], result["metrics"])
     problems = []
     if run["epoch"] != result["epoch"]:
@@ -303,17 +320,20 @@ def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_s
 
     from app.lessons.checks import check_metric_names
 
-    jobs: dict[str, tuple[dict, set[str]]] = {}
+    jobs: dict[str, tuple[dict, set[str], int]] = {}
     for _, record in chosen:
         entry = course.lesson(record["lesson"]["id"])
         for check_id in entry.checks:
             run = (record["checks"].get(check_id) or {}).get("run")
-            if run is None:
+            if run is None or entry.lesson.unit != "live":
+                continue
+            check = entry.lesson.check(check_id)
+            if _past_budget(check, run):
                 continue
             key = _run_key(run)
-            needs = jobs[key][1] if key in jobs else set()
-            needs |= check_metric_names(entry.lesson.check(check_id)) | set(run["metrics"])
-            jobs[key] = (run, needs)
+            _, needs, longest = jobs.get(key, (run, set(), 0))
+            budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
+            jobs[key] = (run, needs | check_metric_names(check) | set(run["metrics"]), max(longest, budget))
     replays = run_replays(jobs, n_jobs=n_jobs, dask_scheduler=dask_scheduler, data_dir=data_dir)
     result.replays = len(replays)
 

@@ -95,11 +95,13 @@ def replay_inputs(run: Mapping[str, Any], *, data_dir: str | None = None,
     return config, log, values
 
 
-def replay_run(run: Mapping[str, Any], *, data_dir: str | None = None, field: str = "run") -> tuple[Trainer, dict]:
-    """(the rebuilt Trainer at the run's step, the clean values at its end). RunError for a bad RUN."""
+def replay_run(run: Mapping[str, Any], *, data_dir: str | None = None, field: str = "run",
+               max_epochs: int | None = None) -> tuple[Trainer, dict]:
+    """(the rebuilt Trainer at the run's step, the clean values at its end). RunError for a bad RUN, or one
+    longer than `max_epochs`."""
     config, log, values = replay_inputs(run, data_dir=data_dir, field=field)
     try:
-        trainer = replay(config, log, int(run["step"]))
+        trainer = replay(config, log, int(run["step"]), max_epochs=max_epochs)
     except ValueError as err:
         raise RunError(f"{field}: {err}.") from None
     return trainer, values

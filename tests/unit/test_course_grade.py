@@ -88,6 +88,18 @@ def test_a_tampered_run_or_epoch_is_flagged(setup):
     assert "could not be replayed" in rows["spread"].reason and "m=9" in rows["spread"].reason
 
 
+def test_a_run_past_the_budget_fails_and_a_huge_step_count_is_not_replayed(setup):
+    late = copy_of(setup["ada"])
+    late["checks"]["learns"]["run"]["epoch"] = 4  # learns must pass by epoch 3
+    huge = late["checks"]["spread"]["run"]
+    huge["step"] = 10**9  # claims epoch 2 still: replaying a billion steps would take days
+    result = grade(setup["course"], [Source("ada.json", late)], n_jobs=1)
+    rows = rows_of(result, "s1")
+    assert rows["learns"].status == "failed" and "after this check's budget of 3 epochs" in rows["learns"].reason
+    assert rows["spread"].status == "error" and rows["spread"].flagged
+    assert "beyond 4 epochs" in rows["spread"].reason
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [

@@ -96,6 +96,14 @@ def test_replay_to_an_earlier_step_stops_there(digits):
     assert state_of(rebuilt)["metrics"] == middle["metrics"]
 
 
+def test_max_epochs_refuses_a_long_replay_before_training(digits):
+    trainer = Trainer(CONFIG, dataset=digits)
+    limit = 2 * trainer.steps_per_epoch
+    assert replay(CONFIG, [], limit, dataset=digits, max_epochs=2).step == limit
+    with pytest.raises(ValueError, match=f"step {limit + 1} is beyond 2 epochs"):
+        replay(CONFIG, [], limit + 1, dataset=digits, max_epochs=2)
+
+
 @pytest.mark.parametrize(
     ("log", "step", "words"),
     [

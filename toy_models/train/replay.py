@@ -43,12 +43,15 @@ def replay(
     step: int,
     *,
     dataset: Dataset | None = None,
+    max_epochs: int | None = None,
 ) -> Trainer:
     """A Trainer that ran `step` optimiser steps from `initial_config`, applying each logged change at its step.
 
     hyper_log: ModelRun.hyper_log, or its JSON form ([[step, {field: value}], ...]); steps must not decrease
     and none may exceed `step`. ValueError (one sentence) for a malformed log, a cold or unknown setting or a
     value out of range (TrainConfig.with_hot checks each change, as it did in the original run).
+    max_epochs: refuse (ValueError, before training) a `step` beyond that many epochs, so that a step count
+    from an untrusted file cannot keep a grader busy for days.
     """
     if not is_int(step) or step < 0:
         raise ValueError(f"the step to replay to must be a non-negative integer, got {step!r}")
@@ -61,6 +64,9 @@ def replay(
             raise ValueError(f"hyper_log[{i}]: step {at} is beyond the run's last step {step}")
         previous = at
     trainer = Trainer(initial_config, dataset=dataset)
+    if max_epochs is not None and step > max_epochs * trainer.steps_per_epoch:
+        raise ValueError(f"step {step} is beyond {max_epochs} epochs ({max_epochs * trainer.steps_per_epoch} steps), "
+                         "the most this replay may train")
     for at, changes in entries:
         if at > trainer.step:
             trainer.advance(steps=at - trainer.step)
