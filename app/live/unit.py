@@ -294,8 +294,8 @@ class LiveUnit:
         if self.placed is None:
             cells = st.columns([1.1, 1, 1, 1.1, 1.3, 1.3, 1.1], vertical_alignment="center")
             buttons, metrics = cells[:3], cells[3:]
-        else:
-            buttons = st.columns([1.25, 1, 1], gap="small")
+        else:  # a sidebar is ~300 px: Play on its own row, Step and Reset under it, then two rows of metrics
+            buttons = [st.container(), *st.columns(2, gap="small")]
             metrics = [*st.columns(2), *st.columns(2)]
         buttons[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary",
                           icon=":material/pause:" if run.playing else ":material/play_arrow:",
