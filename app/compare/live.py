@@ -313,7 +313,8 @@ class CompareUnit:
                 continue
             with st.expander(state.loss_label(loss), expanded=False):
                 for p in params:
-                    controls.seed_widgets(self._member_key(loss), p, values[p.name])
+                    # A fixed control always shows its value (whatever was written to its widget's state).
+                    controls.seed_widgets(self._member_key(loss), p, values[p.name], force=p.name in self.fixed)
                     controls.draw(self._member_key(loss), p, locked_note=self._note(p.name),
                                   on_change=self._member_changed, args=(loss, p.name))  # fmt: skip
         st.header("Training")
@@ -331,7 +332,7 @@ class CompareUnit:
         if name in self.hidden:
             return
         p = state.param_by_name("arcface", name)
-        controls.seed_widgets(self.key, p, self.shared[name])
+        controls.seed_widgets(self.key, p, self.shared[name], force=name in self.fixed)
         controls.draw(self.key, p, locked_note=self._note(name), on_change=self._shared_changed, args=(name,))
 
     def _buttons(self) -> list[Any]:
