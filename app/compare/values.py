@@ -169,3 +169,17 @@ def member_values(
     on top (shared: the full shared values, the preset's included). Also what a headless run trains."""
     own = preset.members.get(loss, {}) if preset is not None else {}
     return {**default_member_values(loss, shared, num_classes), **own}
+
+
+def merged(base: Mapping[str, Any] | None, over: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A raw Compare preset with `over` on top (a lesson's solution over its preset): shared keys and `losses`
+    replaced, each member's table merged key by key. Neither input is changed; check the result with
+    `parse_preset`."""
+    out = {key: value for key, value in (base or {}).items() if key != "members"}
+    out.update({key: value for key, value in (over or {}).items() if key != "members"})
+    members = {loss: dict(table) for loss, table in dict((base or {}).get("members", {})).items()}
+    for loss, table in dict((over or {}).get("members", {})).items():
+        members[loss] = {**members.get(loss, {}), **table}
+    if members:
+        out["members"] = members
+    return out

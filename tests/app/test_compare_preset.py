@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
 
 from app.compare import CompareUnit, member_defaults, parse_preset
+from app.compare.values import merged
 
 HARNESS = str(ROOT / "tests" / "app" / "_compare_preset_app.py")
 NOTE = ":material/lock: This lesson fixed this."
@@ -114,6 +115,14 @@ def test_a_locked_value_cannot_be_moved_and_a_free_change_keeps_the_preset():
     assert {c.loss: c.gradient for c in lesson_run(at).multi.configs}["arcface"] == "true"
 
 
+def test_a_hidden_member_selection_is_not_drawn_and_the_presets_trains():
+    at = open_harness({"case": "hidden-losses"})
+    assert not has_widget(at, "les-losses")
+    assert lesson_run(at).losses == ("cosface", "arcface")
+    assert not at.select_slider(key="les-arcface-m").disabled and has_widget(at, "les-dataset")
+    assert not any("fixed this" in t for t in texts(at.caption))
+
+
 def test_the_url_cannot_override_the_preset():
     at = open_harness({"m": "0.4", "s": "30", "dim": "3", "seed": "9", "losses": "softmax", "dataset": "digits",
                        "loss": "softmax", "backbone": "cnn"})  # fmt: skip
@@ -191,6 +200,15 @@ def test_parse_preset_keeps_only_what_it_names_in_clean_values():
     assert preset.losses == ("softmax", "cosface")
     assert preset.members == {"combined": {"margin": (1.0, 0.3, 0.1)}, "cosface": {"gradient": "true"}}
     assert parse_preset(None) == parse_preset({})
+
+
+def test_a_solution_merges_over_the_preset_member_by_member():
+    preset = {"dim": 2, "losses": ["arcface"], "members": {"arcface": {"m": 0.2, "grad": "true"}}}
+    solution = {"seed": 5, "losses": ["arcface", "cosface"], "members": {"arcface": {"m": 0.4}, "cosface": {"m": 0.1}}}
+    assert merged(preset, solution) == {"dim": 2, "seed": 5, "losses": ["arcface", "cosface"],
+                                        "members": {"arcface": {"m": 0.4, "grad": "true"}, "cosface": {"m": 0.1}}}
+    assert preset["members"]["arcface"] == {"m": 0.2, "grad": "true"}, "the preset itself is unchanged"
+    assert merged(None, {"dim": 3}) == {"dim": 3}
 
 
 def test_the_compare_page_fixes_nothing():
