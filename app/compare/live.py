@@ -1,6 +1,7 @@
 """The losses side by side: one MultiTrainer, identical batches, one small hypersphere view per loss.
 
-    CompareUnit("cmp").render() -> CompareResult(configs, run)
+    CompareUnit("cmp").render() -> CompareResult(configs, run, members)    # the Compare page
+    CompareUnit("lesson-6", preset=..., locked=..., hidden=..., controls=st.container())   # a lesson (see the class)
 
 The sidebar holds the losses to compare (each with its own margin, scale and gradient controls) and the
 settings they share (learning rate, batch, backbone, seed, dataset, dimension). The main area holds
@@ -11,7 +12,8 @@ centres beside the Tammes bound.
 Hot changes (a member's margin, scale or gradient; the shared learning rate) go to the running members
 only, which keep their weights; a cold change (the set of losses, the data, the dimension, the backbone,
 the batch size, the seed) rebuilds every member from the seed and says so. Every widget key starts with
-the unit's key ("cmp-lr", "cmp-arcface-m"), so the page can hold other units.
+the unit's key ("cmp-lr", "cmp-arcface-m"), so the page can hold other units. The unit never reads or writes
+the URL. Its defaults and a lesson's preset are plain values, checked without Streamlit in `app.compare.values`.
 """
 
 from __future__ import annotations
