@@ -26,8 +26,8 @@ import streamlit as st
 
 from app import state
 from app.lessons import numbers, progress
-from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
 from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
 from app.live import LiveUnit
 from app.live.views import md
 
