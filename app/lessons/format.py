@@ -305,6 +305,12 @@ def _tables(value: Any, key: str, r: _Reader, at_least: int) -> list[dict]:
     return value
 
 
+def _where(array: str, index: int, table: dict) -> str:
+    """How a field of an array entry is named: by its id when it has a usable one, else by position."""
+    ident = table.get("id")
+    return f"{array}.{ident}" if isinstance(ident, str) and _ID.fullmatch(ident) else f"{array}[{index}]"
+
+
 def _unique_id(table: dict, where: str, seen: set, r: _Reader) -> str:
     ident = r.text(table, "id", where)
     if not _ID.fullmatch(ident):
@@ -318,7 +324,7 @@ def _unique_id(table: dict, where: str, seen: set, r: _Reader) -> str:
 def _read_questions(value: Any, unit: str, dim: int, r: _Reader) -> tuple[Question, ...]:
     out, seen = [], set()
     for i, table in enumerate(_tables(value, "questions", r, 2), start=1):
-        where = f"questions[{i}]"
+        where = _where("questions", i, table)
         r.keys(table, _QUESTION_KEYS, ("id", "kind", "prompt", "answer", "explanation"), where)
         ident = _unique_id(table, where, seen, r)
         where = f"questions.{ident}"
@@ -369,7 +375,7 @@ def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim
     out, seen = [], set()
     url_keys = state.all_url_keys() | {"loss"}
     for i, table in enumerate(_tables(value, "checks", r, 1), start=1):
-        where = f"checks[{i}]"
+        where = _where("checks", i, table)
         r.keys(table, _CHECK_KEYS, ("id", "title", "feedback"), where)
         ident = _unique_id(table, where, seen, r)
         where = f"checks.{ident}"
