@@ -150,14 +150,15 @@ def check_metric_names(check: Any) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _show_metric(name: str, value: float) -> str:
+def _show_metric(name: str, value: float, *, target: bool = False) -> str:
+    """A measured value with one decimal ("48.2°", "91.3 %"); a target as written ("55°", "90 %")."""
     kind = _LABELS.get(name, (name, "plain"))[1]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not measured"
     if kind == "deg":
-        return f"{value:.1f}°"
+        return f"{value:g}°" if target else f"{value:.1f}°"
     if kind == "percent":
-        return f"{100 * value:.1f} %"
+        return f"{100 * value:.4g} %" if target else f"{100 * value:.1f} %"
     if kind == "count":
         return f"{value:g}"
     return numbers.format_number(value)
@@ -267,7 +268,8 @@ def evaluate(check: Any, values: Mapping[str, Any], metrics: Mapping[str, float]
         return CheckResult(check.id, "passed", f"{_phrase(met[0])} at epoch {epoch}, "
                                                f"{_need(met[0])}{by} as needed.", "")
     name, _, sign, target = missed[0]
-    reason = f"{_phrase(missed[0])} at epoch {epoch}; this check needs {sign} {_show_metric(name, target)}{by}."
+    needed = _show_metric(name, target, target=True)
+    reason = f"{_phrase(missed[0])} at epoch {epoch}; this check needs {sign} {needed}{by}."
     if budget is not None and epoch >= budget:
         return CheckResult(check.id, "failed", reason, check.feedback)
     return CheckResult(check.id, "not_yet", reason, "")
@@ -280,7 +282,7 @@ def _phrase(item: tuple) -> str:
 
 def _need(item: tuple) -> str:
     name, _, sign, target = item
-    return f"{'at least' if sign == '≥' else 'at most'} {_show_metric(name, target)}"
+    return f"{'at least' if sign == '≥' else 'at most'} {_show_metric(name, target, target=True)}"
 
 
 def quiz_answer_correct(question: Any, given: Any, *, classes: int, dim: int) -> bool:
