@@ -257,3 +257,15 @@ def test_folder_problems_and_cli(tmp_path, capsys):
     assert cli.main(["check", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == "ok: 1 lessons"
     assert [lesson.id for lesson in load_lessons(tmp_path)] == ["tiny"]
+
+
+def test_authors_guide_example_validates_and_lists_everything(tmp_path):
+    from app.lessons.format import COMPARE_VIEWS, LIVE_VIEWS, METRICS, REPO
+    from app.lessons.numbers import CATALOGUE
+
+    guide = (REPO / "lessons" / "README.md").read_text(encoding="utf-8")
+    example = guide.split("<!-- example -->\n```\n", 1)[1].split("\n```", 1)[0] + "\n"
+    lesson = load_lesson(write(tmp_path, example, "42-margin-basics.md"))
+    assert lesson.id == "margin-basics" and len(lesson.questions) == 2
+    for name in (*LIVE_VIEWS, *COMPARE_VIEWS, *METRICS, *CATALOGUE):
+        assert f"`{name}" in guide, name
