@@ -20,7 +20,7 @@ from typing import Any
 import tomllib
 
 from app import state
-from app.lessons import numbers
+from app.lessons import numbers, presets
 from toy_models.heads import LOSSES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -263,8 +263,6 @@ def load_lesson(path: Path | str) -> Lesson:
             if control not in controls:
                 raise r.fail(name, f"{control!r} is not a control; the controls are {', '.join(sorted(controls))}")
 
-    from app.lessons import presets  # (a sibling module: presets and solutions, validated by app.state)
-
     preset = presets.read_preset(r.table(data, "preset", ""), unit, r)
     dim = int(presets.clean_shared(preset, r, "preset")["dim"])
     solution = presets.read_solution(data["solution"], preset, unit, r)
@@ -275,7 +273,8 @@ def load_lesson(path: Path | str) -> Lesson:
 
     questions = _read_questions(data["questions"], unit, dim, r)
     losses = _member_losses(preset, solution) if unit == "compare" else ()
-    checks = _read_checks(data["checks"], unit, losses, r, dim)
+    default_loss = str(preset.get("loss", state.defaults()["loss"]))
+    checks = _read_checks(data["checks"], unit, losses, r, dim, default_loss)
     blocks = _read_body(body, body_line, unit, questions, checks, dim, r)
     return Lesson(lesson_id, number, title, version, minutes, summary, objectives, unit, preset, locked, hidden,
                   solution, questions, checks, blocks, path)
@@ -371,7 +370,8 @@ def _read_questions(value: Any, unit: str, dim: int, r: _Reader) -> tuple[Questi
     return tuple(out)
 
 
-def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim: int) -> tuple[Check, ...]:
+def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim: int,
+                 default_loss: str) -> tuple[Check, ...]:
     out, seen = [], set()
     url_keys = state.all_url_keys() | {"loss"}
     for i, table in enumerate(_tables(value, "checks", r, 1), start=1):
@@ -390,6 +390,9 @@ def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim
                 raise r.fail(f"{where}.settings.{key}", "not a setting (a share-link key such as loss, m, s, dim)")
             if isinstance(wanted, (dict, list)):
                 raise r.fail(f"{where}.settings.{key}", f"expected one value, got {_kind(wanted)}")
+        loss = table.get("member") if unit == "compare" else settings.get("loss", default_loss)
+        for key, wanted in settings.items():
+            presets.check_constraint(str(loss), key, wanted, f"{where}.settings.{key}", r, numeric=False)
         limits = {}
         for name in ("at_most", "at_least"):
             limits[name] = r.table(table, name, where)
@@ -397,6 +400,7 @@ def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim
                 if key not in url_keys:
                     raise r.fail(f"{where}.{name}.{key}", "not a setting (a share-link key such as m, s, lr)")
                 r.number(limit, f"{where}.{name}.{key}")
+                presets.check_constraint(str(loss), key, limit, f"{where}.{name}.{key}", r, numeric=True)
         targets = {}
         for name in ("reach", "stay_below"):
             targets[name] = r.table(table, name, where)

@@ -83,6 +83,26 @@ def _check_compare(table: Mapping[str, Any], where: str, r: Any) -> None:
         _check_validates({**shared, **own, "loss": loss}, f"{where}.members.{loss}", r)
 
 
+def check_constraint(loss: str, key: str, value: Any, where: str, r: Any, *, numeric: bool) -> None:
+    """A check's settings / at_most / at_least entry must be a setting of the loss it reads (with a value the
+    schema accepts, or a numeric setting for a bound)."""
+    if loss not in LOSSES:
+        return  # (the member or loss itself is reported elsewhere)
+    if key == "loss":
+        if numeric:
+            raise r.fail(where, "the loss is not a number, so it cannot be bounded")
+        _check_validates({"loss": value}, where.rsplit(".", 1)[0], r)
+        return
+    param = next((p for p in state.params_for(loss) if key in p.url_keys), None)
+    if param is None:
+        raise r.fail(where, f"{state.loss_label(loss)} has no setting {key}")
+    part = param.parts[param.url_keys.index(key)] if param.parts else param
+    if numeric and part.kind == "choice":
+        raise r.fail(where, f"{part.label} is a choice, not a number, so it cannot be bounded")
+    if not numeric:
+        _check_validates({"loss": loss, key: value}, where.rsplit(".", 1)[0], r)
+
+
 def read_preset(table: dict, unit: str, r: Any) -> dict:
     """The preset as written (URL keys), validated."""
     if unit == "compare":

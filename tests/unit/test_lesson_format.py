@@ -269,3 +269,15 @@ def test_authors_guide_example_validates_and_lists_everything(tmp_path):
     assert lesson.id == "margin-basics" and len(lesson.questions) == 2
     for name in (*LIVE_VIEWS, *COMPARE_VIEWS, *METRICS, *CATALOGUE):
         assert f"`{name}" in guide, name
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ('settings = { loss = "arcface" }', 'settings = { dim = 4 }', ": checks.spread.settings.dim: "),
+        ('settings = { loss = "arcface" }', 'settings = { form = "original" }', "ArcFace has no setting form"),
+        ("at_least = { m = 0.3 }", 'at_least = { grad = 1 }', "is a choice, not a number"),
+    ],
+)
+def test_check_constraints_must_fit_the_schema(tmp_path, old, new, words):
+    assert words in error_of(tmp_path, bad(old, new))
