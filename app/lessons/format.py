@@ -257,7 +257,8 @@ def load_lesson(path: Path | str) -> Lesson:
         raise r.fail("unit", f"{unit!r} is not a unit; use \"live\" or \"compare\"")
     locked = frozenset(r.texts(data, "locked", ""))
     hidden = frozenset(r.texts(data, "hidden", ""))
-    controls = state.control_names()
+    # A compare lesson may also fix the member selection ("losses"), as the Compare unit calls it.
+    controls = state.control_names() | ({"losses"} if unit == "compare" else set())
     for name, names in (("locked", locked), ("hidden", hidden)):
         for control in sorted(names):
             if control not in controls:

@@ -198,13 +198,18 @@ def live_values(url_values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def compare_losses(url_values: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(url_values.get("losses", DEFAULT_COMPARE_LOSSES))
+    """The compared losses in the library's order, as the Compare unit shows and trains them."""
+    chosen = url_values.get("losses", DEFAULT_COMPARE_LOSSES)
+    return tuple(loss for loss in LOSSES if loss in chosen)
 
 
 def member_values(url_values: Mapping[str, Any], loss: str, num_classes: int) -> dict[str, Any]:
     """A compare member's full values by Param name, as the Compare unit builds them: the loss's defaults made
     sensible for C classes in the shared dimension, the member's own values over them, the shared settings."""
-    from app.compare.live import default_member_values  # (pure; its module also holds the Streamlit unit)
+    try:  # the Compare unit's pure defaults (app/compare/values.py once the lesson preset work is merged)
+        from app.compare.values import default_member_values
+    except ImportError:
+        from app.compare.live import default_member_values
 
     shared_raw = _shared_raw(url_values)
     shared_clean = state.validate({**shared_raw, "loss": "arcface"}).values
