@@ -22,6 +22,7 @@ import tomllib
 from app import state
 from app.lessons import numbers, presets
 from toy_models.heads import LOSSES
+from toy_models.train import DEFAULT_COMPARE_LOSSES
 
 REPO = Path(__file__).resolve().parents[2]
 LESSONS_DIR = REPO / "lessons"
@@ -282,7 +283,7 @@ def load_lesson(path: Path | str) -> Lesson:
 
 
 def _member_losses(preset: dict, solution: tuple[SolutionStep, ...]) -> tuple[str, ...]:
-    names = list(preset.get("losses", ()))
+    names = list(preset.get("losses", DEFAULT_COMPARE_LOSSES))
     for step in solution:
         names += [n for n in step.values.get("losses", ()) if n not in names]
     return tuple(names)
@@ -385,13 +386,22 @@ def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim
         r.fill(feedback, f"{where}.feedback", dim)
         if not feedback.strip():
             raise r.fail(f"{where}.feedback", "empty; say what to try when the check fails")
+        member = table.get("member")
+        if unit == "compare":
+            if member is None:
+                raise r.fail(f"{where}.member", "missing (a compare lesson's check names whose run it checks)")
+            member = r.text(table, "member", where)
+            if member not in losses:
+                raise r.fail(f"{where}.member", f"{member!r} is not one of the compared losses ({', '.join(losses)})")
+        elif member is not None:
+            raise r.fail(f"{where}.member", "only a compare lesson's check names a member")
         settings = r.table(table, "settings", where)
         for key, wanted in settings.items():
             if key not in url_keys:
                 raise r.fail(f"{where}.settings.{key}", "not a setting (a share-link key such as loss, m, s, dim)")
             if isinstance(wanted, (dict, list)):
                 raise r.fail(f"{where}.settings.{key}", f"expected one value, got {_kind(wanted)}")
-        loss = table.get("member") if unit == "compare" else settings.get("loss", default_loss)
+        loss = member if unit == "compare" else settings.get("loss", default_loss)
         for key, wanted in settings.items():
             presets.check_constraint(str(loss), key, wanted, f"{where}.settings.{key}", r, numeric=False)
         limits = {}
@@ -412,15 +422,6 @@ def _read_checks(value: Any, unit: str, losses: tuple[str, ...], r: _Reader, dim
         if not targets["reach"] and not targets["stay_below"]:
             raise r.fail(f"{where}.reach", "a check needs a target in reach or stay_below")
         within = r.integer(table, "within_epochs", where, 1, 10_000) if "within_epochs" in table else None
-        member = table.get("member")
-        if unit == "compare":
-            if member is None:
-                raise r.fail(f"{where}.member", "missing (a compare lesson's check names whose run it checks)")
-            member = r.text(table, "member", where)
-            if member not in losses:
-                raise r.fail(f"{where}.member", f"{member!r} is not one of the compared losses ({', '.join(losses)})")
-        elif member is not None:
-            raise r.fail(f"{where}.member", "only a compare lesson's check names a member")
         out.append(Check(ident, title, dict(settings), {k: float(v) for k, v in limits["at_most"].items()},
                          {k: float(v) for k, v in limits["at_least"].items()}, within,
                          {k: float(v) for k, v in targets["reach"].items()},

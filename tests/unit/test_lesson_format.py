@@ -281,3 +281,23 @@ def test_authors_guide_example_validates_and_lists_everything(tmp_path):
 )
 def test_check_constraints_must_fit_the_schema(tmp_path, old, new, words):
     assert words in error_of(tmp_path, bad(old, new))
+
+
+def test_compare_lesson_without_losses_compares_the_default_four(tmp_path):
+    changes = [
+        ('unit = "live"', 'unit = "compare"'),
+        ('locked = ["loss"]', 'locked = ["losses"]'),
+        ('[preset]\nloss = "arcface"\ndim = 3\nm = 0.1', '[preset]\ndim = 3\n[preset.members.arcface]\nm = 0.1'),
+        ('[solution]\nm = 0.4\nepochs = 5', '[solution]\nepochs = 5\n[solution.members.arcface]\nm = 0.4'),
+        ('settings = { loss = "arcface" }', 'member = "arcface"'),
+        ("[view: sphere]", "[view: compare]"),
+        ('view = "sphere"', 'view = "compare"'),
+    ]
+    text = GOOD
+    for old, new in changes:
+        text = text.replace(old, new)
+    lesson = load_lesson(write(tmp_path, text))
+    assert lesson.locked == frozenset({"losses"}) and lesson.check("spread").member == "arcface"
+    assert lesson.solution[0].values == {"dim": 3, "members": {"arcface": {"m": 0.4}}}
+    message = error_of(tmp_path, text.replace('member = "arcface"', 'member = "combined"'))
+    assert ": checks.spread.member: 'combined' is not one of the compared losses" in message
