@@ -9,7 +9,14 @@
 `python -m app.lessons check lessons/` validates a folder of lessons.
 """
 
-from app.lessons.checks import CheckResult, check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons.checks import (
+    CheckResult,
+    check_metric_names,
+    evaluate,
+    member_metrics,
+    quiz_answer_correct,
+    run_metrics,
+)
 from app.lessons.format import (
     LESSONS_DIR,
     Block,
@@ -39,6 +46,7 @@ __all__ = [
     "lesson_problems",
     "load_lesson",
     "load_lessons",
+    "member_metrics",
     "number_answer",
     "quiz_answer_correct",
     "run_metrics",

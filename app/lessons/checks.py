@@ -115,6 +115,8 @@ def verification_auc(config: Any, epochs: int) -> float:
 
 def run_metrics(run: Any, *, needs: Collection[str] = ()) -> dict[str, float]:
     """The METRICS of a Trainer (or one MultiTrainer member). Costly metrics only when named in `needs`."""
+    if hasattr(run, "members"):
+        raise TypeError("run_metrics measures one run; for a MultiTrainer use member_metrics(multi), by loss.")
     snap = run.snapshot()
     history = run.history
     metrics: dict[str, float] = {

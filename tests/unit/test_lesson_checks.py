@@ -157,3 +157,5 @@ def test_member_metrics_by_loss(one_thread, digits):
     assert list(by_loss) == ["softmax", "cosface"]
     assert by_loss["cosface"]["test_accuracy"] == multi.members[1].history.test_accuracy[-1]
     assert by_loss["softmax"]["epoch"] == 1
+    with pytest.raises(TypeError, match="member_metrics"):
+        run_metrics(multi)
