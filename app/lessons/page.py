@@ -148,6 +148,7 @@ class LessonPage:
             st.markdown("**By the end of this lesson you can:**\n" + "\n".join(
                 f"- {md(objective)}" for objective in lesson.objectives))  # fmt: skip
 
+        self.top = st.container()
         text_boxes: list[tuple[Any, Any]] = []  # (block, container) filled once the unit has its values
         view_boxes: dict[str, Any] = {}
         for text, views in sections(lesson.blocks):
@@ -162,18 +163,61 @@ class LessonPage:
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
         footer = st.container()
 
-        with st.sidebar:
-            st.header("Your run")
-            run_bar = st.container()
-        result = self._unit(view_boxes, run_bar).render()
-        self.values = result.values
-        self.run = result.run
-        self.classes = result.run.trainer.dataset.num_classes
+        if lesson.unit == "compare":
+            self._render_compare(view_boxes)
+        else:
+            with st.sidebar:
+                st.header("Your run")
+                run_bar = st.container()
+            result = self._unit(view_boxes, run_bar).render()
+            self.values, self.run = result.values, result.run
+            self.classes = result.run.trainer.dataset.num_classes
         for block, box in text_boxes:
             with box:
                 self._text_block(block)
         with footer:
             self._footer()
+
+    def _render_compare(self, view_boxes: dict[str, Any]) -> None:
+        """A compare lesson: the Compare unit where its marker is (or under the objectives), its sections in
+        their boxes, and the checks redrawn on their own timer while the members train."""
+        from app.compare import CompareUnit
+        from app.compare import papers as papers_section
+        from app.compare import sweep as sweep_section
+        from app.compare import verification as verification_section
+
+        lesson = self.lesson
+        unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+                           fixed_by="This lesson")  # fmt: skip
+        with view_boxes.get("compare") or self.top:
+            result = unit.render()
+        if result is None:
+            return
+        self.compare = result
+        first = next(iter(result.members.values()))
+        self.values, self.run = first.values, result.run
+        self.classes = first.trainer.dataset.num_classes
+        sections = {"papers_figures": papers_section, "open_set_verification": verification_section,
+                    "margin_sweep": sweep_section}  # fmt: skip
+        for name, section in sections.items():
+            if name in view_boxes:
+                with view_boxes[name]:
+                    section.render(result.configs, key=f"{self.key}-{name}")
+        every = 2.0 if result.run.playing else None
+        st.fragment(self._compare_checks, run_every=every, key=f"{self.key}-checks")()
+
+    def _compare_checks(self) -> None:
+        members = self.compare.members
+        for check in self.lesson.checks:
+            member = members.get(check.member)
+            if member is not None and not self.progress.has_passed(check.id):
+                costly = bool(check_metric_names(check) & COSTLY_METRICS)
+                if not costly:
+                    self._evaluate(check, False, member)
+            box = self.check_boxes.get(check.id)
+            if box is not None:
+                with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
+                    self._show_check(check)
 
     def _unit(self, view_boxes: dict[str, Any], run_bar: Any) -> LiveUnit:
         lesson = self.lesson
@@ -255,15 +299,20 @@ class LessonPage:
                 self._show_check(check)
 
     def _evaluate(self, check: Any, costly: bool, run: Any = None) -> None:
-        run = run or self.run
+        """Evaluate a check on the run (a live unit's LiveRun, or a compare member's MemberRun) and keep what it
+        said; a pass is recorded with the run that passed."""
+        if run is None:
+            run = self.compare.members.get(check.member) if self.lesson.unit == "compare" else self.run
+            if run is None:
+                return
         names = check_metric_names(check)
         with run.lock:
             metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
         result = evaluate(check, run.values, metrics)
-        shown = st.session_state.setdefault(f"{self.key}-results", {})
-        shown[check.id] = result
+        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = result
         if result.status == "passed":
-            self.progress.passed(check.id, result.reason, progress.run_record(run, metrics))
+            record = progress.run_record(run, metrics, unit=self.lesson.unit)
+            self.progress.passed(check.id, result.reason, record)
 
     def _show_check(self, check: Any) -> None:
         st.markdown(f":material/flag: **Check:** {md(check.title)}")

@@ -74,12 +74,14 @@ def progress_of(lesson_id: str) -> LessonProgress:
 
 
 def run_record(run: Any, metrics: dict[str, float], *, unit: str = "live") -> dict[str, Any]:
-    """A live run as a replayable record: the values it was built from (share-link keys), the hot changes
-    applied to it since (step, setting), where it stands, and the metrics the check saw."""
+    """A run as a replayable record: the values it was built from (share-link keys), the hot changes applied
+    to it since (step, setting), where it stands, and the metrics the check saw. `run` is a live unit's
+    LiveRun or a compare member's MemberRun (whose members share their batches: a replay trains them all)."""
     trainer = run.trainer
+    initial = getattr(run, "initial", None) or run.values
     return {
         "unit": unit,
-        "initial": state.to_query(run.initial or run.values),
+        "initial": state.to_query(initial),
         "hyper_log": [[int(step), dict(changes)] for step, changes in getattr(trainer, "hyper_log", [])],
         "step": int(trainer.step),
         "epoch": int(trainer.epoch),
