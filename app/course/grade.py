@@ -228,7 +228,7 @@ def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Map
 
     if claimed is None:
         return 0.0, "missing", False, "Not in the submission."
-    if entry.lesson.unit != "live":
+    if entry.lesson.unit != "live" or (claimed.get("run") or {}).get("unit", "live") != "live":
         return 0.0, "ungraded", True, "Runs of compare lessons are not replayed yet: grade this check by hand."
     run = claimed.get("run")
     if run is None:
@@ -325,7 +325,7 @@ def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_s
         entry = course.lesson(record["lesson"]["id"])
         for check_id in entry.checks:
             run = (record["checks"].get(check_id) or {}).get("run")
-            if run is None or entry.lesson.unit != "live":
+            if run is None or entry.lesson.unit != "live" or run["unit"] != "live":
                 continue
             check = entry.lesson.check(check_id)
             if _past_budget(check, run):

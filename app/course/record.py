@@ -9,7 +9,7 @@ file carries it. Plain JSON, validated field by field; nothing in it is ever exe
      "checks": {check_id: {"status": "passed" | "not_yet" | "failed", "reason": "...", "run": RUN}},
      "started_at": "2026-12-01T09:00:00+00:00", "submitted_at": "2026-12-01T09:20:00+00:00"}
 
-    RUN = {"unit": "live",
+    RUN = {"unit": "live" | "compare",
            "initial": {share-link URL key: text},             # app.state.to_query of the values the model was
                                                               # built from (loss, m, s, lr, dim, seed, ...)
            "hyper_log": [[step, {URL key: text}], ...],       # hot changes, applied before step + 1
@@ -37,7 +37,7 @@ FORMAT_VERSION = 1
 REPORT_SIZE_CAP = 256 * 1024  # bytes; a real report is a few kB (hyper_log grows by ~40 bytes per slider move)
 IDENTITIES = ("typed", "login", "class-code")  # how the student was identified (class-code and typed are weak)
 CHECK_STATUSES = ("passed", "not_yet", "failed")
-RUN_UNITS = ("live",)
+RUN_UNITS = ("live", "compare")  # compare: one member of a Compare unit (stored; not replayed yet)
 MAX_ID = 200  # characters of a student id or name
 MAX_TEXT = 2000  # characters of a reason or a text answer
 MAX_LOG = 20_000  # hot changes in one run's log
@@ -144,7 +144,7 @@ def _check_values(c: _Checker, values: Any, field: str) -> dict[str, str]:
 def _check_run(c: _Checker, run: Any, field: str) -> dict:
     run = c.mapping(run, field, ("unit", "initial", "hyper_log", "step", "epoch", "metrics"))
     if run["unit"] not in RUN_UNITS:
-        c.fail(f"{field}.unit", f"{run['unit']!r} is not a unit that can be replayed ({', '.join(RUN_UNITS)})")
+        c.fail(f"{field}.unit", f"{str(run['unit'])[:40]!r} is not one of {', '.join(RUN_UNITS)}")
     _check_values(c, run["initial"], f"{field}.initial")
     log = run["hyper_log"]
     if not isinstance(log, list):

@@ -32,6 +32,11 @@ checks = { learns = 3, spread = 1 }
 
 [[lessons]]
 id = "beta"
+
+[[lessons]]
+id = "gamma"
+preset = { seed = 4 }
+checks = { arcface-margin = 2 }
 """
 
 

@@ -18,7 +18,7 @@ NINE = ["softmax", "normface", "sphereface", "cosface", "arcface", "side-by-side
 def test_a_course_file_gives_its_lessons_points_and_dates(tmp_path):
     course = course_at(tmp_path)
     assert (course.id, course.title, course.version) == ("test-course", "Course tests", 3)
-    alpha, beta = course.lessons
+    alpha, beta, gamma = course.lessons
     assert alpha.id == "alpha" and alpha.version == 2
     assert alpha.questions == {"wedge": 1.0, "spacing": 2.0}
     assert alpha.checks == {"learns": 3.0, "spread": 1.0}
@@ -29,6 +29,7 @@ def test_a_course_file_gives_its_lessons_points_and_dates(tmp_path):
     assert alpha.is_late("2026-12-16T00:00:00+00:00") and not alpha.is_late("2026-12-15T23:00:00+00:00")
     # Without tables, every question and check counts one point.
     assert beta.questions == {"which": 1.0, "unit": 1.0} and beta.checks == {"learns": 1.0} and beta.due is None
+    assert gamma.checks == {"arcface-margin": 2.0} and gamma.preset == {"seed": 4}  # a compare lesson's shared key
     assert course.ref() == {"id": "test-course", "version": 3, "hash": course.hash}
 
 
@@ -62,8 +63,8 @@ def test_the_default_course_validates_against_the_lessons():
 
 BAD = [
     ("syntax", COURSE_TEXT.replace('version = 3', 'version = = 3'), "TOML syntax error", ""),
-    ("unknown lesson", COURSE_TEXT.replace('id = "beta"', 'id = "gamma"'), "lessons[1].id",
-     "'gamma' is not a lesson"),
+    ("unknown lesson", COURSE_TEXT.replace('id = "beta"', 'id = "delta"'), "lessons[1].id",
+     "'delta' is not a lesson"),
     ("wrong type", COURSE_TEXT.replace("version = 3", 'version = "3"'), "course.version", "whole number"),
     ("points type", COURSE_TEXT.replace("wedge = 1", 'wedge = "one"'), "lessons[0].questions.wedge",
      "points must be a number"),
@@ -71,7 +72,7 @@ BAD = [
      "lessons[0].preset.m", "above ArcFace's maximum"),
     ("preset type", COURSE_TEXT.replace("preset = { seed = 2 }", "preset = { m = [1] }"), "lessons[0].preset.m",
      "expected one value"),
-    ("duplicate lesson", COURSE_TEXT + '\n[[lessons]]\nid = "alpha"\n', "lessons[2].id", "assigned twice"),
+    ("duplicate lesson", COURSE_TEXT + '\n[[lessons]]\nid = "alpha"\n', "lessons[3].id", "assigned twice"),
     ("due not a date", COURSE_TEXT.replace("due = 2026-12-15", 'due = "next friday"'), "lessons[0].due",
      "'next friday' is not a date"),
     ("due impossible", COURSE_TEXT.replace("due = 2026-12-15", 'due = "2026-13-45"'), "lessons[0].due",
@@ -81,6 +82,8 @@ BAD = [
      "no question 'wedgie'"),
     ("unknown check", COURSE_TEXT.replace("learns = 3", "learn = 3"), "lessons[0].checks.learn", "no check 'learn'"),
     ("negative points", COURSE_TEXT.replace("learns = 3", "learns = -3"), "lessons[0].checks.learns", "negative"),
+    ("compare preset", COURSE_TEXT.replace("preset = { seed = 4 }", "preset = { m = 0.3 }"), "lessons[2].preset.m",
+     "a compare lesson takes only lr, batch, backbone, seed, dataset, dim here"),
     ("unknown key", COURSE_TEXT.replace("due = 2026-12-15", "deadline = 2026-12-15"), "lessons[0].deadline",
      "unknown key"),
     ("unknown control", COURSE_TEXT.replace('locked = ["margin"]', 'locked = ["m"]'), "lessons[0].locked",
@@ -143,8 +146,8 @@ def test_cli_validate_prints_the_course_or_one_sentence(tmp_path, capsys):
     good = write_course(tmp_path, COURSE_TEXT)
     assert cli.main(["validate", str(good), "--lessons", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
-    assert "course test-course version 3, 2 lessons, 10 points" in out and "due 2026-12-15" in out
-    bad = write_course(tmp_path, COURSE_TEXT.replace('id = "beta"', 'id = "gamma"'), "bad.toml")
+    assert "course test-course version 3, 3 lessons, 14 points" in out and "due 2026-12-15" in out
+    bad = write_course(tmp_path, COURSE_TEXT.replace('id = "beta"', 'id = "delta"'), "bad.toml")
     assert cli.main(["validate", str(bad), "--lessons", str(FIXTURES)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "lessons[1].id: 'gamma' is not a lesson" in err[0]
+    assert len(err) == 1 and "lessons[1].id: 'delta' is not a lesson" in err[0]

@@ -108,7 +108,7 @@ def test_a_run_past_the_budget_fails_and_a_huge_step_count_is_not_replayed(setup
         (lambda r: r["course"].update(version=2), "made under version 2 of course test-course; this course file is"),
         (lambda r: r["course"].update(hash="0" * 64), "another revision of course test-course version 3"),
         (lambda r: r["lesson"].update(version=1), "answers version 1 of lesson alpha; the lesson is now version 2"),
-        (lambda r: r["lesson"].update(id="gamma"), "lesson 'gamma' is not assigned in course test-course"),
+        (lambda r: r["lesson"].update(id="delta"), "lesson 'delta' is not assigned in course test-course"),
     ],
 )
 def test_a_report_from_another_course_or_version_is_rejected_and_the_rest_graded(setup, change, words):
@@ -119,6 +119,21 @@ def test_a_report_from_another_course_or_version_is_rejected_and_the_rest_graded
     (reject,) = result.rejects
     assert reject.label == "odd.json" and words in reject.reason and reject.reason.startswith("odd.json: ")
     assert {row.student_id for row in result.rows} == {"s2"}
+
+
+def test_a_compare_lesson_run_is_stored_but_left_for_the_instructor(setup):
+    compare = copy_of(setup["ada"])
+    compare["lesson"] = {"id": "gamma", "version": 1}
+    compare["answers"] = {"who": 1, "separation": 36}
+    run = copy_of(setup["ada"]["checks"]["learns"]["run"])
+    run["unit"] = "compare"
+    compare["checks"] = {"arcface-margin": {"status": "passed", "reason": "ArcFace reached 41 %.", "run": run}}
+    result = grade(setup["course"], [Source("cmp.json", compare)], n_jobs=1)
+    rows = rows_of(result, "s1", "gamma")
+    assert (rows["who"].points, rows["separation"].points) == (1.0, 1.0)
+    assert rows["arcface-margin"].status == "ungraded" and rows["arcface-margin"].flagged
+    assert "grade this check by hand" in rows["arcface-margin"].reason
+    assert result.replays == 0
 
 
 def test_the_newest_attempt_is_graded(setup):
@@ -165,15 +180,16 @@ def test_the_cli_grades_report_files_and_lists_the_bad_ones(setup, tmp_path, cap
         canvas = list(csv.reader(file))
     assert tuple(canvas[0][:5]) == CANVAS_FIXED
     assert canvas[0][5:] == ["Alpha: a small ArcFace lesson for the course tests (alpha)",
-                             "Beta: a CosFace lesson for the course tests (beta)"]
-    assert canvas[1] == ["    Points Possible", "", "", "", "", "7", "3"]
-    assert ["Ada Lovelace", "", "s1", "s1", "", "6", ""] in canvas
-    assert ["Cy", "", "s3", "s3", "", "", "1"] in canvas  # one question right; its check failed (15 %)
+                             "Beta: a CosFace lesson for the course tests (beta)",
+                             "Fixture: two losses side by side (gamma)"]
+    assert canvas[1] == ["    Points Possible", "", "", "", "", "7", "3", "4"]
+    assert ["Ada Lovelace", "", "s1", "s1", "", "6", "", ""] in canvas
+    assert ["Cy", "", "s3", "s3", "", "", "1", ""] in canvas  # one question right; its check failed (15 %)
 
     with (out / "moodle.csv").open(encoding="utf-8") as file:
         moodle = list(csv.reader(file))
     assert tuple(moodle[0][:4]) == MOODLE_FIXED and len(moodle) == 4
-    assert ["Ada", "Lovelace", "s1", "", "6", ""] in moodle
+    assert ["Ada", "Lovelace", "s1", "", "6", "", ""] in moodle
 
     feedback = (out / "feedback" / feedback_name("s1")).read_text(encoding="utf-8")
     assert "Feedback for Ada Lovelace [s1]" in feedback and "6 of 7 points" in feedback

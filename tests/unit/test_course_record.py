@@ -144,8 +144,8 @@ def test_a_missing_top_level_field_is_named(record, field):
                                                   "not_yet, failed."),
         (("checks", "learns", "run", "metrics", "inter_deg"), "55", "r.json: checks.learns.run.metrics.inter_deg: "
                                                                     "must be a number, not text."),
-        (("checks", "learns", "run", "unit"), "compare", "r.json: checks.learns.run.unit: 'compare' is not a unit "
-                                                         "that can be replayed (live)."),
+        (("checks", "learns", "run", "unit"), "multi", "r.json: checks.learns.run.unit: 'multi' is not one of live, "
+                                                       "compare."),
         (("checks", "learns", "run", "hyper_log"), [[100, {"lr": "0.02"}]], "r.json: checks.learns.run.hyper_log: a "
                                                                             "change at step 100 is beyond the run's "
                                                                             "step 46."),
