@@ -251,3 +251,56 @@ def test_a_dask_local_cluster_grades_as_joblib_does(setup):
     assert by_dask.rows == by_joblib.rows
     assert by_dask.replays == by_joblib.replays == 2
     assert sum(row.points for row in by_dask.rows) > 0
+
+
+@pytest.mark.slow
+def test_a_shipped_lesson_run_with_a_hot_change_grades_as_passed(tmp_path, digits):
+    """Lesson 9 (gradient) as a student does it: the true gradient traps seed 0, then switching the running
+    model to the straight-through gradient frees it. Each check keeps the run as it was when it passed."""
+    from app import state
+    from app.course.course import load_course
+    from app.course.record import new_record
+    from app.course.runs import run_record
+    from app.lessons.checks import check_metric_names, evaluate, run_metrics
+    from app.lessons.format import load_lessons
+    from toy_models.train import TrainConfig, Trainer
+
+    lessons = [lesson for lesson in load_lessons() if lesson.id == "gradient"]
+    if not lessons:
+        pytest.skip("lesson 9 (gradient) is not in lessons/")
+    course = load_course(write_course(tmp_path, '[course]\nid = "real"\ntitle = "Real"\nversion = 1\n\n'
+                                                '[[lessons]]\nid = "gradient"\n'), lessons=lessons)
+    entry = course.lesson("gradient")
+    first, second = entry.lesson.solution
+    values = state.validate(first.values).values
+    trainer = Trainer(TrainConfig(**state.config_fields(values), num_threads=1), dataset=digits)
+    passed = {}
+
+    def check_all(values):
+        for check in entry.lesson.checks:
+            if check.id in passed:
+                continue
+            metrics = run_metrics(trainer, needs=check_metric_names(check))
+            verdict = evaluate(check, values, metrics)
+            if verdict.status == "passed":
+                passed[check.id] = {"status": "passed", "reason": verdict.reason,
+                                    "run": run_record(trainer, metrics)}
+
+    for _ in range(first.epochs):
+        trainer.advance(epochs=1)
+        check_all(values)
+    values = state.validate(second.values).values
+    trainer.request_hyper(**state.hot_values(values))  # as the live unit hands a slider change over
+    for _ in range(second.epochs):
+        trainer.advance(epochs=1)
+        check_all(values)
+    assert set(passed) == {"find-trap", "free-them"}
+    record = new_record(course=course.ref(), student_id="s1", student_name="Ada", identity="typed",
+                        lesson_id="gradient", lesson_version=entry.version, answers={}, checks=passed,
+                        started_at="2026-12-10T09:30:00+00:00")
+    result = grade(course, [Source("ada.json", json.loads(report_json(record)))], n_jobs=1)
+    rows = rows_of(result, "s1", "gradient")
+    assert result.flagged == [] and result.replays == 2
+    assert rows["find-trap"].status == rows["free-them"].status == "passed"
+    switched_at = first.epochs * trainer.steps_per_epoch
+    assert passed["free-them"]["run"]["hyper_log"] == [[switched_at, {"grad": "detached"}]]
