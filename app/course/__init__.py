@@ -9,7 +9,15 @@
     cli.py      python -m app.course validate | import | grade
 """
 
-from app.course.course import DEFAULT_COURSE, Course, CourseError, CourseLesson, builtin_courses, load_course
+from app.course.course import (
+    DEFAULT_COURSE,
+    Course,
+    CourseError,
+    CourseLesson,
+    builtin_course,
+    builtin_courses,
+    load_course,
+)
 from app.course.record import (
     APP_VERSION,
     REPORT_SIZE_CAP,
@@ -31,6 +39,7 @@ __all__ = [
     "CourseLesson",
     "ReportError",
     "RunError",
+    "builtin_course",
     "builtin_courses",
     "load_course",
     "new_record",

@@ -287,6 +287,16 @@ def builtin_courses(folder: Path = COURSES_DIR) -> dict[str, Path]:
     return found
 
 
+def builtin_course(course_id: str, *, lessons: Iterable[Any] | None = None) -> Course:
+    """The built-in course `course_id` (for ?course=<id>); CourseError with one sentence if there is none."""
+    found = builtin_courses()
+    if course_id not in found:
+        shown = str(course_id)[:40]
+        listed = ", ".join(sorted(found)) or "none"
+        raise CourseError(f"There is no course {shown!r} (the built-in courses: {listed}).")
+    return load_course(found[course_id], lessons=lessons)
+
+
 # --------------------------------------------------------------------------------------------
 # Writing a course file (the instructor page builds one from checkboxes)
 

@@ -9,7 +9,15 @@ import tomllib
 from _course_helpers import COURSE_TEXT, FIXTURES, course_at, fixture_lessons, write_course
 
 from app.course import cli
-from app.course.course import DEFAULT_COURSE, CourseError, builtin_courses, course_toml, load_course, parse_course
+from app.course.course import (
+    DEFAULT_COURSE,
+    CourseError,
+    builtin_course,
+    builtin_courses,
+    course_toml,
+    load_course,
+    parse_course,
+)
 
 NINE = ["softmax", "normface", "sphereface", "cosface", "arcface", "side-by-side", "open-set", "choosing-s-and-m",
         "gradient"]
@@ -49,6 +57,12 @@ def test_the_default_course_lists_the_nine_lessons_in_order():
     assert [entry["id"] for entry in raw["lessons"]] == NINE
     assert raw["course"]["id"] == "margin-lab"
     assert builtin_courses()["margin-lab"] == DEFAULT_COURSE
+
+
+def test_an_unknown_built_in_course_is_one_sentence():
+    with pytest.raises(CourseError) as caught:
+        builtin_course("<script>nope</script>")
+    assert str(caught.value) == "There is no course '<script>nope</script>' (the built-in courses: margin-lab)."
 
 
 def test_the_default_course_validates_against_the_lessons():
