@@ -6,7 +6,8 @@
     store.py    submissions in SQLAlchemy (SQLite by default, PostgreSQL for a hosted class): Store
     grade.py    grading by replay with joblib or Dask: grade, load_sources
     exports.py  long CSV, Canvas and Moodle CSVs, feedback texts: write_outputs
-    cli.py      python -m app.course validate | import | grade
+    access.py   instructor access: scrypt password hashes, slowed retries, the email allowlist
+    cli.py      python -m app.course validate | import | grade | hash-password
 """
 
 from app.course.course import (

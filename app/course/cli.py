@@ -4,6 +4,7 @@
     python -m app.course import --db sqlite:///class.db reports/*.json
     python -m app.course grade --course lessons/course.toml [--db URL] [REPORT.json ...] --out grades/
         [--jobs N] [--dask-scheduler tcp://host:8786] [--data-dir DIR]
+    python -m app.course hash-password          # the secrets.toml line for the instructor password
 
 Exit status: 0 done (rejects are listed, and written to rejects.csv, but do not fail the run); 2 a bad course
 file, database or argument (one sentence on stderr).
@@ -103,6 +104,25 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app.course.access import hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Instructor password: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("The two passwords differ; nothing was written.")
+    try:
+        line = hash_password(password)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    print(f'instructor_password_hash = "{line}"')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.course", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,12 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--dask-scheduler", help="address of an existing Dask scheduler to replay on instead")
     grade.add_argument("--data-dir", help="folder with the MNIST / Fashion-MNIST files, for runs that used them")
     grade.add_argument("--lessons", type=Path, help="lessons folder (default: the built-in lessons/)")
+    secret = commands.add_parser("hash-password", help="print the secrets.toml line for an instructor password")
+    secret.add_argument("--stdin", action="store_true", help="read the password from one line of stdin")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"validate": cmd_validate, "import": cmd_import, "grade": cmd_grade}
+    handlers = {"validate": cmd_validate, "import": cmd_import, "grade": cmd_grade,
+                "hash-password": cmd_hash_password}
     try:
         return handlers[args.command](args)
     except UsageError as err:
