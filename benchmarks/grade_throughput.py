@@ -12,7 +12,8 @@ process warmed up) before timing (the CLI pays that once per grading run: a few 
 each worker). The two sides alternate, A B B A, and the median of the per-round ratios is printed. Wall
 time (the work happens in other processes), so a busy neighbour on a shared machine lowers it: the load
 average is printed with it.
-Goal (issue 10): >= 1.6 on 2 cores.
+Goal (issue 10): >= 1.6 on 2 cores. A second line compares the CPU seconds each replay costs in the pool
+(workers included, read with psutil) with one process: it tells the pool's overhead apart from neighbours.
 """
 
 from __future__ import annotations
@@ -43,15 +44,30 @@ def jobs(count: int, offset: int) -> dict:
     return out
 
 
-def replays_per_s(count: int, offset: int, n_jobs: int) -> float:
+def _cpu_s() -> float:
+    """CPU seconds of this process and every child it has now (the joblib workers)."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:  # a worker that just ended
+            pass
+    return total
+
+
+def replays_per_s(count: int, offset: int, n_jobs: int) -> tuple[float, float]:
+    """(replays per wall second, CPU seconds per replay, all processes together)."""
     from app.course.grade import run_replays
 
     batch = jobs(count, offset)
-    start = time.perf_counter()
+    cpu, start = _cpu_s(), time.perf_counter()
     results = run_replays(batch, n_jobs=n_jobs)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _cpu_s() - cpu
     assert all("metrics" in r for r in results.values()), results
-    return len(batch) / elapsed
+    return len(batch) / elapsed, cpu / len(batch)
 
 
 def main() -> int:
@@ -64,20 +80,23 @@ def main() -> int:
           f"{EPOCHS} epochs each", flush=True)
     replays_per_s(cores or 2, 10_000, -1)  # start the worker pool (imports torch in each worker) before timing
     replays_per_s(1, 20_000, 1)  # and this process's imports and first-use costs
-    ratios = []
+    ratios, cpu_ratios = [], []
     for r in range(rounds):
         if r % 2 == 0:
-            one = replays_per_s(count, 100 * r, 1)
-            many = replays_per_s(count, 100 * r + 50, -1)
+            one, one_cpu = replays_per_s(count, 100 * r, 1)
+            many, many_cpu = replays_per_s(count, 100 * r + 50, -1)
         else:
-            many = replays_per_s(count, 100 * r + 50, -1)
-            one = replays_per_s(count, 100 * r, 1)
+            many, many_cpu = replays_per_s(count, 100 * r + 50, -1)
+            one, one_cpu = replays_per_s(count, 100 * r, 1)
         ratios.append(many / one)
-        print(f"round {r + 1}: one process {one:.2f} replays/s, joblib on {cores} cores {many:.2f} replays/s, "
-              f"ratio {many / one:.2f}", flush=True)
+        cpu_ratios.append(many_cpu / one_cpu)
+        print(f"round {r + 1}: one process {one:.2f} replays/s ({one_cpu:.3f} CPU s each), joblib on {cores} cores "
+              f"{many:.2f} replays/s ({many_cpu:.3f} CPU s each), ratio {many / one:.2f}", flush=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"grade_replays_per_s_parallel_vs_one_process {statistics.median(ratios):.2f}   (goal >= 1.6 on 2 cores; "
           f"load average {load})")
+    print(f"grade_cpu_per_replay_pool_vs_one_process {statistics.median(cpu_ratios):.2f}   (information: the pool's "
+          f"own cost per replay; near 1 means on {cores} idle cores the speed-up would approach {cores})")
     return 0
 
 
