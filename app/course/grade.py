@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,13 @@ class Source:
     record: dict | None
     error: str | None = None
     attempt: int | None = None
+    received_at: str | None = None  # the server's clock, for stored submissions (a report file has only the
+                                    # student's own submitted_at)
+
+    @property
+    def handed_in_at(self) -> str:
+        """When it was handed in: the server's time if known, else the time the report itself says."""
+        return self.received_at or self.record["submitted_at"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class TaskRow:
     task_id: str
     points: float
     points_possible: float
-    status: str  # check: passed / not_yet / failed / missing / error; question: correct / wrong / unanswered
+    status: str  # check: passed / not_yet / failed / missing / error / ungraded; question: correct / wrong / unanswered
     flagged: bool
     reason: str
     attempt: int | None
@@ -125,7 +133,8 @@ def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None,
         for sub in store.submissions(course_id=course_id):
             label = f"database row {sub.id}"
             try:
-                sources.append(Source(label, validate_record(sub.record, source=label), attempt=sub.attempt))
+                sources.append(Source(label, validate_record(sub.record, source=label), attempt=sub.attempt,
+                                      received_at=sub.received_at))
             except ReportError as err:
                 sources.append(Source(label, None, str(err)))
     return sources
@@ -288,14 +297,17 @@ def _classes(values: Mapping[str, Any]) -> int:
     return 10  # digits, MNIST and Fashion-MNIST
 
 
+def _rank(source: Source) -> tuple[datetime, int]:
+    return datetime.fromisoformat(source.handed_in_at), source.attempt or 0
+
+
 def _newest(sources: list[tuple[Source, dict]]) -> tuple[list[tuple[Source, dict]], int]:
-    """The newest attempt of each (student, lesson): by submission time, then attempt number; and how many
-    older ones were left out."""
+    """The newest attempt of each (student, lesson): by hand-in time (the server's when stored), then attempt
+    number; and how many older ones were left out."""
     newest: dict[tuple[str, str], tuple[Source, dict]] = {}
     for source, record in sources:
         key = (record["student"]["id"], record["lesson"]["id"])
-        rank = (record["submitted_at"], source.attempt or 0)
-        if key not in newest or rank >= (newest[key][1]["submitted_at"], newest[key][0].attempt or 0):
+        if key not in newest or _rank(source) >= _rank(newest[key][0]):
             newest[key] = (source, record)
     return list(newest.values()), len(sources) - len(newest)
 
@@ -343,7 +355,7 @@ def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_s
         common = {
             "student_id": student["id"], "student_name": student["name"], "identity": student["identity"],
             "lesson_id": entry.id, "lesson_title": entry.title, "attempt": source.attempt,
-            "submitted_at": record["submitted_at"], "late": entry.is_late(record["submitted_at"]),
+            "submitted_at": source.handed_in_at, "late": entry.is_late(source.handed_in_at),
             "source": source.label,
         }
         for question_id, points in entry.questions.items():

@@ -143,6 +143,16 @@ def test_the_newest_attempt_is_graded(setup):
     result = grade(setup["course"], [Source("new.json", setup["ada"]), Source("old.json", older)], n_jobs=1)
     assert result.superseded == 1
     assert rows_of(result, "s1")["wedge"].status == "correct" and rows_of(result, "s1")["wedge"].source == "new.json"
+    # Times compare as instants, not as text: 11:00+02:00 is before 10:00+00:00.
+    older["submitted_at"] = "2026-12-10T11:00:00+02:00"
+    result = grade(setup["course"], [Source("old.json", older), Source("new.json", setup["ada"])], n_jobs=1)
+    assert rows_of(result, "s1")["wedge"].source == "new.json"
+    # A stored submission's time is the server's: the student's clock decides neither order nor lateness.
+    stored = [Source("row 1", setup["ada"], attempt=1, received_at="2026-12-16T08:00:00+00:00"),
+              Source("row 2", older, attempt=2, received_at="2026-12-16T09:00:00+00:00")]
+    result = grade(setup["course"], stored, n_jobs=1)
+    row = rows_of(result, "s1")["wedge"]
+    assert row.source == "row 2" and row.late and row.submitted_at == "2026-12-16T09:00:00+00:00"
 
 
 def test_the_cli_grades_report_files_and_lists_the_bad_ones(setup, tmp_path, capsys):
