@@ -50,6 +50,7 @@ class LiveRun:
     trainer: Trainer | None = None
     cold: tuple = ()  # the cold values the trainer was built from
     values: dict = field(default_factory=dict)  # the values it was built from / last synced to
+    initial: dict = field(default_factory=dict)  # the values it was built from (a lesson's run record replays them)
     playing: bool = False
     rebuilt: str = ""  # "Embedding dim changed: model rebuilt from seed 0."
     auto_paused: str = ""  # why playing stopped by itself
@@ -97,6 +98,7 @@ def ensure_trainer(run: LiveRun, values: Mapping[str, Any], data_dir: str | None
         run.trainer = Trainer(config_for(values, dataset, folder), dataset=dataset)
     run.cold = cold
     run.values = dict(values)
+    run.initial = dict(values)
     run.events_seen = 0
     run.last_divergence = ""
     run.last_hyper = ""

@@ -13,6 +13,13 @@ locked:   controls shown disabled, with a note naming who fixed them; a URL valu
 hidden:   controls not shown; their preset value stays in force (and the URL cannot change it either).
 use_url:  read the setup from the address bar on the first run and keep it there (one unit per page).
 controls: where the controls go (default: the sidebar).
+views:    {view name: container} to place the views one by one (a lesson puts each beside the prose that
+          talks about it; VIEW_NAMES lists them); views not named are not drawn. Default: the unit's own
+          layout, every view.
+run_bar:  where Play / Step / Reset and the progress metrics go when `views` is given (default: the top
+          of the controls), laid out for a narrow column.
+on_details: called with the run inside the statistics fragment (every other tick while playing, and on
+          every page run): a lesson evaluates its checks there, so they follow the training live.
 
 Two units on one page never collide: widget keys, fragment keys and the run state are all prefixed
 with the unit's key.
@@ -29,7 +36,7 @@ redrawn its caps and curves from the preview the server sent with the last figur
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +57,9 @@ MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls frag
 SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
 TRAINING_NAMES = ("lr", "batch_size", "backbone", "seed")
 DATA_NAMES = ("dataset", "dim")
+# The views a page may place one by one (LiveUnit(views=...)); lesson files name them in their markers.
+VIEW_NAMES = ("sphere", "angle_histograms", "target_logit", "decision_margins", "angle_statistics",
+              "training_curves")
 
 
 @dataclass
@@ -78,6 +88,9 @@ class LiveUnit:
         fixed_by: str = "This lesson",
         use_url: bool = True,
         controls: Any = None,
+        views: Mapping[str, Any] | None = None,
+        run_bar: Any = None,
+        on_details: Callable[[LiveRun], None] | None = None,
     ):
         state.check_control_names(locked, what="locked control")
         state.check_control_names(hidden, what="hidden control")
@@ -87,6 +100,12 @@ class LiveUnit:
         self.fixed_by = fixed_by
         self.use_url = use_url
         self.controls = controls
+        unknown = sorted(set(views or ()) - set(VIEW_NAMES))
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a view of the live unit (views: {', '.join(VIEW_NAMES)}).")
+        self.placed = dict(views) if views is not None else None
+        self.run_bar = run_bar
+        self.on_details = on_details
         self.preset, problems = state.validate(preset or {}, source="Preset")
         if problems:
             raise ValueError(problems[0])
@@ -269,17 +288,23 @@ class LiveUnit:
 
     # -- views -------------------------------------------------------------------------------------
     def _buttons(self) -> list[Any]:
-        """Play / Step / Reset, and the four boxes the live fragment fills with progress metrics."""
+        """Play / Step / Reset, and the four boxes the live fragment fills with progress metrics: in one row
+        across the page, or (a lesson's run bar, a narrow column) buttons above two rows of metrics."""
         run = self.run
-        cells = st.columns([1.1, 1, 1, 1.1, 1.3, 1.3, 1.1], vertical_alignment="center")
-        cells[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary",
-                        icon=":material/pause:" if run.playing else ":material/play_arrow:",
-                        on_click=self._set_playing, args=(not run.playing,), width="stretch")
-        cells[1].button("Step", key=self._k("step"), icon=":material/skip_next:", on_click=self._step,
-                        help="Train one epoch, then pause.", width="stretch")
-        cells[2].button("Reset", key=self._k("reset"), icon=":material/restart_alt:", on_click=self._reset,
-                        help="Rebuild the model from the seed (pauses).", width="stretch")
-        return [cells[3].empty(), cells[4].empty(), cells[5].empty(), cells[6].empty()]
+        if self.placed is None:
+            cells = st.columns([1.1, 1, 1, 1.1, 1.3, 1.3, 1.1], vertical_alignment="center")
+            buttons, metrics = cells[:3], cells[3:]
+        else:  # a sidebar is ~300 px: Play on its own row, Step and Reset under it, then two rows of metrics
+            buttons = [st.container(), *st.columns(2, gap="small")]
+            metrics = [*st.columns(2), *st.columns(2)]
+        buttons[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary",
+                          icon=":material/pause:" if run.playing else ":material/play_arrow:",
+                          on_click=self._set_playing, args=(not run.playing,), width="stretch")
+        buttons[1].button("Step", key=self._k("step"), icon=":material/skip_next:", on_click=self._step,
+                          help="Train one epoch, then pause.", width="stretch")
+        buttons[2].button("Reset", key=self._k("reset"), icon=":material/restart_alt:", on_click=self._reset,
+                          help="Rebuild the model from the seed (pauses).", width="stretch")
+        return [box.empty() for box in metrics]
 
     def _live(self) -> None:
         """A tick: draw the model's latest picture first (nothing goes stale), then train for the rest of it."""
@@ -297,8 +322,9 @@ class LiveUnit:
         # Streamlit keeps a fragment's place in an outside box only if it wrote there in the last full run.
         with self.boxes["messages"], st.container():
             self._messages(snap)
-        with self.boxes["sphere"], st.container():
-            views.sphere_view(self.key, snap, values, key=self._k("sphere"))
+        if self.boxes["sphere"] is not None:
+            with self.boxes["sphere"], st.container():
+                views.sphere_view(self.key, snap, values, key=self._k("sphere"))
         run.tick_started = started
         self._train_when_drawn()
 
@@ -307,12 +333,19 @@ class LiveUnit:
         playing (each redraw costs the browser ~0.1 s that the training and a dragged sphere need more)."""
         with self.run.lock:
             snap = self.run.trainer.snapshot()
-        with self.boxes["stats"], st.container():
-            views.angle_statistics(snap, len(snap.class_names), int(self.values["dim"]))
-        with self.boxes["histograms"], st.container():
-            views.histogram_view(snap, key=self._k("angle-hist"))
-        with self.boxes["curves"], st.container():
-            views.curves_view(snap, key=self._k("curves"))
+        boxes = self.boxes
+        if boxes["stats"] is not None:
+            with boxes["stats"], st.container():
+                views.angle_statistics(snap, len(snap.class_names), int(self.values["dim"]),
+                                       per_row=6 if self.placed is None else 3)
+        if boxes["histograms"] is not None:
+            with boxes["histograms"], st.container():
+                views.histogram_view(snap, key=self._k("angle-hist"))
+        if boxes["curves"] is not None:
+            with boxes["curves"], st.container():
+                views.curves_view(snap, key=self._k("curves"))
+        if self.on_details is not None:
+            self.on_details(self.run)
         self._train_when_drawn()
 
     def _messages(self, snap: Any) -> None:
@@ -331,10 +364,12 @@ class LiveUnit:
         """The loss's own views: they need no model, only the formula and the slider values."""
         values = self.values
         lam = self.run.trainer.hyper()["sphereface_lambda"]  # SphereFace's original form blends in λ·cos θ
-        with self.boxes["target"], st.container():
-            views.target_logit_view(self.key, values, lam, key=self._k("target-logit"))
-        with self.boxes["decision"], st.container():
-            views.decision_view(self.key, values, lam, key=self._k("decision"))
+        if self.boxes["target"] is not None:
+            with self.boxes["target"], st.container():
+                views.target_logit_view(self.key, values, lam, key=self._k("target-logit"))
+        if self.boxes["decision"] is not None:
+            with self.boxes["decision"], st.container():
+                views.decision_view(self.key, values, lam, key=self._k("decision"))
         self._train_when_drawn()
 
     # -- the whole unit ----------------------------------------------------------------------------
@@ -350,22 +385,32 @@ class LiveUnit:
         # The views go out before the controls (their values are in session state already): the browser
         # then starts on the live chart's code and plotly.js while it is still building the sidebar's
         # widgets, and the first sphere appears sooner (benchmarks/ui_latency.py, first_plot).
-        for notice in self.notices:
-            st.warning(views.md(notice), icon=":material/link_off:")
-        if run.data_notice:
-            st.warning(views.md(run.data_notice), icon=":material/folder_off:")
-        progress = self._buttons()
-        if run.rebuilt:
-            st.caption(views.md(run.rebuilt))
-            if run.toasted != run.rebuilt_count:
-                st.toast(run.rebuilt, icon=":material/restart_alt:")
-                run.toasted = run.rebuilt_count
-        messages = st.container()
-        top = st.columns([11, 9], gap="small")
-        stats = st.container()
-        middle = st.columns(2, gap="small")
-        self.boxes = {"progress": progress, "messages": messages, "sphere": top[0], "target": top[1],
-                      "stats": stats, "histograms": middle[0], "decision": middle[1], "curves": st.container()}
+        box = self.controls if self.controls is not None else st.sidebar
+        # A lesson places its views beside its prose and keeps the run bar (and what it says) in one column.
+        with (st.container() if self.placed is None else (self.run_bar or box)):
+            for notice in self.notices:
+                st.warning(views.md(notice), icon=":material/link_off:")
+            if run.data_notice:
+                st.warning(views.md(run.data_notice), icon=":material/folder_off:")
+            progress = self._buttons()
+            if run.rebuilt:
+                st.caption(views.md(run.rebuilt))
+                if run.toasted != run.rebuilt_count:
+                    st.toast(run.rebuilt, icon=":material/restart_alt:")
+                    run.toasted = run.rebuilt_count
+            messages = st.container()
+        if self.placed is None:
+            top = st.columns([11, 9], gap="small")
+            stats = st.container()
+            middle = st.columns(2, gap="small")
+            self.boxes = {"progress": progress, "messages": messages, "sphere": top[0], "target": top[1],
+                          "stats": stats, "histograms": middle[0], "decision": middle[1], "curves": st.container()}
+        else:
+            placed = self.placed
+            self.boxes = {"progress": progress, "messages": messages, "sphere": placed.get("sphere"),
+                          "target": placed.get("target_logit"), "stats": placed.get("angle_statistics"),
+                          "histograms": placed.get("angle_histograms"), "decision": placed.get("decision_margins"),
+                          "curves": placed.get("training_curves")}
         st.fragment(self._live, run_every=runs.TICK_EVERY_S if run.playing else None, key=self._k("live"))()
         st.fragment(self._details, run_every=runs.DETAILS_S if run.playing else None, key=self._k("details"))()
         original = values["loss"] == "sphereface" and values.get("sphereface_form") == "original"
@@ -373,7 +418,6 @@ class LiveUnit:
         every = 2 * runs.TICK_S if run.playing and original else None
         st.fragment(self._instant, run_every=every, key=self._k("instant"))()
 
-        box = self.controls if self.controls is not None else st.sidebar
         with box:
             hot_box = self._cold_controls(values)
         with hot_box:

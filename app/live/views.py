@@ -104,12 +104,13 @@ def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str
     live_plotly(spec, key=key, height=SPHERE_HEIGHT, preview=previews)
 
 
-def angle_statistics(snap: Any, num_classes: int, dim: int) -> None:
-    """The ArcFace paper's angle statistics, and the closest pair of centres beside its Tammes bound."""
+def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6) -> None:
+    """The ArcFace paper's angle statistics, and the closest pair of centres beside its Tammes bound
+    (six in a row, or in rows of `per_row` where the column is narrow)."""
     stats = snap.angle_stats
     tammes = math.degrees(geometry.tammes_angle(num_classes, dim))
     where = "circle" if dim == 2 else "sphere"
-    cells = st.columns(6)
+    cells = [cell for _ in range(0, 6, per_row) for cell in st.columns(per_row)]
     cells[0].metric("W-EC", _degrees(stats["w_ec_deg"]),
                     help="Mean angle between each class weight W_j and the centre of its features (ArcFace Table 3).")
     cells[1].metric("W-Inter", _degrees(stats["w_inter_deg"]),

@@ -1,0 +1,348 @@
+"""A lesson on screen, and the list of lessons.
+
+    show_list(lessons, problems)        # the Lessons page: minutes, objectives, a progress mark each
+    LessonPage(lesson, lessons).render()
+
+A lesson's body is read as sections: the prose (with its questions and checks) up to a view marker,
+and the views named there. On a laptop screen the prose sits on the left and its views on the right,
+so the text talks about the view beside it (Distill-style). The live unit draws each view into the box
+its marker made; its run bar (Play, Step, Reset, the epoch and accuracies) and its controls sit in the
+sidebar, always in reach. Numbers in the prose are filled in from the code (`app.lessons.numbers`)
+for the learner's current number of classes and dimension, at every page run.
+
+Questions are answered before their answer shows (the first answer counts). Checks are evaluated on
+the learner's own run while it trains (inside the live unit's statistics fragment); a check that
+needs a costly metric (a held-out-classes replay) has a button instead. Nothing in a lesson file is
+executed: markers name views from a fixed list, placeholders name functions from a fixed catalogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app import state
+from app.lessons import numbers, progress
+from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
+from app.live import LiveUnit
+from app.live.views import md
+
+LESSONS_PAGE = "app/pages/lessons.py"
+PLAYGROUND_PAGE = "app/pages/playground.py"
+VIEW_TITLES = {
+    "sphere": "Features on the sphere",
+    "angle_histograms": "Angle histograms",
+    "target_logit": "Target logit",
+    "decision_margins": "Decision margins",
+    "angle_statistics": "Angle statistics",
+    "training_curves": "Training curves",
+    "compare": "The losses side by side",
+    "papers_figures": "The papers' figures",
+    "open_set_verification": "Open-set verification",
+    "margin_sweep": "Margin sweep",
+}
+COMPARE_VIEWS = frozenset({"compare", "papers_figures", "open_set_verification", "margin_sweep"})
+COSTLY_METRICS = frozenset({"verification_auc"})  # a replay with classes held out: on request only
+STATUS_ICONS = {"passed": ":material/check_circle:", "not_yet": ":material/pending:", "failed": ":material/error:"}
+
+
+def view_anchor(name: str) -> str:
+    return "view-" + name.replace("_", "-")
+
+
+def view_link(name: str) -> str:
+    """A Markdown link to a view's heading on the page (the reveal points at it)."""
+    return f"[{VIEW_TITLES.get(name, name)}](#{view_anchor(name)})"
+
+
+def sections(blocks: Sequence[Any]) -> list[tuple[list[Any], list[str]]]:
+    """The body as (text blocks, views) pairs: each run of prose, questions and checks with the views named
+    right after it. Views that follow one another share a section; trailing text has no views."""
+    out: list[tuple[list[Any], list[str]]] = []
+    text: list[Any] = []
+    for block in blocks:
+        if block.kind == "view":
+            if not text and out:
+                out[-1][1].append(block.text_or_name)
+            else:
+                out.append((text, [block.text_or_name]))
+                text = []
+        else:
+            text.append(block)
+    if text:
+        out.append((text, []))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The list
+# --------------------------------------------------------------------------------------------
+
+
+def load_all(folder: str = str(LESSONS_DIR)) -> tuple[list[Any], list[str]]:
+    """The lessons that validate, in order, and one sentence for each file that does not (it is left out;
+    a lesson whose id or number repeats an earlier one is left out too)."""
+    lessons, problems, seen = [], [], {}
+    for path in sorted(Path(folder).glob("[0-9]*.md")):
+        try:
+            lesson = load_lesson(path)
+        except LessonError as error:
+            problems.append(str(error))
+            continue
+        for what, value in (("id", lesson.id), ("number", lesson.number)):
+            if (what, value) in seen:
+                problems.append(f"{path.name}: {what}: {value!r} is already used by {seen[what, value]}; "
+                                "this lesson is left out.")  # fmt: skip
+                break
+        else:
+            seen["id", lesson.id] = seen["number", lesson.number] = path.name
+            lessons.append(lesson)
+    return sorted(lessons, key=lambda lesson: lesson.number), problems
+
+
+def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
+    """Every lesson with its minutes, summary, objectives and the student's progress mark."""
+    for problem in problems:
+        st.warning(md(problem), icon=":material/description:")
+    total = sum(lesson.minutes for lesson in lessons)
+    st.caption(f"{len(lessons)} lessons, about {total} minutes in all. Each one trains a tiny network on your "
+               "machine while you read: press Play in the sidebar, answer the questions before the answers show, "
+               "and pass the checks on your own run.")  # fmt: skip
+    for lesson in lessons:
+        status = progress.progress_of(lesson.id).status(lesson)
+        with st.container(border=True, key=f"lesson-card-{lesson.id}"):
+            left, right = st.columns([4, 1], vertical_alignment="center")
+            left.page_link(LESSONS_PAGE, label=f"{lesson.number}. {lesson.title}", icon=progress.MARKS[status],
+                           query_params={"lesson": lesson.id})
+            right.caption(f"{lesson.minutes} min · {status}")
+            left.caption(md(lesson.summary))
+            with left.expander("Objectives"):
+                st.markdown("\n".join(f"- {md(objective)}" for objective in lesson.objectives))
+
+
+# --------------------------------------------------------------------------------------------
+# One lesson
+# --------------------------------------------------------------------------------------------
+
+
+class LessonPage:
+    """One lesson: its prose, views, questions and checks around one live unit."""
+
+    def __init__(self, lesson: Any, lessons: Sequence[Any]):
+        self.lesson = lesson
+        self.lessons = list(lessons)
+        self.key = f"lesson-{lesson.id}"
+        self.progress = progress.progress_of(lesson.id)
+
+    # -- layout -----------------------------------------------------------------------------------
+    def render(self) -> None:
+        lesson = self.lesson
+        self.progress.open()
+        st.title(f"{lesson.number}. {lesson.title}", anchor=False)
+        st.caption(f"Lesson {lesson.number} of {len(self.lessons)} · about {lesson.minutes} minutes")
+        with st.container(border=True):
+            st.markdown("**By the end of this lesson you can:**\n" + "\n".join(
+                f"- {md(objective)}" for objective in lesson.objectives))  # fmt: skip
+
+        self.top = st.container()
+        text_boxes: list[tuple[Any, Any]] = []  # (block, container) filled once the unit has its values
+        view_boxes: dict[str, Any] = {}
+        for text, views in sections(lesson.blocks):
+            live_views = [v for v in views if v not in COMPARE_VIEWS]
+            left, right = st.columns([5, 6], gap="large") if live_views else (st.container(), None)
+            with left:
+                text_boxes += [(block, st.container()) for block in text]
+            for name in views:
+                with right if name in live_views else st.container():
+                    st.markdown(f"##### {VIEW_TITLES[name]}", anchor=view_anchor(name))
+                    view_boxes[name] = st.container()
+        self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
+        footer = st.container()
+
+        if lesson.unit == "compare":
+            self._render_compare(view_boxes)
+        else:
+            with st.sidebar:
+                st.header("Your run")
+                run_bar = st.container()
+            result = self._unit(view_boxes, run_bar).render()
+            self.values, self.run = result.values, result.run
+            self.classes = result.run.trainer.dataset.num_classes
+        for block, box in text_boxes:
+            with box:
+                self._text_block(block)
+        with footer:
+            self._footer()
+
+    def _render_compare(self, view_boxes: dict[str, Any]) -> None:
+        """A compare lesson: the Compare unit where its marker is (or under the objectives), its sections in
+        their boxes, and the checks redrawn on their own timer while the members train."""
+        from app.compare import CompareUnit
+        from app.compare import papers as papers_section
+        from app.compare import sweep as sweep_section
+        from app.compare import verification as verification_section
+
+        lesson = self.lesson
+        unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+                           fixed_by="This lesson")  # fmt: skip
+        with view_boxes.get("compare") or self.top:
+            result = unit.render()
+        if result is None:
+            return
+        self.compare = result
+        first = next(iter(result.members.values()))
+        self.values, self.run = first.values, result.run
+        self.classes = first.trainer.dataset.num_classes
+        sections = {"papers_figures": papers_section, "open_set_verification": verification_section,
+                    "margin_sweep": sweep_section}  # fmt: skip
+        for name, section in sections.items():
+            if name in view_boxes:
+                with view_boxes[name]:
+                    section.render(result.configs, key=f"{self.key}-{name}")
+        every = 2.0 if result.run.playing else None
+        st.fragment(self._compare_checks, run_every=every, key=f"{self.key}-checks")()
+
+    def _compare_checks(self) -> None:
+        members = self.compare.members
+        for check in self.lesson.checks:
+            member = members.get(check.member)
+            if member is not None and not self.progress.has_passed(check.id):
+                costly = bool(check_metric_names(check) & COSTLY_METRICS)
+                if not costly:
+                    self._evaluate(check, False, member)
+            box = self.check_boxes.get(check.id)
+            if box is not None:
+                with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
+                    self._show_check(check)
+
+    def _unit(self, view_boxes: dict[str, Any], run_bar: Any) -> LiveUnit:
+        lesson = self.lesson
+        return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+                        fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
+                        on_details=self._live_checks)  # fmt: skip
+
+    def _fill(self, text: str) -> str:
+        return numbers.fill(text, classes=self.classes, dim=int(self.values["dim"]))
+
+    def _text_block(self, block: Any) -> None:
+        if block.kind == "prose":
+            st.markdown(self._fill(block.text_or_name))
+        elif block.kind == "question":
+            self._question(self.lesson.question(block.text_or_name))
+        elif block.kind == "check":
+            self._check_controls(self.lesson.check(block.text_or_name))
+
+    # -- questions --------------------------------------------------------------------------------
+    def _question(self, question: Any) -> None:
+        """Predict, then reveal: the answer and its explanation show only once an answer is given."""
+        given = self.progress.answers.get(question.id)
+        key = f"{self.key}-q-{question.id}"
+        with st.container(border=True, key=key):
+            st.markdown(f":material/help: **Predict:** {self._fill(question.prompt)}")
+            if given is None:
+                with st.form(f"{key}-form", border=False):
+                    if question.kind == "choice":
+                        options = [self._fill(o) for o in question.options]
+                        choice = st.radio("Your answer", range(len(options)), index=None,
+                                          format_func=options.__getitem__, key=f"{key}-choice")  # fmt: skip
+                    else:
+                        choice = st.number_input(f"Your answer ({question.unit})" if question.unit else "Your answer",
+                                                 value=None, step=0.1, format="%g", key=f"{key}-number")  # fmt: skip
+                    if st.form_submit_button("Answer, then reveal", type="primary") and choice is None:
+                        st.warning("Choose or type an answer first: the answer shows once you have committed to one.")
+                    elif choice is not None:
+                        self.progress.answer(question.id, choice)
+                        given = choice
+            if given is not None:
+                self._reveal(question, given)
+
+    def _reveal(self, question: Any, given: Any) -> None:
+        classes, dim = self.classes, int(self.values["dim"])
+        right = quiz_answer_correct(question, given, classes=classes, dim=dim)
+        if question.kind == "choice":
+            answer = self._fill(question.options[int(question.answer)])
+            yours = self._fill(question.options[int(given)])
+        else:
+            value = numbers.number_answer(question, classes=classes, dim=dim)
+            answer = f"{value:.3g}{question.unit} (± {question.tolerance:g})"
+            yours = f"{float(given):g}{question.unit}"
+        if right:
+            st.success(f"Right: {yours}.", icon=":material/check:")
+        else:
+            st.error(f"You said {yours}; the answer is {answer}.", icon=":material/close:")
+        pointer = f" See {view_link(question.view)}." if question.view else ""
+        st.markdown(self._fill(question.explanation) + pointer)
+
+    # -- checks -----------------------------------------------------------------------------------
+    def _check_controls(self, check: Any) -> None:
+        """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
+        costly = check_metric_names(check) & COSTLY_METRICS
+        if costly and not self.progress.has_passed(check.id):
+            st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
+                      on_click=self._evaluate, args=(check, True),
+                      help="This check trains your settings again with some classes held out (a few seconds).")
+
+    def _live_checks(self, run: Any) -> None:
+        """Every check's box, redrawn with the statistics (each box gets one container on every run)."""
+        for check in self.lesson.checks:
+            box = self.check_boxes.get(check.id)
+            if box is None:
+                continue
+            costly = bool(check_metric_names(check) & COSTLY_METRICS)
+            if not costly and not self.progress.has_passed(check.id):
+                self._evaluate(check, False, run)
+            with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
+                self._show_check(check)
+
+    def _evaluate(self, check: Any, costly: bool, run: Any = None) -> None:
+        """Evaluate a check on the run (a live unit's LiveRun, or a compare member's MemberRun) and keep what it
+        said; a pass is recorded with the run that passed."""
+        if run is None:
+            run = self.compare.members.get(check.member) if self.lesson.unit == "compare" else self.run
+            if run is None:
+                return
+        names = check_metric_names(check)
+        with run.lock:
+            metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
+        result = evaluate(check, run.values, metrics)
+        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = result
+        if result.status == "passed":
+            record = progress.run_record(run, metrics, unit=self.lesson.unit)
+            self.progress.passed(check.id, result.reason, record)
+
+    def _show_check(self, check: Any) -> None:
+        st.markdown(f":material/flag: **Check:** {md(check.title)}")
+        if self.progress.has_passed(check.id):
+            record = self.progress.checks[check.id]
+            st.success(f"Passed on your run at epoch {record['run']['epoch']}. {record['reason']}",
+                       icon=STATUS_ICONS["passed"])  # fmt: skip
+            return
+        result = st.session_state.get(f"{self.key}-results", {}).get(check.id)
+        if result is None:
+            st.caption("Press **Check my run** when your run is ready.")
+        elif result.status == "failed":
+            st.warning(result.reason, icon=STATUS_ICONS["failed"])
+            st.info(f"**What to try:** {result.feedback}", icon=":material/lightbulb:")
+        else:
+            st.caption(f"{STATUS_ICONS['not_yet']} Not yet: {result.reason}")
+
+    # -- the end of the lesson ----------------------------------------------------------------------
+    def _footer(self) -> None:
+        st.divider()
+        left, right = st.columns(2)
+        with left:
+            later = [lesson for lesson in self.lessons if lesson.number > self.lesson.number]
+            if later:
+                st.page_link(LESSONS_PAGE, label=f"Next lesson: {later[0].number}. {later[0].title}",
+                             icon=":material/arrow_forward:", query_params={"lesson": later[0].id})
+            else:
+                st.page_link(LESSONS_PAGE, label="All lessons", icon=":material/list:", query_params={})
+        with right:
+            if st.button("Explore these settings in the Playground", icon=":material/science:",
+                         key=f"{self.key}-explore", help="Opens the Playground with this lesson's current settings."):
+                st.session_state["pg-seeded"] = False  # the Playground reads its setup from the link again
+                st.switch_page(PLAYGROUND_PAGE, query_params=state.to_query(self.values))
