@@ -18,6 +18,7 @@ executed: markers name views from a fixed list, placeholders name functions from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ STATUS_ICONS = {"passed": ":material/check_circle:", "not_yet": ":material/pendi
 
 
 def view_anchor(name: str) -> str:
-    return "view-" + name.replace("_", "-")
+    """The anchor Streamlit gives a view's heading (its title, lower case, words joined by hyphens)."""
+    return re.sub(r"[^a-z0-9]+", "-", VIEW_TITLES.get(name, name).lower().replace("'", "")).strip("-")
 
 
 def view_link(name: str) -> str:
@@ -151,14 +153,21 @@ class LessonPage:
         self.top = st.container()
         text_boxes: list[tuple[Any, Any]] = []  # (block, container) filled once the unit has its values
         view_boxes: dict[str, Any] = {}
-        for text, views in sections(lesson.blocks):
+        # The views of a section stay in sight while its prose scrolls past them (a sticky column).
+        # (The column itself sticks, sized to its content, inside the row as tall as the prose.)
+        st.html("<style>[data-testid='stColumn']:has(> div > [class*='st-key-lesson-views-']), "
+                "[data-testid='stColumn']:has([class*='st-key-lesson-views-']) "
+                "{position: sticky; top: 3.5rem; align-self: flex-start;}</style>")
+        for index, (text, views) in enumerate(sections(lesson.blocks)):
             live_views = [v for v in views if v not in COMPARE_VIEWS]
             left, right = st.columns([5, 6], gap="large") if live_views else (st.container(), None)
             with left:
                 text_boxes += [(block, st.container()) for block in text]
+            if right is not None:
+                right = right.container(key=f"lesson-views-{index}")
             for name in views:
                 with right if name in live_views else st.container():
-                    st.markdown(f"##### {VIEW_TITLES[name]}", anchor=view_anchor(name))
+                    st.markdown(f"##### {VIEW_TITLES[name]}")
                     view_boxes[name] = st.container()
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
         footer = st.container()
@@ -309,7 +318,7 @@ class LessonPage:
         with run.lock:
             metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
         result = evaluate(check, run.values, metrics)
-        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = result
+        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(metrics.get("epoch", 0)))
         if result.status == "passed":
             record = progress.run_record(run, metrics, unit=self.lesson.unit)
             self.progress.passed(check.id, result.reason, record)
@@ -321,14 +330,17 @@ class LessonPage:
             st.success(f"Passed on your run at epoch {record['run']['epoch']}. {record['reason']}",
                        icon=STATUS_ICONS["passed"])  # fmt: skip
             return
-        result = st.session_state.get(f"{self.key}-results", {}).get(check.id)
+        result, epoch = st.session_state.get(f"{self.key}-results", {}).get(check.id, (None, 0))
         if result is None:
             st.caption("Press **Check my run** when your run is ready.")
-        elif result.status == "failed":
+        elif result.status == "failed" and epoch > 0:  # the run the student trained missed: say what to try
             st.warning(result.reason, icon=STATUS_ICONS["failed"])
             st.info(f"**What to try:** {result.feedback}", icon=":material/lightbulb:")
-        else:
+        else:  # still reachable, or nothing trained yet: the task, not a failure
             st.caption(f"{STATUS_ICONS['not_yet']} Not yet: {result.reason}")
+            if result.feedback:
+                with st.expander("Hint"):
+                    st.markdown(result.feedback)
 
     # -- the end of the lesson ----------------------------------------------------------------------
     def _footer(self) -> None:
