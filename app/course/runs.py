@@ -48,11 +48,14 @@ def _query_log(initial: TrainConfig, hyper_log: Sequence[tuple[int, Mapping[str,
     return out
 
 
-def run_record(trainer: Trainer, metrics: Mapping[str, float]) -> dict[str, Any]:
+def run_record(trainer: Any, metrics: Mapping[str, float], *, unit: str = "live") -> dict[str, Any]:
     """RUN for a submission: how to rebuild `trainer` as it is now, and the `metrics` it shows now
-    (app.lessons.checks.run_metrics(trainer)). Call it with the run's lock held (the log must not grow meanwhile)."""
+    (app.lessons.checks.run_metrics(trainer)). Call it with the run's lock held (the log must not grow meanwhile).
+
+    trainer: a Trainer (unit "live"), or a MultiTrainer member (unit "compare": stored, not replayed yet); its
+    initial_config is what the model was really built from (a dataset the app fell back to included)."""
     return {
-        "unit": "live",
+        "unit": unit,
         "initial": state.to_query(values_of_config(trainer.initial_config)),
         "hyper_log": _query_log(trainer.initial_config, list(trainer.hyper_log)),
         "step": int(trainer.step),
