@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +150,10 @@ class CompareUnit:
         hidden: Collection[str] = (),
         fixed_by: str = "This lesson",
         use_url: bool = False,
+        on_epoch: Callable[[], None] | None = None,
     ):
+        """on_epoch: called (the run's lock held; no drawing) at every epoch end that Play or Step reaches: a
+        lesson judges its checks on the members there (see app.live.run.advance_to_epoch_ends)."""
         unknown = [name for name in losses if name not in LOSSES]
         if unknown:
             raise ValueError(f"loss {unknown[0]!r} is not a loss; the losses are {', '.join(LOSSES)}")
@@ -162,6 +165,7 @@ class CompareUnit:
         self.locked = check_fixable(locked, what="locked control")
         self.hidden = check_fixable(hidden, what="hidden control")
         self.fixed_by = fixed_by
+        self.on_epoch = on_epoch
         self.controls = controls
 
     # -- state -------------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ class CompareUnit:
         self.run.playing = False
         if self.run.multi is not None:
             with self.run.lock:
-                self.run.multi.advance(epochs=1, seconds=runs.STEP_LIMIT_S)
+                runs.advance_to_epoch_ends(self.run.multi, self.on_epoch, seconds=runs.STEP_LIMIT_S, epochs=1)
 
     def _reset(self) -> None:
         self.run.playing = False
@@ -377,7 +381,7 @@ class CompareUnit:
         if run.playing:
             budget = max(runs.MIN_TRAIN_S, TICK_S - (time.monotonic() - started))
             with run.lock:
-                multi.advance(seconds=budget)
+                runs.advance_to_epoch_ends(multi, self.on_epoch, seconds=budget)
 
     def _caption(self) -> str:
         multi = self.run.multi

@@ -197,7 +197,7 @@ class LessonPage:
 
         lesson = self.lesson
         unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
-                           fixed_by="This lesson")  # fmt: skip
+                           fixed_by="This lesson", on_epoch=lambda: self._judge_members(unit))  # fmt: skip
         with view_boxes.get("compare") or self.top:
             result = unit.render()
         if result is None:
@@ -219,10 +219,8 @@ class LessonPage:
         members = self.compare.members
         for check in self.lesson.checks:
             member = members.get(check.member)
-            if member is not None and not self.progress.has_passed(check.id):
-                costly = bool(check_metric_names(check) & COSTLY_METRICS)
-                if not costly:
-                    self._evaluate(check, False, member)
+            if member is not None and not self.progress.has_passed(check.id) and not self._costly(check):
+                self._evaluate(check, False, member)
             box = self.check_boxes.get(check.id)
             if box is not None:
                 with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
@@ -232,7 +230,7 @@ class LessonPage:
         lesson = self.lesson
         return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
-                        on_details=self._live_checks)  # fmt: skip
+                        on_details=self._live_checks, on_epoch=self._judge_live)  # fmt: skip
 
     def _fill(self, text: str) -> str:
         return numbers.fill(text, classes=self.classes, dim=int(self.values["dim"]))
@@ -289,8 +287,7 @@ class LessonPage:
     # -- checks -----------------------------------------------------------------------------------
     def _check_controls(self, check: Any) -> None:
         """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
-        costly = check_metric_names(check) & COSTLY_METRICS
-        if costly and not self.progress.has_passed(check.id):
+        if self._costly(check) and not self.progress.has_passed(check.id):
             st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
                       on_click=self._evaluate, args=(check, True),
                       help="This check trains your settings again with some classes held out (a few seconds).")
@@ -301,22 +298,48 @@ class LessonPage:
             box = self.check_boxes.get(check.id)
             if box is None:
                 continue
-            costly = bool(check_metric_names(check) & COSTLY_METRICS)
-            if not costly and not self.progress.has_passed(check.id):
+            if not self._costly(check) and not self.progress.has_passed(check.id):
                 self._evaluate(check, False, run)
             with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
                 self._show_check(check)
 
+    @staticmethod
+    def _costly(check: Any) -> bool:
+        return bool(check_metric_names(check) & COSTLY_METRICS)
+
+    def _due(self, check: Any, epoch: int) -> bool:
+        """Whether a check must be judged at this epoch end: not passed, cheap, and its epoch budget still open
+        (a check with no budget is judged whenever the statistics are drawn)."""
+        return (not self.progress.has_passed(check.id) and not self._costly(check)
+                and check.within_epochs is not None and epoch <= check.within_epochs)  # fmt: skip
+
+    def _judge_live(self, run: Any) -> None:
+        """At every epoch end of the live run (its lock held): judge the checks whose budget is open."""
+        for check in self.lesson.checks:
+            if self._due(check, run.trainer.epoch):
+                self._judge(check, False, run)
+
+    def _judge_members(self, unit: Any) -> None:
+        """At every epoch end of the compare run (its lock held): judge each due check on its member."""
+        members = unit.member_runs()
+        for check in self.lesson.checks:
+            member = members.get(check.member)
+            if member is not None and self._due(check, member.trainer.epoch):
+                self._judge(check, False, member)
+
     def _evaluate(self, check: Any, costly: bool, run: Any = None) -> None:
-        """Evaluate a check on the run (a live unit's LiveRun, or a compare member's MemberRun) and keep what it
-        said; a pass is recorded with the run that passed."""
+        """Judge a check on a run (a live unit's LiveRun, or a compare member's MemberRun), taking its lock."""
         if run is None:
             run = self.compare.members.get(check.member) if self.lesson.unit == "compare" else self.run
             if run is None:
                 return
-        names = check_metric_names(check)
         with run.lock:
-            metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
+            self._judge(check, costly, run)
+
+    def _judge(self, check: Any, costly: bool, run: Any) -> None:
+        """Evaluate a check on the run (its lock held) and keep what it said; a pass is recorded with the run."""
+        names = check_metric_names(check)
+        metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
         result = evaluate(check, run.values, metrics)
         st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(metrics.get("epoch", 0)))
         if result.status == "passed":

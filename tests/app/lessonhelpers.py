@@ -93,15 +93,16 @@ def passed(at: AppTest, lesson: Any) -> set[str]:
     return {c.id for c in lesson.checks if lesson.id in store and store[lesson.id].has_passed(c.id)}
 
 
-def train_until_passed(at: AppTest, lesson: Any, epochs: int, *, chunk: int = 2) -> None:
-    """Train the lesson's run `epochs` more epochs, a chunk between page runs, until every check passed."""
+def train_until_passed(at: AppTest, lesson: Any, epochs: int) -> None:
+    """Play the lesson's run (each page run is one training tick, judged at every epoch end as in the browser)
+    until every check passed or it trained about `epochs` more epochs; then Pause."""
     unit = f"lesson-{lesson.id}"
     run = at.session_state[f"{unit}-run"]
-    done = 0
-    while done < epochs and passed(at, lesson) != {c.id for c in lesson.checks}:
-        step = min(chunk, epochs - done)
-        with run.lock:
-            (run.multi if lesson.unit == "compare" else run.trainer).advance(epochs=step)
-        done += step
+    model = lambda: run.multi if lesson.unit == "compare" else run.trainer  # noqa: E731 (rebuilt by Reset)
+    start = model().epoch
+    at.button(key=f"{unit}-play").click().run()
+    while model().epoch < start + epochs and passed(at, lesson) != {c.id for c in lesson.checks}:
         at.run()
         assert not at.exception, [e.value for e in at.exception]
+    at.button(key=f"{unit}-play").click().run()
+    assert not run.playing

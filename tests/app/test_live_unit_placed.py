@@ -46,3 +46,16 @@ def test_the_details_hook_follows_the_training(at):
 def test_an_unknown_view_is_refused_with_one_sentence():
     with pytest.raises(ValueError, match="'spheer' is not a view of the live unit"):
         LiveUnit("x", views={"spheer": None})
+
+
+def test_training_stops_at_every_epoch_end_for_the_hook():
+    from app.live.run import advance_to_epoch_ends
+    from toy_models.train import TrainConfig, Trainer
+
+    trainer = Trainer(TrainConfig(num_threads=1))
+    seen: list[tuple[int, float]] = []
+    advance_to_epoch_ends(trainer, lambda: seen.append((trainer.epoch, trainer.epoch_fraction)), seconds=60, epochs=3)
+    assert seen == [(1, 0.0), (2, 0.0), (3, 0.0)]
+    plain = Trainer(TrainConfig(num_threads=1))
+    advance_to_epoch_ends(plain, None, seconds=60, epochs=3)
+    assert plain.step == trainer.step  # the same training, only watched
