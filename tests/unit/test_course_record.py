@@ -183,3 +183,29 @@ def test_a_record_without_a_course_is_a_valid_record(record):
     solo["course"] = None
     assert validate_record(solo)["course"] is None
     assert "Course: none" in summary_text(solo)
+
+
+def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
+    """The app's plumbing, not a hand-made loop: time-budgeted ticks, a slider change handed over with
+    hand_over_hot (request_hyper), then Step; the RUN of its trainer replays to identical metrics."""
+    import time
+
+    from app.course.runs import replay_run
+    from app.lessons.checks import run_metrics
+    from app.live import run as live
+
+    values = state.validate({"loss": "arcface", "m": "0.2", "dim": "3", "seed": "3"}).values
+    run = live.LiveRun()
+    live.ensure_trainer(run, values, None)
+    run.playing = True
+    live.train_rest_of_tick(run, time.monotonic() - 0.8)  # a short tick (0.2 s)
+    live.hand_over_hot(run, {**values, "margin": 0.35, "lr": 0.02})
+    live.train_rest_of_tick(run, time.monotonic() - 0.8)
+    live.step_one_epoch(run)
+    metrics = run_metrics(run.trainer)
+    record = run_record(run.trainer, metrics)
+    assert [changes for _, changes in record["hyper_log"]] == [{"m": "0.35", "lr": "0.02"}]
+    replayed, final = replay_run(json.loads(json.dumps(record)))
+    assert run_metrics(replayed) == metrics
+    assert (replayed.step, replayed.epoch) == (run.trainer.step, run.trainer.epoch)
+    assert (final["margin"], final["lr"]) == (0.35, 0.02)
