@@ -144,6 +144,9 @@ class LessonPage:
     def render(self) -> None:
         lesson = self.lesson
         self.progress.open()
+        # A button, not a link: Streamlit keeps the query of the page it links to (the lesson would reopen).
+        st.button("All lessons", icon=":material/arrow_back:", key=f"{self.key}-all", type="tertiary",
+                  on_click=st.query_params.clear)
         st.title(f"{lesson.number}. {lesson.title}", anchor=False)
         st.caption(f"Lesson {lesson.number} of {len(self.lessons)} · about {lesson.minutes} minutes")
         with st.container(border=True):
@@ -375,7 +378,8 @@ class LessonPage:
                 st.page_link(LESSONS_PAGE, label=f"Next lesson: {later[0].number}. {later[0].title}",
                              icon=":material/arrow_forward:", query_params={"lesson": later[0].id})
             else:
-                st.page_link(LESSONS_PAGE, label="All lessons", icon=":material/list:", query_params={})
+                st.button("All lessons", icon=":material/list:", key=f"{self.key}-all-end", type="tertiary",
+                          on_click=st.query_params.clear)
         with right:
             if st.button("Explore these settings in the Playground", icon=":material/science:",
                          key=f"{self.key}-explore", help="Opens the Playground with this lesson's current settings."):
