@@ -14,6 +14,9 @@ lessons, problems = page.load_all()
 wanted = st.query_params.get("lesson")
 lesson = next((lesson for lesson in lessons if lesson.id == wanted), None)
 if lesson is not None:
+    # The address bar names the lesson shown (a deep link to copy). Written on every run: a page link's query
+    # reaches the script but not the address bar (Streamlit 1.67), and an unchanged value sends nothing.
+    st.query_params.from_dict({"lesson": lesson.id})
     preload_plotly_js()
     page.LessonPage(lesson, lessons).render()
 else:
