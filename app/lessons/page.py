@@ -18,6 +18,7 @@ executed: markers name views from a fixed list, placeholders name functions from
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,9 @@ from typing import Any
 
 import streamlit as st
 
-from app import state
+from app import courseapp, state
+from app.course.record import ReportError, new_record, report_json
+from app.course.store import StoreError
 from app.lessons import numbers, progress
 from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct, run_metrics
 from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
@@ -106,8 +109,33 @@ def load_all(folder: str = str(LESSONS_DIR)) -> tuple[list[Any], list[str]]:
     return sorted(lessons, key=lambda lesson: lesson.number), problems
 
 
-def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
-    """Every lesson with its minutes, summary, objectives and the student's progress mark."""
+def in_course(lessons: Sequence[Any], course: Any) -> list[Any]:
+    """The course's lessons in its order, each with the course's preset laid over its own and the course's locked and
+    hidden controls added (a compare lesson's members merge loss by loss)."""
+    by_id = {lesson.id: lesson for lesson in lessons}
+    out = []
+    for entry in course.lessons:
+        lesson = by_id.get(entry.id)
+        if lesson is None:
+            continue
+        preset = {**lesson.preset, **{k: v for k, v in entry.preset.items() if k != "members"}}
+        if "members" in entry.preset:
+            members = {loss: dict(values) for loss, values in lesson.preset.get("members", {}).items()}
+            for loss, values in entry.preset["members"].items():
+                members[loss] = {**members.get(loss, {}), **values}
+            preset["members"] = members
+        out.append(dataclasses.replace(lesson, preset=preset, locked=lesson.locked | entry.locked,
+                                       hidden=lesson.hidden | entry.hidden))  # fmt: skip
+    return out
+
+
+def due_text(course: Any, lesson_id: str) -> str:
+    entry = course.lesson(lesson_id) if course is not None else None
+    return f" · due {entry.due:%Y-%m-%d %H:%M} UTC" if entry is not None and entry.due is not None else ""
+
+
+def show_list(lessons: Sequence[Any], problems: Sequence[str] = (), *, course: Any = None) -> None:
+    """Every lesson with its minutes, summary, objectives, due date (in a course) and the student's progress mark."""
     for problem in problems:
         st.warning(md(problem), icon=":material/description:")
     total = sum(lesson.minutes for lesson in lessons)
@@ -120,7 +148,7 @@ def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
             left, right = st.columns([4, 1], vertical_alignment="center")
             left.page_link(LESSONS_PAGE, label=f"{lesson.number}. {lesson.title}", icon=progress.MARKS[status],
                            query_params={"lesson": lesson.id})
-            right.caption(f"{lesson.minutes} min · {status}")
+            right.caption(f"{lesson.minutes} min · {status}{due_text(course, lesson.id)}")
             left.caption(md(lesson.summary))
             with left.expander("Objectives"):
                 st.markdown("\n".join(f"- {md(objective)}" for objective in lesson.objectives))
@@ -134,8 +162,9 @@ def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
 class LessonPage:
     """One lesson: its prose, views, questions and checks around one live unit."""
 
-    def __init__(self, lesson: Any, lessons: Sequence[Any]):
+    def __init__(self, lesson: Any, lessons: Sequence[Any], *, course: Any = None):
         self.lesson = lesson
+        self.course = course
         self.lessons = list(lessons)
         self.key = f"lesson-{lesson.id}"
         self.progress = progress.progress_of(lesson.id)
@@ -148,7 +177,8 @@ class LessonPage:
         st.button("All lessons", icon=":material/arrow_back:", key=f"{self.key}-all", type="tertiary",
                   on_click=st.query_params.clear)
         st.title(f"{lesson.number}. {lesson.title}", anchor=False)
-        st.caption(f"Lesson {lesson.number} of {len(self.lessons)} · about {lesson.minutes} minutes")
+        where = f" in {md(self.course.title)}" if self.course is not None else ""
+        st.caption(f"Lesson {lesson.number}{where} · about {lesson.minutes} minutes{due_text(self.course, lesson.id)}")
         with st.container(border=True):
             st.markdown("**By the end of this lesson you can:**\n" + "\n".join(
                 f"- {md(objective)}" for objective in lesson.objectives))  # fmt: skip
@@ -369,11 +399,70 @@ class LessonPage:
                     st.markdown(result.feedback)
 
     # -- the end of the lesson ----------------------------------------------------------------------
+    def _hand_in(self) -> None:
+        """Submit to the class database (kept as a new attempt each time) and download the same record as a report
+        file; a database that cannot be reached is said in one sentence, and the download still works."""
+        st.subheader("Hand in", anchor=False)
+        course = self.course
+        who = courseapp.identify(self.key)
+        if who is None:
+            st.caption("Say who you are to submit this lesson or download your report.")
+            return
+        kind = {"login": "logged in", "class-code": "class code and typed ID: a weak identity",
+                "typed": "typed on this computer"}[who["identity"]]  # fmt: skip
+        st.caption(md(f"Handing in as {who['id']} ({kind})."))
+        try:
+            record = self._record(course, who)
+        except ReportError as error:
+            st.error(f"This lesson cannot be handed in: {error}", icon=":material/error:")
+            return
+        left, right = st.columns(2)
+        if left.button("Submit", type="primary", icon=":material/upload:", key=f"{self.key}-submit",
+                       width="stretch"):  # fmt: skip
+            store, notice = courseapp.shared_store()
+            if store is None:
+                st.error(f"NOT saved. {notice}", icon=":material/cloud_off:")
+            else:
+                try:
+                    receipt = store.submit(record)
+                except StoreError as error:
+                    st.error(f"NOT saved: {error} Download the report below and hand it in instead.",
+                             icon=":material/cloud_off:")  # fmt: skip
+                else:
+                    st.success(f"Saved: attempt {receipt.attempt}, received {receipt.received_at}.",
+                               icon=":material/cloud_done:")  # fmt: skip
+        safe_id = re.sub(r"[^A-Za-z0-9_-]+", "_", who["id"])
+        with right:
+            st.download_button("Download the report", report_json(record), width="stretch",
+                               file_name=f"margin-lab-{self.lesson.id}-{safe_id}.json", mime="application/json",
+                               icon=":material/download:", key=f"{self.key}-report", on_click="ignore")
+
+    def _record(self, course: Any, who: dict[str, str]) -> dict:
+        """The submission record of this lesson now: answers, every check's latest word (a passed one with the run
+        that passed it), who, when, and the course it belongs to."""
+        checks = {}
+        results = st.session_state.get(f"{self.key}-results", {})
+        for check in self.lesson.checks:
+            if self.progress.has_passed(check.id):
+                kept = self.progress.checks[check.id]
+                checks[check.id] = {"status": "passed", "reason": kept["reason"], "run": kept["run"]}
+            else:
+                result = results.get(check.id, (None, 0))[0]
+                checks[check.id] = {"status": result.status if result else "not_yet",
+                                    "reason": result.reason if result else "Not tried yet.", "run": None}  # fmt: skip
+        entry = course.lesson(self.lesson.id) if course is not None else None
+        return new_record(course=course.ref() if entry is not None else None, student_id=who["id"],
+                          student_name=who["name"], identity=who["identity"], lesson_id=self.lesson.id,
+                          lesson_version=self.lesson.version, answers=dict(self.progress.answers), checks=checks,
+                          started_at=self.progress.opened_at or progress.now())  # fmt: skip
+
     def _footer(self) -> None:
+        self._hand_in()
         st.divider()
         left, right = st.columns(2)
         with left:
-            later = [lesson for lesson in self.lessons if lesson.number > self.lesson.number]
+            ids = [lesson.id for lesson in self.lessons]
+            later = self.lessons[ids.index(self.lesson.id) + 1 :] if self.lesson.id in ids else []
             if later:
                 st.page_link(LESSONS_PAGE, label=f"Next lesson: {later[0].number}. {later[0].title}",
                              icon=":material/arrow_forward:", query_params={"lesson": later[0].id})
