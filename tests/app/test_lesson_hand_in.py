@@ -23,7 +23,7 @@ def open_lesson(secrets: dict, query: dict | None = None) -> AppTest:
     for key, value in secrets.items():
         at.secrets[key] = value
     at.switch_page(LESSONS_PAGE)
-    for key, value in (query or {"lesson": LESSON.id}).items():
+    for key, value in ({"lesson": LESSON.id} if query is None else query).items():
         at.query_params[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -107,3 +107,30 @@ def test_a_course_link_lists_its_lessons_and_a_bad_one_is_one_sentence():
     [warning] = texts(bad.warning)
     assert "no-such-course" in warning and warning.count(". ") <= 1
     assert len([c for c in texts(bad.caption) if " min · " in c]) == len(load_lessons())
+
+
+def test_a_course_file_on_the_command_line_sets_order_due_dates_and_locks(tmp_path, monkeypatch):
+    path = tmp_path / "course.toml"
+    path.write_text('[course]\nid = "term-1"\ntitle = "Term one"\nversion = 1\n\n'
+                    '[[lessons]]\nid = "arcface"\ndue = 2027-03-15\nlocked = ["seed"]\npreset = { seed = 7 }\n\n'
+                    '[[lessons]]\nid = "softmax"\n')
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    at = open_lesson({}, {})
+    assert texts(at.title) == ["Term one"]
+    cards = [c for c in texts(at.caption) if " min · " in c]
+    assert len(cards) == 2 and cards[0].endswith("due 2027-03-15 23:59 UTC")
+    lesson = open_lesson({}, {"lesson": "arcface"})
+    assert lesson.number_input(key="lesson-arcface-seed").disabled
+    assert lesson.session_state["lesson-arcface-values"]["seed"] == 7
+    [nxt] = [link for link in lesson.get("page_link") if "Next lesson" in link.proto.label]
+    assert "Softmax" in nxt.proto.label  # the course's order, not the lessons' numbers
+
+
+def test_a_bad_course_file_is_one_sentence_and_the_lessons_still_work(tmp_path, monkeypatch):
+    path = tmp_path / "course.toml"
+    path.write_text('[course]\nid = "term-1"\ntitle = "Term one"\nversion = 1\n\n[[lessons]]\nid = "arcfase"\n')
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    at = open_lesson({}, {})
+    [warning] = texts(at.warning)
+    assert warning.startswith("The course file could not be used:") and "arcfase" in warning
+    assert len([c for c in texts(at.caption) if " min · " in c]) == len(load_lessons())
