@@ -134,3 +134,41 @@ def test_a_bad_course_file_is_one_sentence_and_the_lessons_still_work(tmp_path, 
     [warning] = texts(at.warning)
     assert warning.startswith("The course file could not be used:") and "arcfase" in warning
     assert len([c for c in texts(at.caption) if " min · " in c]) == len(load_lessons())
+
+
+def test_the_grader_replays_a_report_the_app_made_and_flags_a_tampered_copy(tmp_path, monkeypatch):
+    import csv
+    import subprocess
+    import sys
+
+    from apphelpers import ROOT, record_downloads
+
+    recorded = record_downloads(monkeypatch)
+    at = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}"}, {"course": "margin-lab", "lesson": LESSON.id})
+    say_who(at, "honest")
+    apply_live(at, UNIT, LESSON.solution[0].values)
+    train_until_passed(at, LESSON, LESSON.solution[0].epochs)
+    at.run()
+    honest = json.loads(recorded["Download the report"])
+    assert honest["course"]["id"] == "margin-lab"
+    tampered = json.loads(json.dumps(honest))
+    tampered["student"] = {"id": "tamperer", "name": "tamperer", "identity": "typed"}
+    first = LESSON.checks[0].id
+    metric = next(iter(LESSON.checks[0].reach))
+    tampered["checks"][first]["run"]["metrics"][metric] *= 1.5  # a hand-edited number
+    tampered.pop("summary")
+    (tmp_path / "honest.json").write_text(json.dumps(honest))
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    (tmp_path / "junk.json").write_text("not json at all")
+    out = tmp_path / "grades"
+    done = subprocess.run([sys.executable, "-m", "app.course", "grade", "--course", "lessons/course.toml",
+                           "--jobs", "1", str(tmp_path / "honest.json"), str(tmp_path / "tampered.json"),
+                           str(tmp_path / "junk.json"), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((out / "grades_long.csv").open()))
+    checks = {(r["student_id"], r["task_id"]): r for r in rows if r["lesson_id"] == LESSON.id and r["task"] == "check"}
+    assert checks["honest", first]["flagged"] == "no" and float(checks["honest", first]["points"]) > 0
+    assert checks["tamperer", first]["flagged"] == "yes"
+    rejects = (out / "rejects.csv").read_text()
+    assert "junk.json" in rejects
