@@ -128,3 +128,12 @@ def test_a_lesson_from_preset_to_passed_checks(lesson):
     at.query_params.pop("lesson")
     at.run()
     assert [c for c in texts(at.caption) if c.endswith("checks passed")] == [f"{lesson.minutes} min · checks passed"]
+
+
+def test_explore_in_the_playground_carries_the_lesson_settings():
+    at = open_lesson("cosface")
+    at.button(key="lesson-cosface-explore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    values = at.session_state["pg-values"]
+    wanted = presets.live_values(next(lesson for lesson in LESSONS if lesson.id == "cosface").preset)
+    assert {name: values[name] for name in wanted} == wanted
