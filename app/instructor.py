@@ -50,9 +50,9 @@ def _throttle_key() -> str:
     """Wrong passwords are counted per client address (a new tab does not reset them)."""
     try:
         address = st.context.ip_address
-    except Exception:  # no client (tests)
+    except Exception:  # no client
         address = None
-    return f"ip:{address}" if address else "instructor-page"
+    return f"ip:{address}" if isinstance(address, str) and address else "instructor-page"
 
 
 def _wait_sentence(seconds: float) -> str:
