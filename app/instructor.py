@@ -34,7 +34,8 @@ HOW_TO = (
     "(or, with `[auth]` login configured there, list the instructors as `instructor_emails = [\"you@school.edu\"]`)"
     ", then reload this page."
 )
-MARK_SHOWN = {"passed": "✅ passed", "partial": "◐ partial", "submitted": "○ submitted", "": "—"}
+# Plain words: the grid draws on a canvas, where an emoji without a font shows as a box.
+MARK_SHOWN = {"passed": "passed", "partial": "partial", "submitted": "submitted", "": "—"}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -269,7 +270,8 @@ def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     except StoreError as error:
         st.warning(f"The gradebook cannot be shown now: {str(error).rstrip('.')}.")
         return
-    st.caption(f"{len(rows)} students in {course_id or '(no course)'}, each lesson's latest attempt as the "
+    students = f"{len(rows)} student{'s' if len(rows) != 1 else ''}"
+    st.caption(f"{students} in {course_id or '(no course)'}, each lesson's latest attempt as the "
                "student's app reported it; `python -m app.course grade` replays and verifies them.")
     if not rows:
         st.info("No submissions yet for this course.")
@@ -278,9 +280,12 @@ def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     table = pd.DataFrame(
         [[str(row["student_id"]), str(row["student_name"]), *(MARK_SHOWN.get(row.get(lesson_id, ""), "?")
                                                               for lesson_id, _ in columns)] for row in rows],
-        columns=["Student ID", "Name", *(title for _, title in columns)],
+        columns=["Student ID", "Name", *(lesson_id for lesson_id, _ in columns)],
     )
-    st.dataframe(table, hide_index=True, key=f"{key}-table")
+    # Lesson ids head the columns (short, so every lesson fits on a laptop); the title is the column's help.
+    config = {lesson_id: st.column_config.TextColumn(lesson_id, help=title, width="small")
+              for lesson_id, title in columns}
+    st.dataframe(table, hide_index=True, column_config=config, key=f"{key}-table")
     st.download_button("Download the gradebook (CSV)", gradebook_csv(rows, columns),
                        file_name=f"gradebook-{course_id or 'no-course'}.csv", mime="text/csv",
                        icon=":material/download:", key=f"{key}-csv")
