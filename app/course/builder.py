@@ -6,6 +6,8 @@
         -> "/lessons?lesson=arcface&course=week-3&lock=lr&hide=dim"
     link_controls(st.query_params.to_dict(), locked=lesson.locked, hidden=lesson.hidden)
         -> LinkControls(locked, hidden, notices)     # the lesson page's reading of ?lock= and ?hide=
+    lesson, notices = lesson_for_link(lesson, st.query_params.to_dict(), course_lesson)   # the same, applied
+    link_query(st.query_params.to_dict(), lesson.id) -> {"lesson", "course", "lock", "hide"} to keep in the bar
     gradebook_csv(rows, lessons) -> str              # Store.gradebook rows as CSV (formula-safe cells)
 
 A lesson link can only add locked and hidden controls to what the lesson (and its course) already locks and
@@ -17,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -129,6 +131,29 @@ def link_controls(query: Mapping[str, Any], *, locked: Collection[str] = (),
                            f"a control; the controls are {', '.join(sorted(known))}.")
         found[key] |= {name for name in names if name in known}
     return LinkControls(frozenset(found[LOCK_KEY]), frozenset(found[HIDE_KEY]), tuple(notices))
+
+
+def lesson_for_link(lesson: Any, query: Mapping[str, Any], course_lesson: Any = None) -> tuple[Any, tuple[str, ...]]:
+    """The lesson with the controls its course (a CourseLesson, or None) and the link's ?lock= / ?hide= add
+    to its own locked and hidden ones, and one sentence per name in the link that is not a control."""
+    locked, hidden = set(lesson.locked), set(lesson.hidden)
+    if course_lesson is not None:
+        locked |= set(course_lesson.locked)
+        hidden |= set(course_lesson.hidden)
+    controls = link_controls(query, locked=locked, hidden=hidden)
+    return replace(lesson, locked=controls.locked, hidden=controls.hidden), controls.notices
+
+
+def link_query(query: Mapping[str, Any], lesson_id: str) -> dict[str, str]:
+    """The lesson link's keys to keep in the address bar (lesson, course, lock, hide), as text."""
+    kept = {"lesson": lesson_id}
+    for key in ("course", LOCK_KEY, HIDE_KEY):
+        value = query.get(key)
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        if value:
+            kept[key] = str(value)[:400]
+    return kept
 
 
 def gradebook_csv(rows: Iterable[Mapping[str, Any]], lessons: Sequence[tuple[str, str]]) -> str:

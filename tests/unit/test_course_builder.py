@@ -84,3 +84,21 @@ def test_gradebook_csv_keeps_ids_as_text_and_defuses_formulas():
     assert table[0] == ["Student ID", "Name", "Softmax (softmax)", "ArcFace (arcface)"]
     assert table[1] == ["'=HYPERLINK(\"x\")", "Ada", "passed", ""]
     assert table[2] == ["x'); DROP TABLE submissions; --", "<b>Bob</b>", "partial", ""]
+
+
+def test_lesson_for_link_applies_the_course_and_the_link():
+    from types import SimpleNamespace
+
+    from app.course.builder import lesson_for_link, link_query
+
+    course_lesson = SimpleNamespace(locked=frozenset({"seed"}), hidden=frozenset({"batch_size"}))
+    query = {"lesson": "arcface", "course": "margin-lab", "lock": "lr", "hide": "dim,nope"}
+    lesson, notices = lesson_for_link(ARCFACE, query, course_lesson)
+    assert lesson.locked == ARCFACE.locked | {"seed", "lr"}
+    assert lesson.hidden == ARCFACE.hidden | {"batch_size", "dim"}
+    assert (lesson.id, lesson.questions) == (ARCFACE.id, ARCFACE.questions)
+    assert len(notices) == 1 and "'nope'" in notices[0]
+    assert lesson_for_link(ARCFACE, {})[0] == ARCFACE
+    assert link_query({**query, "m": "0.5"}, "arcface") == {"lesson": "arcface", "course": "margin-lab",
+                                                            "lock": "lr", "hide": "dim,nope"}
+    assert link_query({"lesson": "x"}, "arcface") == {"lesson": "arcface"}
