@@ -18,12 +18,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 import streamlit as st
+from sqlalchemy.exc import DBAPIError
 
 from app import state
 from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
-from app.course.store import StoreError
+from app.course.store import Store, StoreError
+from app.course.store import submissions as submissions_table
 from app.courseapp import login_configured, secret, served_course, shared_store
 
 KEY = "instructor"
@@ -250,6 +253,16 @@ def _lesson_columns(course_id: str, lessons: Sequence[Any]) -> list[tuple[str, s
     return [(entry.id, entry.title) for entry in entries]
 
 
+def _stored_course_ids(store: Store) -> list[str]:
+    """The course ids that have submissions ("" for work handed in outside a course)."""
+    query = sa.select(submissions_table.c.course_id).distinct().order_by(submissions_table.c.course_id)
+    try:
+        with store.engine.connect() as conn:
+            return [str(row[0]) for row in conn.execute(query)]
+    except DBAPIError as error:
+        raise StoreError(f"the submissions database {store.shown_url} cannot be reached") from error
+
+
 def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     key = f"{KEY}-grades"
     store, _notice = shared_store()
@@ -258,7 +271,7 @@ def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
                    ".streamlit/secrets.toml, else $MARGIN_LAB_DB); lessons keep working.")
         return
     try:
-        stored_ids = sorted({sub.course_id for sub in store.submissions()})
+        stored_ids = _stored_course_ids(store)
     except StoreError as error:
         st.warning(f"The gradebook cannot be shown now: {str(error).rstrip('.')}.")
         return

@@ -121,6 +121,29 @@ def test_a_login_not_on_the_list_is_refused(tmp_path):
     assert "not on this class's instructor list" in at.error[0].value
 
 
+def test_a_login_without_an_allowlist_stays_locked_and_says_how(tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    store_submission(db_url, "secret-student")
+    at = page({"auth": AUTH, "db_url": db_url}, user={"email": "student@school.edu", "is_logged_in": True})
+    assert not is_open(at) and not at.dataframe and "instructor_emails" in at.info[0].value
+    assert "secret-student" not in shown(at)
+
+
+def test_the_gradebook_lists_a_course_found_only_in_the_database(tmp_path):
+    at, db_url = open_page(tmp_path)
+    course = builtin_course("margin-lab")
+    lesson = course.lesson("softmax").lesson
+    ref = {**course.ref(), "id": "other-class"}
+    store = Store(db_url)
+    store.submit(new_record(course=ref, student_id="s-9", student_name="", identity="typed", lesson_id="softmax",
+                            lesson_version=lesson.version, answers={}, checks={},
+                            started_at="2026-12-01T09:00:00+00:00"))
+    at.run()
+    at.selectbox(key="instructor-grades-course").set_value("other-class").run()
+    table = at.dataframe[0].value
+    assert list(table["Student ID"]) == ["s-9"] and table["softmax"][0] == "submitted"
+
+
 def test_logged_out_gets_a_login_button(tmp_path):
     at = page({"auth": AUTH, "instructor_emails": ["prof@school.edu"]}, user={"is_logged_in": False})
     assert not is_open(at)
