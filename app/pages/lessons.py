@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import courseapp
 from app.components.live_plotly import preload_plotly_js
+from app.course.builder import lesson_for_link, link_query
 from app.lessons import page
 from app.live.views import md
 
@@ -21,9 +22,15 @@ if course is not None:
 wanted = st.query_params.get("lesson")
 lesson = next((lesson for lesson in lessons if lesson.id == wanted), None)
 if lesson is not None:
+    # An instructor's link may lock or hide more controls (?lock=lr,seed&hide=dim), never fewer.
+    query = st.query_params.to_dict()
+    lesson, link_notices = lesson_for_link(lesson, query)
     # The address bar names the lesson shown (a deep link to copy). Written on every run: a page link's query
     # reaches the script but not the address bar (Streamlit 1.67), and an unchanged value sends nothing.
-    st.query_params.from_dict({"lesson": lesson.id, **({"course": course.id} if course is not None else {})})
+    kept = link_query(query, lesson.id)
+    st.query_params.from_dict({**kept, **({"course": course.id} if course is not None else {})})
+    for notice in link_notices:
+        st.warning(md(notice), icon=":material/link_off:")
     preload_plotly_js()
     page.LessonPage(lesson, lessons, course=course).render()
 else:

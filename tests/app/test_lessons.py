@@ -5,8 +5,17 @@ own run when the worked solution is followed through the controls; then the list
 from __future__ import annotations
 
 import pytest
-from apphelpers import texts
-from lessonhelpers import apply_compare, apply_live, open_lesson, passed, train_until_passed, widget
+from apphelpers import ENTRY, texts
+from lessonhelpers import (
+    LESSONS_PAGE,
+    apply_compare,
+    apply_live,
+    open_lesson,
+    passed,
+    train_until_passed,
+    widget,
+)
+from streamlit.testing.v1 import AppTest
 
 from app import state
 from app.compare.values import parse_preset
@@ -137,3 +146,16 @@ def test_explore_in_the_playground_carries_the_lesson_settings():
     values = at.session_state["pg-values"]
     wanted = presets.live_values(next(lesson for lesson in LESSONS if lesson.id == "cosface").preset)
     assert {name: values[name] for name in wanted} == wanted
+
+
+def test_an_instructor_link_locks_and_hides_more_and_names_a_bad_control():
+    at = AppTest.from_file(ENTRY, default_timeout=120)
+    at.switch_page(LESSONS_PAGE)
+    at.query_params.update({"lesson": "arcface", "lock": "lr,sed", "hide": "dim"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.select_slider(key="lesson-arcface-lr").disabled
+    with pytest.raises(KeyError):
+        widget(at, "lesson-arcface-dim")
+    [warning] = texts(at.warning)
+    assert "sed" in warning
