@@ -51,15 +51,18 @@ def haproxy_config(app_ports: Sequence[int], *, bind: str = "127.0.0.1:8500", st
 # Check: haproxy -c -f THIS_FILE      Docs: docs/deploy.md
 global
     maxconn 4096
+    # One line per request on HAProxy's standard output (run in the foreground: haproxy -db -f ...).
+    log stdout format raw local0
 
 defaults
     mode http
+    log global
     option httplog
     timeout connect 5s
     timeout client 30s
     timeout server 30s
-    # A Streamlit page is one long-lived websocket: once upgraded, the tunnel timeout applies.
-    # Longer than Streamlit's 15 s websocket pings, so an open but quiet tab is never cut.
+    # A Streamlit page is one long-lived websocket: once upgraded, the tunnel timeout applies,
+    # so a tab left open and quiet is not cut for an hour.
     timeout tunnel 1h
     timeout client-fin 30s
 
@@ -77,6 +80,8 @@ backend streamlit
     # A dead process is taken out within ~4 s; its students are sent to a live one on reconnect.
     option redispatch
     retries 2
+    # Which process answered (docs/deploy.md: "which process am I on?"; the affinity test reads it).
+    http-response set-header X-Margin-Lab-Server %[srv_name]
     option httpchk GET {HEALTH_PATH}
     http-check expect status 200
 {servers}
@@ -244,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = Stack(processes=args.processes, proxy=True, env=hosted_env, proxy_port=args.port, proxy_bind=args.bind,
                   stats_bind="127.0.0.1:8404", server_args=args.server_args, log_dir=args.log_dir,
                   postgres_dir=args.postgres)  # fmt: skip
+    def stop_on_term(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the shutdown itself must not be interrupted
+        raise KeyboardInterrupt  # systemd, docker stop, timeout: stop the stack like Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     with stack:
         print(f"Margin Lab: {args.processes} Streamlit processes on 127.0.0.1 ports {stack.app_ports}, "
               f"HAProxy on {args.bind}:{args.port} (stats: http://127.0.0.1:8404/). Ctrl-C stops all.", flush=True)
