@@ -21,10 +21,10 @@ shared machine does not pass for an effect:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import multiprocessing
+import resource
 import statistics
 import sys
 import threading
@@ -55,26 +55,23 @@ def _train_for(window_s: float, start_at: float, out: list, index: int) -> None:
     trainer = Trainer(_default_config())
     trainer.advance(epochs=1)  # warm
     time.sleep(max(0.0, start_at - time.monotonic()))
-    epoch0, deadline, cpu0 = trainer.epoch, time.monotonic() + window_s, time.thread_time()
+    epoch0, deadline, cpu0, switches0 = trainer.epoch, time.monotonic() + window_s, time.thread_time(), _switches()
     while time.monotonic() < deadline:
         trainer.advance(seconds=min(SLICE_S, max(0.01, deadline - time.monotonic())))
-    out[index] = (trainer.epoch - epoch0, time.thread_time() - cpu0)
+    out[index] = (trainer.epoch - epoch0, time.thread_time() - cpu0, _switches() - switches0)
+
+
+def _switches() -> int:
+    """This thread's context switches so far (a thread waiting for the GIL is switched out and back in)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def _process_worker(args: tuple[float, float]) -> tuple[int, float]:
     window_s, start_at = args
-    out = [(0, 0.0)]
+    out = [(0, 0.0, 0)]
     _train_for(window_s, start_at, out, 0)
     return out[0]
-
-
-def context_switches() -> int:
-    """Context switches of every thread of this process so far (Linux /proc)."""
-    total = 0
-    for status in Path("/proc/self/task").glob("*/status"):
-        with contextlib.suppress(OSError):
-            total += sum(int(line.split()[-1]) for line in status.read_text().splitlines() if "ctxt_switches:" in line)
-    return total
 
 
 def threads(workers: int, window_s: float, switch_s: float | None = None) -> tuple[float, float, float, float]:
@@ -87,23 +84,20 @@ def threads(workers: int, window_s: float, switch_s: float | None = None) -> tup
     if switch_s is not None:
         sys.setswitchinterval(switch_s)
     try:
-        out = [(0, 0.0)] * workers
+        out = [(0, 0.0, 0)] * workers
         start_at = time.monotonic() + 2.0 + 0.5 * workers
         pool = [threading.Thread(target=_train_for, args=(window_s, start_at, out, i)) for i in range(workers)]
         for thread in pool:
             thread.start()
-        time.sleep(max(0.0, start_at - time.monotonic()))
-        switches0 = context_switches()
         for thread in pool:
             thread.join()
-        switches = context_switches() - switches0
     finally:
         sys.setswitchinterval(old)
-    epochs, cpu = sum(o[0] for o in out), sum(o[1] for o in out)
+    epochs, cpu, switches = (sum(o[k] for o in out) for k in range(3))
     return epochs / window_s, epochs / cpu, cpu / window_s, switches / max(epochs, 1)
 
 
-def beside_busy_python(window_s: float, switch_s: float | None = None) -> float:
+def beside_busy_python(window_s: float, switch_s: float | None = None) -> tuple[float, float]:
     """Epochs/s of one training thread while another thread runs pure Python (JSON of a figure spec, as a
     tick's drawing does): a thread that drops the GIL at every torch op waits for it at every op."""
     import torch
@@ -120,7 +114,7 @@ def beside_busy_python(window_s: float, switch_s: float | None = None) -> float:
             json.dumps(spec)
 
     try:
-        out = [(0, 0.0)]
+        out = [(0, 0.0, 0)]
         start_at = time.monotonic() + 2.0
         trainer_thread = threading.Thread(target=_train_for, args=(window_s, start_at, out, 0))
         trainer_thread.start()
@@ -132,7 +126,7 @@ def beside_busy_python(window_s: float, switch_s: float | None = None) -> float:
         drawer.join()
     finally:
         sys.setswitchinterval(old)
-    return out[0][0] / window_s
+    return out[0][0] / window_s, out[0][1] / window_s  # epochs/s, the training thread's CPU cores
 
 
 def processes(workers: int, window_s: float) -> tuple[float, float, float]:
@@ -141,8 +135,8 @@ def processes(workers: int, window_s: float) -> tuple[float, float, float]:
     start_at = time.monotonic() + 8.0 + 1.0 * workers  # spawned interpreters import torch first
     with context.Pool(workers) as pool:
         results = pool.map(_process_worker, [(window_s, start_at)] * workers)
-    epochs, cpu = sum(r[0] for r in results), sum(r[1] for r in results)
-    return epochs / window_s, epochs / cpu, cpu / window_s
+    epochs, cpu, switches = (sum(r[k] for r in results) for k in range(3))
+    return epochs / window_s, epochs / cpu, cpu / window_s, switches / max(epochs, 1)
 
 
 def tick_drawing_ms(repeats: int = 20) -> dict[str, float]:
@@ -216,15 +210,19 @@ def main(quick: bool = False) -> None:
         t = threads(workers, window)
         p = processes(workers, window)
         print(f"   W={workers}: threads {t[0]:6.1f} | {t[1]:5.1f} | {t[2]:4.2f} | {t[3]:6.0f}    "
-              f"processes {p[0]:6.1f} | {p[1]:5.1f} | {p[2]:4.2f}", flush=True)
+              f"processes {p[0]:6.1f} | {p[1]:5.1f} | {p[2]:4.2f} | {p[3]:6.0f}", flush=True)
     print("2. Switch interval, 4 threads (total epochs/s | epochs per CPU-second | cores | switches/epoch):")
     for switch in (0.0005, 0.005, 0.05):
         t = threads(4, window, switch_s=switch)
         print(f"   sys.setswitchinterval({switch}): {t[0]:6.1f} | {t[1]:5.1f} | {t[2]:4.2f} | {t[3]:6.0f}", flush=True)
-    print("2b. One training thread alone, and beside one thread of pure Python (epochs/s):", flush=True)
-    alone = threads(1, window)[0]
-    print(f"   alone {alone:.1f}; beside busy Python: " + ", ".join(
-        f"switch {switch}: {beside_busy_python(window, switch):.1f}" for switch in (0.0005, 0.005, 0.05)), flush=True)
+    print("2b. One training thread alone, and beside one thread of pure Python (epochs/s, the training thread's "
+          "CPU cores; a fair share of one interpreter would be half):", flush=True)  # fmt: skip
+    alone = threads(1, window)
+    parts = [f"alone {alone[0]:.1f} ({alone[2]:.2f} cores)"]
+    for switch in (0.0005, 0.005, 0.05):
+        epochs, cores = beside_busy_python(window, switch)
+        parts.append(f"beside busy Python, switch interval {switch * 1000:g} ms: {epochs:.1f} ({cores:.2f} cores)")
+    print("   " + "; ".join(parts), flush=True)
     print("3. A tick's drawing, besides training (CPU ms, median):", flush=True)
     costs = tick_drawing_ms(8 if quick else 20)
     print("   " + ", ".join(f"{name} {ms:.1f}" for name, ms in costs.items())
