@@ -394,3 +394,38 @@ def play_slots() -> PlaySlots:
     """The process-wide slots: capped at play_cap on a hosted server, unlimited on a laptop."""
     chosen = settings()
     return PlaySlots(chosen.play_cap if chosen.hosted else None, expiry_s=chosen.slot_expiry_s)
+
+
+# --------------------------------------------------------------------------------------------------
+# python -m app.hosted [check | serve]
+# --------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`check`: print the settings in force (or the one sentence that is wrong with them);
+    `serve`: run `streamlit run streamlit_app.py` bound where the settings say (extra flags pass through)."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args else "check"
+    try:
+        chosen = load_settings()
+    except HostedConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    if command == "check":
+        print(f"Settings from {chosen.source}: hosted={chosen.hosted}, play_cap={chosen.play_cap}, "
+              f"upload_cap_mb={chosen.upload_cap_mb}, bind {chosen.bind_address}:{chosen.port}, "
+              f"data folders {dict(chosen.data_folders) or 'none'}.")  # fmt: skip
+        return 0
+    if command == "serve":
+        app = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+        env = {**os.environ, HOSTED_ENV: "1" if chosen.hosted else "0"}
+        cmd = [sys.executable, "-m", "streamlit", "run", str(app), *chosen.streamlit_flags(), *args]
+        os.execve(sys.executable, cmd, env)
+    print(f"Unknown command {command!r}: use check or serve.", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

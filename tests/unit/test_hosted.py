@@ -240,3 +240,14 @@ def test_tabs_of_one_browser_share_an_identity_whatever_the_mask():
     assert first == second != other
     assert token.hex() not in first
     assert hosted.browser_identity({}, "s9") == "session-s9"
+
+
+def test_the_check_command_prints_the_settings_or_the_one_bad_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MARGIN_LAB_HOSTED", "1")
+    monkeypatch.setenv("MARGIN_LAB_PLAY_CAP", "3")
+    assert hosted.main(["check"]) == 0
+    assert "hosted=True, play_cap=3" in capsys.readouterr().out
+    monkeypatch.setenv("MARGIN_LAB_PLAY_CAP", "lots")
+    assert hosted.main(["check"]) == 2
+    assert "$MARGIN_LAB_PLAY_CAP = 'lots' must be a whole number." in capsys.readouterr().err
