@@ -35,8 +35,9 @@ of one student take one slot):
 
     slots = hosted.play_slots()                      # the process's slots (unlimited when not hosted)
     who = hosted.browser_identity(st.context.cookies, fallback=session_id)
-    slots.acquire(who, session_id)  -> Admitted | Queued(position, estimated_wait_s)   # Play, each tick
-    slots.release(who, session_id)                   # Pause, Reset, auto-pause, session end
+    slots.acquire(who, session_id, take_over=True)   # Play pressed -> Admitted | Queued(position, wait)
+    slots.acquire(who, session_id)                   # each tick, each queue poll -> Admitted | Queued | Elsewhere
+    slots.release(who, session_id)                   # Pause, Step, Reset, auto-pause, a tab that ends
 """
 
 from __future__ import annotations
@@ -245,18 +246,25 @@ def _digest(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Admitted:
-    """The identity holds a slot: train."""
+    """This tab holds its browser's slot: train."""
 
     identity: str
 
 
 @dataclass(frozen=True)
 class Queued:
-    """The identity waits: `position` 1 is next; `estimated_wait_s` is None until a hold has been seen."""
+    """The browser waits: `position` 1 is next; `estimated_wait_s` is None until a hold has been seen."""
 
     identity: str
     position: int
     estimated_wait_s: float | None
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """Another tab of this browser holds its slot (Play was pressed there later): pause this one."""
+
+    identity: str
 
 
 @dataclass(frozen=True)
@@ -279,13 +287,27 @@ def queue_sentence(queued: Queued) -> str:
             f"the queue, and {wait}. Your model waits paused; it starts by itself when a slot frees.")  # fmt: skip
 
 
-class PlaySlots:
-    """At most `capacity` identities train at once; the others queue in arrival order.
+ELSEWHERE_SENTENCE = ("This browser is training in another tab, and a browser trains one model at a time on a "
+                      "classroom server: press Play here to train this one instead.")  # fmt: skip
 
-    An identity holds its slot while any of its sessions (tabs) holds it. A session keeps it by calling
-    `acquire` again (each tick) at least every `expiry_s`; a tab that closes sends no more ticks, so its
-    slot frees `expiry_s` later even if no release comes. A queued identity keeps its place the same way
-    (the page polls). Thread-safe: Streamlit runs each session's script in its own thread.
+
+@dataclass
+class _Hold:
+    session: str
+    seen: float
+    since: float
+
+
+class PlaySlots:
+    """At most `capacity` browsers train at once; the others queue in arrival order.
+
+    A browser (an identity) holds at most one slot, and one of its tabs (sessions) trains in it: Play in
+    another tab moves the slot there (`take_over=True`), and the first tab then hears `Elsewhere`. So 20
+    tabs of one student cost one slot and one model's training, not twenty.
+
+    A tab keeps its slot (or its place in the queue) by calling `acquire` again, each tick, at least every
+    `expiry_s`; a tab that closes sends no more ticks, so its slot frees `expiry_s` later even if no
+    release comes. Thread-safe: Streamlit runs each session's script in its own thread.
 
     `capacity=None` admits everyone (a local run); `clock` is injectable for tests.
     """
@@ -299,38 +321,50 @@ class PlaySlots:
         self.prior_hold_s = typical_hold_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._holders: dict[str, dict[str, float]] = {}  # identity -> {session: last seen}
-        self._held_since: dict[str, float] = {}  # identity -> when its slot was granted
+        self._holders: dict[str, _Hold] = {}  # identity -> the tab training in its slot
         self._queue: dict[str, dict[str, float]] = {}  # identity -> {session: last seen}, in arrival order
         self._holds: deque[float] = deque(maxlen=history)  # how long finished holds lasted
 
     # -- the API ------------------------------------------------------------------------------------
-    def acquire(self, identity: str, session: str | None = None) -> Admitted | Queued:
-        """Play pressed, or a tick while playing or queued: hold (or keep) a slot, or wait in the queue."""
+    def acquire(self, identity: str, session: str | None = None, *,
+                take_over: bool = False) -> Admitted | Queued | Elsewhere:  # fmt: skip
+        """Hold (or keep) the browser's slot for this tab, or wait in the queue.
+
+        Play pressed: `take_over=True` (the browser's slot moves to this tab if another tab holds it).
+        Each tick while playing, and each poll while queued: `take_over=False`.
+        """
         session = session if session is not None else identity
         with self._lock:
             now = self._clock()
             self._expire(now)
-            if identity in self._holders:
-                self._holders[identity][session] = now
+            hold = self._holders.get(identity)
+            if hold is not None:
+                if hold.session != session and not take_over:
+                    return Elsewhere(identity)
+                hold.session, hold.seen = session, now
                 return Admitted(identity)
             self._queue.setdefault(identity, {})[session] = now
-            order = list(self._queue)
-            index = order.index(identity)
+            index = list(self._queue).index(identity)
             if self.capacity is None or index < self.capacity - len(self._holders):
                 del self._queue[identity]
-                self._holders[identity] = {session: now}
-                self._held_since[identity] = now
+                self._holders[identity] = _Hold(session, now, now)
                 return Admitted(identity)
             return Queued(identity, index + 1, self._estimate_wait(index + 1, now))
 
     def release(self, identity: str, session: str | None = None) -> None:
-        """Pause, Reset, auto-pause or session end: this session stops holding (or waiting). The slot
-        frees when no session of the identity holds it any more. Releasing what is not held is harmless."""
+        """Pause, Reset, auto-pause or the tab's end: this tab stops training (or waiting). The slot frees
+        only if this tab held it. Releasing what is not held is harmless."""
         session = session if session is not None else identity
         with self._lock:
             now = self._clock()
-            self._drop(identity, session, now)
+            hold = self._holders.get(identity)
+            if hold is not None and hold.session == session:
+                self._free(identity, now)
+            waiting = self._queue.get(identity)
+            if waiting is not None:
+                waiting.pop(session, None)
+                if not waiting:
+                    del self._queue[identity]
             self._expire(now)
 
     def holds(self, identity: str) -> bool:
@@ -344,28 +378,22 @@ class PlaySlots:
             return SlotStatus(self.capacity, len(self._holders), len(self._queue), self._typical_hold())
 
     # -- inside the lock --------------------------------------------------------------------------
-    def _drop(self, identity: str, session: str, now: float) -> None:
-        sessions = self._holders.get(identity)
-        if sessions is not None:
-            sessions.pop(session, None)
-            if not sessions:
-                del self._holders[identity]
-                self._holds.append(now - self._held_since.pop(identity))
-        waiting = self._queue.get(identity)
-        if waiting is not None:
-            waiting.pop(session, None)
-            if not waiting:
-                del self._queue[identity]
+    def _free(self, identity: str, ended: float) -> None:
+        hold = self._holders.pop(identity)
+        self._holds.append(max(0.0, ended - hold.since))
 
     def _expire(self, now: float) -> None:
-        """Sessions silent for expiry_s are gone (a closed tab, a lost connection)."""
+        """Tabs silent for expiry_s are gone (closed, lost their connection)."""
         limit = now - self.expiry_s
-        for table in (self._holders, self._queue):
-            for identity, sessions in list(table.items()):
-                for session, seen in list(sessions.items()):
-                    if seen < limit:
-                        # A silent holder's hold ended when it was last seen, not now.
-                        self._drop(identity, session, seen if table is self._holders else now)
+        for identity, hold in list(self._holders.items()):
+            if hold.seen < limit:
+                self._free(identity, hold.seen)  # the hold ended when the tab was last seen, not now
+        for identity, sessions in list(self._queue.items()):
+            for session, seen in list(sessions.items()):
+                if seen < limit:
+                    del sessions[session]
+            if not sessions:
+                del self._queue[identity]
 
     def _typical_hold(self) -> float | None:
         return statistics.median(self._holds) if self._holds else None
@@ -378,8 +406,8 @@ class PlaySlots:
             return None
         free_now = (self.capacity or 0) - len(self._holders)
         frees = [0.0] * max(0, free_now)  # free slots whose next in line has not polled yet
-        for identity in self._holders:
-            held = now - self._held_since[identity]
+        for hold in self._holders.values():
+            held = now - hold.since
             frees.append(typical - held if held < typical else typical / 2)
         heapq.heapify(frees)
         wait = 0.0

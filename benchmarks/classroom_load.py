@@ -3,7 +3,9 @@
     python benchmarks/classroom_load.py --quick               # a smoke run: N = 1, 2, 4, short windows
     python benchmarks/classroom_load.py                       # N = 1, 2, 4, 8, 16; one process, then 2 + HAProxy
     python benchmarks/classroom_load.py --ns 4 --topologies 1 --server-flag runner.postScriptGC=false
-    python benchmarks/classroom_load.py --capped 2            # hosted mode, play cap 2 (needs the lead's wiring)
+    python benchmarks/classroom_load.py --ns 2,8 --players 2 --topologies 1   # the play cap, emulated: 2 play
+    python benchmarks/classroom_load.py --capped 2            # hosted mode, play cap 2 (once the live unit uses
+                                                              #   app.hosted.PlaySlots; queued pages are counted)
     python benchmarks/classroom_load.py --investigate         # why the total falls: threads vs processes, GC, ...
 
 No browser: each student speaks Streamlit's own websocket protocol from Python (the `websockets` package,
@@ -75,10 +77,12 @@ class StudentResult:
 class Student:
     """One simulated browser tab on the Playground."""
 
-    def __init__(self, base_url: str, name: str, *, play: bool = True, cookies: dict[str, str] | None = None):
+    def __init__(self, base_url: str, name: str, *, play: bool = True, cookies: dict[str, str] | None = None,
+                 slider: bool = True):  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.play = play
+        self.moves_slider = slider
         self.cookies: dict[str, str] = dict(cookies or {})
         self.result = StudentResult(name)
         self.BackMsg, self.ForwardMsg, self.WidgetState = _protos()
@@ -222,7 +226,7 @@ class Student:
                     next_slider = window_start + SLIDER_EVERY_S * (0.5 + (hash(self.name) % 100) / 100)
                     while time.monotonic() < window_start + window_s:
                         await asyncio.sleep(0.1)
-                        if self.slider is not None and time.monotonic() >= next_slider:
+                        if self.moves_slider and self.slider is not None and time.monotonic() >= next_slider:
                             if self.slider_sent_at is not None:  # the last one never came back
                                 if time.monotonic() - self.slider_sent_at > ACK_TIMEOUT_S:
                                     self.result.slider_timeouts += 1
@@ -360,9 +364,11 @@ class ClassResult:
 
 
 async def _run_class(url: str, n: int, *, warmup_s: float, window_s: float, players: int | None = None,
-                     pids: list[int] | None = None, profile: bool = False) -> ClassResult:  # fmt: skip
+                     pids: list[int] | None = None, profile: bool = False,
+                     waiting_sliders: bool = False) -> ClassResult:  # fmt: skip
     players = n if players is None else min(n, players)
-    students = [Student(url, f"student-{i + 1}", play=i < players) for i in range(n)]
+    students = [Student(url, f"student-{i + 1}", play=i < players, slider=i < players or waiting_sliders)
+                for i in range(n)]  # fmt: skip
     start_at = time.monotonic() + 3.0 + 0.6 * n  # every page loaded before anyone presses Play
     tasks = [asyncio.ensure_future(s.run(warmup_s=warmup_s, window_s=window_s, start_at=start_at)) for s in students]
     await asyncio.sleep(max(0.0, start_at + warmup_s - time.monotonic()))
@@ -412,7 +418,7 @@ def largest_half_speed_n(rows: list[ClassResult]) -> int | None:
 
 def load_table(topologies: list[int], ns: list[int], *, warmup_s: float, window_s: float, server_args: list[str],
                env: dict[str, str], switch_s: float | None = None, profile: bool = False,
-               players: int | None = None) -> dict[int, list[ClassResult]]:  # fmt: skip
+               players: int | None = None, waiting_sliders: bool = False) -> dict[int, list[ClassResult]]:  # fmt: skip
     tables: dict[int, list[ClassResult]] = {}
     for processes in topologies:
         label = "1 process" if processes == 1 else f"{processes} processes+HAProxy"
@@ -422,7 +428,8 @@ def load_table(topologies: list[int], ns: list[int], *, warmup_s: float, window_
             rows = []
             for n in ns:
                 result = run_class(stack.url, n, warmup_s=warmup_s, window_s=window_s, pids=stack.app_pids,
-                                   profile=profile and processes == 1, players=players)  # fmt: skip
+                                   profile=profile and processes == 1, players=players,
+                                   waiting_sliders=waiting_sliders)  # fmt: skip
                 print_row(label, result)
                 rows.append(result)
             if processes > 1:
@@ -448,7 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--investigate", action="store_true", help="measure why the total falls with N")
     parser.add_argument("--profile", action="store_true", help="py-spy --gil samples of the one-process server")
     parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval in the servers (seconds)")
-    parser.add_argument("--players", type=int, help="only this many of the N students press Play")
+    parser.add_argument("--players", type=int, help="only this many of the N students press Play (the others "
+                        "stay connected and wait: a play cap, emulated)")
+    parser.add_argument("--waiting-sliders", action="store_true",
+                        help="with --players: the waiting students move the margin slider every 3 s too")
     args = parser.parse_args(argv)
     ns = [int(x) for x in (args.ns or ("1,2,4" if args.quick else "1,2,4,8,16")).split(",")]
     window = args.window or (8.0 if args.quick else 20.0)
@@ -464,24 +474,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tables = load_table([int(x) for x in args.topologies.split(",")], ns, warmup_s=warmup, window_s=window,
                         server_args=server_args, env=env, switch_s=args.switch_interval, profile=args.profile,
-                        players=args.players)  # fmt: skip
+                        players=args.players, waiting_sliders=args.waiting_sliders)  # fmt: skip
     extrapolate(tables)
     return 0
 
 
-def extrapolate(tables: dict[int, list[ClassResult]]) -> None:
+def extrapolate(tables: dict[int, list[ClassResult]], target_cores: int = 16) -> None:
     """A 16-core server, from what one process did here (labelled: it is not a measurement)."""
-    cores = os.cpu_count() or 1
     one = tables.get(1)
-    if not one:
-        return
+    if not one or one[0].n != 1:
+        return  # no N = 1 baseline in this run
     half = largest_half_speed_n(one) or 1
-    base = one[0].per_student()
-    print(f"EXTRAPOLATION (not measured): here one process holds {half} playing student(s) at >= half speed "
-          f"({base:.1f} epochs/s alone) on {cores} cores. A process's Python runs on one core at a time (the GIL), "
-          f"so a 16-core server with 16 processes behind HAProxy would hold about {16 * half} such students, "
-          f"and with ~15 processes and a play cap of {half} per process about {15 * half} at that speed.")
-    print(f"EXTRAPOLATION: CPU per playing student here {one[0].cores_used:.2f} cores of server time.")
+    at_half = next(r for r in one if r.n == half)
+    solo = one[0]
+    # A process's Python runs on one core at a time (the GIL): never more processes than cores.
+    processes = min(target_cores, int(target_cores / max(at_half.cores_used, 0.01)))
+    solo_processes = min(target_cores, int(target_cores / max(solo.cores_used, 0.01)))
+    print(f"EXTRAPOLATION to a {target_cores}-core server (not measured; from one process here, "
+          f"{os.cpu_count()} cores): one process kept >= half its solo speed ({solo.per_student():.1f} epochs/s) "
+          f"for up to {half} players, using {at_half.cores_used:.2f} cores. So about {processes} processes "
+          f"behind HAProxy with a play cap of {half} each: {processes * half} students playing at once at about "
+          f"{at_half.per_student():.1f} epochs/s each, or {solo_processes} "
+          f"at full speed with a cap of 1. Students beyond that queue.", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

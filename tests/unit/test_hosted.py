@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from app import hosted
-from app.hosted import Admitted, HostedConfigError, PlaySlots, Queued
+from app.hosted import Admitted, Elsewhere, HostedConfigError, PlaySlots, Queued
 
 
 class FakeClock:
@@ -48,20 +48,36 @@ def test_a_release_admits_the_first_in_line_and_not_someone_behind():
     assert slots.acquire("d").position == 1
 
 
-def test_twenty_tabs_of_one_browser_take_one_slot():
+def test_twenty_tabs_of_one_browser_take_one_slot_and_train_one_model():
     slots = PlaySlots(2, clock=FakeClock())
-    for tab in range(20):
-        assert isinstance(slots.acquire("browser-1", f"tab-{tab}"), Admitted)
-    assert slots.status().playing == 1
-    assert isinstance(slots.acquire("browser-2", "tab-x"), Admitted)
-    assert isinstance(slots.acquire("browser-3", "tab-y"), Queued)
-    # Pausing one tab keeps the browser's slot while another tab of it still plays.
+    for tab in range(20):  # Play pressed in each tab in turn: the browser's one slot moves to the newest
+        assert isinstance(slots.acquire("browser-1", f"tab-{tab}", take_over=True), Admitted)
+        assert slots.status().playing == 1
+    # The earlier tabs' ticks now hear that the browser trains elsewhere (they pause); the last one trains.
+    assert isinstance(slots.acquire("browser-1", "tab-0"), Elsewhere)
+    assert isinstance(slots.acquire("browser-1", "tab-19"), Admitted)
+    assert "another tab" in hosted.ELSEWHERE_SENTENCE
+    assert isinstance(slots.acquire("browser-2", "tab-x", take_over=True), Admitted)
+    assert isinstance(slots.acquire("browser-3", "tab-y", take_over=True), Queued)
+    # Pausing a tab that does not hold the slot frees nothing; pausing the one that does frees it.
     slots.release("browser-1", "tab-0")
     assert slots.holds("browser-1")
-    for tab in range(1, 20):
-        slots.release("browser-1", f"tab-{tab}")
+    slots.release("browser-1", "tab-19")
     assert not slots.holds("browser-1")
     assert isinstance(slots.acquire("browser-3", "tab-y"), Admitted)
+
+
+def test_tabs_of_a_queued_browser_share_one_place():
+    slots = PlaySlots(1, clock=FakeClock())
+    slots.acquire("player")
+    first = slots.acquire("browser-1", "tab-a", take_over=True)
+    second = slots.acquire("browser-1", "tab-b", take_over=True)
+    assert first.position == second.position == 1
+    assert slots.acquire("browser-2", "tab-c").position == 2
+    assert slots.status().queued == 2
+    slots.release("player")
+    assert isinstance(slots.acquire("browser-1", "tab-b"), Admitted)
+    assert isinstance(slots.acquire("browser-1", "tab-a"), Elsewhere)
 
 
 def test_a_silent_holder_expires_and_frees_its_slot():
