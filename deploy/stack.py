@@ -126,6 +126,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     postgres_dir: Path | None = None
+    db_url: str = field(default="", init=False)  # the PostgreSQL it started (also in each process's $MARGIN_LAB_DB)
     procs: list[subprocess.Popen] = field(default_factory=list, init=False)
     app_ports: list[int] = field(default_factory=list, init=False)
     url: str = field(default="", init=False)
@@ -147,7 +148,7 @@ class Stack:
         logs = self.log_dir or Path(self._tmp.name)
         env = {**os.environ, **self.env}
         if self.postgres_dir is not None:
-            env[DB_ENV] = self._start_postgres(Path(self.postgres_dir), logs)
+            self.db_url = env[DB_ENV] = self._start_postgres(Path(self.postgres_dir))
         self.app_ports = [free_port() for _ in range(self.processes)]
         for port in self.app_ports:
             log = open(logs / f"streamlit-{port}.log", "w")
@@ -202,29 +203,56 @@ class Stack:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         self.procs.clear()
-        if self.postgres_dir is not None:
+        if self.db_url:
             self._stop_postgres(Path(self.postgres_dir))
+            self.db_url = ""
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
     # -- PostgreSQL from Debian's binaries (initdb, pg_ctl), as the courses tests start it -----------
-    def _start_postgres(self, data: Path, logs: Path) -> str:
+    # initdb and postgres refuse to run as root: as root (a container) they run as the `postgres` user.
+    @staticmethod
+    def _as_postgres(cmd: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+    def _start_postgres(self, data: Path) -> str:
         port = free_port()
+        data.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            import pwd
+
+            owner = pwd.getpwnam("postgres")
+            os.chown(data, owner.pw_uid, owner.pw_gid)
         if not (data / "PG_VERSION").is_file():
-            data.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["initdb", "-D", str(data), "-U", "marginlab", "--auth=trust"], check=True,
-                           stdout=subprocess.DEVNULL)  # fmt: skip
-        subprocess.run(["pg_ctl", "-D", str(data), "-l", str(logs / "postgres.log"), "-w", "start", "-o",
-                        f"-p {port} -k {data} -c listen_addresses=127.0.0.1"], check=True,
+            subprocess.run(self._as_postgres([_pg_binary("initdb"), "-D", str(data), "-U", "marginlab",
+                                              "--auth=trust"]), check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+        subprocess.run(self._as_postgres([_pg_binary("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"),
+                                          "-w", "start", "-o", options]), check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "marginlab", "marginlab"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip  (exists already: fine)
+        # The database may exist already (a data folder used before): that error is fine.
+        subprocess.run(self._as_postgres([_pg_binary("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                                          "marginlab", "marginlab"]),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         return f"postgresql+psycopg://marginlab@127.0.0.1:{port}/marginlab"
 
     def _stop_postgres(self, data: Path) -> None:
-        subprocess.run(["pg_ctl", "-D", str(data), "-m", "fast", "stop"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(self._as_postgres([_pg_binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def _pg_binary(name: str) -> str:
+    """A PostgreSQL program: on the PATH, or in Debian's /usr/lib/postgresql/<version>/bin."""
+    import glob
+
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[-3]))
+    if not candidates:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed (Debian: apt-get install postgresql).")
+    return candidates[-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -152,3 +152,30 @@ def test_a_browser_stays_on_its_process_and_moves_when_it_dies():
         moved = _get(browsers[0], stack.url + "/")  # option redispatch: no error page
         assert moved and moved != victim
         assert {_get(browsers[0], stack.url + HEALTH_PATH) for _ in range(3)} == {moved}, "re-pinned"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (Debian: apt-get install haproxy)")
+def test_the_stack_starts_one_postgresql_that_every_process_is_given(tmp_path):
+    from deploy import stack as stack_module
+
+    try:
+        stack_module._pg_binary("pg_ctl")
+    except RuntimeError as err:  # (the courses work makes .ci/run install PostgreSQL)
+        pytest.skip(str(err))
+    import tempfile
+
+    import sqlalchemy
+
+    base = Path(tempfile.mkdtemp(prefix="margin-lab-stack-pg-"))
+    base.chmod(0o755)  # the postgres user (when run as root) must reach its data folder
+    try:
+        with Stack(processes=2, postgres_dir=base / "pg") as stack:
+            assert stack.db_url.startswith("postgresql+psycopg://")
+            with sqlalchemy.create_engine(stack.db_url).connect() as connection:
+                assert connection.execute(sqlalchemy.text("select 1")).scalar() == 1
+            for pid in stack.app_pids:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                assert f"MARGIN_LAB_DB={stack.db_url}".encode() in environ
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
