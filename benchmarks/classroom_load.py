@@ -101,12 +101,15 @@ class Student:
 
     # -- HTTP, like the browser's first request --------------------------------------------------
     def _get_page(self) -> None:
-        request = urllib.request.Request(self.base_url + "/", headers=self._cookie_header())
-        with urllib.request.urlopen(request, timeout=30) as response:
-            for header in response.headers.get_all("Set-Cookie") or []:
-                for key, morsel in SimpleCookie(header).items():
-                    self.cookies[key] = morsel.value
-            response.read()
+        """The page, then the health check the page's script makes before it opens the websocket (Streamlit
+        sets its XSRF cookie there; the proxy sets its affinity cookie on the first response)."""
+        for path in ("/", "/_stcore/health"):
+            request = urllib.request.Request(self.base_url + path, headers=self._cookie_header())
+            with urllib.request.urlopen(request, timeout=30) as response:
+                for header in response.headers.get_all("Set-Cookie") or []:
+                    for key, morsel in SimpleCookie(header).items():
+                        self.cookies[key] = morsel.value
+                response.read()
 
     def _cookie_header(self) -> dict[str, str]:
         return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}

@@ -267,3 +267,61 @@ def test_the_check_command_prints_the_settings_or_the_one_bad_sentence(tmp_path,
     monkeypatch.setenv("MARGIN_LAB_PLAY_CAP", "lots")
     assert hosted.main(["check"]) == 2
     assert "$MARGIN_LAB_PLAY_CAP = 'lots' must be a whole number." in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_real_server_gives_every_tab_of_a_browser_one_identity():
+    """Streamlit re-masks its XSRF cookie on every response; the identity must not change with the mask."""
+    import asyncio
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo))
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.asyncio.client import connect
+
+    from benchmarks.classroom_load import Student
+    from deploy.stack import free_port, wait_healthy
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent / "_show_identity_app.py"),
+         f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true"],
+        env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+    async def identity_of(cookies: dict[str, str]) -> tuple[str, dict[str, str]]:
+        tab = Student(f"http://127.0.0.1:{port}", "tab", cookies=cookies)
+        tab._get_page()  # the page and its health check, as a browser tab loads them
+        async with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+                           additional_headers=tab._cookie_header(), open_timeout=30) as ws:  # fmt: skip
+            load = BackMsg()
+            load.rerun_script.query_string = ""
+            await ws.send(load.SerializeToString())
+
+            async def first_markdown() -> str:
+                async for raw in ws:
+                    msg = ForwardMsg()
+                    msg.ParseFromString(raw)
+                    if msg.WhichOneof("type") == "delta" and msg.delta.new_element.WhichOneof("type") == "markdown":
+                        return msg.delta.new_element.markdown.body
+                return ""
+
+            return await asyncio.wait_for(first_markdown(), 60), tab.cookies
+
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc=server)
+        first, jar = asyncio.run(identity_of({}))
+        second, jar_after = asyncio.run(identity_of(dict(jar)))
+        other, _ = asyncio.run(identity_of({}))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    assert first.startswith("identity=browser-")
+    assert jar["_streamlit_xsrf"] != jar_after["_streamlit_xsrf"], "the cookie was re-masked"
+    assert first == second != other
