@@ -31,13 +31,17 @@ Settings (docs/deploy.md has the whole story):
     fashion-mnist = "/srv/margin-lab/data"
 
 The API the live unit calls (one process-wide `PlaySlots`, keyed by a browser identity so that 20 tabs
-of one student take one slot):
+of one student take one slot and train one model):
 
     slots = hosted.play_slots()                      # the process's slots (unlimited when not hosted)
     who = hosted.browser_identity(st.context.cookies, fallback=session_id)
-    slots.acquire(who, session_id, take_over=True)   # Play pressed -> Admitted | Queued(position, wait)
-    slots.acquire(who, session_id)                   # each tick, each queue poll -> Admitted | Queued | Elsewhere
-    slots.release(who, session_id)                   # Pause, Step, Reset, auto-pause, a tab that ends
+    tab = f"{session_id}:{unit_key}"
+    slots.acquire(who, tab, take_over=True)  # Play pressed -> Admitted | Queued(position, estimated_wait_s)
+    slots.acquire(who, tab)                  # each tick; each queue poll (every QUEUE_POLL_S)
+                                             #   -> Admitted | Queued | Elsewhere (another tab took the slot)
+    slots.release(who, tab)                  # Pause, Step, Reset, auto-pause
+    # a closed tab needs no call: its ticks stop, and its slot frees slot_expiry_s after the last one
+    hosted.queue_sentence(queued), hosted.ELSEWHERE_SENTENCE    # what the page says
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ PLAY_CAP_ENV = "MARGIN_LAB_PLAY_CAP"
 BIND_ENV = "MARGIN_LAB_BIND"
 DEFAULT_CONFIG = Path("margin_lab.toml")
 SECTION = "margin_lab"
+QUEUE_POLL_S = 2.0  # a queued page asks again this often (well inside slot_expiry_s)
 LOCAL_BIND = "127.0.0.1"  # a laptop in a classroom does not serve its neighbours
 # URL parameters that would name a server path; a hosted server refuses them with one sentence.
 FOLDER_PARAMS = ("data", "data_dir", "folder", "path", "dir")
@@ -309,7 +314,8 @@ class PlaySlots:
     `expiry_s`; a tab that closes sends no more ticks, so its slot frees `expiry_s` later even if no
     release comes. Thread-safe: Streamlit runs each session's script in its own thread.
 
-    `capacity=None` admits everyone (a local run); `clock` is injectable for tests.
+    `capacity=None` admits every tab and tracks nothing (a local run: two tabs may train two setups);
+    `clock` is injectable for tests.
     """
 
     def __init__(self, capacity: int | None, *, expiry_s: float = 5.0, typical_hold_s: float = 120.0,
@@ -334,6 +340,8 @@ class PlaySlots:
         Each tick while playing, and each poll while queued: `take_over=False`.
         """
         session = session if session is not None else identity
+        if self.capacity is None:
+            return Admitted(identity)  # a laptop: every tab trains, nothing to share
         with self._lock:
             now = self._clock()
             self._expire(now)
@@ -345,7 +353,7 @@ class PlaySlots:
                 return Admitted(identity)
             self._queue.setdefault(identity, {})[session] = now
             index = list(self._queue).index(identity)
-            if self.capacity is None or index < self.capacity - len(self._holders):
+            if index < self.capacity - len(self._holders):
                 del self._queue[identity]
                 self._holders[identity] = _Hold(session, now, now)
                 return Admitted(identity)

@@ -130,9 +130,12 @@ def test_wait_estimate_comes_from_observed_holds():
     assert "number 2 in the queue" in hosted.queue_sentence(slots.acquire("d"))
 
 
-def test_unlimited_slots_admit_everyone():
+def test_unlimited_slots_admit_everyone_and_every_tab():
     slots = PlaySlots(None)
     assert all(isinstance(slots.acquire(f"s{i}"), Admitted) for i in range(100))
+    assert isinstance(slots.acquire("laptop", "tab-1", take_over=True), Admitted)
+    assert isinstance(slots.acquire("laptop", "tab-2", take_over=True), Admitted)
+    assert isinstance(slots.acquire("laptop", "tab-1"), Admitted), "two tabs of a laptop train two setups"
 
 
 def test_a_cap_below_one_is_refused_with_one_sentence():
