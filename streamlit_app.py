@@ -1,13 +1,16 @@
 """Margin Lab: entry point. Navigation over the pages in app/pages, nothing else.
 
 Run:  streamlit run streamlit_app.py
+      streamlit run streamlit_app.py -- --course path/to/course.toml     (serve a course: docs/courses.md)
 """
 
+import argparse
 from pathlib import Path
 
 import streamlit as st
 import torch
 
+from app import courseapp
 from app.pages import navigation_pages
 from app.session import freeze_startup_objects
 
@@ -18,6 +21,11 @@ torch.set_num_threads(1)
 # A local icon: Streamlit fetches material-icon favicons from Google's font CDN, which an offline
 # classroom cannot reach (and the browser console fills with errors).
 ICON = Path(__file__).parent / "app" / "assets" / "icon.png"
+
+# Arguments after `--` on the streamlit command line reach the script; unknown ones are left alone.
+parser = argparse.ArgumentParser(add_help=False)
+parser.add_argument("--course", default=None)
+courseapp.set_course_file(parser.parse_known_args()[0].course)
 
 st.set_page_config(page_title="Margin Lab", page_icon=str(ICON), layout="wide", initial_sidebar_state=340)
 st.navigation(navigation_pages()).run()

@@ -31,7 +31,7 @@ def bare_multi():
     """The MultiTrainer the Compare page builds by default (same dataset, member configs, one thread)."""
     import torch
 
-    from app.compare.live import default_member_values, default_shared
+    from app.compare.values import default_member_values, default_shared
     from app.live.run import config_for
     from toy_models.data import load_dataset
     from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig

@@ -1,10 +1,12 @@
-"""The Compare page's parts: the losses trained side by side (`live`), and the sections built on the
-same member configs: the papers' figures, open-set verification, the margin sweep.
+"""The Compare page's parts: the losses trained side by side (`live`; its defaults and a lesson's preset in
+`values`), and the sections built on the same member configs: the papers' figures, open-set verification, the
+margin sweep.
 
 Every section is a function `render(configs, *, key)` over the member `TrainConfig`s the live part
 trains (what `MultiTrainer(configs)` accepts), so each can be read and tested on its own.
 """
 
-from app.compare.live import CompareUnit, member_defaults
+from app.compare.live import CompareResult, CompareUnit, MemberRun
+from app.compare.values import ComparePreset, member_defaults, parse_preset
 
-__all__ = ["CompareUnit", "member_defaults"]
+__all__ = ["ComparePreset", "CompareResult", "CompareUnit", "MemberRun", "member_defaults", "parse_preset"]

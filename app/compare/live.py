@@ -1,6 +1,7 @@
 """The losses side by side: one MultiTrainer, identical batches, one small hypersphere view per loss.
 
-    CompareUnit("cmp").render() -> CompareResult(configs, run)
+    CompareUnit("cmp").render() -> CompareResult(configs, run, members)    # the Compare page
+    CompareUnit("lesson-6", preset=..., locked=..., hidden=..., controls=st.container())   # a lesson (see the class)
 
 The sidebar holds the losses to compare (each with its own margin, scale and gradient controls) and the
 settings they share (learning rate, batch, backbone, seed, dataset, dimension). The main area holds
@@ -11,7 +12,8 @@ centres beside the Tammes bound.
 Hot changes (a member's margin, scale or gradient; the shared learning rate) go to the running members
 only, which keep their weights; a cold change (the set of losses, the data, the dimension, the backbone,
 the batch size, the seed) rebuilds every member from the seed and says so. Every widget key starts with
-the unit's key ("cmp-lr", "cmp-arcface-m"), so the page can hold other units.
+the unit's key ("cmp-lr", "cmp-arcface-m"), so the page can hold other units. The unit never reads or writes
+the URL. Its defaults and a lesson's preset are plain values, checked without Streamlit in `app.compare.values`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,22 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
 from app import plots, session, state
+from app.compare.values import (
+    MEMBER_NAMES,
+    SHARED_NAMES,
+    ComparePreset,
+    check_fixable,
+    default_shared,
+    parse_preset,
+)
+from app.compare.values import member_values as preset_member_values
 from app.components.live_plotly import live_plotly
 from app.live import controls, exports, preview, views
 from app.live import run as runs
@@ -33,63 +44,10 @@ from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
 from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig
 
-SHARED_NAMES = ("lr", "batch_size", "backbone", "seed")
-DATA_NAMES = ("dataset", "dim")
-MEMBER_NAMES = ("margin", "scale", "gradient")
 VIEW_HEIGHT = 290  # four across and the table below fit a 1366×768 laptop screen
-TARGET_PROBABILITY = 0.99  # the scale default lets every class reach p = 0.99 (as the Playground's warning)
-MARGIN_SHARE = 0.4  # margin defaults stay at this share of the geometric bound: room to learn, visible caps
 # A tick redraws every member's view (~0.1 s of browser time each, in software WebGL), so the page ticks
 # less often than the Playground: more of each second goes to training (benchmarks/compare_speed.py).
 TICK_S = 1.5
-
-
-def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
-    """A loss's margin and scale, made sensible for C classes in `dim` dimensions.
-
-    The library's defaults suit 10 classes on a sphere; on a circle they do not: ArcFace's m = 0.5 rad is
-    80 % of the 0.63 rad the ten centres can be apart, CosFace's m = 0.35 is above the 0.19 that leaves any
-    room, and s = 16 keeps every class below p = 0.99 (it needs 27.7). So the margin is capped at
-    MARGIN_SHARE of its bound (`geometry.max_margin` at the Tammes separation) and the scale raised to
-    `geometry.min_scale`; both are snapped to their sliders' stops.
-    """
-    values = state.defaults(loss)
-    out: dict[str, Any] = {}
-
-    def below(param: state.Param, value: float) -> float:  # the stop at or below value: never past the cap
-        return state.snap(param, param.minimum + math.floor((value - param.minimum) / param.step + 1e-9) * param.step)
-
-    sep = geometry.tammes_angle(num_classes, dim)
-    margin_param = state.param_by_name(loss, "margin")
-    if loss in ("arcface", "cosface"):
-        bound = geometry.max_margin(loss, separation_rad=sep)
-        out["margin"] = below(margin_param, min(values["margin"], MARGIN_SHARE * bound))
-    elif loss == "combined":
-        m1, m2, m3 = values["margin"]
-        m1p, m2p, m3p = margin_param.parts
-        m2 = below(m2p, min(m2, MARGIN_SHARE * sep))
-        room = geometry.max_margin(loss, separation_rad=sep, margin=(m1, m2, 0.0), component="m3")
-        out["margin"] = (state.snap(m1p, m1), m2, below(m3p, max(0.0, min(m3, MARGIN_SHARE * room))))
-    elif margin_param is not None:
-        out["margin"] = values["margin"]
-    scale_param = state.param_by_name(loss, "scale")
-    if scale_param is not None:
-        need = geometry.min_scale(num_classes, dim, TARGET_PROBABILITY).scale
-        wanted = min(scale_param.maximum, max(values["scale"], math.ceil(need / scale_param.step) * scale_param.step))
-        out["scale"] = state.snap(scale_param, wanted)
-    return out
-
-
-def default_shared() -> dict[str, Any]:
-    """The settings every member shares, as the page opens (the library's defaults)."""
-    defaults = state.defaults()
-    return {name: defaults[name] for name in (*SHARED_NAMES, *DATA_NAMES)}
-
-
-def default_member_values(loss: str, shared: Mapping[str, Any], num_classes: int) -> dict[str, Any]:
-    """A member's full values before the user touched them: the loss's defaults, its margin and scale for C
-    classes in the shared dimension (`member_defaults`), and the shared settings."""
-    return {**state.defaults(loss), **member_defaults(loss, num_classes, int(shared["dim"])), **shared, "loss": loss}
 
 
 @dataclass
@@ -111,12 +69,31 @@ class CompareRun:
         self.last_interaction = time.monotonic()
 
 
+@dataclass(frozen=True)
+class MemberRun:
+    """One member as a lesson's checks see it (`CompareUnit.member_runs`).
+
+    values:  its clean values by Param name, as `LiveUnit.values` holds them ("loss", margin, scale, gradient
+             and the shared settings): what `app.lessons.checks.evaluate` compares with a check's settings.
+    trainer: its `MultiMember`, a Trainer-like ModelRun (snapshot(), epoch, history, config, dataset,
+             evaluate_test()): what `app.lessons.checks.run_metrics` measures. It trains with the others.
+    lock:    the run's lock; hold it while reading the trainer (a tick may be training on another thread).
+    """
+
+    loss: str
+    values: dict[str, Any]
+    trainer: Any
+    lock: threading.Lock
+
+
 @dataclass
 class CompareResult:
-    """What the page gets back: the member configs (for the sections below) and the run."""
+    """What the page gets back: the member configs (for the sections below), the run, and each member's values
+    and trainer by loss (`CompareUnit.member_runs`)."""
 
     configs: list[TrainConfig]
     run: CompareRun
+    members: dict[str, MemberRun] = field(default_factory=dict)
 
 
 def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, as_spec: bool = False) -> Any:
@@ -145,14 +122,50 @@ def member_figures(run: CompareRun, values_of: Any) -> dict[str, Any]:
 
 
 class CompareUnit:
-    """Controls, Play/Step/Reset, small multiples and the statistics table of several losses at once."""
+    """Controls, Play/Step/Reset, small multiples and the statistics table of several losses at once.
 
-    def __init__(self, key: str = "cmp", *, losses: Sequence[str] = DEFAULT_COMPARE_LOSSES, controls: Any = None):
+    CompareUnit("cmp")                                             # the Compare page: controls in the sidebar
+    CompareUnit("lesson-6", preset={"dim": 2, "losses": ["cosface", "arcface"],
+                                    "members": {"arcface": {"m": 0.2}}},
+                locked={"losses", "margin"}, hidden={"backbone"}, fixed_by="This lesson", controls=st.container())
+
+    losses:   the losses chosen when the unit opens (a preset's `losses` takes precedence).
+    preset:   shared URL keys, `losses` and `members` = {loss: {URL key: value}} (`app.compare.values`); a bad
+              preset raises ValueError with one sentence (the lesson author's mistake).
+    locked:   "losses" (the member selection; "loss" means the same), shared control names (lr, batch_size,
+              backbone, seed, dataset, dim) and member control names (margin, scale, gradient: for every
+              member): shown disabled with "<fixed_by> fixed this."; their values cannot change.
+    hidden:   the same names, not drawn; the preset's value (or the default) stays in force.
+    use_url:  False only: the unit never reads or writes the address bar, so no link can override a lesson.
+    """
+
+    def __init__(
+        self,
+        key: str = "cmp",
+        *,
+        losses: Sequence[str] = DEFAULT_COMPARE_LOSSES,
+        controls: Any = None,
+        preset: Mapping[str, Any] | None = None,
+        locked: Collection[str] = (),
+        hidden: Collection[str] = (),
+        fixed_by: str = "This lesson",
+        use_url: bool = False,
+        on_epoch: Callable[[], None] | None = None,
+    ):
+        """on_epoch: called (the run's lock held; no drawing) at every epoch end that Play or Step reaches: a
+        lesson judges its checks on the members there (see app.live.run.advance_to_epoch_ends)."""
         unknown = [name for name in losses if name not in LOSSES]
         if unknown:
             raise ValueError(f"loss {unknown[0]!r} is not a loss; the losses are {', '.join(LOSSES)}")
+        if use_url:
+            raise ValueError("The Compare unit does not read the URL; use_url must be False.")
         self.key = key
-        self.default_losses = tuple(losses)
+        self.preset: ComparePreset = parse_preset(preset)
+        self.default_losses = self.preset.losses or tuple(losses)
+        self.locked = check_fixable(locked, what="locked control")
+        self.hidden = check_fixable(hidden, what="hidden control")
+        self.fixed_by = fixed_by
+        self.on_epoch = on_epoch
         self.controls = controls
 
     # -- state -------------------------------------------------------------------------------------
@@ -163,35 +176,56 @@ class CompareUnit:
         return self._k(loss)
 
     @property
+    def fixed(self) -> frozenset[str]:
+        """What the user cannot change here: the locked and hidden names."""
+        return self.locked | self.hidden
+
+    def _note(self, name: str) -> str | None:
+        return f"{self.fixed_by} fixed this." if name in self.locked else None
+
+    @property
     def run(self) -> CompareRun:
         return st.session_state.setdefault(self._k("run"), CompareRun())
 
     @property
     def shared(self) -> dict[str, Any]:
-        """The settings every member shares (by Param name)."""
+        """The settings every member shares (by Param name): the defaults, the preset's over them."""
         if self._k("shared") not in st.session_state:  # (setdefault would build the defaults on every call)
-            st.session_state[self._k("shared")] = default_shared()
+            st.session_state[self._k("shared")] = {**default_shared(), **self.preset.shared}
         return st.session_state[self._k("shared")]
 
     @property
     def chosen(self) -> list[str]:
-        """The losses being compared, in the library's order."""
+        """The losses being compared, in the library's order (the preset's, always, when the set is fixed)."""
+        if "losses" in self.fixed and st.session_state.get(self._k("losses")) != list(self.default_losses):
+            st.session_state[self._k("losses")] = list(self.default_losses)  # (before the widget is drawn)
         picked = st.session_state.setdefault(self._k("losses"), list(self.default_losses))
         return [name for name in LOSSES if name in picked]
 
     def member_values(self, loss: str, num_classes: int) -> dict[str, Any]:
         """One member's full values (as a Playground unit holds them): its own margin, scale and gradient
-        over the shared settings. Defaults depend on the classes and dimension they were made for."""
+        over the shared settings. Defaults depend on the classes and dimension they were made for; a
+        preset's member values go over them."""
         members = st.session_state.setdefault(self._k("members"), {})
         shape = (num_classes, int(self.shared["dim"]))
         kept = members.get(loss)
         if kept is None or kept.get("_shape") != shape:
-            kept = {**default_member_values(loss, self.shared, num_classes), "_shape": shape}
+            kept = {**preset_member_values(loss, self.shared, num_classes, self.preset), "_shape": shape}
             members[loss] = kept
             for p in state.params_for(loss):
                 if p.name in MEMBER_NAMES:
                     controls.seed_widgets(self._member_key(loss), p, kept[p.name], force=True)
         return {**{k: v for k, v in kept.items() if k != "_shape"}, **self.shared, "loss": loss}
+
+    def member_runs(self) -> dict[str, MemberRun]:
+        """What a lesson's checks read, per member the run trains now (by loss, in the library's order): its
+        clean values and its trainer. Empty before the first render and while no loss is chosen."""
+        run = self.run
+        if run.multi is None:
+            return {}
+        return {config.loss: MemberRun(config.loss, self.member_values(config.loss, run.multi.dataset.num_classes),
+                                       member, run.lock)
+                for config, member in zip(run.multi.configs, run.multi.members, strict=True)}  # fmt: skip
 
     def folder(self) -> str | None:
         return session.data_folder(st.session_state.get(self._k("data")))
@@ -200,6 +234,9 @@ class CompareUnit:
     def _shared_changed(self, name: str) -> None:
         self.run.touch()
         p = state.param_by_name("arcface", name)
+        if name in self.fixed:  # a disabled widget cannot move; whatever moved it, the fixed value stays
+            controls.seed_widgets(self.key, p, self.shared[name], force=True)
+            return
         self.shared[name] = controls.read_widgets(self.key, p)
         if p.hot and self.run.multi is not None:
             for i in range(len(self.run.multi.members)):
@@ -209,6 +246,9 @@ class CompareUnit:
         self.run.touch()
         p = state.param_by_name(loss, name)
         kept = st.session_state[self._k("members")][loss]
+        if name in self.fixed:
+            controls.seed_widgets(self._member_key(loss), p, kept[name], force=True)
+            return
         kept[name] = controls.read_widgets(self._member_key(loss), p)
         multi = self.run.multi
         if multi is not None and loss in self.run.losses:
@@ -223,7 +263,7 @@ class CompareUnit:
         self.run.playing = False
         if self.run.multi is not None:
             with self.run.lock:
-                self.run.multi.advance(epochs=1, seconds=runs.STEP_LIMIT_S)
+                runs.advance_to_epoch_ends(self.run.multi, self.on_epoch, seconds=runs.STEP_LIMIT_S, epochs=1)
 
     def _reset(self) -> None:
         self.run.playing = False
@@ -263,36 +303,43 @@ class CompareUnit:
     # -- drawing -----------------------------------------------------------------------------------
     def _sidebar(self, num_classes: int) -> None:
         st.header("Losses")
-        st.multiselect(
-            "Losses to compare", LOSSES, key=self._k("losses"), format_func=lambda n: LOSS_SPECS[n].label,
-            help="Trained together on identical batches from the same initial backbone. Changing the set rebuilds "
-                 "every member from the seed.", on_change=self.run.touch,
-        )  # fmt: skip
+        if "losses" not in self.hidden:
+            st.multiselect(
+                "Losses to compare", LOSSES, key=self._k("losses"), format_func=lambda n: LOSS_SPECS[n].label,
+                help="Trained together on identical batches from the same initial backbone. Changing the set "
+                     "rebuilds every member from the seed.", on_change=self.run.touch, disabled="losses" in self.locked,
+            )  # fmt: skip
+            if "losses" in self.locked:
+                st.caption(f":material/lock: {self._note('losses')}")
         for loss in self.chosen:
             values = self.member_values(loss, num_classes)
-            params = [p for p in state.params_for(loss) if p.name in MEMBER_NAMES and state.is_active(p, values)]
+            params = [p for p in state.params_for(loss) if p.name in MEMBER_NAMES and p.name not in self.hidden
+                      and state.is_active(p, values)]  # fmt: skip
             if not params:
                 continue
             with st.expander(state.loss_label(loss), expanded=False):
                 for p in params:
-                    controls.seed_widgets(self._member_key(loss), p, values[p.name])
-                    controls.draw(self._member_key(loss), p, locked_note=None, on_change=self._member_changed,
-                                  args=(loss, p.name))  # fmt: skip
+                    # A fixed control always shows its value (whatever was written to its widget's state).
+                    controls.seed_widgets(self._member_key(loss), p, values[p.name], force=p.name in self.fixed)
+                    controls.draw(self._member_key(loss), p, locked_note=self._note(p.name),
+                                  on_change=self._member_changed, args=(loss, p.name))  # fmt: skip
         st.header("Training")
         for name in SHARED_NAMES:
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
-        if self.shared["dataset"] in session.NEEDS_FOLDER:
+        if self.shared["dataset"] in session.NEEDS_FOLDER and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
                           f"files (.gz is fine). Empty: ${session.DATA_ENV}.")  # fmt: skip
         self._shared_control("dim")
 
     def _shared_control(self, name: str) -> None:
+        if name in self.hidden:
+            return
         p = state.param_by_name("arcface", name)
-        controls.seed_widgets(self.key, p, self.shared[name])
-        controls.draw(self.key, p, locked_note=None, on_change=self._shared_changed, args=(name,))
+        controls.seed_widgets(self.key, p, self.shared[name], force=name in self.fixed)
+        controls.draw(self.key, p, locked_note=self._note(name), on_change=self._shared_changed, args=(name,))
 
     def _buttons(self) -> list[Any]:
         run = self.run
@@ -334,7 +381,7 @@ class CompareUnit:
         if run.playing:
             budget = max(runs.MIN_TRAIN_S, TICK_S - (time.monotonic() - started))
             with run.lock:
-                multi.advance(seconds=budget)
+                runs.advance_to_epoch_ends(multi, self.on_epoch, seconds=budget)
 
     def _caption(self) -> str:
         multi = self.run.multi
@@ -378,7 +425,7 @@ class CompareUnit:
         area = st.container(key=self._k("views"))
         self.boxes = [*progress, area.container(), area.container()]
         st.fragment(self._live, run_every=0.8 * TICK_S if run.playing else None, key=self._k("live"))()
-        return CompareResult(configs, run)
+        return CompareResult(configs, run, self.member_runs())
 
     def export(self) -> None:
         """Download buttons for any member's embeddings, metrics and config (the whole comparison, which is

@@ -18,16 +18,20 @@ executed: markers name views from a fixed list, placeholders name functions from
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from app import state
+from app import courseapp, state
+from app.course.record import ReportError, new_record, report_json
+from app.course.store import StoreError
 from app.lessons import numbers, progress
-from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
 from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
 from app.live import LiveUnit
 from app.live.views import md
 
@@ -51,7 +55,8 @@ STATUS_ICONS = {"passed": ":material/check_circle:", "not_yet": ":material/pendi
 
 
 def view_anchor(name: str) -> str:
-    return "view-" + name.replace("_", "-")
+    """The anchor Streamlit gives a view's heading (its title, lower case, words joined by hyphens)."""
+    return re.sub(r"[^a-z0-9]+", "-", VIEW_TITLES.get(name, name).lower().replace("'", "")).strip("-")
 
 
 def view_link(name: str) -> str:
@@ -104,8 +109,33 @@ def load_all(folder: str = str(LESSONS_DIR)) -> tuple[list[Any], list[str]]:
     return sorted(lessons, key=lambda lesson: lesson.number), problems
 
 
-def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
-    """Every lesson with its minutes, summary, objectives and the student's progress mark."""
+def in_course(lessons: Sequence[Any], course: Any) -> list[Any]:
+    """The course's lessons in its order, each with the course's preset laid over its own and the course's locked and
+    hidden controls added (a compare lesson's members merge loss by loss)."""
+    by_id = {lesson.id: lesson for lesson in lessons}
+    out = []
+    for entry in course.lessons:
+        lesson = by_id.get(entry.id)
+        if lesson is None:
+            continue
+        preset = {**lesson.preset, **{k: v for k, v in entry.preset.items() if k != "members"}}
+        if "members" in entry.preset:
+            members = {loss: dict(values) for loss, values in lesson.preset.get("members", {}).items()}
+            for loss, values in entry.preset["members"].items():
+                members[loss] = {**members.get(loss, {}), **values}
+            preset["members"] = members
+        out.append(dataclasses.replace(lesson, preset=preset, locked=lesson.locked | entry.locked,
+                                       hidden=lesson.hidden | entry.hidden))  # fmt: skip
+    return out
+
+
+def due_text(course: Any, lesson_id: str) -> str:
+    entry = course.lesson(lesson_id) if course is not None else None
+    return f" · due {entry.due:%Y-%m-%d %H:%M} UTC" if entry is not None and entry.due is not None else ""
+
+
+def show_list(lessons: Sequence[Any], problems: Sequence[str] = (), *, course: Any = None) -> None:
+    """Every lesson with its minutes, summary, objectives, due date (in a course) and the student's progress mark."""
     for problem in problems:
         st.warning(md(problem), icon=":material/description:")
     total = sum(lesson.minutes for lesson in lessons)
@@ -118,7 +148,7 @@ def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
             left, right = st.columns([4, 1], vertical_alignment="center")
             left.page_link(LESSONS_PAGE, label=f"{lesson.number}. {lesson.title}", icon=progress.MARKS[status],
                            query_params={"lesson": lesson.id})
-            right.caption(f"{lesson.minutes} min · {status}")
+            right.caption(f"{lesson.minutes} min · {status}{due_text(course, lesson.id)}")
             left.caption(md(lesson.summary))
             with left.expander("Objectives"):
                 st.markdown("\n".join(f"- {md(objective)}" for objective in lesson.objectives))
@@ -132,8 +162,9 @@ def show_list(lessons: Sequence[Any], problems: Sequence[str] = ()) -> None:
 class LessonPage:
     """One lesson: its prose, views, questions and checks around one live unit."""
 
-    def __init__(self, lesson: Any, lessons: Sequence[Any]):
+    def __init__(self, lesson: Any, lessons: Sequence[Any], *, course: Any = None):
         self.lesson = lesson
+        self.course = course
         self.lessons = list(lessons)
         self.key = f"lesson-{lesson.id}"
         self.progress = progress.progress_of(lesson.id)
@@ -142,44 +173,97 @@ class LessonPage:
     def render(self) -> None:
         lesson = self.lesson
         self.progress.open()
+        # A button, not a link: Streamlit keeps the query of the page it links to (the lesson would reopen).
+        st.button("All lessons", icon=":material/arrow_back:", key=f"{self.key}-all", type="tertiary",
+                  on_click=st.query_params.clear)
         st.title(f"{lesson.number}. {lesson.title}", anchor=False)
-        st.caption(f"Lesson {lesson.number} of {len(self.lessons)} · about {lesson.minutes} minutes")
+        where = f" in {md(self.course.title)}" if self.course is not None else ""
+        st.caption(f"Lesson {lesson.number}{where} · about {lesson.minutes} minutes{due_text(self.course, lesson.id)}")
         with st.container(border=True):
             st.markdown("**By the end of this lesson you can:**\n" + "\n".join(
                 f"- {md(objective)}" for objective in lesson.objectives))  # fmt: skip
 
+        self.top = st.container()
         text_boxes: list[tuple[Any, Any]] = []  # (block, container) filled once the unit has its values
         view_boxes: dict[str, Any] = {}
-        for text, views in sections(lesson.blocks):
+        # The views of a section stay in sight while its prose scrolls past them (a sticky column).
+        # (The column itself sticks, sized to its content, inside the row as tall as the prose.)
+        st.html("<style>[data-testid='stColumn']:has(> div > [class*='st-key-lesson-views-']), "
+                "[data-testid='stColumn']:has([class*='st-key-lesson-views-']) "
+                "{position: sticky; top: 3.5rem; align-self: flex-start;}</style>")
+        for index, (text, views) in enumerate(sections(lesson.blocks)):
             live_views = [v for v in views if v not in COMPARE_VIEWS]
             left, right = st.columns([5, 6], gap="large") if live_views else (st.container(), None)
             with left:
                 text_boxes += [(block, st.container()) for block in text]
+            if right is not None:
+                right = right.container(key=f"lesson-views-{index}")
             for name in views:
                 with right if name in live_views else st.container():
-                    st.markdown(f"##### {VIEW_TITLES[name]}", anchor=view_anchor(name))
+                    st.markdown(f"##### {VIEW_TITLES[name]}")
                     view_boxes[name] = st.container()
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
         footer = st.container()
 
-        with st.sidebar:
-            st.header("Your run")
-            run_bar = st.container()
-        result = self._unit(view_boxes, run_bar).render()
-        self.values = result.values
-        self.run = result.run
-        self.classes = result.run.trainer.dataset.num_classes
+        if lesson.unit == "compare":
+            self._render_compare(view_boxes)
+        else:
+            with st.sidebar:
+                st.header("Your run")
+                run_bar = st.container()
+            result = self._unit(view_boxes, run_bar).render()
+            self.values, self.run = result.values, result.run
+            self.classes = result.run.trainer.dataset.num_classes
         for block, box in text_boxes:
             with box:
                 self._text_block(block)
         with footer:
             self._footer()
 
+    def _render_compare(self, view_boxes: dict[str, Any]) -> None:
+        """A compare lesson: the Compare unit where its marker is (or under the objectives), its sections in
+        their boxes, and the checks redrawn on their own timer while the members train."""
+        from app.compare import CompareUnit
+        from app.compare import papers as papers_section
+        from app.compare import sweep as sweep_section
+        from app.compare import verification as verification_section
+
+        lesson = self.lesson
+        unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+                           fixed_by="This lesson", on_epoch=lambda: self._judge_members(unit))  # fmt: skip
+        with view_boxes.get("compare") or self.top:
+            result = unit.render()
+        if result is None:
+            return
+        self.compare = result
+        first = next(iter(result.members.values()))
+        self.values, self.run = first.values, result.run
+        self.classes = first.trainer.dataset.num_classes
+        sections = {"papers_figures": papers_section, "open_set_verification": verification_section,
+                    "margin_sweep": sweep_section}  # fmt: skip
+        for name, section in sections.items():
+            if name in view_boxes:
+                with view_boxes[name]:
+                    section.render(result.configs, key=f"{self.key}-{name}")
+        every = 2.0 if result.run.playing else None
+        st.fragment(self._compare_checks, run_every=every, key=f"{self.key}-checks")()
+
+    def _compare_checks(self) -> None:
+        members = self.compare.members
+        for check in self.lesson.checks:
+            member = members.get(check.member)
+            if member is not None and not self.progress.has_passed(check.id) and not self._costly(check):
+                self._evaluate(check, False, member)
+            box = self.check_boxes.get(check.id)
+            if box is not None:
+                with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
+                    self._show_check(check)
+
     def _unit(self, view_boxes: dict[str, Any], run_bar: Any) -> LiveUnit:
         lesson = self.lesson
         return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
-                        on_details=self._live_checks)  # fmt: skip
+                        on_details=self._live_checks, on_epoch=self._judge_live)  # fmt: skip
 
     def _fill(self, text: str) -> str:
         return numbers.fill(text, classes=self.classes, dim=int(self.values["dim"]))
@@ -236,8 +320,7 @@ class LessonPage:
     # -- checks -----------------------------------------------------------------------------------
     def _check_controls(self, check: Any) -> None:
         """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
-        costly = check_metric_names(check) & COSTLY_METRICS
-        if costly and not self.progress.has_passed(check.id):
+        if self._costly(check) and not self.progress.has_passed(check.id):
             st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
                       on_click=self._evaluate, args=(check, True),
                       help="This check trains your settings again with some classes held out (a few seconds).")
@@ -248,22 +331,53 @@ class LessonPage:
             box = self.check_boxes.get(check.id)
             if box is None:
                 continue
-            costly = bool(check_metric_names(check) & COSTLY_METRICS)
-            if not costly and not self.progress.has_passed(check.id):
+            if not self._costly(check) and not self.progress.has_passed(check.id):
                 self._evaluate(check, False, run)
             with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
                 self._show_check(check)
 
+    @staticmethod
+    def _costly(check: Any) -> bool:
+        return bool(check_metric_names(check) & COSTLY_METRICS)
+
+    def _due(self, check: Any, epoch: int) -> bool:
+        """Whether a check must be judged at this epoch end: not passed, cheap, and its epoch budget still open
+        (a check with no budget is judged whenever the statistics are drawn)."""
+        return (not self.progress.has_passed(check.id) and not self._costly(check)
+                and check.within_epochs is not None and epoch <= check.within_epochs)  # fmt: skip
+
+    def _judge_live(self, run: Any) -> None:
+        """At every epoch end of the live run (its lock held): judge the checks whose budget is open."""
+        for check in self.lesson.checks:
+            if self._due(check, run.trainer.epoch):
+                self._judge(check, False, run)
+
+    def _judge_members(self, unit: Any) -> None:
+        """At every epoch end of the compare run (its lock held): judge each due check on its member."""
+        members = unit.member_runs()
+        for check in self.lesson.checks:
+            member = members.get(check.member)
+            if member is not None and self._due(check, member.trainer.epoch):
+                self._judge(check, False, member)
+
     def _evaluate(self, check: Any, costly: bool, run: Any = None) -> None:
-        run = run or self.run
-        names = check_metric_names(check)
+        """Judge a check on a run (a live unit's LiveRun, or a compare member's MemberRun), taking its lock."""
+        if run is None:
+            run = self.compare.members.get(check.member) if self.lesson.unit == "compare" else self.run
+            if run is None:
+                return
         with run.lock:
-            metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
+            self._judge(check, costly, run)
+
+    def _judge(self, check: Any, costly: bool, run: Any) -> None:
+        """Evaluate a check on the run (its lock held) and keep what it said; a pass is recorded with the run."""
+        names = check_metric_names(check)
+        metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
         result = evaluate(check, run.values, metrics)
-        shown = st.session_state.setdefault(f"{self.key}-results", {})
-        shown[check.id] = result
+        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(metrics.get("epoch", 0)))
         if result.status == "passed":
-            self.progress.passed(check.id, result.reason, progress.run_record(run, metrics))
+            record = progress.run_record(run, metrics, unit=self.lesson.unit)
+            self.progress.passed(check.id, result.reason, record)
 
     def _show_check(self, check: Any) -> None:
         st.markdown(f":material/flag: **Check:** {md(check.title)}")
@@ -272,26 +386,89 @@ class LessonPage:
             st.success(f"Passed on your run at epoch {record['run']['epoch']}. {record['reason']}",
                        icon=STATUS_ICONS["passed"])  # fmt: skip
             return
-        result = st.session_state.get(f"{self.key}-results", {}).get(check.id)
+        result, epoch = st.session_state.get(f"{self.key}-results", {}).get(check.id, (None, 0))
         if result is None:
             st.caption("Press **Check my run** when your run is ready.")
-        elif result.status == "failed":
+        elif result.status == "failed" and epoch > 0:  # the run the student trained missed: say what to try
             st.warning(result.reason, icon=STATUS_ICONS["failed"])
             st.info(f"**What to try:** {result.feedback}", icon=":material/lightbulb:")
-        else:
+        else:  # still reachable, or nothing trained yet: the task, not a failure
             st.caption(f"{STATUS_ICONS['not_yet']} Not yet: {result.reason}")
+            if result.feedback:
+                with st.expander("Hint"):
+                    st.markdown(result.feedback)
 
     # -- the end of the lesson ----------------------------------------------------------------------
+    def _hand_in(self) -> None:
+        """Submit to the class database (kept as a new attempt each time) and download the same record as a report
+        file; a database that cannot be reached is said in one sentence, and the download still works."""
+        st.subheader("Hand in", anchor=False)
+        course = self.course
+        who = courseapp.identify(self.key)
+        if who is None:
+            st.caption("Say who you are to submit this lesson or download your report.")
+            return
+        kind = {"login": "logged in", "class-code": "class code and typed ID: a weak identity",
+                "typed": "typed on this computer"}[who["identity"]]  # fmt: skip
+        st.caption(md(f"Handing in as {who['id']} ({kind})."))
+        try:
+            record = self._record(course, who)
+        except ReportError as error:
+            st.error(f"This lesson cannot be handed in: {error}", icon=":material/error:")
+            return
+        left, right = st.columns(2)
+        if left.button("Submit", type="primary", icon=":material/upload:", key=f"{self.key}-submit",
+                       width="stretch"):  # fmt: skip
+            store, notice = courseapp.shared_store()
+            if store is None:
+                st.error(f"NOT saved. {notice}", icon=":material/cloud_off:")
+            else:
+                try:
+                    receipt = store.submit(record)
+                except StoreError as error:
+                    st.error(f"NOT saved: {error} Download the report below and hand it in instead.",
+                             icon=":material/cloud_off:")  # fmt: skip
+                else:
+                    st.success(f"Saved: attempt {receipt.attempt}, received {receipt.received_at}.",
+                               icon=":material/cloud_done:")  # fmt: skip
+        safe_id = re.sub(r"[^A-Za-z0-9_-]+", "_", who["id"])
+        with right:
+            st.download_button("Download the report", report_json(record), width="stretch",
+                               file_name=f"margin-lab-{self.lesson.id}-{safe_id}.json", mime="application/json",
+                               icon=":material/download:", key=f"{self.key}-report", on_click="ignore")
+
+    def _record(self, course: Any, who: dict[str, str]) -> dict:
+        """The submission record of this lesson now: answers, every check's latest word (a passed one with the run
+        that passed it), who, when, and the course it belongs to."""
+        checks = {}
+        results = st.session_state.get(f"{self.key}-results", {})
+        for check in self.lesson.checks:
+            if self.progress.has_passed(check.id):
+                kept = self.progress.checks[check.id]
+                checks[check.id] = {"status": "passed", "reason": kept["reason"], "run": kept["run"]}
+            else:
+                result = results.get(check.id, (None, 0))[0]
+                checks[check.id] = {"status": result.status if result else "not_yet",
+                                    "reason": result.reason if result else "Not tried yet.", "run": None}  # fmt: skip
+        entry = course.lesson(self.lesson.id) if course is not None else None
+        return new_record(course=course.ref() if entry is not None else None, student_id=who["id"],
+                          student_name=who["name"], identity=who["identity"], lesson_id=self.lesson.id,
+                          lesson_version=self.lesson.version, answers=dict(self.progress.answers), checks=checks,
+                          started_at=self.progress.opened_at or progress.now())  # fmt: skip
+
     def _footer(self) -> None:
+        self._hand_in()
         st.divider()
         left, right = st.columns(2)
         with left:
-            later = [lesson for lesson in self.lessons if lesson.number > self.lesson.number]
+            ids = [lesson.id for lesson in self.lessons]
+            later = self.lessons[ids.index(self.lesson.id) + 1 :] if self.lesson.id in ids else []
             if later:
                 st.page_link(LESSONS_PAGE, label=f"Next lesson: {later[0].number}. {later[0].title}",
                              icon=":material/arrow_forward:", query_params={"lesson": later[0].id})
             else:
-                st.page_link(LESSONS_PAGE, label="All lessons", icon=":material/list:", query_params={})
+                st.button("All lessons", icon=":material/list:", key=f"{self.key}-all-end", type="tertiary",
+                          on_click=st.query_params.clear)
         with right:
             if st.button("Explore these settings in the Playground", icon=":material/science:",
                          key=f"{self.key}-explore", help="Opens the Playground with this lesson's current settings."):

@@ -17,8 +17,6 @@ from typing import Any
 
 import streamlit as st
 
-from app import state
-
 NOT_STARTED, IN_PROGRESS, CHECKS_PASSED = "not started", "in progress", "checks passed"
 MARKS = {NOT_STARTED: ":material/radio_button_unchecked:", IN_PROGRESS: ":material/timelapse:",
          CHECKS_PASSED: ":material/check_circle:"}  # fmt: skip
@@ -74,14 +72,9 @@ def progress_of(lesson_id: str) -> LessonProgress:
 
 
 def run_record(run: Any, metrics: dict[str, float], *, unit: str = "live") -> dict[str, Any]:
-    """A live run as a replayable record: the values it was built from (share-link keys), the hot changes
-    applied to it since (step, setting), where it stands, and the metrics the check saw."""
-    trainer = run.trainer
-    return {
-        "unit": unit,
-        "initial": state.to_query(run.initial or run.values),
-        "hyper_log": [[int(step), dict(changes)] for step, changes in getattr(trainer, "hyper_log", [])],
-        "step": int(trainer.step),
-        "epoch": int(trainer.epoch),
-        "metrics": {name: float(value) for name, value in metrics.items()},
-    }
+    """A run as a replayable record (the submission format's RUN, `app.course.runs.run_record`): the values it was
+    built from, the hot changes applied since (step, setting), where it stands, and the metrics the check saw.
+    `run` is a live unit's LiveRun or a compare member's MemberRun; call it with the run's lock held."""
+    from app.course.runs import run_record as record_of  # (the course package imports the lesson engine)
+
+    return record_of(run.trainer, metrics, unit=unit)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,9 @@ class LiveRun:
     def touch(self) -> None:
         """Record an interaction (a click, a slider move, a page load): it postpones the idle pause."""
         self.last_interaction = time.monotonic()
+
+
+EpochHook = Callable[["LiveRun"], None]  # called at every epoch end while playing or stepping
 
 
 def config_for(values: Mapping[str, Any], dataset: Any, data_dir: str | None) -> TrainConfig:
@@ -151,22 +154,41 @@ def check_pauses(run: LiveRun) -> bool:
     return not run.playing
 
 
-def train_rest_of_tick(run: LiveRun, tick_started: float) -> None:
-    """While playing, train until TICK_S has passed since the tick started (at least MIN_TRAIN_S)."""
+def advance_to_epoch_ends(model: Any, on_epoch: Callable[[], None] | None, *, seconds: float,
+                          epochs: int | None = None) -> None:
+    """`model.advance(seconds=..., epochs=...)` (a Trainer or a MultiTrainer), stopping at every epoch end to
+    call `on_epoch` when there is one. Why: a lesson judges its checks at every epoch end, as its headless
+    runs do, not only when a view is redrawn (a tick spans a dozen epochs of digits, and a check's epoch
+    budget could pass in between). The caller holds the run's lock; `on_epoch` must not draw."""
+    if on_epoch is None:
+        model.advance(seconds=seconds, epochs=epochs)
+        return
+    ends, target = time.monotonic() + seconds, None if epochs is None else model.epoch + epochs
+    while (left := ends - time.monotonic()) > 0 and (target is None or model.epoch < target):
+        epoch = model.epoch
+        model.advance(seconds=left, epochs=1)
+        if model.epoch > epoch:
+            on_epoch()
+
+
+def train_rest_of_tick(run: LiveRun, tick_started: float, on_epoch: EpochHook | None = None) -> None:
+    """While playing, train until TICK_S has passed since the tick started (at least MIN_TRAIN_S); `on_epoch`
+    is called with the run at every epoch end (see advance_to_epoch_ends)."""
     if not run.playing:
         return
     budget = max(MIN_TRAIN_S, TICK_S - (time.monotonic() - tick_started))
     with run.lock:
-        run.trainer.advance(seconds=budget)
+        advance_to_epoch_ends(run.trainer, on_epoch and (lambda: on_epoch(run)), seconds=budget)
 
 
-def step_one_epoch(run: LiveRun) -> None:
+def step_one_epoch(run: LiveRun, on_epoch: EpochHook | None = None) -> None:
     """The Step button: one epoch (at most STEP_LIMIT_S), then pause."""
     run.playing = False
     run.auto_paused = ""
     if run.trainer is not None:
         with run.lock:
-            run.trainer.advance(epochs=1, seconds=STEP_LIMIT_S)
+            advance_to_epoch_ends(run.trainer, on_epoch and (lambda: on_epoch(run)), seconds=STEP_LIMIT_S,
+                                  epochs=1)  # fmt: skip
 
 
 def new_events(run: LiveRun) -> list[Any]:

@@ -19,7 +19,9 @@ views:    {view name: container} to place the views one by one (a lesson puts ea
 run_bar:  where Play / Step / Reset and the progress metrics go when `views` is given (default: the top
           of the controls), laid out for a narrow column.
 on_details: called with the run inside the statistics fragment (every other tick while playing, and on
-          every page run): a lesson evaluates its checks there, so they follow the training live.
+          every page run): a lesson shows its checks there, so they follow the training live.
+on_epoch: called with the run (its lock held; no drawing) at every epoch end that Play or Step reaches:
+          a lesson judges its checks there, at the epoch ends its headless runs judge them.
 
 Two units on one page never collide: widget keys, fragment keys and the run state are all prefixed
 with the unit's key.
@@ -91,6 +93,7 @@ class LiveUnit:
         views: Mapping[str, Any] | None = None,
         run_bar: Any = None,
         on_details: Callable[[LiveRun], None] | None = None,
+        on_epoch: runs.EpochHook | None = None,
     ):
         state.check_control_names(locked, what="locked control")
         state.check_control_names(hidden, what="hidden control")
@@ -106,6 +109,7 @@ class LiveUnit:
         self.placed = dict(views) if views is not None else None
         self.run_bar = run_bar
         self.on_details = on_details
+        self.on_epoch = on_epoch
         self.preset, problems = state.validate(preset or {}, source="Preset")
         if problems:
             raise ValueError(problems[0])
@@ -202,7 +206,7 @@ class LiveUnit:
 
     def _step(self) -> None:
         runs.hand_over_hot(self.run, self.values)
-        runs.step_one_epoch(self.run)
+        runs.step_one_epoch(self.run, self.on_epoch)
 
     def _reset(self) -> None:
         runs.reset(self.run, self.values, self.folder())
@@ -276,7 +280,7 @@ class LiveUnit:
         if current in queued and any(f in run.fragment_ids for f in queued[queued.index(current) + 1 :]):
             return  # a later fragment of this unit draws first, then trains
         started, run.tick_started = run.tick_started, None
-        runs.train_rest_of_tick(run, started)
+        runs.train_rest_of_tick(run, started, self.on_epoch)
 
     def _share(self) -> None:
         # In a popover: its body is drawn only when opened, so the code block's syntax highlighter (~1.5 MB of
@@ -294,8 +298,8 @@ class LiveUnit:
         if self.placed is None:
             cells = st.columns([1.1, 1, 1, 1.1, 1.3, 1.3, 1.1], vertical_alignment="center")
             buttons, metrics = cells[:3], cells[3:]
-        else:
-            buttons = st.columns([1.25, 1, 1], gap="small")
+        else:  # a sidebar is ~300 px: Play on its own row, Step and Reset under it, then two rows of metrics
+            buttons = [st.container(), *st.columns(2, gap="small")]
             metrics = [*st.columns(2), *st.columns(2)]
         buttons[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary",
                           icon=":material/pause:" if run.playing else ":material/play_arrow:",

@@ -202,7 +202,7 @@ _GRADIENT_HELP = (
     "True gradient: differentiate through the margin, as the papers' equations and pytorch-metric-learning do. "
     "Straight-through (detached): the forward value keeps the margin but the gradient is plain scaled softmax's, "
     "as insightface and opensphere train. With the true gradient ArcFace and SphereFace can get stuck with "
-    "θ_y near 180° − m on 3-D digits (seed 0 shows it). Applied to the running model."
+    "θ_y near 180° − m on 3-D digits for some seeds (lesson 9 has you find one). Applied to the running model."
 )
 
 

@@ -395,7 +395,7 @@ def test_gradient_mode_is_a_visible_control_and_the_page_says_which_runs():
     at = start()
     control = at.radio(key=k("grad"))
     assert control.value == "detached" and control.label == "Margin gradient"
-    assert "insightface" in control.help and "pytorch-metric-learning" in control.help and "seed 0" in control.help
+    assert "insightface" in control.help and "pytorch-metric-learning" in control.help and "lesson 9" in control.help
     assert any("straight-through margin gradient" in c for c in texts(at.caption))
     trainer = run_state(at).trainer
     control.set_value("true").run()

@@ -33,11 +33,13 @@ The modules, in reading order:
     multi.py     MultiTrainer: several heads on identical batches; its members; the autograd reference pass
     stack.py     ParameterStack: the members' parameters in one flat buffer, their optimizer state and update
     batched.py   the fast path: all members' MLP and heads in one batched pass with the backward written out
+    replay.py    replay(initial_config, hyper_log, step): a live run rebuilt from its log of hot changes
 """
 
 from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
 from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
 from .records import EvalResult, History, Snapshot, TrainEvent
+from .replay import replay
 from .run import GUARD_EVERY, ModelRun, build_model, training_logits
 from .trainer import Trainer
 
@@ -59,5 +61,6 @@ __all__ = [
     "choose_device",
     "is_hot_change",
     "reference_losses_and_gradients",
+    "replay",
     "training_logits",
 ]

@@ -272,6 +272,9 @@ class ModelRun:
         self._sample = _class_balanced_indices(self._y_test, dataset.num_classes, self.config.snapshot_per_class)
         self._requested: TrainConfig | None = None  # hot settings handed over by request_hyper, not yet applied
         self._request_lock = threading.Lock()
+        # Every hot change, as (step it applied before, {TrainConfig field: new value}): with the initial config,
+        # all a replay needs (toy_models.train.replay) to rebuild this run step for step.
+        self.hyper_log: list[tuple[int, dict[str, Any]]] = []
 
     # -- subclass hooks ----------------------------------------------------------------------------------
     step: int
@@ -454,6 +457,7 @@ class ModelRun:
         if new.snapshot_per_class != old.snapshot_per_class:
             self._sample = _class_balanced_indices(self._y_test, self.dataset.num_classes, new.snapshot_per_class)
         if changed:
+            self.hyper_log.append((self.step, {name: getattr(new, name) for name in changed}))
             text = ", ".join(f"{name} {getattr(old, name)} → {getattr(new, name)}" for name in changed)
             self.events.append(TrainEvent(self.step, "hyper", f"step {self.step}: {text}"))
         self._version += 1

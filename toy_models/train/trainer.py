@@ -41,7 +41,8 @@ class Trainer(ModelRun):
 
     Trainer(config, dataset=None): `dataset` may be passed in (e.g. cached by the app); it must be the one
     the config names. Attributes worth reading: step, epoch, epoch_fraction, events, history, config (the
-    current, resolved settings), initial_config, backbone, head, optimizer, dataset, device.
+    current, resolved settings), initial_config, hyper_log (every hot change: (step, {field: value}); see
+    replay.py), backbone, head, optimizer, dataset, device.
 
     Hot settings: set_hyper(**changes) from the training thread, request_hyper(**changes) from any other
     (validated at once, applied before the next step). How m travels: set_hyper(margin=m) -> TrainConfig.with_hot

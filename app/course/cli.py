@@ -1,0 +1,157 @@
+"""`python -m app.course`: check a course file, import report files, grade submissions by replay.
+
+    python -m app.course validate lessons/course.toml
+    python -m app.course import --db sqlite:///class.db reports/*.json
+    python -m app.course grade --course lessons/course.toml [--db URL] [REPORT.json ...] --out grades/
+        [--jobs N] [--dask-scheduler tcp://host:8786] [--data-dir DIR]
+    python -m app.course hash-password          # the secrets.toml line for the instructor password
+
+Exit status: 0 done (rejects are listed, and written to rejects.csv, but do not fail the run); 2 a bad course
+file, database or argument (one sentence on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.course.course import CourseError, load_course
+from app.course.record import ReportError, read_report
+
+
+class UsageError(Exception):
+    """Bad input to the command: one sentence, exit status 2."""
+
+
+def _lessons(folder: Path | None):
+    if folder is None:
+        return None
+    from app.lessons.format import LessonError, load_lessons
+
+    try:
+        return load_lessons(folder)
+    except LessonError as err:
+        raise UsageError(str(err)) from None
+
+
+def _course(args: argparse.Namespace):
+    try:
+        return load_course(args.course, lessons=_lessons(args.lessons))
+    except CourseError as err:
+        raise UsageError(str(err)) from None
+
+
+def _store(url: str):
+    from app.course.store import Store, StoreError
+
+    try:
+        return Store(url)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    course = _course(args)
+    points = sum(entry.points_possible for entry in course.lessons)
+    print(f"{args.course}: course {course.id} version {course.version}, {len(course.lessons)} lessons, "
+          f"{points:g} points; hash {course.hash}")
+    for entry in course.lessons:
+        due = f", due {entry.due.isoformat()}" if entry.due else ""
+        print(f"  {entry.id}: {len(entry.questions)} questions, {len(entry.checks)} checks, "
+              f"{entry.points_possible:g} points{due}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.course.store import StoreError
+
+    store = _store(args.db)
+    failed = 0
+    for path in args.reports:
+        try:
+            receipt = store.submit(read_report(path))
+        except (ReportError, StoreError) as err:
+            failed += 1
+            print(f"not imported: {err}", file=sys.stderr)
+            continue
+        print(f"{Path(path).name}: saved as attempt {receipt.attempt} (row {receipt.id})")
+    print(f"imported {len(args.reports) - failed} of {len(args.reports)} report(s) into {store.shown_url}")
+    return 0 if not failed else 1
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from app.course.exports import write_outputs
+    from app.course.grade import TOLERANCE_TEXT, grade, load_sources
+
+    course = _course(args)
+    if not args.reports and not args.db:
+        raise UsageError("Nothing to grade: name report files, or a database with --db.")
+    store = _store(args.db) if args.db else None
+    sources = load_sources(args.reports, store=store, course_id=course.id)
+    result = grade(course, sources, n_jobs=args.jobs, dask_scheduler=args.dask_scheduler, data_dir=args.data_dir)
+    written = write_outputs(result, course, args.out)
+    graded = {(row.student_id, row.lesson_id) for row in result.rows}
+    print(f"graded {len(graded)} submission(s) of {len(result.students())} student(s) in course {course.id}; "
+          f"{result.replays} run(s) replayed, {len(result.flagged)} task(s) flagged, {len(result.rejects)} "
+          f"rejected, {result.superseded} older attempt(s) superseded")
+    for row in result.flagged:
+        print(f"flagged: {row.student_id} {row.lesson_id} {row.task} {row.task_id}: {row.reason}")
+    for reject in result.rejects:
+        print(f"rejected: {reject.reason}")
+    print(f"metrics compared within {TOLERANCE_TEXT}")
+    print(f"wrote {len(written)} file(s) into {args.out}")
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app.course.access import hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Instructor password: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("The two passwords differ; nothing was written.")
+    try:
+        line = hash_password(password)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    print(f'instructor_password_hash = "{line}"')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app.course", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    validate = commands.add_parser("validate", help="check a course file against the lessons")
+    validate.add_argument("course", type=Path)
+    validate.add_argument("--lessons", type=Path, help="lessons folder (default: the built-in lessons/)")
+    imp = commands.add_parser("import", help="store report files as submissions (each a new attempt)")
+    imp.add_argument("--db", required=True, help="SQLAlchemy URL of the submissions database")
+    imp.add_argument("reports", nargs="+", type=Path)
+    grade = commands.add_parser("grade", help="grade submissions by replaying their runs")
+    grade.add_argument("--course", required=True, type=Path)
+    grade.add_argument("--db", help="SQLAlchemy URL: grade every submission stored for the course")
+    grade.add_argument("reports", nargs="*", type=Path, help="report files (JSON) to grade")
+    grade.add_argument("--out", required=True, type=Path, help="folder for the CSVs and feedback")
+    grade.add_argument("--jobs", type=int, default=-1, help="local replay processes (default: all cores)")
+    grade.add_argument("--dask-scheduler", help="address of an existing Dask scheduler to replay on instead")
+    grade.add_argument("--data-dir", help="folder with the MNIST / Fashion-MNIST files, for runs that used them")
+    grade.add_argument("--lessons", type=Path, help="lessons folder (default: the built-in lessons/)")
+    secret = commands.add_parser("hash-password", help="print the secrets.toml line for an instructor password")
+    secret.add_argument("--stdin", action="store_true", help="read the password from one line of stdin")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"validate": cmd_validate, "import": cmd_import, "grade": cmd_grade,
+                "hash-password": cmd_hash_password}
+    try:
+        return handlers[args.command](args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

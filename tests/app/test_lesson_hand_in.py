@@ -1,0 +1,174 @@
+"""Handing in a lesson through AppTest: who the student is, Submit into a real SQLite store (a new attempt each
+time), the report download, an unreachable database (NOT saved, said once, the download still offered), and a
+course served by link (?course=) with its due dates and settings."""
+
+from __future__ import annotations
+
+import json
+
+from apphelpers import ENTRY, texts
+from lessonhelpers import LESSONS_PAGE, apply_live, train_until_passed
+from streamlit.testing.v1 import AppTest
+
+from app.course import builtin_course, parse_report
+from app.course.store import Store
+from app.lessons import load_lessons
+
+LESSON = next(lesson for lesson in load_lessons() if lesson.id == "softmax")
+UNIT = f"lesson-{LESSON.id}"
+
+
+def open_lesson(secrets: dict, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=120)
+    for key, value in secrets.items():
+        at.secrets[key] = value
+    at.switch_page(LESSONS_PAGE)
+    for key, value in ({"lesson": LESSON.id} if query is None else query).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def say_who(at: AppTest, student_id: str) -> None:
+    at.text_input(key=f"{UNIT}-id").set_value(student_id)
+    [button] = [b for b in at.button if b.proto.form_id == f"{UNIT}-identity"]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_a_student_submits_twice_and_both_attempts_are_kept(tmp_path):
+    url = f"sqlite:///{tmp_path / 'class.db'}"
+    at = open_lesson({"db_url": url})
+    assert not [b for b in at.button if b.label == "Submit"]  # nobody has said who they are yet
+    say_who(at, "s1'); DROP TABLE submissions; --<b>")
+    assert any("Handing in as s1" in c for c in texts(at.caption))
+    apply_live(at, UNIT, LESSON.solution[0].values)
+    train_until_passed(at, LESSON, LESSON.solution[0].epochs)
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert [s for s in texts(at.success) if s.startswith("Saved: attempt 2")]
+
+    stored = Store(url).submissions(student_id="s1'); DROP TABLE submissions; --<b>")
+    assert [s.attempt for s in stored] == [1, 2]
+    record = stored[-1].record
+    assert {c: v["status"] for c, v in record["checks"].items()} == {c.id: "passed" for c in LESSON.checks}
+    run = record["checks"][LESSON.checks[0].id]["run"]
+    assert run["initial"]["dim"] == "2" and run["epoch"] <= LESSON.checks[0].within_epochs
+    assert record["course"] is None and record["lesson"] == {"id": LESSON.id, "version": LESSON.version}
+
+
+def test_the_report_download_holds_the_same_record(tmp_path, monkeypatch):
+    from apphelpers import record_downloads
+
+    recorded = record_downloads(monkeypatch)
+    at = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}"})
+    say_who(at, "s2")
+    record = parse_report(recorded["Download the report"])
+    assert record["student"] == {"id": "s2", "name": "s2", "identity": "typed"}
+    assert set(record["checks"]) == {c.id for c in LESSON.checks}
+    assert all(v["status"] in ("not_yet", "failed") and v["run"] is None for v in record["checks"].values())
+    assert "summary" in json.loads(recorded["Download the report"])
+
+
+def test_an_unreachable_database_says_not_saved_and_keeps_the_download(monkeypatch):
+    from apphelpers import record_downloads
+
+    recorded = record_downloads(monkeypatch)
+    at = open_lesson({"db_url": "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"})
+    say_who(at, "s3")
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert not at.exception
+    [error] = texts(at.error)
+    assert error.startswith("NOT saved.") and "cannot be saved now" in error
+    assert "Download the report" in recorded  # the work is not lost: the report is still offered
+    assert not at.success
+
+
+def test_a_class_code_is_asked_and_checked():
+    at = open_lesson({"class_code": "margins-42"})
+    assert any("weak identity" in c for c in texts(at.caption))
+    at.text_input(key=f"{UNIT}-code").set_value("wrong")
+    say_who(at, "s4")
+    assert any("class code is not this class's" in w for w in texts(at.warning))
+    at.text_input(key=f"{UNIT}-code").set_value("margins-42")
+    say_who(at, "s4")
+    assert any("class code and typed ID: a weak identity" in c for c in texts(at.caption))
+
+
+def test_a_course_link_lists_its_lessons_and_a_bad_one_is_one_sentence():
+    course = builtin_course("margin-lab")
+    at = open_lesson({}, {"course": course.id})
+    assert texts(at.title) == [course.title]
+    cards = [c for c in texts(at.caption) if " min · " in c]
+    assert len(cards) == len(course.lessons)
+    bad = open_lesson({}, {"course": "no-such-course"})
+    [warning] = texts(bad.warning)
+    assert "no-such-course" in warning and warning.count(". ") <= 1
+    assert len([c for c in texts(bad.caption) if " min · " in c]) == len(load_lessons())
+
+
+def test_a_course_file_on_the_command_line_sets_order_due_dates_and_locks(tmp_path, monkeypatch):
+    path = tmp_path / "course.toml"
+    path.write_text('[course]\nid = "term-1"\ntitle = "Term one"\nversion = 1\n\n'
+                    '[[lessons]]\nid = "arcface"\ndue = 2027-03-15\nlocked = ["seed"]\npreset = { seed = 7 }\n\n'
+                    '[[lessons]]\nid = "softmax"\n')
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    at = open_lesson({}, {})
+    assert texts(at.title) == ["Term one"]
+    cards = [c for c in texts(at.caption) if " min · " in c]
+    assert len(cards) == 2 and cards[0].endswith("due 2027-03-15 23:59 UTC")
+    lesson = open_lesson({}, {"lesson": "arcface"})
+    assert lesson.number_input(key="lesson-arcface-seed").disabled
+    assert lesson.session_state["lesson-arcface-values"]["seed"] == 7
+    [nxt] = [link for link in lesson.get("page_link") if "Next lesson" in link.proto.label]
+    assert "Softmax" in nxt.proto.label  # the course's order, not the lessons' numbers
+
+
+def test_a_bad_course_file_is_one_sentence_and_the_lessons_still_work(tmp_path, monkeypatch):
+    path = tmp_path / "course.toml"
+    path.write_text('[course]\nid = "term-1"\ntitle = "Term one"\nversion = 1\n\n[[lessons]]\nid = "arcfase"\n')
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    at = open_lesson({}, {})
+    [warning] = texts(at.warning)
+    assert warning.startswith("The course file could not be used:") and "arcfase" in warning
+    assert len([c for c in texts(at.caption) if " min · " in c]) == len(load_lessons())
+
+
+def test_the_grader_replays_a_report_the_app_made_and_flags_a_tampered_copy(tmp_path, monkeypatch):
+    import csv
+    import subprocess
+    import sys
+
+    from apphelpers import ROOT, record_downloads
+
+    recorded = record_downloads(monkeypatch)
+    at = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}"}, {"course": "margin-lab", "lesson": LESSON.id})
+    say_who(at, "honest")
+    apply_live(at, UNIT, LESSON.solution[0].values)
+    train_until_passed(at, LESSON, LESSON.solution[0].epochs)
+    at.run()
+    honest = json.loads(recorded["Download the report"])
+    assert honest["course"]["id"] == "margin-lab"
+    tampered = json.loads(json.dumps(honest))
+    tampered["student"] = {"id": "tamperer", "name": "tamperer", "identity": "typed"}
+    first = LESSON.checks[0].id
+    metric = next(iter(LESSON.checks[0].reach))
+    tampered["checks"][first]["run"]["metrics"][metric] *= 1.5  # a hand-edited number
+    tampered.pop("summary")
+    (tmp_path / "honest.json").write_text(json.dumps(honest))
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    (tmp_path / "junk.json").write_text("not json at all")
+    out = tmp_path / "grades"
+    done = subprocess.run([sys.executable, "-m", "app.course", "grade", "--course", "lessons/course.toml",
+                           "--jobs", "1", str(tmp_path / "honest.json"), str(tmp_path / "tampered.json"),
+                           str(tmp_path / "junk.json"), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((out / "grades_long.csv").open()))
+    checks = {(r["student_id"], r["task_id"]): r for r in rows if r["lesson_id"] == LESSON.id and r["task"] == "check"}
+    assert checks["honest", first]["flagged"] == "no" and float(checks["honest", first]["points"]) > 0
+    assert checks["tamperer", first]["flagged"] == "yes"
+    rejects = (out / "rejects.csv").read_text()
+    assert "junk.json" in rejects

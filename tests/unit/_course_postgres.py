@@ -1,0 +1,59 @@
+"""A throwaway PostgreSQL server from Debian's binaries, through pytest-postgresql's executor.
+
+    with running_postgres() as url:      # postgresql+psycopg://postgres@127.0.0.1:<port>/postgres
+        ...
+
+initdb and postgres refuse to run as root; as root (CI containers) pg_ctl is run as the `postgres` user
+through runuser, in a temporary folder that user owns. `pg_ctl_path()` is None where PostgreSQL is not
+installed (the tests then skip, or fail under CI=true: .ci/run installs the `postgresql` package).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def pg_ctl_path() -> str | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return found
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parts[-3]))
+    return candidates[-1] if candidates else None
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    from port_for import get_port
+    from pytest_postgresql.executors import PostgreSQLExecutor
+
+    pg_ctl = pg_ctl_path()
+    if pg_ctl is None:
+        raise RuntimeError("PostgreSQL is not installed (no pg_ctl): apt-get install postgresql")
+    base = Path(tempfile.mkdtemp(prefix="margin-lab-pg-"))
+    executable = pg_ctl
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        wrapper = base / "pg_ctl_as_postgres"
+        wrapper.write_text(f'#!/bin/sh\nexec runuser -u postgres -- "{pg_ctl}" "$@"\n')
+        wrapper.chmod(0o755)
+        executable = str(wrapper)
+    port = get_port(None)
+    executor = PostgreSQLExecutor(
+        executable=executable, host="127.0.0.1", port=port, datadir=str(base / "data"),
+        unixsocketdir=str(base), logfile=str(base / "postgresql.log"), startparams="-w", dbname="postgres",
+        user="postgres", postgres_options="-c max_connections=60",
+    )
+    executor.start()
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        executor.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,213 @@
+"""The submissions store, the same tests against SQLite and a real PostgreSQL (Debian's binaries, started by
+pytest-postgresql's executor): append-only attempts, 8 concurrent submitters, SQL/HTML ids as text, the schema
+version and its upgrade path, and an unreachable database as one sentence with nothing saved silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+from _course_postgres import pg_ctl_path, running_postgres
+
+from app.course import store as store_module
+from app.course.record import FORMAT, FORMAT_VERSION, ReportError
+from app.course.store import Store, StoreError, StoreUnavailable
+
+COURSE = {"id": "test-course", "version": 3, "hash": "ab" * 32}
+
+
+def make_record(student_id: str = "s1", lesson_id: str = "alpha", **extra) -> dict:
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "app_version": "0.1.0", "course": dict(COURSE),
+        "student": {"id": student_id, "name": "Ada", "identity": "typed"},
+        "lesson": {"id": lesson_id, "version": 2},
+        "answers": {"wedge": 1},
+        "checks": {"learns": {"status": "passed", "reason": "Test accuracy is 52 %.", "run": None}},
+        "started_at": "2026-12-10T09:30:00+00:00", "submitted_at": "2026-12-10T10:00:00+00:00", **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    if pg_ctl_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: .ci/run installs the postgresql package")
+        pytest.skip("PostgreSQL binaries (pg_ctl) are not installed")
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'submissions.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server")
+        engine = sa.create_engine(url)
+        store_module.metadata.drop_all(engine)  # a fresh database per test
+        engine.dispose()
+    opened = Store(url)
+    yield opened
+    opened.close()
+
+
+def test_a_submission_is_stored_and_read_back_whole(store):
+    receipt = store.submit(make_record())
+    assert receipt.attempt == 1 and receipt.id >= 1
+    (sub,) = store.submissions(course_id="test-course")
+    assert (sub.student_id, sub.lesson_id, sub.attempt, sub.course_hash) == ("s1", "alpha", 1, "ab" * 32)
+    assert sub.record == make_record()
+    assert sub.received_at == receipt.received_at
+
+
+def test_a_resubmission_is_a_new_attempt_and_the_first_is_kept(store):
+    store.submit(make_record())
+    second = make_record(answers={"wedge": 2})
+    assert store.submit(second).attempt == 2
+    store.submit(make_record(lesson_id="beta"))
+    store.submit(make_record(student_id="s2"))
+    rows = store.submissions(course_id="test-course", student_id="s1", lesson_id="alpha")
+    assert [s.attempt for s in rows] == [1, 2]
+    assert rows[0].record["answers"] == {"wedge": 1}  # never overwritten
+    assert rows[1].record["answers"] == {"wedge": 2}
+    latest = store.submissions(course_id="test-course", latest_only=True)
+    assert sorted((s.student_id, s.lesson_id, s.attempt) for s in latest) == [
+        ("s1", "alpha", 2), ("s1", "beta", 1), ("s2", "alpha", 1)]
+    # A student's own view: another student's submissions never come back.
+    assert {s.student_id for s in store.submissions(student_id="s2")} == {"s2"}
+
+
+@pytest.mark.parametrize("same_student", [True, False], ids=["one student", "eight students"])
+def test_eight_submitters_at_once_lose_nothing(store, same_student):
+    barrier = threading.Barrier(8)
+    receipts, errors = [], []
+
+    def submit(i: int) -> None:
+        record = make_record(student_id="s1" if same_student else f"s{i}", answers={"wedge": i})
+        barrier.wait()
+        try:
+            receipts.append(store.submit(record))
+        except Exception as err:  # collected: the assertion below says which
+            errors.append(repr(err))
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(receipts) == 8 and store.count() == 8
+    rows = store.submissions(course_id="test-course")
+    assert sorted(r.record["answers"]["wedge"] for r in rows) == list(range(8))  # every write is there
+    if same_student:
+        assert sorted(r.attempt for r in rows) == list(range(1, 9))  # attempts 1..8, none taken twice
+    else:
+        assert {r.attempt for r in rows} == {1}
+
+
+@pytest.mark.parametrize("student_id", ["x'); DROP TABLE submissions; --", "<script>alert('x')</script>",
+                                        "' OR '1'='1", "Robert'); DELETE FROM schema_version; --"])
+def test_sql_or_html_in_a_student_id_is_stored_as_text(store, student_id):
+    store.submit(make_record(student_id=student_id))
+    store.submit(make_record(student_id="other"))
+    (mine,) = store.submissions(student_id=student_id)
+    assert mine.student_id == student_id and mine.record["student"]["id"] == student_id
+    assert store.count() == 2 and store.schema_version() == 1  # both tables intact
+    rows = store.gradebook("test-course", ["alpha"])
+    assert [r["student_id"] for r in rows] == sorted(["other", student_id])
+
+
+def test_an_invalid_record_is_refused_before_the_database(store):
+    bad = make_record()
+    del bad["student"]["id"]
+    with pytest.raises(ReportError, match=r"student\.id: missing"):
+        store.submit(bad)
+    assert store.count() == 0
+
+
+def test_the_gradebook_has_a_progress_mark_per_lesson(store):
+    store.submit(make_record())
+    failing = make_record(lesson_id="beta")
+    failing["checks"]["learns"]["status"] = "not_yet"
+    store.submit(failing)
+    (row,) = store.gradebook("test-course", ["alpha", "beta", "gamma"])
+    assert row == {"student_id": "s1", "student_name": "Ada", "alpha": "passed", "beta": "submitted", "gamma": ""}
+
+
+def test_the_schema_version_is_recorded_and_upgrades_run_in_order(store, monkeypatch):
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 1
+    store.submit(make_record())
+    store.close()
+    ran = []
+
+    def one_to_two(conn):
+        ran.append(1)
+        conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN grader_note VARCHAR(200)"))
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module.UPGRADES, 1, one_to_two)
+    upgraded = Store(store.url)
+    assert ran == [1] and upgraded.schema_version() == 2
+    with upgraded.engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT grader_note FROM submissions")).all() == [(None,)]
+    Store(store.url).close()
+    assert ran == [1]  # opened again: nothing left to upgrade
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    with pytest.raises(StoreError, match="has schema version 2, newer than this Margin Lab's 1: update Margin Lab"):
+        Store(store.url)
+    upgraded.close()
+
+
+def test_a_database_that_went_away_says_the_submission_was_not_saved(store):
+    store.submit(make_record())
+    working = store.engine
+    store.engine = sa.create_engine("postgresql+psycopg://nobody:secret@127.0.0.1:9/gone",
+                                    connect_args={"connect_timeout": 2})
+    with pytest.raises(StoreUnavailable) as caught:
+        store.submit(make_record(student_id="s9"))
+    message = str(caught.value)
+    assert "cannot be reached" in message and "NOT saved" in message and "\n" not in message
+    store.engine = working
+    assert [s.student_id for s in store.submissions()] == ["s1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("postgresql://teacher:hunter2@127.0.0.1:9/class", "cannot be reached"),
+        ("sqlite:////proc/margin-lab-nowhere/x.db", "cannot be opened"),
+    ],
+)
+def test_an_unreachable_database_at_start_up_is_one_sentence(url, words):
+    with pytest.raises(StoreUnavailable) as caught:
+        Store(url, connect_timeout=2)
+    message = str(caught.value)
+    assert words in message and message.endswith(".") and "\n" not in message
+    assert "hunter2" not in message  # the password is never shown
+
+
+def test_a_url_that_is_not_a_database_is_one_sentence():
+    with pytest.raises(StoreError, match="not a database URL"):
+        Store("not a url at all")
+    with pytest.raises(StoreError, match="needs a driver that is not installed"):
+        Store("mysql+nosuchdriver://u@h/db")
+
+
+def test_the_default_is_an_sqlite_file_or_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(store_module.ENV_URL, raising=False)
+    assert store_module.default_url().endswith(".margin-lab/submissions.db")
+    monkeypatch.setenv(store_module.ENV_URL, f"sqlite:///{tmp_path / 'env.db'}")
+    opened = Store()
+    opened.submit(make_record())
+    assert (tmp_path / "env.db").exists() and opened.count() == 1
+    opened.close()
+
+
+def test_records_are_stored_as_json_text(store):
+    store.submit(make_record())
+    with store.engine.begin() as conn:
+        text = conn.execute(sa.select(store_module.submissions.c.record)).scalar_one()
+    assert json.loads(text)["student"]["id"] == "s1"

@@ -1,0 +1,161 @@
+"""Checks on a run: evaluate's three answers, quiz answers, the metrics of a real run, the numbers catalogue."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app import state
+from app.lessons import checks, numbers
+from app.lessons.checks import CheckResult, check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons.format import METRICS, Check, Question
+from toy_models import geometry
+from toy_models.train import MultiTrainer, TrainConfig, Trainer
+
+
+def make_check(**overrides) -> Check:
+    fields = dict(id="spread", title="Spread", settings={"loss": "arcface", "dim": 3}, at_most={"m": 0.5},
+                  at_least={}, within_epochs=30, reach={"inter_deg": 55.0}, stay_below={}, member=None,
+                  feedback="Raise m towards 0.5.")
+    fields.update(overrides)
+    return Check(**fields)
+
+
+VALUES = state.validate({"loss": "arcface", "dim": 3, "m": 0.4}).values
+
+
+def test_not_yet_while_within_the_budget():
+    result = evaluate(make_check(), VALUES, {"epoch": 12, "inter_deg": 48.2})
+    assert result == CheckResult("spread", "not_yet", "Inter is 48.2° at epoch 12; this check needs ≥ 55° by epoch 30.",
+                                 "")
+
+
+def test_passed_when_the_target_is_met_in_time():
+    result = evaluate(make_check(), VALUES, {"epoch": 21, "inter_deg": 57.14})
+    assert result.status == "passed" and result.passed and result.feedback == ""
+    assert result.reason == "Inter is 57.1° at epoch 21, at least 55° by epoch 30 as needed."
+
+
+def test_failed_when_the_budget_is_spent():
+    result = evaluate(make_check(), VALUES, {"epoch": 30, "inter_deg": 50.0})
+    assert result.status == "failed" and result.feedback == "Raise m towards 0.5."
+    assert result.reason == "Inter is 50.0° at epoch 30; this check needs ≥ 55° by epoch 30."
+    late = evaluate(make_check(), VALUES, {"epoch": 31, "inter_deg": 60.0})
+    assert late.status == "failed" and "only at epoch 31" in late.reason
+
+
+def test_failed_when_a_setting_is_broken():
+    too_large = state.validate({"loss": "arcface", "dim": 3, "m": 0.6}).values
+    result = evaluate(make_check(), too_large, {"epoch": 1, "inter_deg": 70.0})
+    assert result.status == "failed" and result.reason == "Margin m is 0.6 rad; this check needs it at most 0.5 rad."
+    other_loss = state.validate({"loss": "cosface", "dim": 3}).values
+    assert evaluate(make_check(), other_loss, {"epoch": 1}).reason == "Loss is CosFace; this check needs ArcFace."
+    flat = state.validate({"loss": "arcface", "dim": 2}).values
+    reason = evaluate(make_check(), flat, {"epoch": 1}).reason
+    assert reason == "Embedding dim is 2-D circle; this check needs 3-D sphere."
+    lower = make_check(at_most={}, at_least={"m": 0.45})
+    assert evaluate(lower, VALUES, {"epoch": 1, "inter_deg": 70.0}).status == "failed"
+    no_margin = state.validate({"loss": "softmax", "dim": 3}).values
+    assert evaluate(make_check(settings={}), no_margin, {"epoch": 1, "inter_deg": 70.0}).status == "failed"
+
+
+def test_stay_below_percent_and_unmeasured_metrics():
+    check = make_check(reach={"test_accuracy": 0.9}, stay_below={"stuck_classes": 0})
+    result = evaluate(check, VALUES, {"epoch": 3, "test_accuracy": 0.95, "stuck_classes": 2.0})
+    assert result.reason == "The number of stuck classes is 2 at epoch 3; this check needs ≤ 0 by epoch 30."
+    result = evaluate(check, VALUES, {"epoch": 3, "test_accuracy": 0.5, "stuck_classes": 0.0})
+    assert result.reason == "Test accuracy is 50.0 % at epoch 3; this check needs ≥ 90 % by epoch 30."
+    missing = evaluate(make_check(reach={"verification_auc": 0.9}), VALUES, {"epoch": 3})
+    assert missing.status == "not_yet" and "not measured" in missing.reason
+    assert check_metric_names(check) == {"test_accuracy", "stuck_classes", "epoch"}
+
+
+def test_quiz_answers():
+    choice = Question("q", "choice", "?", ("a", "b", "c"), 1, None, "", "", None)
+    assert quiz_answer_correct(choice, 1, classes=10, dim=3)
+    assert not quiz_answer_correct(choice, 2, classes=10, dim=3)
+    assert not quiz_answer_correct(choice, None, classes=10, dim=3)
+    number = Question("n", "number", "?", (), "{{ separation_deg(classes) }}", 1.0, "°", "", None)
+    assert quiz_answer_correct(number, 36.9, classes=10, dim=2)
+    assert quiz_answer_correct(number, "35.2", classes=10, dim=2)
+    assert not quiz_answer_correct(number, 37.2, classes=10, dim=2)
+    assert quiz_answer_correct(number, 45, classes=8, dim=2)  # the learner's own number of classes
+    assert not quiz_answer_correct(number, "thirty-six", classes=10, dim=2)
+    assert not quiz_answer_correct(number, float("nan"), classes=10, dim=2)
+    plain = Question("p", "number", "?", (), 0.5, 0.0, "", "", None)
+    assert quiz_answer_correct(plain, 0.5, classes=10, dim=3)
+    assert not quiz_answer_correct(plain, 0.51, classes=10, dim=3)
+
+
+def test_numbers_catalogue_equals_geometry():
+    exact = {
+        "{{ tammes_deg(10, 3) }}": math.degrees(geometry.tammes_angle(10, 3)),
+        "{{ tammes_deg(classes, dim) }}": math.degrees(geometry.tammes_angle(8, 2)),
+        "{{ separation_deg(classes) }}": math.degrees(geometry.multiclass_separation(8)),
+        "{{ max_margin(cosface, 10) }}": geometry.max_margin("cosface", 10),
+        "{{ max_margin_deg(arcface, classes) }}": math.degrees(geometry.max_margin("arcface", 8)),
+        "{{ max_margin_sphere(cosface, 10) }}": geometry.max_margin("cosface",
+                                                                    separation_rad=geometry.tammes_angle(10, 3)),
+        "{{ max_margin_deg_sphere(arcface, 10) }}": math.degrees(geometry.tammes_angle(10, 3)),
+        "{{ min_scale(10, dim, 0.99) }}": geometry.min_scale(10, 2, 0.99).scale,
+        "{{ cosface_min_scale(10, 0.9) }}": geometry.cosface_min_scale(10, 0.9),
+    }
+    for placeholder, value in exact.items():
+        question = Question("n", "number", "?", (), placeholder, 0.0, "", "", None)
+        assert numbers.number_answer(question, classes=8, dim=2) == pytest.approx(value, rel=1e-12)
+        assert numbers.fill(placeholder.replace(" }}", " :.6f }}"), classes=8, dim=2) == f"{value:.6f}"
+    text = "{{ tammes_deg(10, 3) }}° and {{ min_scale(10, 2, 0.99) }}"
+    assert numbers.fill(text, classes=10, dim=3) == "66.1° and 27.7"
+    assert numbers.fill("{{ max_margin(sphereface, 10) }}", classes=10, dim=3) == "∞"
+    with pytest.raises(ValueError, match="only arcface has one"):
+        numbers.fill("{{ max_margin_deg(cosface, 10) }}", classes=10, dim=3)
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread, digits):
+    trainer = Trainer(TrainConfig(loss="arcface", embedding_dim=3, num_threads=1), dataset=digits)
+    trainer.advance(epochs=2)
+    return trainer
+
+
+def test_run_metrics_of_a_trained_digits_run(trained):
+    metrics = run_metrics(trained)
+    assert set(metrics) == set(METRICS) - {"verification_auc"}
+    assert metrics["epoch"] == 2
+    assert metrics["test_accuracy"] == trained.history.test_accuracy[-1]
+    assert metrics["train_accuracy"] == trained.history.train_accuracy[-1]
+    snap = trained.snapshot()
+    for name, value in snap.angle_stats.items():
+        assert metrics[name] == pytest.approx(value)
+    # stuck_classes: classes whose median target angle over the whole test set is above 90°.
+    test = trained.evaluate_test()
+    theta = np.degrees(np.arccos(np.clip(np.sum(test.embeddings * test.class_weights[test.labels], 1), -1, 1)))
+    expected = sum(np.median(theta[test.labels == c]) > 90 for c in range(10))
+    assert metrics["stuck_classes"] == expected and 0 <= expected <= 10
+    assert metrics["norm_ratio"] >= 1.0 and math.isfinite(metrics["norm_ratio"])
+    assert run_metrics(trained) == metrics  # deterministic
+
+
+def test_verification_auc_only_when_asked_and_cached(trained, monkeypatch):
+    checks._verification_cache.clear()
+    metrics = run_metrics(trained, needs={"verification_auc"})
+    assert 0.0 <= metrics["verification_auc"] <= 1.0
+    assert len(checks._verification_cache) == 1
+    calls = []
+    monkeypatch.setattr("toy_models.experiments.open_set_verification", lambda *a, **k: calls.append(a))
+    assert run_metrics(trained, needs={"verification_auc"})["verification_auc"] == metrics["verification_auc"]
+    assert calls == []  # the second call came from the cache
+
+
+def test_member_metrics_by_loss(one_thread, digits):
+    configs = [TrainConfig(loss=loss, embedding_dim=2, num_threads=1) for loss in ("softmax", "cosface")]
+    multi = MultiTrainer(configs, dataset=digits)
+    multi.advance(epochs=1)
+    by_loss = checks.member_metrics(multi)
+    assert list(by_loss) == ["softmax", "cosface"]
+    assert by_loss["cosface"]["test_accuracy"] == multi.members[1].history.test_accuracy[-1]
+    assert by_loss["softmax"]["epoch"] == 1
+    with pytest.raises(TypeError, match="member_metrics"):
+        run_metrics(multi)
