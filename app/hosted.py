@@ -70,6 +70,7 @@ PLAY_CAP_ENV = "MARGIN_LAB_PLAY_CAP"
 BIND_ENV = "MARGIN_LAB_BIND"
 DEFAULT_CONFIG = Path("margin_lab.toml")
 SECTION = "margin_lab"
+SESSION_TTL_S = 15  # seconds a hosted server keeps a disconnected session (a reload within it keeps the model)
 QUEUE_POLL_S = 2.0  # a queued page asks again this often (well inside slot_expiry_s)
 LOCAL_BIND = "127.0.0.1"  # a laptop in a classroom does not serve its neighbours
 # URL parameters that would name a server path; a hosted server refuses them with one sentence.
@@ -107,7 +108,10 @@ class HostedSettings:
         """The `streamlit run` flags these settings imply (the launcher and docs/deploy.md use them)."""
         flags = [f"--server.address={self.bind_address}", f"--server.port={self.port}"]
         if self.hosted:
-            flags.append(f"--server.maxUploadSize={self.upload_cap_mb}")
+            # A closed tab's session (its model, optimiser, history) is dropped after SESSION_TTL_S, not
+            # Streamlit's default 120 s: a class reopening tabs would otherwise hold dozens of models.
+            flags += [f"--server.maxUploadSize={self.upload_cap_mb}",
+                      f"--server.disconnectedSessionTTL={SESSION_TTL_S}"]
         return flags
 
 

@@ -228,7 +228,7 @@ class CompareUnit:
                 for config, member in zip(run.multi.configs, run.multi.members, strict=True)}  # fmt: skip
 
     def folder(self) -> str | None:
-        return session.data_folder(st.session_state.get(self._k("data")))
+        return session.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _shared_changed(self, name: str) -> None:
@@ -328,7 +328,7 @@ class CompareUnit:
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
-        if self.shared["dataset"] in session.NEEDS_FOLDER and "dataset" not in self.hidden:
+        if session.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
                           f"files (.gz is fine). Empty: ${session.DATA_ENV}.")  # fmt: skip
