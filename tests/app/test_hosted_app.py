@@ -67,3 +67,23 @@ def test_a_bad_hosted_config_is_one_sentence_not_a_traceback(monkeypatch, tmp_pa
         assert "play_cap" in error and str(bad) in error
     finally:
         hosted.settings.cache_clear()
+
+
+def test_compare_queues_too(hosted_mode):
+    from apphelpers import ENTRY
+    from streamlit.testing.v1 import AppTest
+
+    def compare(student: str) -> AppTest:
+        at = AppTest.from_file(ENTRY, default_timeout=60)
+        at.switch_page("app/pages/compare.py")
+        at.session_state[STUDENT_KEY] = {"id": student, "name": student, "identity": "typed"}
+        return at.run()
+
+    first, second = compare("ada"), compare("bob")
+    first.button(key="cmp-play").click().run()
+    second.button(key="cmp-play").click().run()
+    assert first.session_state["cmp-run"].playing and not second.session_state["cmp-run"].playing
+    assert "number 1 in the queue" in second.session_state["cmp-run"].queued
+    first.button(key="cmp-play").click().run()  # Pause
+    second.run()
+    assert second.session_state["cmp-run"].playing
