@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app import courseapp
+from app import courseapp, hosted
 from app.pages import navigation_pages
 from app.session import freeze_startup_objects
 
@@ -28,5 +28,10 @@ parser.add_argument("--course", default=None)
 courseapp.set_course_file(parser.parse_known_args()[0].course)
 
 st.set_page_config(page_title="Margin Lab", page_icon=str(ICON), layout="wide", initial_sidebar_state=340)
+try:  # a hosted server's config (app/hosted.py): a bad value is one sentence, not a traceback
+    hosted.settings()
+except hosted.HostedConfigError as error:
+    st.error(str(error), icon=":material/settings_alert:")
+    st.stop()
 st.navigation(navigation_pages()).run()
 freeze_startup_objects()

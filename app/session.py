@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import state
+from app import hosted, state
 from toy_models.data import Dataset, DatasetError, load_dataset
 from toy_models.train import TrainConfig
 
@@ -77,8 +77,17 @@ def share_link(values: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def data_folder(text: str | None) -> str | None:
-    """The MNIST folder: the text box if filled in, else $MARGIN_LAB_DATA, else None."""
+def asks_for_folder(dataset: str) -> bool:
+    """Whether the sidebar shows a data-folder box for this dataset (never on a hosted server)."""
+    return dataset in NEEDS_FOLDER and not hosted.settings().hosted
+
+
+def data_folder(text: str | None, dataset: str | None = None) -> str | None:
+    """The MNIST folder: the text box if filled in, else $MARGIN_LAB_DATA, else None. On a hosted server only
+    the folder its instructor named for the dataset (a student cannot make the server read a typed path)."""
+    settings = hosted.settings()
+    if settings.hosted:
+        return settings.folder_for(dataset) if dataset else None
     text = (text or "").strip() or os.environ.get(DATA_ENV, "").strip()
     return text or None
 
@@ -111,7 +120,8 @@ def dataset_for(values: Mapping[str, Any], data_dir: str | None) -> tuple[Datase
     name = values["dataset"]
     folder = data_dir if name in NEEDS_FOLDER else None
     label = state.param_by_name(values["loss"], "dataset").label_of(name).split(" (")[0]
-    hint = f"enter it in the sidebar's Data folder box or set ${DATA_ENV}"
+    hint = ("the instructor has not named one in this server's config" if hosted.settings().hosted
+            else f"enter it in the sidebar's Data folder box or set ${DATA_ENV}")  # fmt: skip
     if name in NEEDS_FOLDER and folder is None:
         notice = f"{label} needs a folder with its IDX files: {hint}. Training on digits meanwhile."
         return cached_dataset("digits", None), None, notice

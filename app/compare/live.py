@@ -27,7 +27,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import plots, session, state
+from app import hosted, plots, session, state
 from app.compare.values import (
     MEMBER_NAMES,
     SHARED_NAMES,
@@ -38,7 +38,7 @@ from app.compare.values import (
 )
 from app.compare.values import member_values as preset_member_values
 from app.components.live_plotly import live_plotly
-from app.live import controls, exports, preview, views
+from app.live import controls, exports, preview, slots, views
 from app.live import run as runs
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
@@ -59,6 +59,7 @@ class CompareRun:
     cold: tuple = ()
     built_from: dict = field(default_factory=dict)  # the shared settings the members were built with
     reset_requested: bool = False  # the Reset button: rebuild at the next run, and say so
+    queued: str = ""  # where this page waits for a training slot (a hosted server's play cap), "" when not
     playing: bool = False
     rebuilt: str = ""
     data_notice: str = ""
@@ -228,7 +229,7 @@ class CompareUnit:
                 for config, member in zip(run.multi.configs, run.multi.members, strict=True)}  # fmt: skip
 
     def folder(self) -> str | None:
-        return session.data_folder(st.session_state.get(self._k("data")))
+        return session.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _shared_changed(self, name: str) -> None:
@@ -256,17 +257,40 @@ class CompareUnit:
             multi.request_hyper(self.run.losses.index(loss), **{p.config: kept[name]})
 
     def _set_playing(self, playing: bool) -> None:
-        self.run.playing = playing
-        self.run.touch()
+        """Play or Pause; on a hosted server Play asks for a training slot first (app.live.slots), and a queued
+        page says its place and polls until admitted."""
+        run = self.run
+        run.touch()
+        if playing:
+            result = slots.ask(self.key, pressed=True)
+            run.queued = slots.sentence(result)
+            run.playing = isinstance(result, hosted.Admitted)
+        else:
+            self._stop_playing()
+
+    def _stop_playing(self) -> None:
+        run = self.run
+        if run.playing or run.queued:
+            slots.give_back(self.key)
+        run.playing, run.queued = False, ""
+
+    def _wait_in_queue(self) -> None:
+        result = slots.ask(self.key)
+        self.run.queued = slots.sentence(result) if isinstance(result, hosted.Queued) else ""
+        if isinstance(result, hosted.Admitted):
+            self.run.playing = True
+        if not isinstance(result, hosted.Queued):
+            st.rerun()
+        st.info(views.md(self.run.queued), icon=":material/hourglass_top:")
 
     def _step(self) -> None:
-        self.run.playing = False
+        self._stop_playing()
         if self.run.multi is not None:
             with self.run.lock:
                 runs.advance_to_epoch_ends(self.run.multi, self.on_epoch, seconds=runs.STEP_LIMIT_S, epochs=1)
 
     def _reset(self) -> None:
-        self.run.playing = False
+        self._stop_playing()
         self.run.reset_requested = True
 
     # -- building ----------------------------------------------------------------------------------
@@ -328,7 +352,7 @@ class CompareUnit:
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
-        if self.shared["dataset"] in session.NEEDS_FOLDER and "dataset" not in self.hidden:
+        if session.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
                           f"files (.gz is fine). Empty: ${session.DATA_ENV}.")  # fmt: skip
@@ -358,7 +382,11 @@ class CompareUnit:
         started = time.monotonic()
         run = self.run
         if run.playing and time.monotonic() - run.last_interaction > runs.IDLE_PAUSE_S:
+            self._stop_playing()
+            st.rerun()
+        if run.playing and not isinstance(result := slots.ask(self.key), hosted.Admitted):  # the slot, renewed
             run.playing = False
+            run.queued = slots.sentence(result)
             st.rerun()
         with run.lock:
             snaps = run.multi.snapshots()
@@ -424,6 +452,8 @@ class CompareUnit:
                 "transition: none !important;}</style>")
         area = st.container(key=self._k("views"))
         self.boxes = [*progress, area.container(), area.container()]
+        if run.queued:
+            st.fragment(self._wait_in_queue, run_every=hosted.QUEUE_POLL_S, key=self._k("queue"))()
         st.fragment(self._live, run_every=0.8 * TICK_S if run.playing else None, key=self._k("live"))()
         return CompareResult(configs, run, self.member_runs())
 

@@ -54,6 +54,7 @@ class LiveRun:
     playing: bool = False
     rebuilt: str = ""  # "Embedding dim changed: model rebuilt from seed 0."
     auto_paused: str = ""  # why playing stopped by itself
+    queued: str = ""  # where this tab waits for a training slot (a hosted server's play cap), "" when not
     data_notice: str = ""  # why the chosen dataset could not be used
     last_divergence: str = ""  # the latest divergence message of the trainer (shown until a rebuild)
     last_hyper: str = ""  # the latest hot change applied to the running model

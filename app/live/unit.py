@@ -50,8 +50,8 @@ try:  # the id of the fragment now running (Streamlit >= 1.50); without it each 
 except ImportError:  # pragma: no cover - older Streamlit
     ThreadState = None
 
-from app import session, state
-from app.live import controls, exports, notes, views
+from app import hosted, session, state
+from app.live import controls, exports, notes, slots, views
 from app.live import run as runs
 from app.live.run import LiveRun
 
@@ -148,7 +148,11 @@ class LiveUnit:
         seeded = self._k("seeded")
         if not st.session_state.get(seeded) or history:
             raw = session.raw_query() if self.use_url else {}
+            refusal = hosted.folder_param_refusal(raw, hosted=hosted.settings().hosted)
+            if refusal:  # a hosted server reads only its instructor's folders: say so, once, and drop the key
+                raw = {key: value for key, value in raw.items() if key.lower() not in hosted.FOLDER_PARAMS}
             values, notices = state.validate_over_preset(raw, self.preset, self.fixed, fixed_by=self.fixed_by)
+            notices = [refusal, *notices] if refusal else notices
             st.session_state[self._k("values")] = values
             st.session_state[self._k("notices")] = notices
             for p in state.params_for(values["loss"]):
@@ -157,7 +161,7 @@ class LiveUnit:
         return self.values
 
     def folder(self) -> str | None:
-        return session.data_folder(st.session_state.get(self._k("data")))
+        return session.data_folder(st.session_state.get(self._k("data")), self.values["dataset"])
 
     # -- callbacks (they run before the page, so they read everything from session state) ----------
     def _changed(self, name: str) -> None:
@@ -199,16 +203,33 @@ class LiveUnit:
 
     def _set_playing(self, playing: bool) -> None:
         """Play or Pause, as the button said when it was clicked (not a toggle: under load Streamlit may
-        deliver one click to two coalesced reruns, and a toggle would undo itself)."""
-        self.run.playing = playing
-        self.run.auto_paused = ""
-        self.run.touch()
+        deliver one click to two coalesced reruns, and a toggle would undo itself). On a hosted server Play
+        asks for a training slot first (app.live.slots): it may queue instead."""
+        run = self.run
+        run.auto_paused = ""
+        run.touch()
+        if playing:
+            result = slots.ask(self.key, pressed=True)
+            run.queued = slots.sentence(result)
+            run.playing = isinstance(result, hosted.Admitted)
+        else:
+            self._stop_playing()
+
+    def _stop_playing(self) -> None:
+        """Pause (Pause, Step, Reset), leaving the queue or giving the training slot back at once."""
+        run = self.run
+        if run.playing or run.queued:
+            slots.give_back(self.key)
+        run.playing = False
+        run.queued = ""
 
     def _step(self) -> None:
+        self._stop_playing()
         runs.hand_over_hot(self.run, self.values)
         runs.step_one_epoch(self.run, self.on_epoch)
 
     def _reset(self) -> None:
+        self._stop_playing()
         runs.reset(self.run, self.values, self.folder())
 
     # -- controls ----------------------------------------------------------------------------------
@@ -236,7 +257,7 @@ class LiveUnit:
             self._control(name, values)
         st.header("Data")
         self._control("dataset", values)
-        if values["dataset"] in session.NEEDS_FOLDER and "dataset" not in self.hidden:
+        if session.asks_for_folder(values["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input(
                 "Data folder", key=self._k("data"), placeholder=f"${session.DATA_ENV} or a folder with the IDX files",
@@ -315,7 +336,15 @@ class LiveUnit:
         started = time.monotonic()
         run, values = self.run, self.values
         if runs.check_pauses(run):
+            slots.give_back(self.key)
             st.rerun()  # the Play button and the tick timer must change
+        if run.playing:  # renew the training slot (a hosted server): lost to another tab, or expired in a stall
+            result = slots.ask(self.key)
+            if not isinstance(result, hosted.Admitted):
+                run.playing = False
+                run.queued = slots.sentence(result) if isinstance(result, hosted.Queued) else ""
+                run.auto_paused = "" if run.queued else slots.sentence(result)
+                st.rerun()
         with run.lock:
             snap = run.trainer.snapshot()
         for event in runs.new_events(run):
@@ -331,6 +360,18 @@ class LiveUnit:
                 views.sphere_view(self.key, snap, values, key=self._k("sphere"))
         run.tick_started = started
         self._train_when_drawn()
+
+    def _wait_in_queue(self) -> None:
+        """While queued for a training slot: ask again; once admitted, play (the whole unit redraws)."""
+        run = self.run
+        result = slots.ask(self.key)
+        if isinstance(result, hosted.Admitted):
+            run.queued, run.playing = "", True
+            st.rerun()
+        run.queued = slots.sentence(result)
+        if not isinstance(result, hosted.Queued):  # the browser's slot went to another tab meanwhile
+            run.queued, run.auto_paused = "", run.queued
+            st.rerun()
 
     def _details(self) -> None:
         """The angle statistics, histograms and training curves: redrawn half as often as the sphere while
@@ -363,6 +404,8 @@ class LiveUnit:
                        "help.", icon=":material/warning:")  # fmt: skip
         if run.auto_paused:
             st.info(views.md(run.auto_paused), icon=":material/pause_circle:")
+        if run.queued:
+            st.info(views.md(run.queued), icon=":material/hourglass_top:")
 
     def _instant(self) -> None:
         """The loss's own views: they need no model, only the formula and the slider values."""
@@ -415,6 +458,8 @@ class LiveUnit:
                           "target": placed.get("target_logit"), "stats": placed.get("angle_statistics"),
                           "histograms": placed.get("angle_histograms"), "decision": placed.get("decision_margins"),
                           "curves": placed.get("training_curves")}
+        if run.queued:
+            st.fragment(self._wait_in_queue, run_every=hosted.QUEUE_POLL_S, key=self._k("queue"))()
         st.fragment(self._live, run_every=runs.TICK_EVERY_S if run.playing else None, key=self._k("live"))()
         st.fragment(self._details, run_every=runs.DETAILS_S if run.playing else None, key=self._k("details"))()
         original = values["loss"] == "sphereface" and values.get("sphereface_form") == "original"

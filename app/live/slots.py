@@ -1,0 +1,54 @@
+"""The play cap inside a live unit: a unit asks `app.hosted`'s process-wide play slots before it trains.
+
+On a laptop the slots are unlimited and every call admits at once. On a hosted server (MARGIN_LAB_HOSTED=1)
+Play is a request: admitted, or queued with a place and a wait estimate, polled every QUEUE_POLL_S until a
+slot frees; every tick renews the slot (a closed tab stops ticking and its slot frees slot_expiry_s later);
+Pause, Step, Reset and the auto-pause give it back at once. One browser holds one slot whatever its tabs do:
+Play in another tab moves the slot there, and this tab is told why it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from app import hosted
+from app.courseapp import STUDENT_KEY
+
+
+def _who(unit_key: str) -> tuple[str, str]:
+    """(who holds the slot, which tab asks): a student who said who they are (app.courseapp) is one identity on
+    every device; otherwise the browser, by its cookie, so that all its tabs share one slot."""
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx is not None else "bare"
+    student = st.session_state.get(STUDENT_KEY)
+    if student:
+        return f"student-{student['id']}", f"{session}:{unit_key}"
+    try:
+        cookies = dict(st.context.cookies)
+    except Exception:  # no browser behind the session (AppTest, a bare run)
+        cookies = {}
+    return hosted.browser_identity(cookies, fallback=session), f"{session}:{unit_key}"
+
+
+def ask(unit_key: str, *, pressed: bool = False) -> Any:
+    """Admitted, Queued or Elsewhere (hosted.*): `pressed` for the Play button (it takes the browser's slot
+    over from another tab), plain for a tick or a queue poll."""
+    who, tab = _who(unit_key)
+    return hosted.play_slots().acquire(who, tab, take_over=pressed)
+
+
+def give_back(unit_key: str) -> None:
+    who, tab = _who(unit_key)
+    hosted.play_slots().release(who, tab)
+
+
+def sentence(result: Any) -> str:
+    """What the page says about a result that is not Admitted ("" when it is)."""
+    if isinstance(result, hosted.Queued):
+        return hosted.queue_sentence(result)
+    if isinstance(result, hosted.Elsewhere):
+        return hosted.ELSEWHERE_SENTENCE
+    return ""

@@ -1,0 +1,89 @@
+"""Hosted mode through AppTest: no data-folder box, a folder in a link refused in one sentence, and the play cap
+queueing the player past it and admitting them when a slot frees (several real sessions in one process)."""
+
+from __future__ import annotations
+
+import pytest
+from apphelpers import k, run_state, start, texts
+
+from app import hosted
+from app.courseapp import STUDENT_KEY
+
+
+@pytest.fixture
+def hosted_mode(monkeypatch):
+    """A hosted server with one training slot (the process-wide settings and slots rebuilt for the test)."""
+    monkeypatch.setenv(hosted.HOSTED_ENV, "1")
+    monkeypatch.setenv(hosted.PLAY_CAP_ENV, "1")
+    monkeypatch.delenv(hosted.CONFIG_ENV, raising=False)
+    hosted.settings.cache_clear()
+    hosted.play_slots.cache_clear()
+    yield
+    hosted.settings.cache_clear()
+    hosted.play_slots.cache_clear()
+
+
+def test_a_local_run_shows_the_data_folder_box():
+    at = start({"dataset": "mnist"})
+    assert [t for t in at.text_input if t.label == "Data folder"]
+
+
+def test_hosted_has_no_data_folder_box_and_refuses_a_folder_link(hosted_mode):
+    at = start({"dataset": "mnist", "data": "/etc"})
+    assert not [t for t in at.text_input if t.label == "Data folder"]
+    warnings = texts(at.warning)
+    assert any("only the data folders its instructor set up" in w and "'data'" in w for w in warnings)
+    assert any("instructor has not named one" in w for w in warnings)  # MNIST without a folder: digits meanwhile
+
+
+def test_the_player_past_the_cap_queues_and_is_admitted_when_a_slot_frees(hosted_mode):
+    first, second = start(), start()
+    # AppTest gives every session the same id and no cookies: two students who said who they are are two identities
+    first.session_state[STUDENT_KEY] = {"id": "ada", "name": "ada", "identity": "typed"}
+    second.session_state[STUDENT_KEY] = {"id": "bob", "name": "bob", "identity": "typed"}
+    first.button(key=k("play")).click().run()
+    assert run_state(first).playing
+    second.button(key=k("play")).click().run()
+    assert not run_state(second).playing
+    assert any("you are number 1 in the queue" in i for i in texts(second.info))
+    second.run()  # a queue poll: still full
+    assert not run_state(second).playing
+    first.button(key=k("play")).click().run()  # Pause frees the slot at once
+    assert not run_state(first).playing
+    second.run()  # the next poll is admitted and plays
+    assert run_state(second).playing and not run_state(second).queued
+    assert hosted.play_slots().status().playing == 1
+
+
+def test_a_bad_hosted_config_is_one_sentence_not_a_traceback(monkeypatch, tmp_path):
+    bad = tmp_path / "margin_lab.toml"
+    bad.write_text("[margin_lab]\nplay_cap = 'many'\n")
+    monkeypatch.setenv(hosted.CONFIG_ENV, str(bad))
+    hosted.settings.cache_clear()
+    try:
+        at = start()
+        assert not at.exception
+        [error] = texts(at.error)
+        assert "play_cap" in error and str(bad) in error
+    finally:
+        hosted.settings.cache_clear()
+
+
+def test_compare_queues_too(hosted_mode):
+    from apphelpers import ENTRY
+    from streamlit.testing.v1 import AppTest
+
+    def compare(student: str) -> AppTest:
+        at = AppTest.from_file(ENTRY, default_timeout=60)
+        at.switch_page("app/pages/compare.py")
+        at.session_state[STUDENT_KEY] = {"id": student, "name": student, "identity": "typed"}
+        return at.run()
+
+    first, second = compare("ada"), compare("bob")
+    first.button(key="cmp-play").click().run()
+    second.button(key="cmp-play").click().run()
+    assert first.session_state["cmp-run"].playing and not second.session_state["cmp-run"].playing
+    assert "number 1 in the queue" in second.session_state["cmp-run"].queued
+    first.button(key="cmp-play").click().run()  # Pause
+    second.run()
+    assert second.session_state["cmp-run"].playing
