@@ -33,5 +33,13 @@ try:  # a hosted server's config (app/hosted.py): a bad value is one sentence, n
 except hosted.HostedConfigError as error:
     st.error(str(error), icon=":material/settings_alert:")
     st.stop()
+if hosted.settings().hosted and not st.session_state.get("server-checked"):
+    # A session's first page on a hosted server: a link naming another server process means that process
+    # died and the proxy moved this browser here (its live model is gone; submissions live in the database).
+    st.session_state["server-checked"] = True
+    if hosted.moved_here(st.query_params.get(hosted.SERVER_PARAM)):
+        st.warning(hosted.MOVED_SENTENCE, icon=":material/swap_horiz:")
 st.navigation(navigation_pages()).run()
+if hosted.settings().hosted and st.query_params.get(hosted.SERVER_PARAM) != hosted.server_id():
+    st.query_params[hosted.SERVER_PARAM] = hosted.server_id()  # after the page: pages rewrite their links
 freeze_startup_objects()

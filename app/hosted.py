@@ -206,6 +206,25 @@ def settings() -> HostedSettings:
     return load_settings()
 
 
+SERVER_PARAM = "srv"  # a hosted page's link names the server process it is served by
+MOVED_SENTENCE = ("The server process you were on stopped, so the classroom proxy moved you to another one: your "
+                  "live model started again from its settings, and your submitted work is safe in the class "
+                  "database.")  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def server_id() -> str:
+    """A short name for this server process (host and pid): a page whose link names another one was moved here."""
+    import socket
+
+    return _digest(f"{socket.gethostname()}:{os.getpid()}".encode())[:10]
+
+
+def moved_here(linked: str | None) -> bool:
+    """Whether a session's first page names another server process in its link: the one it was on is gone."""
+    return bool(linked) and linked != server_id()
+
+
 def folder_param_refusal(query_keys: Any, hosted: bool) -> str | None:
     """One sentence refusing a URL parameter that names a server folder on a hosted server (else None)."""
     if not hosted:

@@ -53,11 +53,13 @@ def raw_query() -> dict[str, list[str]]:
 
 
 def write_url(values: Mapping[str, Any]) -> None:
-    """Make the address bar reproduce `values` (only when it differs, to avoid needless messages)."""
+    """Make the address bar reproduce `values` (only when it differs, to avoid needless messages); a hosted
+    page's server mark (hosted.SERVER_PARAM) stays."""
     wanted = state.to_query(values)
-    current = {key: st.query_params.get_all(key) for key in st.query_params}
+    current = {key: st.query_params.get_all(key) for key in st.query_params if key != hosted.SERVER_PARAM}
     if current != {key: [text] for key, text in wanted.items()}:
-        st.query_params.from_dict(wanted)
+        kept = {k: v for k, v in st.query_params.to_dict().items() if k == hosted.SERVER_PARAM}
+        st.query_params.from_dict({**wanted, **kept})
 
 
 def share_link(values: Mapping[str, Any]) -> str:

@@ -148,6 +148,7 @@ class LiveUnit:
         seeded = self._k("seeded")
         if not st.session_state.get(seeded) or history:
             raw = session.raw_query() if self.use_url else {}
+            raw.pop(hosted.SERVER_PARAM, None)  # a hosted page's server mark, not a setting
             refusal = hosted.folder_param_refusal(raw, hosted=hosted.settings().hosted)
             if refusal:  # a hosted server reads only its instructor's folders: say so, once, and drop the key
                 raw = {key: value for key, value in raw.items() if key.lower() not in hosted.FOLDER_PARAMS}

@@ -7,7 +7,7 @@ sentence and left out; the others still work), drawn by `app.lessons.page`; a co
 
 import streamlit as st
 
-from app import courseapp
+from app import courseapp, hosted
 from app.components.live_plotly import preload_plotly_js
 from app.course.builder import lesson_for_link, link_query
 from app.lessons import page
@@ -27,7 +27,7 @@ if lesson is not None:
     lesson, link_notices = lesson_for_link(lesson, query)
     # The address bar names the lesson shown (a deep link to copy). Written on every run: a page link's query
     # reaches the script but not the address bar (Streamlit 1.67), and an unchanged value sends nothing.
-    kept = link_query(query, lesson.id)
+    kept = {**link_query(query, lesson.id), **{k: v for k, v in query.items() if k == hosted.SERVER_PARAM}}
     st.query_params.from_dict({**kept, **({"course": course.id} if course is not None else {})})
     for notice in link_notices:
         st.warning(md(notice), icon=":material/link_off:")

@@ -87,3 +87,13 @@ def test_compare_queues_too(hosted_mode):
     first.button(key="cmp-play").click().run()  # Pause
     second.run()
     assert second.session_state["cmp-run"].playing
+
+
+def test_a_page_moved_from_a_dead_server_process_says_so_once(hosted_mode):
+    at = start({hosted.SERVER_PARAM: "0123456789"})  # a link written by another (now dead) process
+    assert hosted.MOVED_SENTENCE in texts(at.warning)
+    assert at.query_params[hosted.SERVER_PARAM] in (hosted.server_id(), [hosted.server_id()])
+    at.run()
+    assert hosted.MOVED_SENTENCE not in texts(at.warning)  # said once
+    same = start({hosted.SERVER_PARAM: hosted.server_id()})  # a reload on the same process: nothing to say
+    assert hosted.MOVED_SENTENCE not in texts(same.warning)
