@@ -30,6 +30,14 @@ def pg_ctl_path() -> str | None:
 
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
+    with controlled_postgres() as (url, _executor):
+        yield url
+
+
+@contextlib.contextmanager
+def controlled_postgres() -> Iterator[tuple[str, object]]:
+    """As running_postgres, with the executor too: .stop() and .start() take the server down and back up (the same
+    data folder), as a database restarting mid-class does."""
     from port_for import get_port
     from pytest_postgresql.executors import PostgreSQLExecutor
 
@@ -53,7 +61,7 @@ def running_postgres() -> Iterator[str]:
     )
     executor.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", executor
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
