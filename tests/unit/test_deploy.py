@@ -31,6 +31,15 @@ needs_haproxy = pytest.mark.skipif(
 K8S = REPO / "deploy" / "k8s"
 
 
+
+def run_apart(coroutine):
+    """asyncio.run on a thread of its own: the browser tests' Playwright keeps an event loop running in the main
+    thread for the whole session, and asyncio.run refuses to start inside a running loop."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
 def _check(config_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
     config = tmp_path / "haproxy.cfg"
     config.write_text(config_text)
@@ -144,7 +153,7 @@ def test_a_browser_stays_on_its_process_and_moves_when_it_dies():
 
         # A websocket session through the proxy lands on the process its cookie names.
         student = Student(stack.url, "ws-student", play=False)
-        result = asyncio.run(student.run(warmup_s=0, window_s=0.5, start_at=time.monotonic()))
+        result = run_apart(student.run(warmup_s=0, window_s=0.5, start_at=time.monotonic()))
         assert not result.error and result.server_cookie in {"app1", "app2"}
 
         victim = homes[0]

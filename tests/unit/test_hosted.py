@@ -26,6 +26,16 @@ class FakeClock:
 # -- play slots -------------------------------------------------------------------------------------
 
 
+
+def run_apart(coroutine):
+    """asyncio.run on a thread of its own: the browser tests' Playwright keeps an event loop running in the main
+    thread for the whole session, and asyncio.run refuses to start inside a running loop."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
 def test_cap_admits_n_and_queues_the_next_with_position_one():
     slots = PlaySlots(3, clock=FakeClock())
     assert all(isinstance(slots.acquire(f"s{i}"), Admitted) for i in range(3))
@@ -319,9 +329,9 @@ def test_a_real_server_gives_every_tab_of_a_browser_one_identity():
 
     try:
         wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc=server)
-        first, jar = asyncio.run(identity_of({}))
-        second, jar_after = asyncio.run(identity_of(dict(jar)))
-        other, _ = asyncio.run(identity_of({}))
+        first, jar = run_apart(identity_of({}))
+        second, jar_after = run_apart(identity_of(dict(jar)))
+        other, _ = run_apart(identity_of({}))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
