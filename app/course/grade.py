@@ -5,7 +5,8 @@
 
 For each submission: check it against the course (schema, course id, version and hash, lesson and its
 version); keep the newest attempt of each student and lesson; replay every run a counted check names, on the
-CPU, from its initial settings and its log of hot changes (app.course.runs -> toy_models.train.replay);
+CPU, from its initial settings and its log of hot changes (app.course.runs -> toy_models.train.replay; a
+compare lesson's run: every member of its MultiTrainer, then the checked member is measured);
 recompute the metrics (app.lessons.checks.run_metrics); flag any claimed metric that differs from the
 replayed one by more than TOLERANCE; re-evaluate each check on the replayed metrics (app.lessons.checks.evaluate)
 and re-score each question (quiz_answer_correct); give the course's points. A bad submission is a reject with
@@ -167,7 +168,24 @@ def course_problem(course: Course, record: Mapping[str, Any]) -> str | None:
 
 
 def _run_key(run: Mapping[str, Any]) -> str:
+    """Identical runs (of the same checked member, for a compare run) share one replay. Member order matters
+    (it is the MultiTrainer's), so members are kept as a list of pairs."""
+    if _is_compare(run):
+        members = [[loss, part["initial"], part["hyper_log"]] for loss, part in run["members"].items()]
+        return json.dumps({"unit": "compare", "member": run["member"], "members": members, "step": run["step"]},
+                          sort_keys=True)
     return json.dumps({k: run[k] for k in ("unit", "initial", "hyper_log", "step")}, sort_keys=True)
+
+
+def _is_compare(run: Mapping[str, Any]) -> bool:
+    """A compare RUN that records every member (older compare RUNs recorded one member and cannot be replayed)."""
+    return run.get("unit") == "compare" and "members" in run
+
+
+def _replayable(entry: CourseLesson, run: Mapping[str, Any]) -> bool:
+    if entry.lesson.unit == "live":
+        return run["unit"] == "live"
+    return entry.lesson.unit == "compare" and _is_compare(run)
 
 
 def replay_job(run: Mapping[str, Any], needs: Sequence[str], data_dir: str | None = None,
@@ -237,12 +255,17 @@ def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Map
 
     if claimed is None:
         return 0.0, "missing", False, "Not in the submission."
-    if entry.lesson.unit != "live" or (claimed.get("run") or {}).get("unit", "live") != "live":
-        return 0.0, "ungraded", True, "Runs of compare lessons are not replayed yet: grade this check by hand."
     run = claimed.get("run")
     if run is None:
         return 0.0, "missing", False, "The submission has no run to replay for this check."
+    if not _replayable(entry, run):
+        return 0.0, "ungraded", True, (f"The run was recorded as a {run['unit']} run without all it needs for a "
+                                       f"replay in this {entry.lesson.unit} lesson: grade this check by hand.")
     check = entry.lesson.check(check_id)
+    wanted = getattr(check, "member", None)
+    if _is_compare(run) and wanted and run["member"] != wanted:
+        return 0.0, "failed", True, (f"Flagged: the run handed in is {run['member']}'s, but this check is about "
+                                     f"{wanted}.")
     if _past_budget(check, run):
         return 0.0, "failed", False, (f"The run was handed in at epoch {run['epoch']}, after this check's budget of "
                                       f"{check.within_epochs} epochs. {check.feedback}").strip()
@@ -337,7 +360,7 @@ def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_s
         entry = course.lesson(record["lesson"]["id"])
         for check_id in entry.checks:
             run = (record["checks"].get(check_id) or {}).get("run")
-            if run is None or entry.lesson.unit != "live" or run["unit"] != "live":
+            if run is None or not _replayable(entry, run):
                 continue
             check = entry.lesson.check(check_id)
             if _past_budget(check, run):
