@@ -218,3 +218,21 @@ def test_an_old_style_compare_run_is_still_left_for_the_instructor(tmp_path, dig
     record["checks"] = {"arcface-margin": record["checks"]["c"]}
     rows = check_rows(grade(course, [Source("old.json", validate_record(record))], n_jobs=1))
     assert rows["arcface-margin"].status == "ungraded" and "grade this check by hand" in rows["arcface-margin"].reason
+
+
+def test_the_lesson_pages_call_records_a_compare_member(digits):
+    """The lesson page records a check through app.lessons.progress.run_record(MemberRun, metrics, unit=...)."""
+    from app.compare.live import MemberRun
+    from app.lessons import progress
+
+    values = {"softmax": compare_values("softmax"), "arcface": compare_values("arcface", m=0.2)}
+    multi = MultiTrainer([TrainConfig(**state.config_fields(v), num_threads=1) for v in values.values()],
+                         dataset=digits)
+    multi.advance(steps=4)
+    member = MemberRun("softmax", values["softmax"], multi.members[0], threading.Lock())
+    metrics = run_metrics(member.trainer)
+    run = progress.run_record(member, metrics, unit="compare")
+    checked = validate_record(record_with(run))["checks"]["c"]["run"]
+    assert checked["member"] == "softmax" and list(checked["members"]) == ["softmax", "arcface"]
+    replayed, _ = replay_run(checked)
+    assert run_metrics(replayed) == metrics
