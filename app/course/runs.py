@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app import state
-from toy_models.train import TrainConfig, replay, replay_multi
+from toy_models.train import MultiTrainer, TrainConfig, replay, replay_multi
 
 
 class RunError(ValueError):
@@ -130,18 +130,26 @@ def compare_inputs(run: Mapping[str, Any], *, data_dir: str | None = None, field
     return configs, logs, values
 
 
+def replay_compare_run(run: Mapping[str, Any], *, data_dir: str | None = None, field: str = "run",
+                       max_epochs: int | None = None) -> tuple[MultiTrainer, dict[str, dict]]:
+    """(the rebuilt MultiTrainer of a compare RUN at its step, each member's clean values at its end by loss, in
+    the trainer's order). RunError for a bad RUN, or one longer than `max_epochs`."""
+    configs, logs, values = compare_inputs(run, data_dir=data_dir, field=field)
+    try:
+        multi = replay_multi(configs, logs, int(run["step"]), max_epochs=max_epochs)
+    except ValueError as err:
+        raise RunError(f"{field}: {str(err).rstrip('.')}.") from None
+    return multi, values
+
+
 def replay_run(run: Mapping[str, Any], *, data_dir: str | None = None, field: str = "run",
                max_epochs: int | None = None) -> tuple[Any, dict]:
     """(the rebuilt Trainer at the run's step, the clean values at its end); for a compare RUN, the checked
     member of the rebuilt MultiTrainer and its values. RunError for a bad RUN, or one longer than `max_epochs`."""
     if run.get("unit") == "compare" and "members" in run:
-        configs, logs, values = compare_inputs(run, data_dir=data_dir, field=field)
-        if run["member"] not in values:
+        if run["member"] not in run["members"]:
             raise RunError(f"{field}.member: {run['member']} is not one of the run's members.")
-        try:
-            multi = replay_multi(configs, logs, int(run["step"]), max_epochs=max_epochs)
-        except ValueError as err:
-            raise RunError(f"{field}: {str(err).rstrip('.')}.") from None
+        multi, values = replay_compare_run(run, data_dir=data_dir, field=field, max_epochs=max_epochs)
         return multi.members[list(values).index(run["member"])], values[run["member"]]
     config, log, values = replay_inputs(run, data_dir=data_dir, field=field)
     try:
