@@ -1,7 +1,7 @@
 """Courses: course files, submissions (record, store), grading by replay. Knows nothing of Streamlit.
 
     record.py   the submission record and report files: validate_record, parse_report, report_json
-    runs.py     a live Trainer <-> its replayable RUN (run_record for the app, replay_run for the grader)
+    runs.py     a live Trainer or a compare member <-> its replayable RUN (run_record / replay_run)
     course.py   course files (docs/courses.md): load_course, Course, CourseLesson, course_toml
     store.py    submissions in SQLAlchemy (SQLite by default, PostgreSQL for a hosted class): Store
     grade.py    grading by replay with joblib or Dask: grade, load_sources

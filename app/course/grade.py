@@ -5,7 +5,8 @@
 
 For each submission: check it against the course (schema, course id, version and hash, lesson and its
 version); keep the newest attempt of each student and lesson; replay every run a counted check names, on the
-CPU, from its initial settings and its log of hot changes (app.course.runs -> toy_models.train.replay);
+CPU, from its initial settings and its log of hot changes (app.course.runs -> toy_models.train.replay; a
+compare lesson's run: every member of its MultiTrainer, then the checked member is measured);
 recompute the metrics (app.lessons.checks.run_metrics); flag any claimed metric that differs from the
 replayed one by more than TOLERANCE; re-evaluate each check on the replayed metrics (app.lessons.checks.evaluate)
 and re-score each question (quiz_answer_correct); give the course's points. A bad submission is a reject with
@@ -27,7 +28,7 @@ from typing import Any
 
 from app.course.course import Course, CourseLesson
 from app.course.record import ReportError, read_report, validate_record
-from app.course.runs import RunError, replay_run
+from app.course.runs import RunError, replay_compare_run, replay_run
 
 # A claimed metric matches its replay when |claimed - replayed| <= ABS_TOL + REL_TOL * |replayed|. Replays on
 # one machine are bit-identical; the slack covers another CPU or PyTorch release (pytorch.org notes/randomness)
@@ -167,16 +168,39 @@ def course_problem(course: Course, record: Mapping[str, Any]) -> str | None:
 
 
 def _run_key(run: Mapping[str, Any]) -> str:
+    """Identical runs share one replay; so do the runs of several members of one compare run at one step (one
+    replay trains them all). Member order matters (it is the MultiTrainer's): members are kept as a list."""
+    if _is_compare(run):
+        members = [[loss, part["initial"], part["hyper_log"]] for loss, part in run["members"].items()]
+        return json.dumps({"unit": "compare", "members": members, "step": run["step"]}, sort_keys=True)
     return json.dumps({k: run[k] for k in ("unit", "initial", "hyper_log", "step")}, sort_keys=True)
 
 
-def replay_job(run: Mapping[str, Any], needs: Sequence[str], data_dir: str | None = None,
-               max_epochs: int = MAX_REPLAY_EPOCHS) -> dict[str, Any]:
-    """Replay one RUN and measure it: {"metrics", "values", "step", "epoch"} or {"error": sentence}.
+def _is_compare(run: Mapping[str, Any]) -> bool:
+    """A compare RUN that records every member (older compare RUNs recorded one member and cannot be replayed)."""
+    return run.get("unit") == "compare" and "members" in run
+
+
+def _replayable(entry: CourseLesson, run: Mapping[str, Any]) -> bool:
+    if entry.lesson.unit == "live":
+        return run["unit"] == "live"
+    return entry.lesson.unit == "compare" and _is_compare(run)
+
+
+def replay_job(run: Mapping[str, Any], needs: Sequence[str] | Mapping[str, Sequence[str]],
+               data_dir: str | None = None, max_epochs: int = MAX_REPLAY_EPOCHS) -> dict[str, Any]:
+    """Replay one RUN and measure it: {"metrics", "values", "step", "epoch"} or {"error": sentence}. A compare
+    RUN's `needs` are by member loss, and its result has {"members": {loss: {"metrics", "values"}}} instead.
     Never raises: whatever a submitted file does to a replay is that submission's error, not the grader's."""
     from app.lessons.checks import run_metrics
 
     try:
+        if _is_compare(run):
+            multi, values = replay_compare_run(run, data_dir=data_dir, max_epochs=max_epochs)
+            members = dict(zip(values, multi.members, strict=True))
+            measured = {loss: {"metrics": run_metrics(members[loss], needs=set(names)), "values": values[loss]}
+                        for loss, names in needs.items() if loss in members}
+            return {"members": measured, "step": multi.step, "epoch": multi.epoch}
         trainer, values = replay_run(run, data_dir=data_dir, max_epochs=max_epochs)
         metrics = run_metrics(trainer, needs=set(needs))
     except (RunError, ValueError, OSError) as err:
@@ -186,13 +210,20 @@ def replay_job(run: Mapping[str, Any], needs: Sequence[str], data_dir: str | Non
     return {"metrics": metrics, "values": values, "step": trainer.step, "epoch": trainer.epoch}
 
 
+def _sorted_needs(needs: set[str] | Mapping[str, set[str]]) -> list[str] | dict[str, list[str]]:
+    if isinstance(needs, Mapping):
+        return {loss: sorted(names) for loss, names in sorted(needs.items())}
+    return sorted(needs)
+
+
 def run_replays(jobs: Mapping[str, tuple], *, n_jobs: int = -1, dask_scheduler: str | None = None,
                 data_dir: str | None = None) -> dict[str, dict]:
-    """Replay every job (key -> (run, metric names[, max epochs])) in parallel; key -> replay_job's result."""
+    """Replay every job (key -> (run, metric names (by member loss for a compare run)[, max epochs])) in
+    parallel; key -> replay_job's result."""
     from joblib import Parallel, delayed, parallel_config
 
     keys = list(jobs)
-    args = {k: (jobs[k][0], sorted(jobs[k][1]), data_dir, *jobs[k][2:]) for k in keys}
+    args = {k: (jobs[k][0], _sorted_needs(jobs[k][1]), data_dir, *jobs[k][2:]) for k in keys}
     calls = [delayed(replay_job)(*args[k]) for k in keys]
     if not calls:
         return {}
@@ -237,18 +268,25 @@ def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Map
 
     if claimed is None:
         return 0.0, "missing", False, "Not in the submission."
-    if entry.lesson.unit != "live" or (claimed.get("run") or {}).get("unit", "live") != "live":
-        return 0.0, "ungraded", True, "Runs of compare lessons are not replayed yet: grade this check by hand."
     run = claimed.get("run")
     if run is None:
         return 0.0, "missing", False, "The submission has no run to replay for this check."
+    if not _replayable(entry, run):
+        return 0.0, "ungraded", True, (f"The run was recorded as a {run['unit']} run without all it needs for a "
+                                       f"replay in this {entry.lesson.unit} lesson: grade this check by hand.")
     check = entry.lesson.check(check_id)
+    wanted = getattr(check, "member", None)
+    if _is_compare(run) and wanted and run["member"] != wanted:
+        return 0.0, "failed", True, (f"Flagged: the run handed in is {run['member']}'s, but this check is about "
+                                     f"{wanted}.")
     if _past_budget(check, run):
         return 0.0, "failed", False, (f"The run was handed in at epoch {run['epoch']}, after this check's budget of "
                                       f"{check.within_epochs} epochs. {check.feedback}").strip()
     result = replays[_run_key(run)]
     if "error" in result:
         return 0.0, "error", True, f"The run could not be replayed: {result['error']}"
+    if _is_compare(run):
+        result = {**result, **result["members"][run["member"]]}
     verdict = evaluate(check, result["values"], result["metrics"])
     problems = []
     if run["epoch"] != result["epoch"]:
@@ -332,20 +370,26 @@ def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_s
 
     from app.lessons.checks import check_metric_names
 
-    jobs: dict[str, tuple[dict, set[str], int]] = {}
+    jobs: dict[str, tuple[dict, Any, int]] = {}
     for _, record in chosen:
         entry = course.lesson(record["lesson"]["id"])
         for check_id in entry.checks:
             run = (record["checks"].get(check_id) or {}).get("run")
-            if run is None or entry.lesson.unit != "live" or run["unit"] != "live":
+            if run is None or not _replayable(entry, run):
                 continue
             check = entry.lesson.check(check_id)
             if _past_budget(check, run):
                 continue
             key = _run_key(run)
-            _, needs, longest = jobs.get(key, (run, set(), 0))
+            wanted = check_metric_names(check) | set(run["metrics"])
             budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
-            jobs[key] = (run, needs | check_metric_names(check) | set(run["metrics"]), max(longest, budget))
+            if _is_compare(run):
+                _, needs, longest = jobs.get(key, (run, {}, 0))
+                needs = {**needs, run["member"]: needs.get(run["member"], set()) | wanted}
+            else:
+                _, needs, longest = jobs.get(key, (run, set(), 0))
+                needs = needs | wanted
+            jobs[key] = (run, needs, max(longest, budget))
     replays = run_replays(jobs, n_jobs=n_jobs, dask_scheduler=dask_scheduler, data_dir=data_dir)
     result.replays = len(replays)
 

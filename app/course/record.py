@@ -16,6 +16,14 @@ file carries it. Plain JSON, validated field by field; nothing in it is ever exe
            "step": 240, "epoch": 30,                          # where the run was when the check was decided
            "metrics": {name: number}}                         # app.lessons.checks.run_metrics at that point
 
+    A compare lesson's RUN (one MultiTrainer, several losses) records every member, in the trainer's order,
+    and names the checked one; its metrics are that member's:
+    RUN = {"unit": "compare", "member": "arcface",
+           "members": {loss: {"initial": {...}, "hyper_log": [...]}, ...},
+           "step": 240, "epoch": 30, "metrics": {name: number}}
+    (A compare RUN with "initial" and "hyper_log" of one member only, as older versions wrote, is still read;
+    the grader leaves it to the instructor.)
+
 A report file (the local setting: the student downloads it) is this object plus "summary", a human-readable
 text; `parse_report` enforces REPORT_SIZE_CAP before it parses anything.
 """
@@ -37,11 +45,13 @@ FORMAT_VERSION = 1
 REPORT_SIZE_CAP = 256 * 1024  # bytes; a real report is a few kB (hyper_log grows by ~40 bytes per slider move)
 IDENTITIES = ("typed", "login", "class-code")  # how the student was identified (class-code and typed are weak)
 CHECK_STATUSES = ("passed", "not_yet", "failed")
-RUN_UNITS = ("live", "compare")  # compare: one member of a Compare unit (stored; not replayed yet)
+RUN_UNITS = ("live", "compare")  # compare: the members of a Compare unit, one of them checked
+MAX_MEMBERS = 16  # members of one compare run
 MAX_ID = 200  # characters of a student id or name
 MAX_TEXT = 2000  # characters of a reason or a text answer
 MAX_LOG = 20_000  # hot changes in one run's log
 MAX_KEYS = 64  # URL keys in one set of values
+MAX_METRICS = 256  # metric names in one run (run_metrics gives a few dozen)
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # lesson, question, check and course ids
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 TOP_FIELDS = ("format", "format_version", "app_version", "course", "student", "lesson", "answers", "checks",
@@ -141,19 +151,15 @@ def _check_values(c: _Checker, values: Any, field: str) -> dict[str, str]:
     return dict(values)
 
 
-def _check_run(c: _Checker, run: Any, field: str) -> dict:
-    run = c.mapping(run, field, ("unit", "initial", "hyper_log", "step", "epoch", "metrics"))
-    if run["unit"] not in RUN_UNITS:
-        c.fail(f"{field}.unit", f"{str(run['unit'])[:40]!r} is not one of {', '.join(RUN_UNITS)}")
-    _check_values(c, run["initial"], f"{field}.initial")
-    log = run["hyper_log"]
+def _check_log(c: _Checker, log: Any, field: str) -> int:
+    """Checks a hyper_log; returns its last step (0 if empty)."""
     if not isinstance(log, list):
-        c.fail(f"{field}.hyper_log", f"must be a list, not {_kind(log)}")
+        c.fail(field, f"must be a list, not {_kind(log)}")
     if len(log) > MAX_LOG:
-        c.fail(f"{field}.hyper_log", f"has {len(log)} entries (at most {MAX_LOG})")
+        c.fail(field, f"has {len(log)} entries (at most {MAX_LOG})")
     last = 0
     for i, entry in enumerate(log):
-        where = f"{field}.hyper_log[{i}]"
+        where = f"{field}[{i}]"
         if not isinstance(entry, list) or len(entry) != 2:
             c.fail(where, "must be a pair [step, {URL key: text}]")
         step = c.integer(entry[0], f"{where}[0]")
@@ -161,6 +167,42 @@ def _check_run(c: _Checker, run: Any, field: str) -> dict:
             c.fail(f"{where}[0]", f"step {step} comes after step {last}")
         last = step
         _check_values(c, entry[1], f"{where}[1]")
+    return last
+
+
+def _check_members(c: _Checker, run: dict, field: str) -> int:
+    """Checks a compare RUN's members and member; returns the last step any member's log names."""
+    members = run["members"]
+    if not isinstance(members, Mapping):
+        c.fail(f"{field}.members", f"must be an object of losses to runs, not {_kind(members)}")
+    if not 1 <= len(members) <= MAX_MEMBERS:
+        c.fail(f"{field}.members", f"has {len(members)} members (1 to {MAX_MEMBERS})")
+    last, entries = 0, 0
+    for loss, part in members.items():
+        c.ident(loss, f"{field}.members key")
+        part = c.mapping(part, f"{field}.members.{loss}", ("initial", "hyper_log"))
+        _check_values(c, part["initial"], f"{field}.members.{loss}.initial")
+        last = max(last, _check_log(c, part["hyper_log"], f"{field}.members.{loss}.hyper_log"))
+        entries += len(part["hyper_log"])
+    if entries > MAX_LOG:
+        c.fail(f"{field}.members", f"have {entries} hot changes in all (at most {MAX_LOG})")
+    member = c.text(run["member"], f"{field}.member", limit=64)
+    if member not in members:
+        c.fail(f"{field}.member", f"{member[:40]!r} is not one of the run's members")
+    return last
+
+
+def _check_run(c: _Checker, run: Any, field: str) -> dict:
+    compare = isinstance(run, Mapping) and run.get("unit") == "compare" and "members" in run
+    if compare:
+        run = c.mapping(run, field, ("unit", "member", "members", "step", "epoch", "metrics"))
+        last = _check_members(c, run, field)
+    else:
+        run = c.mapping(run, field, ("unit", "initial", "hyper_log", "step", "epoch", "metrics"))
+        if run["unit"] not in RUN_UNITS:
+            c.fail(f"{field}.unit", f"{str(run['unit'])[:40]!r} is not one of {', '.join(RUN_UNITS)}")
+        _check_values(c, run["initial"], f"{field}.initial")
+        last = _check_log(c, run["hyper_log"], f"{field}.hyper_log")
     c.integer(run["step"], f"{field}.step")
     c.integer(run["epoch"], f"{field}.epoch")
     if last > run["step"]:
@@ -168,6 +210,8 @@ def _check_run(c: _Checker, run: Any, field: str) -> dict:
     metrics = run["metrics"]
     if not isinstance(metrics, Mapping):
         c.fail(f"{field}.metrics", f"must be an object of names to numbers, not {_kind(metrics)}")
+    if len(metrics) > MAX_METRICS:
+        c.fail(f"{field}.metrics", f"has {len(metrics)} names (at most {MAX_METRICS})")
     for name, value in metrics.items():
         c.text(name, f"{field}.metrics key", limit=64)
         c.number(value, f"{field}.metrics.{name}")

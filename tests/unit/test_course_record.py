@@ -58,7 +58,7 @@ def test_the_run_bridge_gives_back_the_trainers_own_config(digits):
     assert config == trainer.initial_config
     assert log == trainer.hyper_log
     assert (final["margin"], final["scale"], final["lr"]) == (0.3, 20.0, 0.005)
-    assert run_record(trainer, {}, unit="compare")["unit"] == "compare"  # a Compare member: stored, not replayed
+    assert run_record(trainer, {}, unit="compare")["unit"] == "compare"  # the unit as given
 
 
 @pytest.mark.parametrize(

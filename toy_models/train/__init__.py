@@ -33,13 +33,14 @@ The modules, in reading order:
     multi.py     MultiTrainer: several heads on identical batches; its members; the autograd reference pass
     stack.py     ParameterStack: the members' parameters in one flat buffer, their optimizer state and update
     batched.py   the fast path: all members' MLP and heads in one batched pass with the backward written out
-    replay.py    replay(initial_config, hyper_log, step): a live run rebuilt from its log of hot changes
+    replay.py    replay(initial_config, hyper_log, step): a live run rebuilt from its log of hot changes;
+                 replay_multi(initial_configs, hyper_logs, step): the same for a MultiTrainer
 """
 
 from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
 from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
 from .records import EvalResult, History, Snapshot, TrainEvent
-from .replay import replay
+from .replay import replay, replay_multi
 from .run import GUARD_EVERY, ModelRun, build_model, training_logits
 from .trainer import Trainer
 
@@ -62,5 +63,6 @@ __all__ = [
     "is_hot_change",
     "reference_losses_and_gradients",
     "replay",
+    "replay_multi",
     "training_logits",
 ]

@@ -8,6 +8,8 @@ optimiser step number step + 1. Training is deterministic given the config (see 
 
 gives the same weights, history and metrics as the original run had after `step` steps, however the original
 was sliced into time-budgeted ticks. The grader of submitted lessons (app.course) relies on this.
+`replay_multi(initial_configs, hyper_logs, step)` does the same for a MultiTrainer (a compare lesson): one log
+per member, each change applied to its member just before the same shared step.
 
 Not reproduced: a run whose weights became non-finite at the very end of a tick (the guard checks the weights
 once per advance() call, so where the ticks ended matters there); such a run was already restored and flagged
@@ -22,6 +24,7 @@ from typing import Any
 
 from ..data import Dataset
 from .config import TrainConfig, is_int
+from .multi import MultiTrainer
 from .trainer import Trainer
 
 
@@ -35,6 +38,30 @@ def _changes(entry: Any, index: int) -> tuple[int, dict[str, Any]]:
     if not isinstance(changes, Mapping) or not changes:
         raise ValueError(f"hyper_log[{index}]: the changes must be a non-empty mapping of settings to values")
     return int(at), {str(k): tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+
+
+def _checked_log(hyper_log: Sequence[Any], step: int, where: str = "hyper_log") -> list[tuple[int, dict[str, Any]]]:
+    """The log's entries as (step, changes), in step order and none beyond `step` (ValueError otherwise)."""
+    entries = [_changes(entry, i) for i, entry in enumerate(hyper_log)]
+    previous = 0
+    for i, (at, _) in enumerate(entries):
+        if at < previous:
+            raise ValueError(f"{where}[{i}]: step {at} comes after step {previous}; the log must be in step order")
+        if at > step:
+            raise ValueError(f"{where}[{i}]: step {at} is beyond the run's last step {step}")
+        previous = at
+    return entries
+
+
+def _check_step(step: Any) -> None:
+    if not is_int(step) or step < 0:
+        raise ValueError(f"the step to replay to must be a non-negative integer, got {step!r}")
+
+
+def _check_budget(step: int, steps_per_epoch: int, max_epochs: int | None) -> None:
+    if max_epochs is not None and step > max_epochs * steps_per_epoch:
+        raise ValueError(f"step {step} is beyond {max_epochs} epochs ({max_epochs * steps_per_epoch} steps), "
+                         "the most this replay may train")
 
 
 def replay(
@@ -53,20 +80,10 @@ def replay(
     max_epochs: refuse (ValueError, before training) a `step` beyond that many epochs, so that a step count
     from an untrusted file cannot keep a grader busy for days.
     """
-    if not is_int(step) or step < 0:
-        raise ValueError(f"the step to replay to must be a non-negative integer, got {step!r}")
-    entries = [_changes(entry, i) for i, entry in enumerate(hyper_log)]
-    previous = 0
-    for i, (at, _) in enumerate(entries):
-        if at < previous:
-            raise ValueError(f"hyper_log[{i}]: step {at} comes after step {previous}; the log must be in step order")
-        if at > step:
-            raise ValueError(f"hyper_log[{i}]: step {at} is beyond the run's last step {step}")
-        previous = at
+    _check_step(step)
+    entries = _checked_log(hyper_log, step)
     trainer = Trainer(initial_config, dataset=dataset)
-    if max_epochs is not None and step > max_epochs * trainer.steps_per_epoch:
-        raise ValueError(f"step {step} is beyond {max_epochs} epochs ({max_epochs * trainer.steps_per_epoch} steps), "
-                         "the most this replay may train")
+    _check_budget(step, trainer.steps_per_epoch, max_epochs)
     for at, changes in entries:
         if at > trainer.step:
             trainer.advance(steps=at - trainer.step)
@@ -74,3 +91,34 @@ def replay(
     if step > trainer.step:
         trainer.advance(steps=step - trainer.step)
     return trainer
+
+
+def replay_multi(
+    initial_configs: Sequence[TrainConfig],
+    hyper_logs: Sequence[Sequence[Any]],
+    step: int,
+    *,
+    dataset: Dataset | None = None,
+    max_epochs: int | None = None,
+) -> MultiTrainer:
+    """A MultiTrainer(initial_configs) that ran `step` shared steps, member i taking each change of
+    hyper_logs[i] at its step (MultiMember.hyper_log, or its JSON form). Members train on identical batches and
+    their changes touch only their own rows, so the order among changes at one step does not matter.
+    ValueError (one sentence) as for `replay`, naming the member's log."""
+    _check_step(step)
+    if len(hyper_logs) != len(initial_configs):
+        raise ValueError(f"{len(initial_configs)} member configs but {len(hyper_logs)} logs; give one log per member")
+    merged = sorted(
+        ((at, i, changes) for i, log in enumerate(hyper_logs)
+         for at, changes in _checked_log(log, step, f"member {i} hyper_log")),
+        key=lambda entry: entry[:2],
+    )
+    multi = MultiTrainer(list(initial_configs), dataset=dataset)
+    _check_budget(step, multi.steps_per_epoch, max_epochs)
+    for at, i, changes in merged:
+        if at > multi.step:
+            multi.advance(steps=at - multi.step)
+        multi.set_hyper(i, **changes)
+    if step > multi.step:
+        multi.advance(steps=step - multi.step)
+    return multi
