@@ -72,11 +72,27 @@ def _open_store(url: str | None) -> Store:
     return Store(url)  # StoreUnavailable is raised, not cached: the next page run tries again
 
 
+RETRY_AFTER_S = 30.0  # an unreachable database is tried again after this long, not at every page run
+_last_failure: dict[str | None, tuple[float, str]] = {}
+
+
 def shared_store() -> tuple[Store | None, str]:
+    """The process's Store, or None and one sentence when the database cannot be reached (remembered for
+    RETRY_AFTER_S, so a page does not wait for a connection timeout at every run)."""
+    import time
+
+    url = secret("db_url")
+    failed = _last_failure.get(url)
+    if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
+        return None, failed[1]
     try:
-        return _open_store(secret("db_url")), ""
+        store = _open_store(url)
     except StoreError as error:
-        return None, f"Submissions cannot be saved now: {error} Lessons keep working; your work stays in this tab."
+        notice = f"Submissions cannot be saved now: {error} Lessons keep working; your work stays in this tab."
+        _last_failure[url] = (time.monotonic(), notice)
+        return None, notice
+    _last_failure.pop(url, None)
+    return store, ""
 
 
 def login_configured() -> bool:

@@ -404,6 +404,9 @@ class LessonPage:
         file; a database that cannot be reached is said in one sentence, and the download still works."""
         st.subheader("Hand in", anchor=False)
         course = self.course
+        store, notice = courseapp.shared_store()  # (the last part of the page: a slow database delays nothing)
+        if store is None:
+            st.warning(md(notice) + " You can still download your report below.", icon=":material/cloud_off:")
         who = courseapp.identify(self.key)
         if who is None:
             st.caption("Say who you are to submit this lesson or download your report.")
@@ -421,7 +424,7 @@ class LessonPage:
                        width="stretch"):  # fmt: skip
             store, notice = courseapp.shared_store()
             if store is None:
-                st.error(f"NOT saved. {notice}", icon=":material/cloud_off:")
+                st.error(f"NOT saved. {md(notice)}", icon=":material/cloud_off:")
             else:
                 try:
                     receipt = store.submit(record)

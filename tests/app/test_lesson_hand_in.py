@@ -77,6 +77,7 @@ def test_an_unreachable_database_says_not_saved_and_keeps_the_download(monkeypat
 
     recorded = record_downloads(monkeypatch)
     at = open_lesson({"db_url": "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"})
+    assert any(w.startswith("Submissions cannot be saved now:") for w in texts(at.warning))  # said before Submit
     say_who(at, "s3")
     at.button(key=f"{UNIT}-submit").click().run()
     assert not at.exception
