@@ -173,3 +173,32 @@ def test_the_grader_replays_a_report_the_app_made_and_flags_a_tampered_copy(tmp_
     assert checks["tamperer", first]["flagged"] == "yes"
     rejects = (out / "rejects.csv").read_text()
     assert "junk.json" in rejects
+
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
+        "client_secret": "s", "server_metadata_url": "https://id.example/.well-known/openid-configuration"}
+
+
+def test_with_login_configured_the_student_is_who_they_logged_in_as(tmp_path):
+    def lesson_as(user: dict) -> AppTest:
+        at = AppTest.from_file(ENTRY, default_timeout=120)
+        at.secrets["auth"] = AUTH
+        at.secrets["db_url"] = f"sqlite:///{tmp_path / 'class.db'}"
+        at.user = user
+        at.switch_page(LESSONS_PAGE)
+        at.query_params["lesson"] = LESSON.id
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    anonymous = lesson_as({"is_logged_in": False})
+    assert [b.label for b in anonymous.button if b.label == "Log in to submit"]
+    assert not [b for b in anonymous.button if b.label == "Submit"]
+    assert not [t for t in anonymous.text_input if t.label == "Your student ID or name"]  # no typed identity
+
+    ada = lesson_as({"is_logged_in": True, "email": "ada@school.edu", "name": "Ada Lovelace"})
+    assert any("Handing in as ada@school.edu (logged in)" in c for c in texts(ada.caption))
+    ada.button(key=f"{UNIT}-submit").click().run()
+    assert [s for s in texts(ada.success) if s.startswith("Saved: attempt 1")]
+    [stored] = Store(f"sqlite:///{tmp_path / 'class.db'}").submissions(student_id="ada@school.edu")
+    assert stored.record["student"] == {"id": "ada@school.edu", "name": "Ada Lovelace", "identity": "login"}
