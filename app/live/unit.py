@@ -185,7 +185,12 @@ class LiveUnit:
             return  # the whole page reruns anyway (the notices must go)
         if p.name in MARGIN_NAMES:
             targets = [self._k("hot"), self._k("instant")]
-            if not self.run.playing:  # while playing the next tick redraws the model's views
+            if self.run.queued:
+                # Waiting for a training slot (a hosted server's queue): the browser's previews move the views with
+                # the thumb, the model has not moved, and the admission reruns the whole page. Redrawing the views on
+                # the server for every slider move of a waiting class would slow the students who train.
+                targets = [self._k("hot")]
+            elif not self.run.playing:  # while playing the next tick redraws the model's views
                 targets.append(self._k("live"))
             if self.use_url:
                 targets.append(self._k("share"))
