@@ -35,7 +35,8 @@ class Number:
 
     signature: str  # as the author's guide shows it
     meaning: str
-    kinds: tuple[str, ...]  # "classes" (int >= 2), "dim" (int >= 2), "loss", "probability" (0 < P < 1)
+    kinds: tuple[str, ...]  # "classes" / "dim" (int >= 2), "loss", "probability" (0 < P < 1), "radians" (0..π),
+    #                         "degrees" (0..360)
     compute: Callable[..., float]
 
 
@@ -70,6 +71,13 @@ CATALOGUE: dict[str, Number] = {
     "min_scale": Number("min_scale(C, d, P)", "the smallest scale s that lets every one of C classes in d "
                         "dimensions reach probability P", ("classes", "dim", "probability"),
                         lambda c, d, p: geometry.min_scale(c, d, p).scale),
+    "deg": Number("deg(m)", "an angle m in radians, in degrees (ArcFace's m = 0.5 is 28.6°)", ("radians",),
+                  math.degrees),
+    "plus_margin_deg": Number("plus_margin_deg(θ, m)", "θ + m in degrees, θ in degrees and m in radians: the "
+                              "angle ArcFace's target cosine sees", ("degrees", "radians"),
+                              lambda theta, m: theta + math.degrees(m)),
+    "flat_deg": Number("flat_deg(m)", "180° − m in degrees: the target angle where cos(θ + m) turns and the "
+                       "true ArcFace gradient vanishes", ("radians",), lambda m: 180.0 - math.degrees(m)),
     "cosface_min_scale": Number("cosface_min_scale(C, P)", "CosFace's bound on s for probability P "
                                 "(a regular simplex, any dimension)", ("classes", "probability"),
                                 lambda c, p: geometry.cosface_min_scale(c, p)),
@@ -95,6 +103,14 @@ def _argument(text: str, kind: str, *, classes: int, dim: int) -> Any:
     if not _FLOAT.fullmatch(word):
         raise ValueError(f"{word or 'an empty argument'} is not a number")
     value = float(word)
+    if kind == "radians":
+        if not 0.0 <= value <= math.pi:
+            raise ValueError(f"the angle {word} rad is not between 0 and π")
+        return value
+    if kind == "degrees":
+        if not 0.0 <= value <= 360.0:
+            raise ValueError(f"the angle {word}° is not between 0 and 360")
+        return value
     if not 0.0 < value < 1.0:
         raise ValueError(f"the probability {word} is not between 0 and 1")
     return value

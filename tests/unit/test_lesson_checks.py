@@ -101,6 +101,9 @@ def test_numbers_catalogue_equals_geometry():
         "{{ max_margin_deg_sphere(arcface, 10) }}": math.degrees(geometry.tammes_angle(10, 3)),
         "{{ min_scale(10, dim, 0.99) }}": geometry.min_scale(10, 2, 0.99).scale,
         "{{ cosface_min_scale(10, 0.9) }}": geometry.cosface_min_scale(10, 0.9),
+        "{{ deg(0.5) }}": math.degrees(0.5),
+        "{{ plus_margin_deg(170, 0.5) }}": 170 + math.degrees(0.5),
+        "{{ flat_deg(0.5) }}": 180 - math.degrees(0.5),
     }
     for placeholder, value in exact.items():
         question = Question("n", "number", "?", (), placeholder, 0.0, "", "", None)
@@ -111,6 +114,8 @@ def test_numbers_catalogue_equals_geometry():
     assert numbers.fill("{{ max_margin(sphereface, 10) }}", classes=10, dim=3) == "∞"
     with pytest.raises(ValueError, match="only arcface has one"):
         numbers.fill("{{ max_margin_deg(cosface, 10) }}", classes=10, dim=3)
+    with pytest.raises(ValueError, match="not between 0 and π"):
+        numbers.fill("{{ flat_deg(4) }}", classes=10, dim=3)
 
 
 @pytest.fixture(scope="module")
