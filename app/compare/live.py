@@ -262,17 +262,12 @@ class CompareUnit:
         run = self.run
         run.touch()
         if playing:
-            result = slots.ask(self.key, pressed=True)
-            run.queued = slots.sentence(result)
-            run.playing = isinstance(result, hosted.Admitted)
+            slots.press_play(self.key, run)
         else:
             self._stop_playing()
 
     def _stop_playing(self) -> None:
-        run = self.run
-        if run.playing or run.queued:
-            slots.give_back(self.key)
-        run.playing, run.queued = False, ""
+        slots.stop_playing(self.key, self.run)
 
     def _wait_in_queue(self) -> None:
         result = slots.ask(self.key)

@@ -45,6 +45,20 @@ def give_back(unit_key: str) -> None:
     hosted.play_slots().release(who, tab)
 
 
+def press_play(unit_key: str, run: Any) -> None:
+    """The Play button of a unit whose run has `playing` and `queued`: admitted, or queued with its sentence."""
+    result = ask(unit_key, pressed=True)
+    run.queued = sentence(result)
+    run.playing = isinstance(result, hosted.Admitted)
+
+
+def stop_playing(unit_key: str, run: Any) -> None:
+    """Pause, Step, Reset, auto-pause: leave the queue or give the training slot back at once."""
+    if run.playing or run.queued:
+        give_back(unit_key)
+    run.playing, run.queued = False, ""
+
+
 def sentence(result: Any) -> str:
     """What the page says about a result that is not Admitted ("" when it is)."""
     if isinstance(result, hosted.Queued):

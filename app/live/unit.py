@@ -215,19 +215,12 @@ class LiveUnit:
         run.auto_paused = ""
         run.touch()
         if playing:
-            result = slots.ask(self.key, pressed=True)
-            run.queued = slots.sentence(result)
-            run.playing = isinstance(result, hosted.Admitted)
+            slots.press_play(self.key, run)
         else:
             self._stop_playing()
 
     def _stop_playing(self) -> None:
-        """Pause (Pause, Step, Reset), leaving the queue or giving the training slot back at once."""
-        run = self.run
-        if run.playing or run.queued:
-            slots.give_back(self.key)
-        run.playing = False
-        run.queued = ""
+        slots.stop_playing(self.key, self.run)
 
     def _step(self) -> None:
         self._stop_playing()

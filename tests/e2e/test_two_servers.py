@@ -4,14 +4,12 @@ This is what several processes behind the proxy (deploy/) rely on: nothing share
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from app.course.access import hash_password
 from app.course.store import Store
 from tests.e2e.test_playground import APP, LOAD_TIMEOUT_MS, assert_no_exception, open_app
-from tests.unit._course_postgres import pg_ctl_path, running_postgres
+from tests.unit._course_postgres import require_postgres, running_postgres
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "two servers"
@@ -20,10 +18,7 @@ STUDENT = "grace-7"
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    if pg_ctl_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: .ci/run installs the postgresql package")
-        pytest.skip("PostgreSQL binaries (pg_ctl) are not installed")
+    require_postgres()
     with running_postgres() as url:
         yield url
 

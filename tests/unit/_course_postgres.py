@@ -28,6 +28,16 @@ def pg_ctl_path() -> str | None:
     return candidates[-1] if candidates else None
 
 
+def require_postgres() -> None:
+    """Skip the calling test where PostgreSQL is not installed; under CI=true fail instead (.ci/run installs it)."""
+    import pytest
+
+    if pg_ctl_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: .ci/run installs the postgresql package")
+        pytest.skip("PostgreSQL binaries (pg_ctl) are not installed")
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
     with controlled_postgres() as (url, _executor):

@@ -5,12 +5,11 @@ version and its upgrade path, and an unreachable database as one sentence with n
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 import pytest
 import sqlalchemy as sa
-from _course_postgres import pg_ctl_path, running_postgres
+from _course_postgres import require_postgres, running_postgres
 
 from app.course import store as store_module
 from app.course.record import FORMAT, FORMAT_VERSION, ReportError
@@ -32,10 +31,7 @@ def make_record(student_id: str = "s1", lesson_id: str = "alpha", **extra) -> di
 
 @pytest.fixture(scope="module")
 def postgres_server():
-    if pg_ctl_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: .ci/run installs the postgresql package")
-        pytest.skip("PostgreSQL binaries (pg_ctl) are not installed")
+    require_postgres()
     with running_postgres() as url:
         yield url
 
@@ -216,10 +212,7 @@ def test_records_are_stored_as_json_text(store):
 def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing():
     """Submissions made while PostgreSQL is down are refused with one sentence (never silently lost); the same
     Store (the app keeps one per process) saves again once the server is back, and the earlier rows are kept."""
-    if pg_ctl_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: .ci/run installs the postgresql package")
-        pytest.skip("PostgreSQL binaries (pg_ctl) are not installed")
+    require_postgres()
     from _course_postgres import controlled_postgres
 
     with controlled_postgres() as (url, server):
