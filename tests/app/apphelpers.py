@@ -55,7 +55,7 @@ UNIT = "pg"  # the Playground's live unit: its widget, fragment and chart keys s
 
 
 def k(key: str, unit: str = UNIT) -> str:
-    """The widget or chart key of `key` in a unit ("m" -> "pg-m")."""
+    """The widget or chart key of `key` in a unit ("m" -> "pg-margin")."""
     return f"{unit}-{key}"
 
 
