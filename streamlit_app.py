@@ -10,9 +10,10 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app import courseapp, hosted
+from app import hosted
+from app.course import serving as courseapp
 from app.pages import navigation_pages
-from app.session import freeze_startup_objects
+from app.startup import freeze_startup_objects
 
 # Many sessions may share one machine: each trains a tiny model, so one thread each is plenty
 # (and avoids oversubscribing the cores when several tabs are playing at once).

@@ -425,7 +425,7 @@ def bare_trainer():
         max_train=cfg.max_train,
         max_test=cfg.max_test,
         num_identities=cfg.num_identities,
-    )  # = app.session.cached_dataset("digits", None), without Streamlit's cache
+    )  # = app.datasets.cached_dataset("digits", None), without Streamlit's cache
     config = config_for(state.defaults(), dataset, None)
     return Trainer(config, dataset=dataset)
 

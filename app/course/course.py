@@ -20,9 +20,8 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from app import state
+from app.compat import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 COURSES_DIR = REPO / "lessons"

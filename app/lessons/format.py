@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from app import state
+from app.compat import tomllib
 from app.lessons import numbers, presets
+from app.lessons.presets import SolutionStep
 from toy_models.heads import LOSSES
 from toy_models.train import DEFAULT_COMPARE_LOSSES
 
@@ -75,13 +75,6 @@ class Check:
 class Block:
     kind: str  # "prose", "view", "question" or "check"
     text_or_name: str
-
-
-@dataclass(frozen=True)
-class SolutionStep:
-    values: dict  # URL keys: the preset (or, with continue_run, the previous step) with this step's values over it
-    epochs: int
-    continue_run: bool
 
 
 @dataclass(frozen=True)
@@ -512,5 +505,27 @@ def lesson_problems(folder: Path | str = LESSONS_DIR) -> list[str]:
     return _scan(folder)[1]
 
 
+def load_all(folder: str = str(LESSONS_DIR)) -> tuple[list[Lesson], list[str]]:
+    """The lessons that validate, in order, and one sentence for each file that does not (it is left out;
+    a lesson whose id or number repeats an earlier one is left out too)."""
+    lessons, problems, seen = [], [], {}
+    for path in sorted(Path(folder).glob("[0-9]*.md")):
+        try:
+            lesson = load_lesson(path)
+        except LessonError as error:
+            problems.append(str(error))
+            continue
+        for what, value in (("id", lesson.id), ("number", lesson.number)):
+            if (what, value) in seen:
+                problems.append(f"{path.name}: {what}: {value!r} is already used by {seen[what, value]}; "
+                                "this lesson is left out.")  # fmt: skip
+                break
+        else:
+            seen["id", lesson.id] = seen["number", lesson.number] = path.name
+            lessons.append(lesson)
+    return sorted(lessons, key=lambda lesson: lesson.number), problems
+
+
 __all__ = ["COMPARE_VIEWS", "LESSONS_DIR", "LIVE_VIEWS", "LOSSES", "METRICS", "VIEWS", "Block", "Check", "Lesson",
-           "LessonError", "Question", "SolutionStep", "lesson_files", "lesson_problems", "load_lesson", "load_lessons"]
+           "LessonError", "Question", "SolutionStep", "lesson_files", "lesson_problems", "load_all", "load_lesson",
+           "load_lessons"]

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from app import state
+from app.compare.values import default_member_values
 from toy_models.heads import LOSSES
 from toy_models.train import DEFAULT_COMPARE_LOSSES
 
@@ -130,10 +132,17 @@ def _merge(base: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@dataclass(frozen=True)
+class SolutionStep:
+    """One step of a worked solution: its values, how long it trains, and whether it keeps the running model."""
+
+    values: dict  # URL keys: the preset (or, with continue_run, the previous step) with this step's values over it
+    epochs: int
+    continue_run: bool
+
+
 def read_solution(value: Any, preset: dict, unit: str, r: Any) -> tuple:
     """The worked solution's steps: each preset (or previous step, with continue) plus its values."""
-    from app.lessons.format import SolutionStep
-
     if isinstance(value, dict):
         tables, names = [value], ["solution"]
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -206,11 +215,6 @@ def compare_losses(url_values: Mapping[str, Any]) -> tuple[str, ...]:
 def member_values(url_values: Mapping[str, Any], loss: str, num_classes: int) -> dict[str, Any]:
     """A compare member's full values by Param name, as the Compare unit builds them: the loss's defaults made
     sensible for C classes in the shared dimension, the member's own values over them, the shared settings."""
-    try:  # the Compare unit's pure defaults (app/compare/values.py once the lesson preset work is merged)
-        from app.compare.values import default_member_values
-    except ImportError:
-        from app.compare.live import default_member_values
-
     shared_raw = _shared_raw(url_values)
     shared_clean = state.validate({**shared_raw, "loss": "arcface"}).values
     shared = {name: shared_clean[name] for name in ("lr", "batch_size", "backbone", "seed", "dataset", "dim")}

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import tomllib
 
+from app.compat import tomllib
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, Margin, check_loss
 

@@ -353,7 +353,7 @@ def test_mnist_without_a_folder_falls_back_to_digits(monkeypatch):
 
 
 def test_config_keeps_torch_and_the_watcher_quiet(app):
-    import tomllib
+    from app.compat import tomllib
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"

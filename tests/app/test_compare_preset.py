@@ -12,7 +12,8 @@ from apphelpers import ENTRY, ROOT, texts
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
 
-from app.compare import CompareUnit, member_defaults, parse_preset
+from app.compare import member_defaults, parse_preset
+from app.compare.unit import CompareUnit
 from app.compare.values import merged
 
 HARNESS = str(ROOT / "tests" / "app" / "_compare_preset_app.py")

@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from app.compare.values import parse_preset
+from app.lesson_page.page import load_all
 from app.lessons import load_lessons, numbers, presets
-from app.lessons.page import load_all
 from app.live.controls import widget_key
 
 LESSONS = load_lessons()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-import tomllib
 from _course_helpers import COURSE_TEXT, FIXTURES, course_at, fixture_lessons, write_course
 
+from app.compat import tomllib
 from app.course import cli
 from app.course.course import (
     DEFAULT_COURSE,

@@ -18,7 +18,7 @@ from app.course.record import (
     summary_text,
     validate_record,
 )
-from app.course.runs import RunError, replay_inputs, run_record
+from app.lessons.run_record import RunError, replay_inputs, run_record
 from toy_models.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -190,8 +190,8 @@ def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
     hand_over_hot (request_hyper), then Step; the RUN of its trainer replays to identical metrics."""
     import time
 
-    from app.course.runs import replay_run
     from app.lessons.checks import run_metrics
+    from app.lessons.run_record import replay_run
     from app.live import run as live
 
     values = state.validate({"loss": "arcface", "m": "0.2", "dim": "3", "seed": "3"}).values

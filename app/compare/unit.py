@@ -27,7 +27,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import hosted, plots, session, state
+from app import datasets, hosted, plots, state
 from app.compare.values import (
     MEMBER_NAMES,
     SHARED_NAMES,
@@ -229,7 +229,7 @@ class CompareUnit:
                 for config, member in zip(run.multi.configs, run.multi.members, strict=True)}  # fmt: skip
 
     def folder(self) -> str | None:
-        return session.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
+        return datasets.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _shared_changed(self, name: str) -> None:
@@ -292,7 +292,7 @@ class CompareUnit:
     def configs(self) -> tuple[list[TrainConfig], Any]:
         """The member configs of the chosen losses, and the dataset they train on."""
         shared = self.shared
-        dataset, folder, notice = session.dataset_for({**shared, "loss": "arcface"}, self.folder())
+        dataset, folder, notice = datasets.dataset_for({**shared, "loss": "arcface"}, self.folder())
         self.run.data_notice = notice
         members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
         return [runs.config_for(values, dataset, folder) for values in members], dataset
@@ -347,10 +347,10 @@ class CompareUnit:
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
-        if session.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
+        if datasets.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
-                          f"files (.gz is fine). Empty: ${session.DATA_ENV}.")  # fmt: skip
+                          f"files (.gz is fine). Empty: ${datasets.DATA_ENV}.")  # fmt: skip
         self._shared_control("dim")
 
     def _shared_control(self, name: str) -> None:
