@@ -6,7 +6,7 @@ its name (the URL key and TrainConfig field alike; older short keys such as `m` 
 default, range, step, unit, label and help text, and whether it is *hot*
 (applied to the running model, which keeps its weights: margins, scale, learning rate) or *cold*
 (the model is rebuilt from the seed: loss family, dataset, embedding dim, backbone, batch size,
-seed) -- the TensorFlow Playground convention (research/teaching.md §1).
+seed) -- the TensorFlow Playground convention (docs/teaching.md §2).
 
 Defaults are not typed in here: they come from the library (`toy_models.train.TrainConfig` and
 `toy_models.heads.LOSS_SPECS`). What this module adds are the *UI* ranges the library leaves open

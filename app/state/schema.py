@@ -24,7 +24,7 @@ from toy_models.data import DATASETS
 from toy_models.heads import LOSS_SPECS, LOSSES, SPHEREFACE_FORMS
 from toy_models.nets import BACKBONES
 
-# losses.md §6.13: s = 64 comes from 10k-85k-class face data; with 10 classes a large s collapses
+# docs/losses.md §2.2, §7.2: s = 64 comes from 10k-85k-class face data; with 10 classes a large s collapses
 # training and a small one caps the probability (CosFace bound: 3.96/6.11/8.19 for P = .9/.99/.999).
 SCALE_RANGE = (1.0, 64.0)
 SCALE_STEP = 0.5
@@ -201,7 +201,7 @@ def _scale_param(loss: str) -> tuple[Param, ...]:
     )
 
 
-# Which papers and libraries use which margin gradient (research/losses.md): the help text of the control.
+# Which papers and libraries use which margin gradient (docs/losses.md §5): the help text of the control.
 _GRADIENT_HELP = (
     "True gradient: differentiate through the margin, as the papers' equations and pytorch-metric-learning do. "
     "Straight-through (detached): the forward value keeps the margin but the gradient is plain scaled softmax's, "
@@ -247,7 +247,7 @@ def _training_params() -> tuple[Param, ...]:
 
 
 def _sphereface_params(loss: str) -> tuple[Param, ...]:
-    """SphereFace's form and its λ annealing (research/losses.md §6.6); λ matters in the original form only."""
+    """SphereFace's form and its λ annealing (docs/losses.md §3); λ matters in the original form only."""
     if loss != "sphereface":
         return ()
     cfg = _config_defaults()
