@@ -7,21 +7,17 @@ A dataset that cannot be loaded falls back to digits with the loader's own one-s
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
-import streamlit as st
-
 from app import hosted, state
-from toy_models.data import Dataset, DatasetError, load_dataset
+from app.training import worker
+from toy_models.data import Dataset, DatasetError
 from toy_models.train import TrainConfig
 
 DATA_ENV = "MARGIN_LAB_DATA"  # folder with the MNIST / Fashion-MNIST IDX files
 NEEDS_FOLDER = ("mnist", "fashion-mnist")
-# The TrainConfig fields a dataset depends on: the cache key.
-DATA_FIELDS = ("dataset", "data_dir", "data_seed", "holdout_classes", "max_train", "max_test", "num_identities")
 
 
 def asks_for_folder(dataset: str) -> bool:
@@ -39,17 +35,10 @@ def data_folder(text: str | None, dataset: str | None = None) -> str | None:
     return text or None
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
-def _load(fields: str) -> Dataset:
-    f = json.loads(fields)
-    return load_dataset(f["dataset"], f["data_dir"], seed=f["data_seed"], holdout_classes=tuple(f["holdout_classes"]),
-                        max_train=f["max_train"], max_test=f["max_test"], num_identities=f["num_identities"])
-
-
 def dataset_of(config: TrainConfig) -> Dataset:
-    """The dataset `config` names, from the process-wide cache (DatasetError when it cannot be loaded)."""
-    values = config.to_dict()
-    return _load(json.dumps({name: values[name] for name in DATA_FIELDS}, sort_keys=True))
+    """The dataset `config` names, from the process-wide cache that models trained in this process share too
+    (app.training.worker.dataset_of); DatasetError when it cannot be loaded."""
+    return worker.dataset_of(config)
 
 
 def cached_dataset(name: str, data_dir: str | None) -> Dataset:

@@ -32,7 +32,7 @@ def bare_multi():
     import torch
 
     from app.compare.values import default_member_values, default_shared
-    from app.live.run import config_for
+    from app.live.unit import config_for
     from toy_models.data import load_dataset
     from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig
 

@@ -411,7 +411,7 @@ def bare_trainer():
     import torch
 
     from app import state
-    from app.live.run import config_for
+    from app.live.unit import config_for
     from toy_models.data import load_dataset
     from toy_models.train import TrainConfig, Trainer
 

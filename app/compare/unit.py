@@ -4,140 +4,91 @@
     CompareUnit("lesson-6", preset=..., locked=..., hidden=..., controls=st.container())   # a lesson (see the class)
 
 The sidebar holds the losses to compare (each with its own margin, scale and gradient controls) and the
-settings they share (learning rate, batch, backbone, seed, dataset, dimension). The main area holds
-Play / Step / Reset, the small multiples (in 3-D they share one camera: turning one turns them all) and
-one table of the ArcFace paper's angle statistics per loss (its Table 3), with the closest pair of class
-centres beside the Tammes bound.
+settings they share (learning rate, batch, backbone, seed, dataset, dimension). The main area holds the run
+bar (the base's: Play, Step, Reset, pace), the small multiples (in 3-D they share one camera: turning one
+turns them all) and one table of the ArcFace paper's angle statistics per loss (its Table 3), with the
+closest pair of class centres beside the Tammes bound.
 
 Hot changes (a member's margin, scale or gradient; the shared learning rate) go to the running members
 only, which keep their weights; a cold change (the set of losses, the data, the dimension, the backbone,
 the batch size, the seed) rebuilds every member from the seed and says so. Every widget key starts with
-the unit's key ("cmp-lr", "cmp-arcface-margin"), so the page can hold other units. The unit never reads or writes
-the URL. Its defaults and a lesson's preset are plain values, checked without Streamlit in `app.compare.values`.
+the unit's key ("cmp-lr", "cmp-arcface-margin"), so the page can hold other units. The unit's setup can be
+shared as a link (`share_query`, `?compare=...` keys); a lesson's unit never reads the address bar. Its
+defaults and a lesson's preset are plain values, checked without Streamlit in `app.compare.values`.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
-from app import datasets, hosted, plots, state
+from app import datasets, plots, state, urlbar
 from app.compare.values import (
     MEMBER_NAMES,
     ComparePreset,
     check_fixable,
     default_shared,
     parse_preset,
+    preset_from_link,
 )
 from app.compare.values import member_values as preset_member_values
 from app.components.live_plotly import live_plotly
-from app.live import controls, exports, preview, slots, views
-from app.live import run as runs
+from app.live import controls, exports, preview, views
+from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
+from app.live.unit import config_for
+from app.training.worker import Frame
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
-from toy_models.train import DEFAULT_COMPARE_LOSSES, MultiTrainer, TrainConfig
+from toy_models.train import DEFAULT_COMPARE_LOSSES, TrainConfig
 
 VIEW_HEIGHT = 290  # four across and the table below fit a 1366×768 laptop screen
-# A tick redraws every member's view (~0.1 s of browser time each, in software WebGL), so the page ticks
-# less often than the Playground: more of each second goes to training (benchmarks/compare_speed.py).
-TICK_S = 1.5
-
-
-@dataclass
-class CompareRun:
-    """The page's run: one MultiTrainer over the chosen losses, and what the page says about it."""
-
-    multi: MultiTrainer | None = None
-    losses: tuple[str, ...] = ()
-    cold: tuple = ()
-    built_from: dict = field(default_factory=dict)  # the shared settings the members were built with
-    reset_requested: bool = False  # the Reset button: rebuild at the next run, and say so
-    queued: str = ""  # where this page waits for a training slot (a hosted server's play cap), "" when not
-    playing: bool = False
-    rebuilt: str = ""
-    data_notice: str = ""
-    last_interaction: float = field(default_factory=time.monotonic)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def touch(self) -> None:
-        self.last_interaction = time.monotonic()
 
 
 @dataclass(frozen=True)
-class MemberRun:
-    """One member as a lesson's checks see it (`CompareUnit.member_runs`).
-
-    values:  its clean values by Param name, as `LiveUnit.values` holds them ("loss", margin, scale, gradient
-             and the shared settings): what `app.lessons.checks.evaluate` compares with a check's settings.
-    trainer: its `MultiMember`, a Trainer-like ModelRun (snapshot(), epoch, history, config, dataset,
-             evaluate_test()): what `app.lessons.checks.run_metrics` measures. It trains with the others.
-    lock:    the run's lock; hold it while reading the trainer (a tick may be training on another thread).
-    """
+class MemberView:
+    """One member as a lesson sees it: its loss and its clean values by control name ("loss", margin, scale,
+    gradient and the shared settings), what `app.lessons.checks.evaluate` compares with a check's settings."""
 
     loss: str
     values: dict[str, Any]
-    trainer: Any
-    lock: threading.Lock
 
 
 @dataclass
 class CompareResult:
     """What the page gets back: the member configs (for the sections below), the run, and each member's values
-    and trainer by loss (`CompareUnit.member_runs`)."""
+    by loss."""
 
     configs: list[TrainConfig]
-    run: CompareRun
-    members: dict[str, MemberRun] = field(default_factory=dict)
+    run: UnitRun
+    members: dict[str, MemberView] = field(default_factory=dict)
 
 
-def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, as_spec: bool = False) -> Any:
-    """A member's features, class weights and margin regions on the circle or sphere."""
-    return plots.hypersphere_figure(
-        snap.embeddings, snap.labels, snap.class_weights, class_names=snap.class_names, loss=config.loss,
-        margin=views.figure_margin(values), sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
-        as_spec=as_spec,
-    )  # fmt: skip
+class CompareUnit(TrainingUnit):
+    """Controls, the run bar, small multiples and the statistics table of several losses at once.
 
-
-def member_figures(run: CompareRun, values_of: Any) -> dict[str, Any]:
-    """Each member's small view as a lazy figure builder for the export panel (it takes the run's lock itself:
-    the panel builds figures on a thread of its own while a tick may be training)."""
-
-    def build(i: int) -> Any:
-        def figure() -> Any:
-            with run.lock:
-                snap, config = run.multi.snapshot(i), run.multi.configs[i]
-            return member_sphere(snap, config, values_of(config.loss, len(snap.class_names)))
-
-        return figure
-
-    return {f"{state.loss_label(c.loss)}: features on the hypersphere": build(i)
-            for i, c in enumerate(run.multi.configs)}  # fmt: skip
-
-
-class CompareUnit:
-    """Controls, Play/Step/Reset, small multiples and the statistics table of several losses at once.
-
-    CompareUnit("cmp")                                             # the Compare page: controls in the sidebar
+    CompareUnit("cmp", use_url=True)                               # the Compare page: controls in the sidebar
     CompareUnit("lesson-6", preset={"embedding_dim": 2, "losses": ["cosface", "arcface"],
-                                    "members": {"arcface": {"m": 0.2}}},
+                                    "members": {"arcface": {"margin": 0.2}}},
                 locked={"losses", "margin"}, hidden={"backbone"}, fixed_by="This lesson", controls=st.container())
 
     losses:   the losses chosen when the unit opens (a preset's `losses` takes precedence).
-    preset:   shared URL keys, `losses` and `members` = {loss: {URL key: value}} (`app.compare.values`); a bad
+    preset:   shared keys, `losses`, `members` = {loss: {key: value}} (`app.compare.values`) and `pace`; a bad
               preset raises ValueError with one sentence (the lesson author's mistake).
-    locked:   "losses" (the member selection; "loss" means the same), shared control names (lr, batch_size,
-              backbone, seed, dataset, dim) and member control names (margin, scale, gradient: for every
-              member): shown disabled with "<fixed_by> fixed this."; their values cannot change.
+    locked:   "losses" (the member selection; "loss" means the same), shared control names and member control
+              names (margin, scale, gradient: for every member): shown disabled with "<fixed_by> fixed this.";
+              their values cannot change.
     hidden:   the same names, not drawn; the preset's value (or the default) stays in force.
-    use_url:  False only: the unit never reads or writes the address bar, so no link can override a lesson.
+    use_url:  read the setup from the address bar on the first run, and keep the address bar and the share
+              link up to date (the Compare page); a lesson's unit leaves the address bar alone.
+    epoch_probe, on_probes: see app.live.base (a lesson measures its checks on the members at every epoch end).
     """
+
+    default_pace = "steady"
+    tick_scale = 1.5
 
     def __init__(
         self,
@@ -150,28 +101,23 @@ class CompareUnit:
         hidden: Collection[str] = (),
         fixed_by: str = "This lesson",
         use_url: bool = False,
-        on_epoch: Callable[[], None] | None = None,
+        epoch_probe: Callable[[], Callable[[Any], Any] | None] | None = None,
+        on_probes: Callable[[UnitRun, Any], None] | None = None,
     ):
-        """on_epoch: called (the run's lock held; no drawing) at every epoch end that Play or Step reaches: a
-        lesson judges its checks on the members there (see app.live.run.advance_to_epoch_ends)."""
         unknown = [name for name in losses if name not in LOSSES]
         if unknown:
             raise ValueError(f"loss {unknown[0]!r} is not a loss; the losses are {', '.join(LOSSES)}")
-        if use_url:
-            raise ValueError("The Compare unit does not read the URL; use_url must be False.")
-        self.key = key
+        preset = dict(preset or {})
+        super().__init__(key, fixed_by=fixed_by, controls=controls, epoch_probe=epoch_probe,
+                         on_probes=on_probes,
+                         pace=preset.pop(PACE_KEY, None))  # fmt: skip
         self.preset: ComparePreset = parse_preset(preset)
         self.default_losses = self.preset.losses or tuple(losses)
         self.locked = check_fixable(locked, what="locked control")
         self.hidden = check_fixable(hidden, what="hidden control")
-        self.fixed_by = fixed_by
-        self.on_epoch = on_epoch
-        self.controls = controls
+        self.use_url = use_url
 
     # -- state -------------------------------------------------------------------------------------
-    def _k(self, name: str) -> str:
-        return f"{self.key}-{name}"
-
     def _member_key(self, loss: str) -> str:
         return self._k(loss)
 
@@ -184,12 +130,8 @@ class CompareUnit:
         return f"{self.fixed_by} fixed this." if name in self.locked else None
 
     @property
-    def run(self) -> CompareRun:
-        return st.session_state.setdefault(self._k("run"), CompareRun())
-
-    @property
     def shared(self) -> dict[str, Any]:
-        """The settings every member shares (by Param name): the defaults, the preset's over them."""
+        """The settings every member shares (by control name): the defaults, the preset's over them."""
         if self._k("shared") not in st.session_state:  # (setdefault would build the defaults on every call)
             st.session_state[self._k("shared")] = {**default_shared(), **self.preset.shared}
         return st.session_state[self._k("shared")]
@@ -217,18 +159,49 @@ class CompareUnit:
                     controls.seed_widgets(self._member_key(loss), p, kept[p.name], force=True)
         return {**{k: v for k, v in kept.items() if k != "_shape"}, **self.shared, "loss": loss}
 
-    def member_runs(self) -> dict[str, MemberRun]:
-        """What a lesson's checks read, per member the run trains now (by loss, in the library's order): its
-        clean values and its trainer. Empty before the first render and while no loss is chosen."""
-        run = self.run
-        if run.multi is None:
+    def member_views(self) -> dict[str, MemberView]:
+        """Each member the run trains now, by loss in the library's order, with its clean values."""
+        frame = self.run.frame
+        if frame is None:
             return {}
-        return {config.loss: MemberRun(config.loss, self.member_values(config.loss, run.multi.dataset.num_classes),
-                                       member, run.lock)
-                for config, member in zip(run.multi.configs, run.multi.members, strict=True)}  # fmt: skip
+        classes = len(frame.snapshot.class_names)
+        return {c.loss: MemberView(c.loss, self.member_values(c.loss, classes)) for c in frame.configs}
 
     def folder(self) -> str | None:
         return datasets.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
+
+    # -- the link ------------------------------------------------------------------------------------
+    def share_query(self) -> dict[str, str]:
+        """The link's keys: the chosen losses, the shared settings by name, and each member's own values as
+        `<loss>.<name>` (e.g. arcface.margin=0.25)."""
+        query = {"losses": ",".join(self.chosen)}
+        query.update({name: text for name, text in state.to_query(self.shared).items() if name in state.SHARED_NAMES})
+        frame = self.run.frame
+        classes = len(frame.snapshot.class_names) if frame is not None else 10
+        for loss in self.chosen:
+            values = self.member_values(loss, classes)
+            own = state.to_query(values)
+            for name in MEMBER_NAMES:
+                if name in own:
+                    query[f"{loss}.{name}"] = own[name]
+        return query
+
+    def _read_link(self) -> None:
+        """On the first run of a URL-bound unit, take the setup from the address bar (a bad value is one
+        sentence and the default stays)."""
+        if not self.use_url or st.session_state.get(self._k("seeded")):
+            return
+        st.session_state[self._k("seeded")] = True
+        raw = urlbar.raw_query()
+        if not raw:
+            return
+        preset, notices = preset_from_link(raw)
+        st.session_state[self._k("notices")] = notices
+        if preset.losses is not None and "losses" not in self.fixed:
+            st.session_state[self._k("losses")] = list(preset.losses)
+        self.shared.update({k: v for k, v in preset.shared.items() if k not in self.fixed})
+        self.preset = ComparePreset(self.preset.shared, self.preset.losses,
+                                    {**self.preset.members, **preset.members})  # fmt: skip
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _shared_changed(self, name: str) -> None:
@@ -238,54 +211,17 @@ class CompareUnit:
             controls.seed_widgets(self.key, p, self.shared[name], force=True)
             return
         self.shared[name] = controls.read_widgets(self.key, p)
-        if p.hot and self.run.multi is not None:
-            for i in range(len(self.run.multi.members)):
-                self.run.multi.request_hyper(i, **{p.name: self.shared[name]})
 
     def _member_changed(self, loss: str, name: str) -> None:
         self.run.touch()
         p = state.param_by_name(loss, name)
-        kept = st.session_state[self._k("members")][loss]
+        kept = st.session_state[self._k("members")].get(loss)
+        if p is None or kept is None:
+            return
         if name in self.fixed:
             controls.seed_widgets(self._member_key(loss), p, kept[name], force=True)
             return
         kept[name] = controls.read_widgets(self._member_key(loss), p)
-        multi = self.run.multi
-        if multi is not None and loss in self.run.losses:
-            # A hot change reaches this member only; the others keep training as they were.
-            multi.request_hyper(self.run.losses.index(loss), **{p.name: kept[name]})
-
-    def _set_playing(self, playing: bool) -> None:
-        """Play or Pause; on a hosted server Play asks for a training slot first (app.live.slots), and a queued
-        page says its place and polls until admitted."""
-        run = self.run
-        run.touch()
-        if playing:
-            slots.press_play(self.key, run)
-        else:
-            self._stop_playing()
-
-    def _stop_playing(self) -> None:
-        slots.stop_playing(self.key, self.run)
-
-    def _wait_in_queue(self) -> None:
-        result = slots.ask(self.key)
-        self.run.queued = slots.sentence(result) if isinstance(result, hosted.Queued) else ""
-        if isinstance(result, hosted.Admitted):
-            self.run.playing = True
-        if not isinstance(result, hosted.Queued):
-            st.rerun()
-        st.info(views.md(self.run.queued), icon=":material/hourglass_top:")
-
-    def _step(self) -> None:
-        self._stop_playing()
-        if self.run.multi is not None:
-            with self.run.lock:
-                runs.advance_to_epoch_ends(self.run.multi, self.on_epoch, seconds=runs.STEP_LIMIT_S, epochs=1)
-
-    def _reset(self) -> None:
-        self._stop_playing()
-        self.run.reset_requested = True
 
     # -- building ----------------------------------------------------------------------------------
     def configs(self) -> tuple[list[TrainConfig], Any]:
@@ -294,32 +230,42 @@ class CompareUnit:
         dataset, folder, notice = datasets.dataset_for(shared, self.folder())
         self.run.data_notice = notice
         members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
-        return [runs.config_for(values, dataset, folder) for values in members], dataset
+        return [config_for(values, dataset, folder) for values in members], dataset
 
-    def _ensure_multi(self, configs: list[TrainConfig], dataset: Any) -> None:
-        """Build the members on first use, and again from the seed when a cold setting changed."""
-        run = self.run
+    def _build(self) -> Build | None:
+        configs, _ = self.configs()
+        if not configs:
+            return None
         losses = tuple(c.loss for c in configs)
         shared_cold = tuple((name, getattr(configs[0], name)) for name in sorted(TrainConfig.cold_fields))
-        cold = (losses, shared_cold)
-        if run.multi is not None and run.cold == cold and not run.reset_requested:
+        built_from, built_losses = dict(self.run.values), self.run.initial.get("losses")
+
+        def changed() -> str:
+            if built_losses != losses:
+                return "The losses changed"
+            words = state.cold_changes(built_from, self.shared)
+            return f"{' and '.join(words) or 'The data'} changed"
+
+        return Build(tuple(configs), True, (losses, shared_cold), changed)
+
+    def _rebuilt_words(self) -> str:
+        return "every member rebuilt"
+
+    def _hand_over_hot(self) -> None:
+        """Each member's changed hot settings go to that member only; the others train on as they were."""
+        run = self.run
+        if run.handle is None:
             return
-        if run.reset_requested:
-            why = "Reset"
-        elif run.multi is None:
-            why = ""  # the first build says nothing
-        elif run.losses != losses:
-            why = "The losses changed"
-        else:
-            changed = state.cold_changes(run.built_from, self.shared)
-            why = f"{' and '.join(changed) or 'The data'} changed"
-        with run.lock:
-            run.multi = MultiTrainer(configs, dataset=dataset)
-        run.losses, run.cold, run.built_from, run.reset_requested = losses, cold, dict(self.shared), False
-        run.rebuilt = f"{why}: every member rebuilt from seed {configs[0].seed}." if why else ""
+        classes = len(run.handle.frame.snapshot.class_names)
+        for index, config in enumerate(run.handle.configs):
+            wanted = state.hot_values(self.member_values(config.loss, classes))
+            changed = {name: value for name, value in wanted.items() if getattr(config, name) != value}
+            if changed:
+                run.handle.request_hyper(index, **changed)
+        run.values = dict(self.shared)
 
     # -- drawing -----------------------------------------------------------------------------------
-    def _sidebar(self, num_classes: int) -> None:
+    def _draw_controls(self, num_classes: int) -> None:
         st.header("Losses")
         if "losses" not in self.hidden:
             st.multiselect(
@@ -351,6 +297,12 @@ class CompareUnit:
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
                           f"files (.gz is fine). Empty: ${datasets.DATA_ENV}.")  # fmt: skip
         self._shared_control("embedding_dim")
+        if self.use_url:
+            st.header("Share")
+            with st.popover("Link to this comparison", icon=":material/link:", width="stretch"):
+                st.caption("This link reproduces the comparison: the losses, each one's margin, scale and gradient, "
+                           "and the shared settings, seed included.")
+                st.code(urlbar.link(self.share_query()), language=None, wrap_lines=True)
 
     def _shared_control(self, name: str) -> None:
         if name in self.hidden:
@@ -359,57 +311,43 @@ class CompareUnit:
         controls.seed_widgets(self.key, p, self.shared[name], force=name in self.fixed)
         controls.draw(self.key, p, locked_note=self._note(name), on_change=self._shared_changed, args=(name,))
 
-    def _buttons(self) -> list[Any]:
-        run = self.run
-        cells = st.columns([1.1, 1, 1, 1.2, 1.4, 3.3], vertical_alignment="center")
-        cells[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary", width="stretch",
-                        on_click=self._set_playing, args=(not run.playing,), icon=":material/pause:" if run.playing
-                        else ":material/play_arrow:")  # fmt: skip
-        cells[1].button("Step", key=self._k("step"), on_click=self._step, icon=":material/skip_next:",
-                        help="One epoch for every member, then pause.", width="stretch")
-        cells[2].button("Reset", key=self._k("reset"), on_click=self._reset, icon=":material/restart_alt:",
-                        help="Rebuild every member from the seed (pauses).", width="stretch")
-        return [cells[3].empty(), cells[4].empty(), cells[5].empty()]
+    def _layout(self) -> None:
+        # The small multiples are redrawn every tick; four WebGL scenes keep a slow browser busy long enough
+        # for Streamlit to fade the later ones to its grey "stale" look before their update is read. A live
+        # view is never stale (the next tick is under way), so the fade is switched off inside this area.
+        st.html(f"<style>.st-key-{self._k('views')} [data-stale='true'] {{opacity: 1 !important; "
+                "transition: none !important;}</style>")
+        area = st.container(key=self._k("views"))
+        self.boxes.update(views=area.container(), table=area.container())
 
-    def _live(self) -> None:
-        """A tick: draw every member's latest picture and the table, then train all members together."""
-        started = time.monotonic()
-        run = self.run
-        if run.playing and time.monotonic() - run.last_interaction > runs.IDLE_PAUSE_S:
-            self._stop_playing()
-            st.rerun()
-        if run.playing and not isinstance(result := slots.ask(self.key), hosted.Admitted):  # the slot, renewed
-            run.playing = False
-            run.queued = slots.sentence(result)
-            st.rerun()
-        with run.lock:
-            snaps = run.multi.snapshots()
-        multi = run.multi
-        self.boxes[0].metric("Epoch", f"{multi.epoch:,}", help=f"{multi.step:,} optimiser steps, one per batch, "
-                             "shared by every member.")  # fmt: skip
-        self.boxes[1].metric("Members", f"{len(snaps)}", help="Losses trained together on identical batches.")
-        with self.boxes[2], st.container():
-            st.caption(views.md(self._caption()))
+    def _progress(self, frame: Frame) -> None:
+        boxes = self.boxes["progress"]
+        boxes[0].metric("Epoch", f"{frame.epoch:,}", help=f"{frame.step:,} optimiser steps, one per batch, "
+                        "shared by every member.")  # fmt: skip
+        boxes[1].metric("Members", f"{len(frame.snapshots)}", help="Losses trained together on identical batches.")
+        best = max(frame.snapshots, key=lambda snap: snap.test_accuracy)
+        boxes[2].metric("Best test accuracy", "not yet" if frame.step == 0 else f"{best.test_accuracy:.1%}",
+                        help=f"{state.loss_label(best.loss_name)}'s; each member's is in its view and the table.")
+        boxes[3].empty()
+
+    def _running_text(self, frame: Frame) -> str:
+        names = ", ".join(state.loss_label(c.loss) for c in frame.configs)
+        return (f"{names}: identical batches from the same initial backbone (seed {frame.configs[0].seed}). "
+                "Drag a sphere to turn them all.")
+
+    def _draw_frame(self, frame: Frame) -> None:
+        """Every member's latest picture and the table (every tick)."""
         dim = int(self.shared["embedding_dim"])
-        with self.boxes[3], st.container():
+        snaps, configs = frame.snapshots, frame.configs
+        with self.boxes["views"], st.container():
             per_row = 4 if len(snaps) <= 4 else 3
             for start in range(0, len(snaps), per_row):
                 cells = st.columns(per_row, gap="small")
-                for cell, snap, config in zip(cells, snaps[start:start + per_row], multi.configs[start:], strict=False):
+                for cell, snap, config in zip(cells, snaps[start:start + per_row], configs[start:], strict=False):
                     with cell:
                         self._member_view(snap, config, dim)
-        with self.boxes[4], st.container():
-            st.dataframe(statistics_table(snaps, multi.configs, dim), hide_index=True, width="stretch")
-        if run.playing:
-            budget = max(runs.MIN_TRAIN_S, TICK_S - (time.monotonic() - started))
-            with run.lock:
-                runs.advance_to_epoch_ends(multi, self.on_epoch, seconds=budget)
-
-    def _caption(self) -> str:
-        multi = self.run.multi
-        names = ", ".join(state.loss_label(c.loss) for c in multi.configs)
-        return (f"{names}: identical batches from the same initial backbone (seed {multi.configs[0].seed}). "
-                "Drag a sphere to turn them all.")
+        with self.boxes["table"], st.container():
+            st.dataframe(statistics_table(snaps, configs, dim), hide_index=True, width="stretch")
 
     def _member_view(self, snap: Any, config: TrainConfig, dim: int) -> None:
         values = self.member_values(config.loss, len(snap.class_names))
@@ -424,39 +362,68 @@ class CompareUnit:
 
     def render(self) -> CompareResult | None:
         """Draw the unit; None (with one sentence on the page) when no loss is chosen."""
+        self._read_link()
         run = self.run
+        run.touch()
         box = self.controls if self.controls is not None else st.sidebar
-        configs, dataset = self.configs()
+        build = self._build()
+        classes = len(run.frame.snapshot.class_names) if run.frame is not None else None
+        if build is not None:
+            before = run.handle
+            self._ensure_model(build)
+            if run.handle is not before:
+                run.values, run.initial = dict(self.shared), {"losses": tuple(c.loss for c in build.configs)}
+            classes = len(run.frame.snapshot.class_names)
+            self._hand_over_hot()
         with box:
-            self._sidebar(dataset.num_classes)  # its callbacks ran before this run: `configs` is current
+            self._draw_controls(classes or 10)  # its callbacks ran before this run: the build is current
+        if self.use_url:
+            urlbar.write(self.share_query())
         if run.data_notice:
             st.warning(views.md(run.data_notice), icon=":material/folder_off:")
-        if not configs:
+        if build is None:
             st.warning("Nothing to compare: choose at least one loss in the sidebar's Losses box.",
                        icon=":material/rule:")  # fmt: skip
             return None
-        self._ensure_multi(configs, dataset)
-        progress = self._buttons()
-        if run.rebuilt:
-            st.caption(views.md(run.rebuilt))
-        # The small multiples are redrawn every tick; four WebGL scenes keep a slow browser busy long enough
-        # for Streamlit to fade the later ones to its grey "stale" look before their update is read. A live
-        # view is never stale (the next tick is under way), so the fade is switched off inside this area.
-        st.html(f"<style>.st-key-{self._k('views')} [data-stale='true'] {{opacity: 1 !important; "
-                "transition: none !important;}</style>")
-        area = st.container(key=self._k("views"))
-        self.boxes = [*progress, area.container(), area.container()]
-        if run.queued:
-            st.fragment(self._wait_in_queue, run_every=hosted.QUEUE_POLL_S, key=self._k("queue"))()
-        st.fragment(self._live, run_every=0.8 * TICK_S if run.playing else None, key=self._k("live"))()
-        return CompareResult(configs, run, self.member_runs())
+        self._notices_and_bar(narrow=False, notices=st.session_state.get(self._k("notices"), []))
+        self._layout()
+        self._fragments()
+        return CompareResult(list(build.configs), run, self.member_views())
 
     def export(self) -> None:
-        """Download buttons for any member's embeddings, metrics and config (the whole comparison, which is
-        what replays exactly), weights, and each member's view as HTML; built on click only."""
+        """Download buttons for any member's embeddings, metrics and config, weights, and each member's view
+        as HTML; built on click only."""
         run = self.run
-        members = {state.loss_label(c.loss): m for c, m in zip(run.multi.configs, run.multi.members, strict=True)}
-        exports.export_panel(members, member_figures(run, self.member_values), key=self._k("export"), lock=run.lock)
+        if run.handle is None:
+            return
+        configs = run.handle.frame.configs
+        names = [state.loss_label(c.loss) for c in configs]
+        exports.export_panel(run.handle, names, member_figures(run, self.member_values), key=self._k("export"))
+
+
+def member_figures(run: UnitRun, values_of: Any) -> dict[str, Any]:
+    """Each member's small view as a lazy figure builder for the export panel (from the latest frame)."""
+
+    def build(i: int) -> Any:
+        def figure() -> Any:
+            frame = run.frame
+            snap, config = frame.snapshots[i], frame.configs[i]
+            return member_sphere(snap, config, values_of(config.loss, len(snap.class_names)))
+
+        return figure
+
+    return {f"{state.loss_label(c.loss)}: features on the hypersphere": build(i)
+            for i, c in enumerate(run.frame.configs)}  # fmt: skip
+
+
+def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, as_spec: bool = False) -> Any:
+    """A member's features, class weights and margin regions on the circle or sphere."""
+    return plots.hypersphere_figure(
+        snap.embeddings, snap.labels, snap.class_weights, class_names=snap.class_names, loss=config.loss,
+        margin=views.figure_margin(values), sphereface_lambda=snap.hyper.get("sphereface_lambda", 0.0),
+        as_spec=as_spec,
+    )  # fmt: skip
+
 
 
 def member_title(config: TrainConfig, snap: Any) -> str:

@@ -178,3 +178,41 @@ def merged(base: Mapping[str, Any] | None, over: Mapping[str, Any] | None) -> di
     if members:
         out["members"] = members
     return out
+
+
+def preset_from_link(raw: Mapping[str, Any]) -> tuple[ComparePreset, list[str]]:
+    """A comparison's setup read from a share link, with one sentence per value it could not use (that value
+    keeps its default). Never raises: a link is a user's input, not an author's file.
+
+    Keys: `losses=softmax,arcface`, the shared settings by name (aliases too: `dim=2`), and each member's own
+    values as `<loss>.<name>` (`arcface.margin=0.25`, `cosface.scale=20`)."""
+    entries = {str(k): (v[-1] if isinstance(v, (list, tuple)) and v else v) for k, v in raw.items()}
+    notices: list[str] = []
+    losses = None
+    if "losses" in entries:
+        text = str(entries.pop("losses"))
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in LOSSES]
+        if unknown:
+            notices.append(f"URL value losses={text[:40]!r} names {unknown[0][:24]!r}, which is not a loss; the "
+                           f"losses are {', '.join(LOSSES)}.")  # fmt: skip
+        chosen = tuple(name for name in LOSSES if name in names)
+        losses = chosen or None
+    shared_raw, members_raw = {}, {}
+    for key, value in entries.items():
+        loss, dot, name = key.partition(".")
+        if not dot:
+            shared_raw[key] = value
+        elif loss in LOSSES and state.control_name(name) in MEMBER_NAMES:
+            members_raw.setdefault(loss, {})[name] = value
+        else:
+            notices.append(f"URL key {key[:40]!r} is not a setting of a compared loss; ignored.")
+    values, more = state.validate_shared(shared_raw)
+    notices += more
+    shared = {name: values[name] for name in {state.control_name(key) for key in shared_raw} if name in values}
+    members = {}
+    for loss, table in members_raw.items():
+        member, more = state.validate({**table, "loss": loss}, source=f"URL ({state.loss_label(loss)})")
+        notices += more
+        members[loss] = {name: member[name] for name in {state.control_name(key) for key in table} if name in member}
+    return ComparePreset(shared, losses, members), notices

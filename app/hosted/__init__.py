@@ -16,11 +16,15 @@ Settings (docs/deploy.md has the whole story):
     MARGIN_LAB_CONFIG=path.toml    the config file (default: ./margin_lab.toml when it exists)
     MARGIN_LAB_PLAY_CAP=12         overrides play_cap
     MARGIN_LAB_BIND=0.0.0.0        overrides bind_address
+    MARGIN_LAB_WORKERS=8           overrides workers
 
     # margin_lab.toml
     [margin_lab]
     hosted = true
-    play_cap = 14                 # sessions training at once (default: the cores less one, at least 1)
+    workers = 15                  # training processes (default: the cores less one; 0: train in the page's
+                                  # own process, as a laptop does); $MARGIN_LAB_WORKERS overrides it
+    play_cap = 14                 # sessions training at once (default: the workers, one player each; without
+                                  # workers the cores less one, at least 1)
     upload_cap_mb = 5             # the largest upload accepted (Streamlit's server.maxUploadSize)
     bind_address = "0.0.0.0"      # where the server listens (a local run: 127.0.0.1)
     port = 8501
@@ -58,6 +62,7 @@ from .config import (
     SECTION,
     SERVER_PARAM,
     SESSION_TTL_S,
+    WORKERS_ENV,
     XSRF_COOKIE,
     HostedConfigError,
     HostedSettings,
@@ -94,6 +99,7 @@ __all__ = [
     "SECTION",
     "SERVER_PARAM",
     "SESSION_TTL_S",
+    "WORKERS_ENV",
     "XSRF_COOKIE",
     "Admitted",
     "Elsewhere",

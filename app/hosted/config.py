@@ -17,6 +17,7 @@ HOSTED_ENV = "MARGIN_LAB_HOSTED"
 CONFIG_ENV = "MARGIN_LAB_CONFIG"
 PLAY_CAP_ENV = "MARGIN_LAB_PLAY_CAP"
 BIND_ENV = "MARGIN_LAB_BIND"
+WORKERS_ENV = "MARGIN_LAB_WORKERS"
 DEFAULT_CONFIG = Path("margin_lab.toml")
 SECTION = "margin_lab"
 SESSION_TTL_S = 15  # seconds a hosted server keeps a disconnected session (a reload within it keeps the model)
@@ -47,6 +48,7 @@ class HostedSettings:
     bind_address: str = LOCAL_BIND
     port: int = 8501
     slot_expiry_s: float = 5.0
+    workers: int | None = None  # training processes (None: one per core less one when hosted, none on a laptop)
     source: str = "the defaults"  # where the settings came from, for messages
 
     def folder_for(self, dataset: str) -> str | None:
@@ -66,7 +68,7 @@ class HostedSettings:
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "hosted": bool, "data_folders": dict, "upload_cap_mb": int, "play_cap": int, "bind_address": str,
-    "port": int, "slot_expiry_s": (int, float),
+    "port": int, "slot_expiry_s": (int, float), "workers": int,
 }  # fmt: skip
 
 
@@ -90,7 +92,11 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
         values["play_cap"] = _env_int(PLAY_CAP_ENV, env[PLAY_CAP_ENV])
     if env.get(BIND_ENV, "").strip():
         values["bind_address"] = env[BIND_ENV].strip()
+    if env.get(WORKERS_ENV, "").strip():
+        values["workers"] = _env_int(WORKERS_ENV, env[WORKERS_ENV])
     _check(values, source)
+    if "play_cap" not in values and values.get("workers"):
+        values["play_cap"] = values["workers"]  # the cap's default is what the workers can hold: one player each
     return HostedSettings(**values, source=source)
 
 
@@ -119,6 +125,9 @@ def _check(values: Mapping[str, Any], source: str) -> None:
     for key in ("upload_cap_mb", "play_cap", "port"):
         if key in values and values[key] < 1:
             raise HostedConfigError(f"{source}: {key} = {values[key]!r} must be at least 1.")
+    if "workers" in values and values["workers"] < 0:
+        raise HostedConfigError(f"{source}: workers = {values['workers']!r} must be 0 (train in the page's "
+                                "process) or more.")
     if "port" in values and values["port"] > 65535:
         raise HostedConfigError(f"{source}: port = {values['port']!r} is not a TCP port (1-65535).")
     if "slot_expiry_s" in values and values["slot_expiry_s"] <= 0:

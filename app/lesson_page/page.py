@@ -19,6 +19,7 @@ executed: markers name views from a fixed list, placeholders name functions from
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,8 @@ from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import progress
 from app.lessons import numbers
-from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct
+from app.lessons.probe import ProbePlan, measure_checks, measure_now
 from app.live import LiveUnit
 from app.live.views import md
 
@@ -197,7 +199,7 @@ class LessonPage:
                 run_bar = st.container()
             result = self._unit(view_boxes, run_bar).render()
             self.values, self.run = result.values, result.run
-            self.classes = result.run.trainer.dataset.num_classes
+            self.classes = len(result.snapshot.class_names)
         for block, box in text_boxes:
             with box:
                 self._text_block(block)
@@ -209,7 +211,7 @@ class LessonPage:
         their boxes, and the checks redrawn on their own timer while the members train."""
         lesson = self.lesson
         unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
-                           fixed_by="This lesson", on_epoch=lambda: self._judge_members(unit))  # fmt: skip
+                           fixed_by="This lesson", epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
         with view_boxes.get("compare") or self.top:
             result = unit.render()
         if result is None:
@@ -217,7 +219,7 @@ class LessonPage:
         self.compare = result
         first = next(iter(result.members.values()))
         self.values, self.run = first.values, result.run
-        self.classes = first.trainer.dataset.num_classes
+        self.classes = len(result.run.frame.snapshot.class_names)
         sections = {"papers_figures": papers_section, "open_set_verification": verification_section,
                     "margin_sweep": sweep_section}  # fmt: skip
         for name, section in sections.items():
@@ -228,11 +230,7 @@ class LessonPage:
         st.fragment(self._compare_checks, run_every=every, key=f"{self.key}-checks")()
 
     def _compare_checks(self) -> None:
-        members = self.compare.members
         for check in self.lesson.checks:
-            member = members.get(check.member)
-            if member is not None and not self.progress.has_passed(check.id) and not self._costly(check):
-                self._evaluate(check, False, member)
             box = self.check_boxes.get(check.id)
             if box is not None:
                 with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
@@ -242,7 +240,7 @@ class LessonPage:
         lesson = self.lesson
         return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
-                        on_details=self._live_checks, on_epoch=self._judge_live)  # fmt: skip
+                        on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
 
     def _fill(self, text: str) -> str:
         return numbers.fill(text, classes=self.classes, dim=int(self.values["embedding_dim"]))
@@ -301,7 +299,7 @@ class LessonPage:
         """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
         if self._costly(check) and not self.progress.has_passed(check.id):
             st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
-                      on_click=self._evaluate, args=(check, True),
+                      on_click=self._check_now, args=(check,),
                       help="This check trains your settings again with some classes held out (a few seconds).")
 
     def _live_checks(self, run: Any) -> None:
@@ -310,8 +308,6 @@ class LessonPage:
             box = self.check_boxes.get(check.id)
             if box is None:
                 continue
-            if not self._costly(check) and not self.progress.has_passed(check.id):
-                self._evaluate(check, False, run)
             with box, st.container(border=True, key=f"{self.key}-c-{check.id}"):
                 self._show_check(check)
 
@@ -319,44 +315,38 @@ class LessonPage:
     def _costly(check: Any) -> bool:
         return bool(check_metric_names(check) & COSTLY_METRICS)
 
-    def _due(self, check: Any, epoch: int) -> bool:
-        """Whether a check must be judged at this epoch end: not passed, cheap, and its epoch budget still open
-        (a check with no budget is judged whenever the statistics are drawn)."""
-        return (not self.progress.has_passed(check.id) and not self._costly(check)
-                and check.within_epochs is not None and epoch <= check.within_epochs)  # fmt: skip
+    def _member_of(self, check: Any) -> str | None:
+        return check.member if self.lesson.unit == "compare" else None
 
-    def _judge_live(self, run: Any) -> None:
-        """At every epoch end of the live run (its lock held): judge the checks whose budget is open."""
-        for check in self.lesson.checks:
-            if self._due(check, run.trainer.epoch):
-                self._judge(check, False, run)
+    def _probe(self) -> Any:
+        """The epoch-end probe for the checks still open (not passed, cheap), or None when there are none."""
+        due = tuple((check.id, self._member_of(check), frozenset(check_metric_names(check)))
+                    for check in self.lesson.checks
+                    if not self.progress.has_passed(check.id) and not self._costly(check))  # fmt: skip
+        return functools.partial(measure_checks, plan=ProbePlan(due, self.lesson.unit)) if due else None
 
-    def _judge_members(self, unit: Any) -> None:
-        """At every epoch end of the compare run (its lock held): judge each due check on its member."""
-        members = unit.member_runs()
-        for check in self.lesson.checks:
-            member = members.get(check.member)
-            if member is not None and self._due(check, member.trainer.epoch):
-                self._judge(check, False, member)
+    def _judge(self, run: Any, probes: Any) -> None:
+        """What the epoch-end probes measured, in order: judge each check, and keep a pass with its run."""
+        for measured in probes:
+            for check_id, found in measured.items():
+                if not self.progress.has_passed(check_id):
+                    self._record_result(self.lesson.check(check_id), found)
 
-    def _evaluate(self, check: Any, costly: bool, run: Any = None) -> None:
-        """Judge a check on a run (a live unit's LiveRun, or a compare member's MemberRun), taking its lock."""
-        if run is None:
-            run = self.compare.members.get(check.member) if self.lesson.unit == "compare" else self.run
-            if run is None:
-                return
-        with run.lock:
-            self._judge(check, costly, run)
+    def _check_now(self, check: Any) -> None:
+        """The "Check my run" button: measure a costly check now, where the model lives."""
+        handle = self.run.handle if self.run is not None else None
+        if handle is None or handle.lost:
+            return
+        needs = check_metric_names(check)
+        found = handle.call(measure_now, check.id, self._member_of(check), needs, self.lesson.unit)
+        if check.id in found:
+            self._record_result(check, found[check.id])
 
-    def _judge(self, check: Any, costly: bool, run: Any) -> None:
-        """Evaluate a check on the run (its lock held) and keep what it said; a pass is recorded with the run."""
-        names = check_metric_names(check)
-        metrics = run_metrics(run.trainer, needs=names if costly else names - COSTLY_METRICS)
-        result = evaluate(check, run.values, metrics)
-        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(metrics.get("epoch", 0)))
+    def _record_result(self, check: Any, found: Any) -> None:
+        result = evaluate(check, found.values, found.metrics)
+        st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(found.metrics.get("epoch", 0)))
         if result.status == "passed":
-            record = progress.run_record(run, metrics, unit=self.lesson.unit)
-            self.progress.passed(check.id, result.reason, record)
+            self.progress.passed(check.id, result.reason, found.record)
 
     def _show_check(self, check: Any) -> None:
         st.markdown(f":material/flag: **Check:** {md(check.title)}")

@@ -17,8 +17,6 @@ from typing import Any
 
 import streamlit as st
 
-from app.lessons.run_record import run_record as record_of
-
 NOT_STARTED, IN_PROGRESS, CHECKS_PASSED = "not started", "in progress", "checks passed"
 MARKS = {NOT_STARTED: ":material/radio_button_unchecked:", IN_PROGRESS: ":material/timelapse:",
          CHECKS_PASSED: ":material/check_circle:"}  # fmt: skip
@@ -71,10 +69,3 @@ def progress_of(lesson_id: str) -> LessonProgress:
     if lesson_id not in store:
         store[lesson_id] = LessonProgress(lesson_id)
     return store[lesson_id]
-
-
-def run_record(run: Any, metrics: dict[str, float], *, unit: str = "live") -> dict[str, Any]:
-    """A run as a replayable record (the submission format's RUN, `app.lessons.run_record`): the values it was
-    built from, the hot changes applied since (step, setting), where it stands, and the metrics the check saw.
-    `run` is a live unit's LiveRun or a compare member's MemberRun; call it with the run's lock held."""
-    return record_of(run.trainer, metrics, unit=unit)

@@ -51,7 +51,7 @@ def _dataset(name: str) -> Dataset:
 
 
 def _config(values: Mapping[str, Any]) -> TrainConfig:
-    """As app.live.run.config_for: the values' TrainConfig fields, one thread (the app's setting)."""
+    """As app.live.unit.config_for: the values' TrainConfig fields, one thread (the app's setting)."""
     return TrainConfig(**{**state.config_fields(values), "num_threads": 1})
 
 

@@ -1,18 +1,17 @@
 """The export panel: download a run's embeddings (CSV), metrics and config (JSON, replayable), weights
 (.pt state_dict) and any figure (standalone HTML), from the Playground or the Compare page.
 
-    export_panel({"ArcFace": trainer}, live_unit_figures(trainer, values, lock), key="pg-export", lock=lock)
+    export_panel(handle, ["ArcFace"], live_unit_figures(run, values), key="pg-export")
 
-Thin: the bytes come from `toy_models.export` and `app.plots.export`. Nothing is built while the page
-draws: each download button gets a callable that Streamlit runs only when it is clicked (on a thread
-of its own, hence the lock), and the panel is a fragment without a timer, so it adds nothing to a
-training tick and choosing a figure reruns only the panel.
+Thin: the bytes come from `toy_models.export` and `app.plots.export`, built where the model lives (the
+functions below run there, through the handle, and only the file travels back). Nothing is built while the
+page draws: each download button gets a callable that Streamlit runs only when it is clicked, and the panel is
+a fragment without a timer, so it adds nothing to a training tick and choosing a figure reruns only the panel.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,17 +21,25 @@ from app import plots
 from app.live import views
 from app.plots.export import figure_html
 from toy_models import export
-from toy_models.train import ModelRun
+from toy_models.train import MultiTrainer
+
+# -- built where the model lives (module-level, so a worker process can run them) ------------------------
 
 
-def _locked(lock: Any, build: Callable[[], Any]) -> Callable[[], Any]:
-    """`build`, run under `lock` (the run's: a tick may be training it in another thread right now)."""
+def _member(model: Any, index: int) -> Any:
+    return model.members[index] if isinstance(model, MultiTrainer) else model
 
-    def call() -> Any:
-        with lock if lock is not None else contextlib.nullcontext():
-            return build()
 
-    return call
+def embeddings_file(model: Any, index: int) -> str:
+    return export.embeddings_csv(_member(model, index))
+
+
+def run_file(model: Any, index: int) -> str:
+    return export.run_json(_member(model, index))
+
+
+def weights_file(model: Any, index: int) -> bytes:
+    return export.weights_bytes(_member(model, index))
 
 
 def _figure(value: Any) -> Any:
@@ -44,42 +51,36 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "run"
 
 
-def export_panel(
-    runs: Mapping[str, ModelRun], figures: Mapping[str, Any], *, key: str, lock: Any = None
-) -> None:
-    """Download buttons for one of `runs` (name -> run; a choice appears when there are several) and a
-    chosen figure of `figures` (name -> figure, figure dict, or a callable building one). Before any
-    training it shows one sentence instead. `lock`: held while a run's file is built (the run's training
-    lock); not while a figure is built: a figure callable that reads a run takes the lock itself, as
-    `live_unit_figures`'s do (a threading.Lock taken twice would hang the download and the training)."""
-    st.fragment(_panel, key=f"{key}-fragment")(runs, figures, key=key, lock=lock)
+def export_panel(handle: Any, names: Sequence[str], figures: Mapping[str, Any], *, key: str) -> None:
+    """Download buttons for one of the handle's members (`names`, in member order; a choice appears when there
+    are several) and a chosen figure of `figures` (name -> figure, figure dict, or a callable building one).
+    Before any training it shows one sentence instead."""
+    st.fragment(_panel, key=f"{key}-fragment")(handle, list(names), figures, key=key)
 
 
-def _panel(runs: Mapping[str, ModelRun], figures: Mapping[str, Any], *, key: str, lock: Any) -> None:
+def _panel(handle: Any, names: list[str], figures: Mapping[str, Any], *, key: str) -> None:
     st.header("Export")
-    trained = {name: run for name, run in runs.items() if run is not None and run.step > 0}
-    if not trained:
+    if handle is None or handle.step == 0:
         st.info(export.NOTHING_YET, icon=":material/download_for_offline:")
         return
-    names = list(trained)
     name = names[0] if len(names) == 1 else st.selectbox("Model", names, key=f"{key}-model")
-    run = trained[name]
+    index = names.index(name)
     stem = f"margin-lab-{_slug(name)}"
     st.caption("Files are built from the model as it is when you click.")
     st.download_button(
-        "Embeddings (CSV)", _locked(lock, lambda: export.embeddings_csv(run)), file_name=f"{stem}-embeddings.csv",
+        "Embeddings (CSV)", lambda: handle.call(embeddings_file, index), file_name=f"{stem}-embeddings.csv",
         mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/table:", width="stretch",
         help="The unit-length test embeddings with labels, class names and predictions, one row per sample.",
     )  # fmt: skip
     st.download_button(
-        "Metrics and config (JSON)", _locked(lock, lambda: export.run_json(run)), file_name=f"{stem}-run.json",
+        "Metrics and config (JSON)", lambda: handle.call(run_file, index), file_name=f"{stem}-run.json",
         mime="application/json", key=f"{key}-json", on_click="ignore", icon=":material/data_object:",
         width="stretch",
         help="The angle statistics, accuracies and the exact config. `python -m toy_models replay FILE` "
              "re-trains from the seed and checks the metrics (not after a setting was changed mid-run).",
     )  # fmt: skip
     st.download_button(
-        "Weights (.pt)", _locked(lock, lambda: export.weights_bytes(run)), file_name=f"{stem}-weights.pt",
+        "Weights (.pt)", lambda: handle.call(weights_file, index), file_name=f"{stem}-weights.pt",
         mime="application/octet-stream", key=f"{key}-weights", on_click="ignore", icon=":material/memory:",
         width="stretch",
         help="The backbone's and head's state_dict. Load with `toy_models.export.load_weights(path)`, which "
@@ -95,12 +96,11 @@ def _panel(runs: Mapping[str, ModelRun], figures: Mapping[str, Any], *, key: str
         )  # fmt: skip
 
 
-def live_unit_figures(trainer: ModelRun, values: Mapping[str, Any], lock: Any = None) -> dict[str, Callable[[], Any]]:
-    """The live unit's views as builders (name -> callable), drawn from the model as it is when called."""
+def live_unit_figures(run: Any, values: Mapping[str, Any]) -> dict[str, Callable[[], Any]]:
+    """The live unit's views as builders (name -> callable), drawn from the run's latest frame when called."""
 
     def snapshot() -> Any:
-        with lock if lock is not None else contextlib.nullcontext():
-            return trainer.snapshot()
+        return run.frame.snapshot
 
     def sphere() -> Any:
         snap = snapshot()

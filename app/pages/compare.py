@@ -15,7 +15,7 @@ from app.components.live_plotly import preload_plotly_js
 
 preload_plotly_js()
 st.title("Margin Lab · Compare", anchor=False)
-unit = CompareUnit("cmp")
+unit = CompareUnit("cmp", use_url=True)
 result = unit.render()
 if result is not None:
     papers_tab, verify_tab, sweep_tab, export_tab = st.tabs(

@@ -3,7 +3,7 @@
 The unit "les": CosFace and ArcFace on the toy identities in 2-D, seed 3, learning rate 0.05; ArcFace m = 0.2,
 CosFace m = 0.1 and s = 20. The member selection, the margins and the dimension are locked; the dataset, the
 backbone and the scale hidden. Its controls are in the page. The unit never reads the URL: a test opens this
-page with URL parameters to prove it. After the unit, its `member_runs()` go into session state for the tests.
+page with URL parameters to prove it. After the unit, its `member_views()` go into session state for the tests.
 
 ?case=hidden-losses: the same preset with only the member selection hidden (nothing locked).
 """
@@ -30,4 +30,4 @@ unit = CompareUnit("les", preset=PRESET, locked=LOCKED, hidden=HIDDEN, fixed_by=
                    controls=controls.container())  # fmt: skip
 with main:
     unit.render()
-st.session_state["harness-members"] = unit.member_runs()
+st.session_state["harness-members"] = unit.member_views()

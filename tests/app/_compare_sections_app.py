@@ -16,7 +16,7 @@ params = st.query_params
 section = params.get("section", "both")
 names = params.get("losses", ",".join(DEFAULT_COMPARE_LOSSES))
 losses = [] if names == "none" else [name for name in names.split(",") if name]
-# One torch thread, as the app trains (streamlit_app.py, app/live/run.py): many sessions share the machine.
+# One torch thread, as the app trains (streamlit_app.py, app/live/unit.py): many sessions share the machine.
 base = TrainConfig(embedding_dim=int(params.get("dim", "3")), seed=0, num_threads=1)
 # What the page hands over: one config per chosen loss, each with its loss's default margin and scale.
 configs = [dataclasses.replace(base, loss=loss) for loss in losses]

@@ -36,15 +36,18 @@ def test_export_panel_says_why_before_training_and_offers_files_after_a_step():
 
 def test_every_figure_of_the_panel_builds_as_standalone_html():
     """The builders behind the figure choice, called as the button's callable would call them."""
+    from app.live.base import UnitRun
     from app.live.exports import live_unit_figures
     from app.plots.export import figure_html
-    from toy_models.train import TrainConfig, Trainer
+    from app.training.handle import ModelHandle
+    from app.training.runners import InlineRunner
+    from toy_models.train import TrainConfig
 
-    trainer = Trainer(TrainConfig(num_threads=1, hidden=16))
-    trainer.advance(steps=5)
+    run = UnitRun(handle=ModelHandle(InlineRunner(), [TrainConfig(num_threads=1, hidden=16)]))
+    run.handle.advance(epochs=1, seconds=20)
     for loss, margin in (("arcface", 0.5), ("cosface", 0.35), ("sphereface", 1.5), ("softmax", None)):
         values = {"loss": loss, "margin": margin, "scale": 30.0, "sphereface_form": "normalized"}
-        for name, build in live_unit_figures(trainer, values).items():
+        for name, build in live_unit_figures(run, values).items():
             html = figure_html(build(), title=name)
             assert "<script src" not in html and "Plotly.newPlot" in html, (loss, name)
 
@@ -70,14 +73,17 @@ def _compare_like_app():
     import streamlit as st
 
     from app.live.exports import export_panel
-    from toy_models.train import MultiTrainer, TrainConfig
+    from app.training.handle import ModelHandle
+    from app.training.runners import InlineRunner
+    from toy_models.train import TrainConfig
 
     if "multi" not in st.session_state:
-        st.session_state.multi = MultiTrainer(TrainConfig(hidden=16, num_threads=1), losses=["softmax", "cosface"])
+        configs = [TrainConfig(hidden=16, num_threads=1, loss=loss) for loss in ("softmax", "cosface")]
+        st.session_state.multi = ModelHandle(InlineRunner(), configs, compare=True)
     multi = st.session_state.multi
     if st.button("Train", key="train"):
-        multi.advance(steps=3)
-    export_panel({m.config.loss: m for m in multi.members}, {"Nothing": {"data": [], "layout": {}}}, key="cmp")
+        multi.advance(epochs=1, seconds=20)
+    export_panel(multi, ["softmax", "cosface"], {"Nothing": {"data": [], "layout": {}}}, key="cmp")
 
 
 def test_the_panel_offers_a_choice_of_model_for_several_runs():

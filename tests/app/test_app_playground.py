@@ -265,7 +265,7 @@ def test_divergence_is_announced_and_training_goes_on():
 
 
 def test_auto_pause_after_idle_and_at_the_epoch_cap(monkeypatch):
-    import app.live.run as session
+    import app.live.base as session
 
     at = start({"dim": "2"})
     # Every at.run() is a full run, which counts as an interaction; in the browser the ticks are

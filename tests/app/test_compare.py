@@ -40,12 +40,12 @@ def table(at: AppTest):
 def test_default_page_trains_four_losses_on_identical_batches():
     at = open_compare()
     run = compare_run(at)
-    assert run.losses == ("softmax", "sphereface", "cosface", "arcface")
+    assert tuple(c.loss for c in run.frame.configs) == ("softmax", "sphereface", "cosface", "arcface")
     assert list(table(at)["Loss"]) == ["Softmax", "SphereFace", "CosFace", "ArcFace"]
-    for loss in run.losses:
+    for loss in tuple(c.loss for c in run.frame.configs):
         find_live_plotly(at, f"cmp-{loss}-sphere")  # one small view per loss
     # Same initial backbone: every member starts from identical backbone weights.
-    first = [m.snapshot().embeddings for m in run.multi.members]
+    first = [m.snapshot().embeddings for m in run.trainer.members]
     assert all(np.array_equal(first[0], e) for e in first[1:])
 
 
@@ -60,12 +60,12 @@ def test_every_loss_combination_renders(dim):
             at.multiselect(key="cmp-losses").set_value(list(combo)).run()
             assert not at.exception, (combo, [e.value for e in at.exception])
             run = compare_run(at)
-            assert run.losses == combo
+            assert tuple(c.loss for c in run.frame.configs) == combo
             assert len(table(at)) == len(combo)
             for loss in combo:
                 sent = sent_data(find_live_plotly(at, f"cmp-{loss}-sphere"))
                 assert (sent.get("camera_group") == "cmp-camera") == (dim == 3), (combo, dim)
-            assert all(len(m.snapshot().embeddings[0]) == dim for m in run.multi.members)
+            assert all(len(m.snapshot().embeddings[0]) == dim for m in run.trainer.members)
 
 
 def test_statistics_table_matches_the_metrics_computed_directly():
@@ -73,7 +73,7 @@ def test_statistics_table_matches_the_metrics_computed_directly():
     at.button(key="cmp-step").click().run()
     run = compare_run(at)
     shown = table(at)
-    for row, member in zip(shown.itertuples(index=False), run.multi.members, strict=True):
+    for row, member in zip(shown.itertuples(index=False), run.trainer.members, strict=True):
         snap = member.snapshot()
         direct = metrics.angle_statistics(snap.embeddings, snap.labels, snap.class_weights)
         assert row[1] == pytest.approx(direct["w_ec_deg"], abs=0.051)
@@ -91,10 +91,10 @@ def test_a_hot_change_reaches_its_member_only_and_keeps_the_weights():
     at = open_compare()
     at.button(key="cmp-step").click().run()
     run = compare_run(at)
-    multi, step = run.multi, run.multi.step
+    multi, step = run.trainer, run.trainer.step
     before = [m.hyper()["margin"] for m in multi.members]
     at.select_slider(key="cmp-arcface-margin").set_value(0.3).run()
-    assert compare_run(at).multi is multi and multi.step == step, "a margin change must not rebuild"
+    assert compare_run(at).trainer is multi and multi.step == step, "a margin change must not rebuild"
     after = [m.snapshot().hyper["margin"] for m in multi.members]
     assert after[3] == pytest.approx(0.3)
     assert after[:3] == before[:3]
@@ -104,24 +104,24 @@ def test_a_hot_change_reaches_its_member_only_and_keeps_the_weights():
 def test_a_cold_change_rebuilds_every_member_and_says_so():
     at = open_compare()
     at.button(key="cmp-step").click().run()
-    old = compare_run(at).multi
+    old = compare_run(at).trainer
     at.number_input(key="cmp-seed").set_value(3).run()
     run = compare_run(at)
-    assert run.multi is not old and run.multi.step == 0
-    assert all(c.seed == 3 for c in run.multi.configs)
+    assert run.trainer is not old and run.trainer.step == 0
+    assert all(c.seed == 3 for c in run.trainer.configs)
     assert "Seed changed: every member rebuilt from seed 3." in texts(at.caption)
 
 
 def test_reset_rebuilds_from_the_seed_pauses_and_says_so():
     at = open_compare()
-    first = [m.snapshot().embeddings for m in compare_run(at).multi.members]
+    first = [m.snapshot().embeddings for m in compare_run(at).trainer.members]
     at.button(key="cmp-step").click().run()
     at.button(key="cmp-play").click().run()
     assert compare_run(at).playing
     at.button(key="cmp-reset").click().run()
     run = compare_run(at)
-    assert not run.playing and run.multi.step == 0
-    assert all(np.array_equal(a, m.snapshot().embeddings) for a, m in zip(first, run.multi.members, strict=True))
+    assert not run.playing and run.trainer.step == 0
+    assert all(np.array_equal(a, m.snapshot().embeddings) for a, m in zip(first, run.trainer.members, strict=True))
     assert "Reset: every member rebuilt from seed 0." in texts(at.caption)
 
 
@@ -134,7 +134,7 @@ def test_nothing_selected_gets_one_sentence_and_keeps_the_settings():
         "Nothing to compare: choose at least one loss in the sidebar's Losses box."
     ]
     at.multiselect(key="cmp-losses").set_value(["arcface"]).run()
-    assert compare_run(at).multi.configs[0].margin == pytest.approx(0.3), "the ArcFace margin was kept"
+    assert compare_run(at).trainer.configs[0].margin == pytest.approx(0.3), "the ArcFace margin was kept"
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -174,3 +174,38 @@ def test_export_tab_before_training_then_files_that_replay(monkeypatch):
     backbone, head = export.load_weights(results["Weights (.pt)"])
     assert head is not None and sum(p.numel() for p in backbone.parameters()) > 0
     assert "<script src" not in results["Figure (HTML)"] and "Plotly.newPlot" in results["Figure (HTML)"]
+
+
+def _compare_at(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at.query_params.update(query)
+    at.switch_page("app/pages/compare.py")
+    return at.run()
+
+
+def test_a_compare_link_reproduces_the_comparison_and_the_page_writes_one():
+    at = _compare_at({"losses": "cosface,arcface", "arcface.margin": "0.3", "cosface.scale": "20", "dim": "2",
+                      "seed": "4"})
+    assert not at.exception, [e.value for e in at.exception]
+    configs = {c.loss: c for c in compare_run(at).frame.configs}
+    assert list(configs) == ["cosface", "arcface"]
+    assert configs["arcface"].margin == pytest.approx(0.3) and configs["cosface"].scale == 20.0
+    assert all(c.embedding_dim == 2 and c.seed == 4 for c in configs.values())
+    written = dict(at.query_params)
+    assert written["losses"] in ("cosface,arcface", ["cosface,arcface"])
+    again = _compare_at({k: v[0] if isinstance(v, list) else v for k, v in written.items()})
+    assert [(c.loss, c.margin, c.scale, c.seed) for c in compare_run(again).frame.configs] == [
+        (c.loss, c.margin, c.scale, c.seed) for c in configs.values()]  # the written link reproduces it
+    link = next(c.value for c in at.code if "losses=" in c.value)
+    assert "arcface.margin=0.3" in link and "embedding_dim=2" in link
+
+
+def test_a_bad_compare_link_value_is_one_sentence_and_the_default_stays():
+    at = _compare_at({"losses": "arcface,tripletface", "arcface.margin": "9", "batch": "abc"})
+    assert not at.exception
+    warnings = texts(at.warning)
+    assert any("'tripletface', which is not a loss" in w for w in warnings), warnings
+    assert any("arcface.margin" not in w and "margin=9" in w and "maximum 1.57" in w for w in warnings), warnings
+    assert any("batch=abc" in w for w in warnings), warnings
+    configs = compare_run(at).frame.configs
+    assert [c.loss for c in configs] == ["arcface"] and configs[0].margin == pytest.approx(1.57)

@@ -34,7 +34,7 @@ def lesson_run(at: AppTest):
 
 
 def margins(at: AppTest) -> dict[str, float]:
-    return {c.loss: c.margin for c in lesson_run(at).multi.configs}
+    return {c.loss: c.margin for c in lesson_run(at).trainer.configs}
 
 
 def has_widget(at: AppTest, key: str) -> bool:
@@ -51,11 +51,11 @@ def has_widget(at: AppTest, key: str) -> bool:
 
 def assert_preset_in_force(at: AppTest) -> None:
     run = lesson_run(at)
-    assert run.losses == ("cosface", "arcface")  # the library's order
-    first = run.multi.configs[0]
+    assert tuple(c.loss for c in run.frame.configs) == ("cosface", "arcface")  # the library's order
+    first = run.trainer.configs[0]
     assert (first.embedding_dim, first.seed, first.lr, first.dataset) == (2, 3, 0.05, "toy")
     assert margins(at) == pytest.approx({"cosface": 0.1, "arcface": 0.2})
-    scales = {c.loss: c.scale for c in run.multi.configs}
+    scales = {c.loss: c.scale for c in run.trainer.configs}
     assert scales["cosface"] == 20.0
     # ArcFace's scale is not in the preset: the Compare default for 8 toy identities on a circle.
     assert scales["arcface"] == member_defaults("arcface", 8, 2)["scale"]
@@ -88,7 +88,7 @@ def test_hidden_controls_are_absent_and_their_preset_values_stay():
     for key in ("les-dataset", "les-backbone", "les-arcface-scale", "les-cosface-scale", "les-data"):
         assert not has_widget(at, key), key
     assert has_widget(at, "les-seed") and has_widget(at, "les-arcface-gradient")
-    assert lesson_run(at).multi.configs[0].dataset == "toy"
+    assert lesson_run(at).trainer.configs[0].dataset == "toy"
 
 
 def test_a_locked_value_cannot_be_moved_and_a_free_change_keeps_the_preset():
@@ -108,18 +108,18 @@ def test_a_locked_value_cannot_be_moved_and_a_free_change_keeps_the_preset():
     # A free cold change rebuilds every member from the new seed, the preset's margins kept.
     at.number_input(key="les-seed").set_value(4).run()
     run = lesson_run(at)
-    assert all(c.seed == 4 for c in run.multi.configs)
+    assert all(c.seed == 4 for c in run.trainer.configs)
     assert margins(at) == pytest.approx({"cosface": 0.1, "arcface": 0.2})
     assert "Seed changed: every member rebuilt from seed 4." in texts(at.caption)
     # A free hot change reaches its member.
     at.radio(key="les-arcface-gradient").set_value("true").run()
-    assert {c.loss: c.gradient for c in lesson_run(at).multi.configs}["arcface"] == "true"
+    assert {c.loss: c.gradient for c in lesson_run(at).trainer.configs}["arcface"] == "true"
 
 
 def test_a_hidden_member_selection_is_not_drawn_and_the_presets_trains():
     at = open_harness({"case": "hidden-losses"})
     assert not has_widget(at, "les-losses")
-    assert lesson_run(at).losses == ("cosface", "arcface")
+    assert tuple(c.loss for c in lesson_run(at).frame.configs) == ("cosface", "arcface")
     assert not at.select_slider(key="les-arcface-margin").disabled and has_widget(at, "les-dataset")
     assert not any("fixed this" in t for t in texts(at.caption))
 
@@ -128,10 +128,10 @@ def test_the_url_cannot_override_the_preset():
     at = open_harness({"m": "0.4", "s": "30", "dim": "3", "seed": "9", "losses": "softmax", "dataset": "digits",
                        "loss": "softmax", "backbone": "cnn"})  # fmt: skip
     assert_preset_in_force(at)
-    assert lesson_run(at).multi.configs[0].backbone == "mlp"
+    assert lesson_run(at).trainer.configs[0].backbone == "mlp"
 
 
-def test_member_runs_give_each_members_values_and_trainer():
+def test_member_views_give_each_members_values_and_the_run_its_model():
     at = open_harness()
     at.button(key="les-step").click().run()
     members = at.session_state["harness-members"]
@@ -140,11 +140,9 @@ def test_member_runs_give_each_members_values_and_trainer():
     assert arc.loss == "arcface" and arc.values["loss"] == "arcface"
     assert arc.values["margin"] == pytest.approx(0.2) and arc.values["embedding_dim"] == 2 and arc.values["seed"] == 3
     assert members["cosface"].values["scale"] == 20.0
-    with arc.lock:
-        snap = arc.trainer.snapshot()
-    assert arc.trainer.epoch == 1 and snap.step > 0
-    assert arc.trainer.config.margin == pytest.approx(0.2) and arc.trainer.config.loss == "arcface"
-    assert arc.trainer is lesson_run(at).multi.members[1]
+    frame = at.session_state["les-run"].frame
+    assert frame.epoch == 1 and frame.snapshots[1].step > 0
+    assert frame.configs[1].margin == pytest.approx(0.2) and frame.configs[1].loss == "arcface"
 
 
 ONE_SENTENCE = re.compile(r"^[^\n]+\.$")
@@ -181,10 +179,10 @@ def test_a_bad_preset_raises_one_sentence(preset, needle):
     [
         ({"locked": ["sphereface_form"]}, "locked control 'sphereface_form' is not a control of the Compare unit"),
         ({"hidden": ["colour"]}, "hidden control 'colour'"),
-        ({"use_url": True}, "does not read the URL"),
+        ({"preset": {"pace": "warp"}}, "pace 'warp' is not a pace"),
     ],
 )
-def test_bad_locked_hidden_or_url_binding_raise_one_sentence(kwargs, needle):
+def test_bad_locked_hidden_or_pace_raise_one_sentence(kwargs, needle):
     with pytest.raises(ValueError, match=re.escape(needle)) as caught:
         CompareUnit("les", **kwargs)
     assert ONE_SENTENCE.match(str(caught.value))
@@ -220,11 +218,11 @@ def test_the_compare_page_fixes_nothing():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     run = at.session_state["cmp-run"]
-    assert run.losses == ("softmax", "sphereface", "cosface", "arcface")
+    assert tuple(c.loss for c in run.frame.configs) == ("softmax", "sphereface", "cosface", "arcface")
     assert not at.multiselect(key="cmp-losses").disabled
     for key in ("cmp-dataset", "cmp-backbone", "cmp-arcface-scale", "cmp-cosface-scale", "cmp-arcface-gradient"):
         assert has_widget(at, key), key
     assert not any("fixed this" in t for t in texts(at.caption))
-    arc = {c.loss: c for c in run.multi.configs}["arcface"]
+    arc = {c.loss: c for c in run.trainer.configs}["arcface"]
     assert arc.margin == member_defaults("arcface", 10, 3)["margin"]
     assert (arc.embedding_dim, arc.seed, arc.dataset) == (3, 0, "digits")

@@ -96,7 +96,7 @@ def test_a_lesson_from_preset_to_passed_checks(lesson):
     if lesson.unit == "compare":
         preset = parse_preset(lesson.preset)
         run = at.session_state[f"{unit}-run"]
-        assert tuple(c.loss for c in run.multi.configs) == tuple(presets.compare_losses(lesson.preset))
+        assert tuple(c.loss for c in run.frame.configs) == tuple(presets.compare_losses(lesson.preset))
         assert {k: at.session_state[f"{unit}-shared"][k] for k in preset.shared} == preset.shared
     else:
         values = at.session_state[f"{unit}-values"]

@@ -49,7 +49,7 @@ def test_an_unknown_view_is_refused_with_one_sentence():
 
 
 def test_training_stops_at_every_epoch_end_for_the_hook():
-    from app.live.run import advance_to_epoch_ends
+    from app.training.worker import advance_to_epoch_ends
     from toy_models.train import TrainConfig, Trainer
 
     trainer = Trainer(TrainConfig(num_threads=1))

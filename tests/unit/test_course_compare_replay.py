@@ -242,18 +242,17 @@ def test_an_old_style_compare_run_is_still_left_for_the_instructor(tmp_path, dig
     assert rows["arcface-margin"].status == "ungraded" and "grade this check by hand" in rows["arcface-margin"].reason
 
 
-def test_the_lesson_pages_call_records_a_compare_member(digits):
-    """The lesson page records a check through app.lesson_page.progress.run_record(MemberRun, metrics, unit=...)."""
-    from app.compare.unit import MemberRun
-    from app.lesson_page import progress
+def test_the_lesson_pages_probe_records_a_compare_member(digits):
+    """The lesson page measures and records a check where the model lives, through app.lessons.probe."""
+    from app.lessons.probe import ProbePlan, measure_checks
 
     values = {"softmax": compare_values("softmax"), "arcface": compare_values("arcface", m=0.2)}
     multi = MultiTrainer([TrainConfig(**state.config_fields(v), num_threads=1) for v in values.values()],
                          dataset=digits)
     multi.advance(steps=4)
-    member = MemberRun("softmax", values["softmax"], multi.members[0], threading.Lock())
-    metrics = run_metrics(member.trainer)
-    run = progress.run_record(member, metrics, unit="compare")
+    found = measure_checks(multi, ProbePlan((("c", "softmax", frozenset({"test_accuracy"})),), "compare"))["c"]
+    metrics, run = found.metrics, found.record
+    assert found.values["loss"] == "softmax"  # the member's settings at that moment, for the check's settings
     checked = validate_record(record_with(run))["checks"]["c"]["run"]
     assert checked["member"] == "softmax" and list(checked["members"]) == ["softmax", "arcface"]
     replayed, _ = replay_run(checked)

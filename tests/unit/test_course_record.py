@@ -187,25 +187,26 @@ def test_a_record_without_a_course_is_a_valid_record(record):
 
 def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
     """The app's plumbing, not a hand-made loop: time-budgeted ticks, a slider change handed over with
-    hand_over_hot (request_hyper), then Step; the RUN of its trainer replays to identical metrics."""
-    import time
-
+    the handle's request_hyper, then Step; the RUN its epoch probe records replays to identical metrics."""
     from app.lessons.checks import run_metrics
+    from app.lessons.probe import measure_now
     from app.lessons.run_record import replay_run
-    from app.live import run as live
+    from app.live.unit import config_for
+    from app.training.handle import ModelHandle
+    from app.training.runners import InlineRunner
+    from app.training.worker import dataset_of
 
     values = state.validate({"loss": "arcface", "m": "0.2", "dim": "3", "seed": "3"}).values
-    run = live.LiveRun()
-    live.ensure_trainer(run, values, None)
-    run.playing = True
-    live.train_rest_of_tick(run, time.monotonic() - 0.8)  # a short tick (0.2 s)
-    live.hand_over_hot(run, {**values, "margin": 0.35, "lr": 0.02})
-    live.train_rest_of_tick(run, time.monotonic() - 0.8)
-    live.step_one_epoch(run)
-    metrics = run_metrics(run.trainer)
-    record = run_record(run.trainer, metrics)
+    config = config_for(values, dataset_of(TrainConfig()), None)
+    handle = ModelHandle(InlineRunner(), [config])
+    handle.start(epochs=None, seconds=0.2)  # a short tick
+    handle.request_hyper(0, margin=0.35, lr=0.02)  # a hot change while the tick trains
+    handle.collect()
+    handle.advance(epochs=1, seconds=20)  # Step
+    found = handle.call(measure_now, "c", None, ("test_accuracy", "inter_deg"), "live")["c"]
+    record, metrics = found.record, found.metrics
     assert [changes for _, changes in record["hyper_log"]] == [{"margin": "0.35", "lr": "0.02"}]
     replayed, final = replay_run(json.loads(json.dumps(record)))
     assert run_metrics(replayed) == metrics
-    assert (replayed.step, replayed.epoch) == (run.trainer.step, run.trainer.epoch)
+    assert (replayed.step, replayed.epoch) == (handle.step, handle.epoch)
     assert (final["margin"], final["lr"]) == (0.35, 0.02)
