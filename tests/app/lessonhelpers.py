@@ -98,7 +98,7 @@ def train_until_passed(at: AppTest, lesson: Any, epochs: int) -> None:
     until every check passed or it trained about `epochs` more epochs; then Pause."""
     unit = f"lesson-{lesson.id}"
     run = at.session_state[f"{unit}-run"]
-    model = lambda: run.trainer if lesson.unit == "compare" else run.trainer  # noqa: E731 (rebuilt by Reset)
+    model = lambda: run.trainer  # noqa: E731 (rebuilt by Reset)
     start = model().epoch
     at.button(key=f"{unit}-play").click().run()
     while model().epoch < start + epochs and passed(at, lesson) != {c.id for c in lesson.checks}:
