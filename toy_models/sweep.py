@@ -34,7 +34,7 @@ from .data import Dataset
 from .heads import LOSS_SPECS, check_loss
 from .heads.spec import count_word
 from .train import MultiTrainer, TrainConfig
-from .train.model_run import load_checked_dataset
+from .train.loop import load_checked_dataset
 
 SWEEPABLE_LOSSES = tuple(name for name, spec in LOSS_SPECS.items() if spec.has_margin and not spec.margin_parts)
 MIN_COUNT = 8
