@@ -25,7 +25,8 @@ Three promises hold the design together:
 
 The modules, in reading order:
 
-    config.py    TrainConfig (every setting, validated; hot and cold fields), is_hot_change, choose_device
+    config.py    TrainConfig (every setting one row of the table FIELDS: kind, range or choices, doc, hot),
+                 is_hot_change, choose_device
     records.py   what a run reports: TrainEvent, History, Snapshot, EvalResult
     model.py     build_model (backbone + head from a config alone), head_settings, mlp_plan
     loop.py      the loop's shared parts: BatchStream, train_for, load_checked_dataset, the guard's copies and checks
@@ -39,7 +40,16 @@ The modules, in reading order:
                  replay_multi(initial_configs, hyper_logs, step): the same for a MultiTrainer
 """
 
-from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
+from .config import (
+    DEFAULT_COMPARE_LOSSES,
+    DEVICES,
+    FIELDS,
+    OPTIMIZERS,
+    Setting,
+    TrainConfig,
+    choose_device,
+    is_hot_change,
+)
 from .model import build_model
 from .model_run import GUARD_EVERY, ModelRun
 from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
@@ -50,6 +60,7 @@ from .trainer import Trainer
 __all__ = [
     "DEFAULT_COMPARE_LOSSES",
     "DEVICES",
+    "FIELDS",
     "GUARD_EVERY",
     "OPTIMIZERS",
     "EvalResult",
@@ -57,6 +68,7 @@ __all__ = [
     "ModelRun",
     "MultiMember",
     "MultiTrainer",
+    "Setting",
     "Snapshot",
     "TrainConfig",
     "TrainEvent",
