@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .data import load_dataset
+from .heads import check_loss
 from .train import MultiTrainer, Snapshot, TrainConfig
 
 __all__ = [
@@ -148,7 +149,8 @@ def _members(base: TrainConfig, specs: Sequence[MemberSpec]) -> list[TrainConfig
         overrides = {"loss": spec} if isinstance(spec, str) else dict(spec)
         overrides.setdefault("margin", None)
         overrides.setdefault("scale", None)
-        overrides.setdefault("easy_margin", base.easy_margin and overrides["loss"] == "arcface")
+        takes_easy_margin = "easy_margin" in check_loss(overrides["loss"]).target_options
+        overrides.setdefault("easy_margin", base.easy_margin and takes_easy_margin)
         configs.append(dataclasses.replace(base, **overrides))
     return configs
 

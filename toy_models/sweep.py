@@ -32,12 +32,12 @@ import numpy as np
 from . import geometry, metrics
 from .data import Dataset
 from .heads import LOSS_SPECS, check_loss
+from .heads.spec import count_word
 from .train import MultiTrainer, TrainConfig
-from .train.model_run import load_checked_dataset
+from .train.loop import load_checked_dataset
 
-SWEEPABLE_LOSSES = ("sphereface", "cosface", "arcface")  # one scalar margin each
+SWEEPABLE_LOSSES = tuple(name for name, spec in LOSS_SPECS.items() if spec.has_margin and not spec.margin_parts)
 MIN_COUNT = 8
-SPHEREFACE_DEFAULT_TOP = 4.0  # SphereFace's paper sweeps m = 1 … 4
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,18 @@ class WorkableRange:
 def workable_range(loss: str, num_classes: int, dim: int) -> WorkableRange:
     """The margins that leave room for every class of `num_classes` in `dim` dimensions.
 
-    ArcFace and CosFace: from 0 up to (not including) `geometry.max_margin` for the best spread the dimension
-    allows (`geometry.tammes_angle`), and within the formula's range (LOSS_SPECS). SphereFace: the formula's
-    range, as it has no geometric bound. Softmax, NormFace and the combined margin cannot be swept (ValueError).
+    From the formula's lowest margin up to (not including) `geometry.max_margin` for the best spread the dimension
+    allows (`geometry.tammes_angle`), and within the formula's range (LOSS_SPECS): ArcFace and CosFace. SphereFace
+    has no geometric bound, so its range is the formula's. Losses without a margin or with a margin of several
+    parts (softmax, NormFace, the combined margin) cannot be swept (ValueError).
     """
     spec = check_loss(loss)
     if loss not in SWEEPABLE_LOSSES:
-        raise ValueError(f"a margin sweep needs SphereFace, CosFace or ArcFace; {spec.label} has "
-                         f"{'no margin' if spec.margin_range is None else 'three margins'} to sweep.")
+        names = [LOSS_SPECS[name].short_label for name in SWEEPABLE_LOSSES]
+        needs = f"{', '.join(names[:-1])} or {names[-1]}"
+        has = "no margin" if spec.margin_range is None else f"{count_word(len(spec.margin_parts))} margins"
+        raise ValueError(f"a margin sweep needs {needs}; {spec.label} has {has} to sweep.")
     low, spec_high = (float(v) for v in spec.margin_range)
-    if loss == "sphereface":
-        return WorkableRange(loss, low, spec_high, False, int(num_classes), int(dim))
     bound = geometry.max_margin(loss, separation_rad=geometry.tammes_angle(num_classes, dim))
     if bound <= spec_high:
         return WorkableRange(loss, low, bound, True, int(num_classes), int(dim))
@@ -109,8 +110,8 @@ def margin_grid(
     """`count` (≥ 8) evenly spaced margins across the workable range of `loss` (see `workable_range`).
 
     By default ArcFace and CosFace run from 0 to one step short of the bound (count steps of bound/count:
-    the bound itself leaves no room), SphereFace from 1 to 4. `low` and `high` ask for another span, and
-    get a ValueError naming the workable range when it reaches beyond it.
+    the bound itself leaves no room), SphereFace from 1 to its spec's sweep_top, 4 (the paper's sweep). `low` and
+    `high` ask for another span, and get a ValueError naming the workable range when it reaches beyond it.
     """
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < MIN_COUNT:
         raise ValueError(f"a margin sweep needs at least {MIN_COUNT} margins, got {count!r}")
@@ -118,8 +119,9 @@ def margin_grid(
     if low is None:
         low = limits.low
     if high is None:
-        if loss == "sphereface":
-            high = min(SPHEREFACE_DEFAULT_TOP, limits.high)
+        top = LOSS_SPECS[loss].sweep_top
+        if top is not None:
+            high = min(top, limits.high)
         elif limits.high_open:
             high = low + (limits.high - low) * (count - 1) / count
         else:

@@ -706,3 +706,61 @@ def test_sphereface_lambda_is_zero_in_the_normalized_form_and_floors_at_lambda_m
     head.iteration.fill_(10**6)
     assert head.current_lambda() == 20.0
     assert build_head("sphereface", 3, 4, form="original").current_lambda() == 1000.0  # iteration 0: λ = base
+
+
+# ---------------------------------------------------------------- the one training forward
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"loss": "normface"},
+        {"loss": "cosface"},
+        {"loss": "arcface"},
+        {"loss": "arcface", "easy_margin": True},
+        {"loss": "combined"},
+        {"loss": "sphereface"},
+        {"loss": "sphereface", "form": "original"},
+    ],
+)
+@pytest.mark.parametrize("gradient", ["true", "detached"])
+def test_training_logits_are_margin_logits_of_the_heads_cosines(options, gradient):
+    """head.training_logits (what every trainer calls) against margin_logits on the head's cosines, with the scale,
+    margin and options written out here: equal values and gradients; the scores predict as inference does; and
+    SphereFace's λ counts one step per training call, none in eval()."""
+    options = dict(options)
+    loss = options.pop("loss")
+    torch.manual_seed(0)
+    embeddings = torch.randn(16, 3, requires_grad=True)
+    labels = torch.randint(0, 5, (16,))
+    head = build_head(loss, 3, 5, gradient=gradient, **options)
+    original = options.get("form") == "original"
+    before = int(head.iteration) if loss == "sphereface" else 0
+    logits, scores = head.training_logits(embeddings, labels)
+    extra = {}
+    if options.get("easy_margin"):
+        extra["easy_margin"] = True
+    if original:
+        extra["sphereface_lambda"] = sphereface_lambda(before + 1)  # the first step uses iteration 1 (Caffe)
+    scale = embeddings.norm(dim=1, keepdim=True) if original else LOSS_SPECS[loss].default_scale
+    expected = margin_logits(head.cosine(embeddings), labels, loss, scale, head.margin, gradient=gradient, **extra)
+    torch.testing.assert_close(logits, expected, rtol=0, atol=0)
+    (ours,) = torch.autograd.grad(F.cross_entropy(logits, labels), embeddings)
+    (theirs,) = torch.autograd.grad(F.cross_entropy(expected, labels), embeddings)
+    # (the original form's ‖x‖ is a second path to the embeddings: its terms may add up in another order)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-8 if original else 0)
+    assert torch.equal(scores.argmax(1), head(embeddings.detach()).argmax(1))
+    if loss == "sphereface":
+        assert int(head.iteration) == before + 1
+        head.eval()
+        head.training_logits(embeddings, labels)
+        assert int(head.iteration) == before + 1
+
+
+def test_softmax_training_logits_are_its_linear_logits_and_scores():
+    torch.manual_seed(0)
+    head = build_head("softmax", 3, 4)
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 3, 0])
+    logits, scores = head.training_logits(x, y)
+    torch.testing.assert_close(logits, x @ head.weight.T + head.bias)
+    assert scores is logits

@@ -145,7 +145,7 @@ def test_every_cited_document_and_section_is_in_the_repository():
 
 def test_the_scan_covers_code_docs_and_config():
     scanned = {path.relative_to(ROOT).as_posix() for path in _scanned_files()}
-    for expected in ("toy_models/heads.py", "docs/losses.md", "app/plots/paper_captions.toml", "README.md",
+    for expected in ("toy_models/heads/spec.py", "docs/losses.md", "app/plots/paper_captions.toml", "README.md",
                      "app/components/live_plotly.js", ".streamlit/config.toml"):
         assert expected in scanned, expected
 

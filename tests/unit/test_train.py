@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from toy_models import metrics
 from toy_models.data import load_dataset
-from toy_models.heads import LOSS_SPECS, build_head, sphereface_lambda
+from toy_models.heads import LOSS_SPECS, sphereface_lambda
 from toy_models.train import (
     GUARD_EVERY,
     History,
@@ -26,7 +26,6 @@ from toy_models.train import (
     choose_device,
     is_hot_change,
     stack,
-    training_logits,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -151,44 +150,6 @@ def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
 def test_auto_device_is_the_cpu_here(digits):
     trainer = Trainer(TrainConfig(max_train=200), dataset=load_dataset("digits", max_train=200))
     assert trainer.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
-
-
-# --------------------------------------------------------------------------------------------------------
-# The trainer's forward equals the heads'
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"loss": "softmax"},
-        {"loss": "normface"},
-        {"loss": "cosface"},
-        {"loss": "arcface"},
-        {"loss": "arcface", "easy_margin": True},
-        {"loss": "combined"},
-        {"loss": "sphereface"},
-        {"loss": "sphereface", "form": "original"},
-    ],
-)
-@pytest.mark.parametrize("gradient", ["true", "detached"])
-def test_training_logits_equal_the_heads_forward(options, gradient):
-    options = dict(options)
-    loss = options.pop("loss")
-    extra = {} if loss == "softmax" else {"gradient": gradient}
-    torch.manual_seed(0)
-    embeddings = torch.randn(16, 3, requires_grad=True)
-    labels = torch.randint(0, 5, (16,))
-    ours, theirs = build_head(loss, 3, 5, **options, **extra), build_head(loss, 3, 5, **options, **extra)
-    theirs.load_state_dict(ours.state_dict())
-    logits, scores = training_logits(ours, embeddings, labels)
-    expected = theirs(embeddings, labels)
-    torch.testing.assert_close(logits, expected, rtol=0, atol=0)
-    assert torch.equal(scores.argmax(1), theirs(embeddings.detach()).argmax(1))
-    (grad_ours,) = torch.autograd.grad(F.cross_entropy(logits, labels), embeddings)
-    (grad_theirs,) = torch.autograd.grad(F.cross_entropy(expected, labels), embeddings)
-    torch.testing.assert_close(grad_ours, grad_theirs, rtol=0, atol=0)
-    if loss == "sphereface":
-        assert int(ours.iteration) == int(theirs.iteration) == 1
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -443,7 +404,7 @@ def test_one_batched_step_computes_what_separate_trainers_compute(digits, gradie
     losses, scores, flat_grad = multi.losses_and_gradients(x, y)
     grads = multi.stack.views(flat_grad)
     for i, (member, single) in enumerate(zip(multi.members, singles, strict=True)):
-        logits, single_scores = training_logits(single.head, single.backbone(x), y)
+        logits, single_scores = single.head.training_logits(single.backbone(x), y)
         loss = F.cross_entropy(logits, y)
         params = [*single.backbone.parameters(), *single.head.parameters()]
         expected = torch.autograd.grad(loss, params)

@@ -11,8 +11,7 @@ import torch
 
 from toy_models import heads
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
-from toy_models.train import config as config_module
-from toy_models.train.model_run import head_settings
+from toy_models.train.model import head_settings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,18 +47,17 @@ def test_the_head_declares_which_settings_reach_it(digits, options, expected):
 
 
 def test_a_margin_is_checked_exactly_once_between_set_hyper_and_the_head(digits, monkeypatch):
-    """set_hyper(margin=m) -> TrainConfig.with_hot checks m -> head.margin -> margin_logits -> target_cos: one
-    check_margin call on the whole way, however many steps follow (the head neither re-checks it on set_hyper
-    nor in its forward)."""
+    """set_hyper(margin=m) -> TrainConfig.with_hot checks m -> head.set_hyper -> head.training_logits -> the
+    spec's target: one margin check on the whole way, however many steps follow (the head neither re-checks it on
+    set_hyper nor in its forward). Every margin check is the loss's spec's (LossSpec.check_margin)."""
     calls = []
-    original = heads.check_margin
+    original = heads.LossSpec.check_margin
 
-    def counting(loss, margin):
+    def counting(spec, margin):
         calls.append(margin)
-        return original(loss, margin)
+        return original(spec, margin)
 
-    monkeypatch.setattr(heads, "check_margin", counting)  # MarginHead.set_hyper / __init__ call this one
-    monkeypatch.setattr(config_module, "check_margin", counting)  # TrainConfig's
+    monkeypatch.setattr(heads.LossSpec, "check_margin", counting)  # TrainConfig, heads.check_margin and the heads
     trainer = Trainer(TrainConfig(), dataset=digits)
     calls.clear()
     trainer.set_hyper(margin=0.3)

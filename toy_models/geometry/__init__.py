@@ -25,8 +25,8 @@ and the training code share one formula. `from toy_models import geometry; geome
 every public name; the submodules are there so a reader can hold one topic at a time.
 """
 
+from ..heads.combined import COMPONENTS as COMBINED_COMPONENTS
 from .bounds import (
-    COMBINED_COMPONENTS,
     ScaleBound,
     cosface_min_scale,
     feasible_half_arc,

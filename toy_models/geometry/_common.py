@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..heads import Margin, check_loss, check_margin, target_cos
+from ..heads import LOSS_SPECS, Margin, check_loss, losses_with_option, target_cos
 
 # Angles a hair outside [0, π] (or cosines outside [−1, 1]) from float rounding are accepted and clipped.
 _ROUNDING_TOL = 1e-9
@@ -21,17 +21,16 @@ _ROUNDING_TOL = 1e-9
 
 def _check_options(loss: str, margin, easy_margin: bool, sphereface_lambda: float) -> Margin | None:
     """Validate loss, margin and the per-loss options; return the normalised margin."""
-    check_loss(loss)
+    spec = check_loss(loss)
     if isinstance(margin, numbers.Real) and not isinstance(margin, bool):
         margin = float(margin)
     elif margin is not None and not isinstance(margin, (str, bytes)) and isinstance(margin, Sequence | np.ndarray):
         margin = tuple(float(v) for v in margin)
-    margin = check_margin(loss, margin)
-    if easy_margin and loss != "arcface":
-        raise ValueError(f"easy_margin only exists for arcface, not for {loss}")
+    margin = spec.check_margin(margin)
     lam = float(sphereface_lambda)
-    if lam != 0.0 and loss != "sphereface":
-        raise ValueError(f"sphereface_lambda only exists for sphereface, not for {loss}")
+    for option, used in (("easy_margin", bool(easy_margin)), ("sphereface_lambda", lam != 0.0)):
+        if used and option not in spec.target_options:
+            raise ValueError(f"{option} only exists for {' and '.join(losses_with_option(option))}, not for {loss}")
     if not (math.isfinite(lam) and lam >= 0.0):
         raise ValueError(f"sphereface_lambda must be a finite number ≥ 0, got {sphereface_lambda!r}")
     return margin
@@ -82,6 +81,6 @@ def _check_weight_norms(loss: str, weight_norms) -> tuple[float, float]:
         raise ValueError(f"weight_norms must be two numbers (‖W1‖, ‖W2‖), got {weight_norms!r}") from None
     if not (w1 > 0 and w2 > 0 and math.isfinite(w1) and math.isfinite(w2)):
         raise ValueError(f"weight_norms must be two positive numbers, got {weight_norms!r}")
-    if loss != "softmax" and (w1, w2) != (1.0, 1.0):
+    if LOSS_SPECS[loss].normalised and (w1, w2) != (1.0, 1.0):
         raise ValueError(f"weight_norms only matter for softmax: {loss} normalises the class weights to length 1")
     return w1, w2

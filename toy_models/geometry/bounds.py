@@ -14,10 +14,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ..heads import Margin, check_loss
-from ._common import _ROUNDING_TOL, _check_int, _check_options, _g, _g_of_theta
+from ._common import _ROUNDING_TOL, _check_int, _check_options, _g_of_theta
 from .tammes import tammes_angle, tammes_points
-
-COMBINED_COMPONENTS = ("m2", "m3")
 
 
 def multiclass_separation(num_classes: int | None = None, separation_rad: float | None = None) -> float:
@@ -88,7 +86,7 @@ def max_margin(
     """The largest margin for which the feasible arc (see `feasible_half_arc`) is not empty.
 
     A sample exactly on its class centre must still beat the nearest other centre, sep away:
-    g(0) ≥ cos(sep). Only g(0) matters, so:
+    g(0) ≥ cos(sep). Only g(0) matters; each loss's spec states its rule (`LossSpec.max_margin`):
       ArcFace  cos m ≥ cos sep   → m ≤ sep (2π/C on a circle: 0.63 rad = 36° for C = 10);
       CosFace  1 − m ≥ cos sep   → m ≤ 1 − cos sep (0.29 for C = 8, 0.19 for C = 10);
       SphereFace  g(0) = 1 for every m → no finite bound by this criterion: math.inf.
@@ -101,31 +99,9 @@ def max_margin(
     LOSS_SPECS (e.g. ArcFace with C = 2 allows m up to π). Expect training to struggle well before it.
     Softmax and NormFace have no margin (ValueError).
     """
-    check_loss(loss)
+    spec = check_loss(loss)
     sep = multiclass_separation(num_classes, separation_rad)
-    if loss in ("softmax", "normface"):
-        raise ValueError(f"{loss} has no margin, so it has no largest margin")
-    if loss == "arcface":
-        return sep
-    if loss == "cosface":
-        return 1.0 - math.cos(sep)
-    if loss == "sphereface":
-        return math.inf
-    if component not in COMBINED_COMPONENTS:
-        raise ValueError(
-            f"component must be 'm2' or 'm3' (m1 does not decide whether the arc is empty), got {component!r}"
-        )
-    if margin is None:
-        raise ValueError("the combined bound needs the current margin (m1, m2, m3) to fix the other components")
-    m1, m2, m3 = _check_options(loss, margin, False, 0.0)
-    if component == "m3":
-        # g(0) with m3 = 0 is cos(m2); the margin holds at the centre while cos(m2) − m3 ≥ cos(sep).
-        g0 = float(_g(np.array([1.0]), loss, (m1, m2, 0.0), False, 0.0)[0])
-        return g0 - math.cos(sep)
-    need = math.cos(sep) + m3  # cos(m2) must be at least this
-    if need > 1.0:
-        return -math.inf
-    return math.acos(max(need, -1.0))
+    return spec.max_margin(sep, margin=margin, component=component)
 
 
 def cosface_min_scale(num_classes: int, target_probability: float) -> float:

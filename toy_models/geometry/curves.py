@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..heads import Margin
+from ..heads import LOSS_SPECS, Margin
 from ._common import (
     _check_angles,
     _check_cosines,
@@ -101,33 +101,20 @@ def target_logit_features(
             }
         )
 
-    if loss == "arcface" and margin > 0:
-        if easy_margin:
-            add_jump(math.pi / 2, "easy_margin switches the margin off for cos θ ≤ 0")
-        elif margin < math.pi:
-            add_jump(math.pi - margin, "beyond θ = π − m ArcFace falls back to cos θ − m·sin m")
-    if loss == "combined":
-        m1, m2, _ = margin
-        k = 1
-        while (k * math.pi - m2) / m1 < math.pi:
-            theta = (k * math.pi - m2) / m1
-            if theta > 0:
-                rises = k % 2 == 1
-                multiple = "" if k == 1 else str(k)
-                events.append(
-                    {
-                        "kind": "turn",
-                        "theta_rad": theta,
-                        "theta_deg": math.degrees(theta),
-                        "jump": None,
-                        "direction": "rises" if rises else "falls",
-                        "label": (
-                            f"m1·θ + m2 = {multiple}π at θ = {math.degrees(theta):.1f}°: beyond it the combined target "
-                            + ("rises again (no fallback)" if rises else "falls again")
-                        ),
-                    }
-                )
-            k += 1
+    spec = LOSS_SPECS[loss]
+    for theta, why in spec.target_jumps(margin, easy_margin=easy_margin):
+        add_jump(theta, why)
+    for theta, rises, label in spec.target_turns(margin):
+        events.append(
+            {
+                "kind": "turn",
+                "theta_rad": theta,
+                "theta_deg": math.degrees(theta),
+                "jump": None,
+                "direction": "rises" if rises else "falls",
+                "label": label,
+            }
+        )
     events.sort(key=lambda e: e["theta_rad"])
     monotone = not any(e["kind"] == "turn" or e["direction"] == "up" for e in events)
     return {"start": float(ends[0]), "end": float(ends[1]), "monotone": monotone, "events": events}
@@ -140,7 +127,7 @@ def _class_targets(cos: np.ndarray, loss, margin, easy_margin, sphereface_lambda
     G2(cos θ2) ≥ cos θ1. For the margin losses G1 = G2 = g; for softmax with weight norms w1, w2
     the condition w1·cos θ1 ≥ w2·cos θ2 gives G1 = (w1/w2)·cos, G2 = (w2/w1)·cos.
     """
-    if loss == "softmax":
+    if not LOSS_SPECS[loss].normalised:  # softmax: the weights keep their norms
         w1, w2 = weight_norms
         return (w1 / w2) * cos, (w2 / w1) * cos
     g = _g(cos, loss, margin, easy_margin, sphereface_lambda)
@@ -251,7 +238,7 @@ def decision_margin_band(
 
     band = None
     monotone = np.all(np.diff(b1) >= -1e-12) and np.all(np.diff(b2) >= -1e-12)
-    if loss != "softmax" and monotone:
+    if LOSS_SPECS[loss].normalised and monotone:
         # Go up the left edge from (0, 0), along class 1's boundary to (π, π), then back along
         # class 2's boundary and the bottom edge: the region θ2 < b1(θ1) and θ1 < b2(θ2).
         bx = np.concatenate([[0.0], t, [math.pi], b2[::-1], [0.0]])

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..heads import Margin
+from ..heads import LOSS_SPECS, Margin
 from ._common import _check_options, _g_of_theta
 
 # Two weights closer than this (radians) leave no room for any margin between them.
@@ -118,24 +118,9 @@ def cap_half_arcs(
 
 
 def _closed_form_half_arcs(loss: str, margin: Margin | None, seps: np.ndarray, easy_margin: bool, lam: float):
-    """The half-arcs in closed form where g makes g(φ) − cos(sep − φ) fall monotonically, else None.
-
-    Then the first φ where the margin fails is the root itself: ArcFace cos(φ + m) = cos(sep − φ) at
-    (sep − m)/2; SphereFace cos(mφ) = cos(sep − φ) at sep/(m + 1) (λ = 0); CosFace
-    2·sin(sep/2)·sin(sep/2 − φ) = m; NormFace sep/2. Clipped at 0 where even the centre fails.
-    """
+    """The half-arcs in closed form where the loss's spec has one (`LossSpec.half_arcs`), else None."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        if loss == "normface":
-            return seps / 2.0
-        if loss == "arcface" and not easy_margin:
-            return np.maximum(0.0, (seps - margin) / 2.0)
-        if loss == "sphereface" and lam == 0.0:
-            return seps / (margin + 1.0)
-        if loss == "cosface":
-            half = np.sin(seps / 2.0)
-            ratio = np.where(half > 0, margin / (2.0 * half), np.inf)
-            return np.where(ratio <= 1.0, np.maximum(0.0, seps / 2.0 - np.arcsin(np.minimum(ratio, 1.0))), 0.0)
-    return None
+        return LOSS_SPECS[loss].half_arcs(margin, seps, easy_margin=easy_margin, sphereface_lambda=lam)
 
 
 _GRID = np.linspace(0.0, 1.0, 257)  # the first grid over [0, sep], as fractions of sep

@@ -25,11 +25,14 @@ Three promises hold the design together:
 
 The modules, in reading order:
 
-    config.py    TrainConfig (every setting, validated; hot and cold fields), is_hot_change, choose_device
+    config.py    TrainConfig (every setting one row of the table FIELDS: kind, range or choices, doc, hot),
+                 is_hot_change, choose_device
     records.py   what a run reports: TrainEvent, History, Snapshot, EvalResult
-    run.py       ModelRun, one model's bookkeeping shared by both trainers: history, events, the guard, hot
-                 settings, evaluation, snapshots; build_model, training_logits, the batch stream
-    trainer.py   Trainer: one backbone + head, torch.optim, autograd
+    model.py     build_model (backbone + head from a config alone), head_settings, mlp_plan
+    loop.py      the loop's shared parts: BatchStream, train_for, load_checked_dataset, the guard's copies and checks
+    model_run.py ModelRun, one model's bookkeeping shared by both trainers: history, events, the guard, hot
+                 settings, evaluation, snapshots
+    trainer.py   Trainer: one backbone + head, torch.optim, autograd (the head's training_logits is the forward)
     multi.py     MultiTrainer: several heads on identical batches; its members; the autograd reference pass
     stack.py     ParameterStack: the members' parameters in one flat buffer, their optimizer state and update
     batched.py   the fast path: all members' MLP and heads in one batched pass with the backward written out
@@ -37,8 +40,18 @@ The modules, in reading order:
                  replay_multi(initial_configs, hyper_logs, step): the same for a MultiTrainer
 """
 
-from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
-from .model_run import GUARD_EVERY, ModelRun, build_model, training_logits
+from .config import (
+    DEFAULT_COMPARE_LOSSES,
+    DEVICES,
+    FIELDS,
+    OPTIMIZERS,
+    Setting,
+    TrainConfig,
+    choose_device,
+    is_hot_change,
+)
+from .model import build_model
+from .model_run import GUARD_EVERY, ModelRun
 from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
 from .records import EvalResult, History, Snapshot, TrainEvent
 from .replay import replay, replay_multi
@@ -47,6 +60,7 @@ from .trainer import Trainer
 __all__ = [
     "DEFAULT_COMPARE_LOSSES",
     "DEVICES",
+    "FIELDS",
     "GUARD_EVERY",
     "OPTIMIZERS",
     "EvalResult",
@@ -54,6 +68,7 @@ __all__ = [
     "ModelRun",
     "MultiMember",
     "MultiTrainer",
+    "Setting",
     "Snapshot",
     "TrainConfig",
     "TrainEvent",
@@ -64,5 +79,4 @@ __all__ = [
     "reference_losses_and_gradients",
     "replay",
     "replay_multi",
-    "training_logits",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..heads import ClassifierHead, MarginHead, SphereFaceHead, target_cos
+from ..heads import ClassifierHead, MarginHead
 from .stack import ParameterStack
 
 _NORM_EPS = 1e-12  # F.normalize's: a norm below it counts as it
@@ -60,8 +60,8 @@ class BatchedPass:
         """(losses (M,), scores (M, C, N), gradient of the summed losses for stack.flat) of one batch. The
         gradient buffer is the pass's own: it holds the result until the next call.
 
-        heads: the members' heads, for their settings (scale, margin, gradient mode, SphereFace's λ, which
-        advances here per training forward as in SphereFaceHead.forward).
+        heads: the members' heads, for their settings: each margin head's `training_target` (the spec's g with its
+        margin and options; SphereFace's λ advances there, once per training forward), `scale_for` and gradient.
         """
         with torch.no_grad():
             saved: list[torch.Tensor] = []
@@ -136,19 +136,21 @@ class BatchedPass:
 
 class _HeadPass:
     """Every member's head on its own features, as one batched computation: forward on construction (under
-    torch.no_grad()), then `backward`, written out. It computes what training_logits and the mean cross-entropy
-    compute for each member's head.
+    torch.no_grad()), then `backward`, written out. It computes what head.training_logits and the mean
+    cross-entropy compute for each member's head.
 
     Layout: logits are (M, C, N), classes-major, so that the softmax over C runs with the samples innermost.
     Class weights and features are normalised together (F.normalize's convention: a norm below 1e-12 counts
     as 1e-12); a softmax member's rows are divided by 1 instead, so one product W·xᵀ (+ bias) gives the cosines
     of the margin members and the plain logits of the softmax ones. A margin enters as an offset g(θ_y) − cos θ_y
-    on the target entry (g is heads.target_cos, the one formula), then the member's scale multiplies its row.
+    on the target entry (g is the head's training_target: its spec's formula), then the member's scale multiplies
+    its row.
 
     The backward is that of autograd for these ops. With gradient="detached" (the default) the offset is a
     constant, the straight-through estimator; with "true" the target entry's gradient is multiplied by g′,
-    which autograd computes on the (N,) target cosines alone. A scale that depends on the features (SphereFace's
-    original form: ‖x‖) is differentiated the same way.
+    which autograd computes on the (N,) target cosines alone, through the spec's g (no derivative is written out
+    per loss). A scale that depends on the features (SphereFace's original form: ‖x‖) is differentiated the same
+    way.
     """
 
     def __init__(self, batched: BatchedPass, heads: Sequence[ClassifierHead], embeddings: torch.Tensor,
@@ -181,15 +183,13 @@ class _HeadPass:
                 targets.append(cos_y[k])
                 scales.append(1.0)
                 continue
-            if isinstance(head, SphereFaceHead) and head.training:
-                head.iteration += 1  # λ advances per training forward, as in SphereFaceHead.forward
-            options = head.target_options()
+            target_of = head.training_target()  # the spec's g with the head's settings; advances SphereFace's λ
             if head.gradient == "detached":
-                target = target_cos(cos_y[k], head.loss_name, head.margin, **options)
+                target = target_of(cos_y[k])
             else:
                 cosines = cos_y[k].detach().requires_grad_()
                 with torch.enable_grad():
-                    target = target_cos(cosines, head.loss_name, head.margin, **options)
+                    target = target_of(cosines)
                 self.true_targets.append((k, cosines, target))
                 target = target.detach()
             targets.append(target)

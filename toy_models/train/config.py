@@ -1,4 +1,4 @@
-"""TrainConfig: every setting a run depends on, validated once; which settings are hot; the device."""
+"""TrainConfig: every setting a run depends on, one row of a table each (FIELDS), validated once; the device."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import copy
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
 
 from ..data import DATASETS
-from ..heads import GRADIENTS, LOSS_SPECS, LOSSES, SPHEREFACE_FORMS, check_margin
+from ..heads import GRADIENTS, LOSS_SPECS, LOSSES, SPHEREFACE_FORMS, LossSpec, Margin, losses_with_option
+from ..heads.spec import count_word
 from ..nets import BACKBONES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -29,32 +31,166 @@ def is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
+# --------------------------------------------------------------------------------------------------------
+# The table: one row per setting
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of TrainConfig's table: a field, the values it accepts, what it means, whether it is hot.
+
+    kind:      "int", "float", "choice", "bool", "path" (a folder, or None), "classes" (class indices), or "margin"
+               (its rule is the loss's: LossSpec.check_margin, applied by TrainConfig).
+    low, high: the range of an int or float; low_open / high_open exclude that end (lr > 0, momentum < 1).
+    choices:   the values of a choice; `normalise` makes a raw value's spelling canonical first ("Fashion_MNIST").
+    none_ok:   None is accepted (it means: all samples, the loss's default, torch's own thread count).
+    hot:       a running model takes a new value in place (Trainer.set_hyper); every other setting is cold.
+    what:      how "unknown ..." names a choice ("gradient option"), when not by its field name.
+    """
+
+    kind: str
+    doc: str
+    name: str = ""  # filled in from the field the row describes
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    none_ok: bool = False
+    hot: bool = False
+    what: str = ""
+    normalise: Callable[[Any], Any] | None = None
+
+    def describe(self) -> str:
+        """What a valid value is, as the error sentence says it: "a positive integer or None"."""
+        text = {
+            "int": self._describe_int,
+            "float": self._describe_float,
+            "choice": lambda: f"one of {', '.join(map(str, self.choices))}",
+            "bool": lambda: "true or false",
+            "path": lambda: "a folder",
+            "classes": lambda: "non-negative class indices",
+            "margin": lambda: "the loss's margin",
+        }[self.kind]()
+        return text + (" or None" if self.none_ok else "")
+
+    def _describe_int(self) -> str:
+        if self.high is not None:
+            return f"an integer from {self.low} to {self.high}"
+        named = {0: "a non-negative integer", 1: "a positive integer"}
+        return named.get(self.low, f"an integer of at least {self.low}")
+
+    def _describe_float(self) -> str:
+        if self.high is not None:
+            opening, closing = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"a number in {opening}{self.low:g}, {self.high:g}{closing}"
+        if self.low == 0:
+            return "a positive number" if self.low_open else "a non-negative number"
+        return f"a number {'above' if self.low_open else 'of at least'} {self.low:g}"
+
+    def _in_range(self, value: float) -> bool:
+        above_low = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below_high = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above_low and below_high
+
+    def check(self, value: Any) -> Any:
+        """The value, normalised (a float for a float, the canonical spelling of a choice), or ValueError naming
+        the field, the rule and the value."""
+        if value is None and self.none_ok:
+            return None
+        if self.kind == "choice":
+            key = self.normalise(value) if self.normalise is not None else value
+            if key not in self.choices:
+                raise ValueError(f"unknown {self.what or self.name} {value!r}: choose one of "
+                                 f"{', '.join(map(str, self.choices))}")
+            return key
+        if self.kind == "path":
+            return str(value)
+        if self.kind == "margin":
+            return value
+        if self.kind == "classes":
+            indices = (value,) if is_int(value) else value
+            try:
+                valid = not isinstance(indices, str) and all(is_int(c) and c >= 0 for c in indices)
+            except TypeError:  # not a sequence at all
+                valid = False
+            if valid:
+                return tuple(int(c) for c in indices)
+        elif self.kind == "bool" and isinstance(value, bool):
+            return value
+        elif self.kind == "int" and is_int(value) and self._in_range(value):
+            return value
+        elif self.kind == "float" and is_number(value) and self._in_range(float(value)):
+            return float(value)
+        raise ValueError(f"{self.name} must be {self.describe()}, got {value!r}")
+
+
+def setting(default: Any, kind: str, doc: str, **rule: Any) -> Any:
+    """A dataclass field whose metadata is its row of the table (the name is filled in below the class)."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(kind, doc, default=default, **rule)})
+
+
+def integer(default: int | None, doc: str, *, low: int, high: int | None = None, **rule: Any) -> Any:
+    return setting(default, "int", doc, low=low, high=high, **rule)
+
+
+def number(default: float | None, doc: str, *, low: float | None = None, above: float | None = None,
+           below: float | None = None, **rule: Any) -> Any:
+    """low: the smallest value allowed; above: values must exceed it; below: values must stay under it."""
+    return setting(default, "float", doc, low=above if low is None else low, low_open=low is None and above is not None,
+                high=below, high_open=below is not None, **rule)
+
+
+def choice(default: str, doc: str, choices: tuple, **rule: Any) -> Any:
+    return setting(default, "choice", doc, choices=tuple(choices), **rule)
+
+
+def _dataset_key(name: Any) -> str:
+    return str(name).strip().lower().replace("_", "-")
+
+
+def _backbone_key(name: Any) -> str:
+    return str(name).strip().lower()
+
+
+# "margin must be a number (three numbers for combined)": the losses whose margin has several parts, named.
+_MARGIN_SHAPES = ", ".join(f"{count_word(len(spec.margin_parts))} numbers for {name}"
+                           for name, spec in LOSS_SPECS.items() if spec.margin_parts)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on. Validated on construction; `to_dict`/`from_dict` for JSON.
 
-    `scale` and `margin` may be None, meaning the loss's default from `heads.LOSS_SPECS`; `resolved()`
-    fills them in (a Trainer always stores the resolved config, so a saved config replays even if a
-    default changes later). The defaults train digits with a 3-D embedding to ≥ 95 % test accuracy in a
-    few seconds on a laptop CPU.
+    Each field is one row of a table (`FIELDS`: kind, range or choices, doc, hot), checked by the row on
+    construction; the rules that join fields follow (`_check_loss_settings`). `scale` and `margin` may be None,
+    meaning the loss's default from `heads.LOSS_SPECS`; `resolved()` fills them in (a Trainer always stores the
+    resolved config, so a saved config replays even if a default changes later). The defaults train digits with a
+    3-D embedding to ≥ 95 % test accuracy in a few seconds on a laptop CPU.
     """
 
-    # data
-    dataset: str = "digits"
-    data_dir: str | None = None
-    max_train: int | None = None
-    max_test: int | None = None
-    holdout_classes: tuple[int, ...] = ()
-    data_seed: int = 0  # the train/test split; fixed apart from `seed` so that runs can share one dataset
-    num_identities: int = 8  # the "toy" dataset only
-    # model
-    backbone: str = "mlp"
-    embedding_dim: int = 3
-    hidden: int = 64
-    # loss
-    loss: str = "arcface"
-    scale: float | None = None
-    margin: float | tuple[float, float, float] | None = None
+    # -- data --------------------------------------------------------------------------------------------
+    dataset: str = choice("digits", "the data: the embedded 8×8 digits, MNIST, Fashion-MNIST (IDX files in data_dir) "
+                          "or the synthetic toy identities", DATASETS, normalise=_dataset_key)
+    data_dir: str | None = setting(None, "path", "the folder of the MNIST / Fashion-MNIST IDX files", none_ok=True)
+    max_train: int | None = integer(None, "use at most this many training samples (None: all)", low=1, none_ok=True)
+    max_test: int | None = integer(None, "use at most this many test samples (None: all)", low=1, none_ok=True)
+    holdout_classes: tuple[int, ...] = setting((), "classes", "classes kept out of training, for open-set verification")
+    data_seed: int = integer(0, "seeds the train/test split; apart from `seed`, so that runs can share one dataset",
+                             low=0)
+    num_identities: int = integer(8, "identities of the toy dataset (the others ignore it)", low=2, high=20)
+    # -- model -------------------------------------------------------------------------------------------
+    backbone: str = choice("mlp", "the network from image to embedding", BACKBONES, normalise=_backbone_key)
+    embedding_dim: int = integer(3, "the embedding's dimension: 2 puts the features on a circle, 3 on a sphere", low=2)
+    hidden: int = integer(64, "the width of the backbone's hidden layers", low=1)
+    # -- loss --------------------------------------------------------------------------------------------
+    loss: str = choice("arcface", "the loss, and with it the head", LOSSES)
+    scale: float | None = number(None, "s: logits are s·cos θ (None: the loss's default; softmax has none)", above=0,
+                                 none_ok=True, hot=True)
+    margin: float | tuple[float, float, float] | None = setting(
+        None, "margin", "m, in the loss's own unit (None: the loss's default); checked by the loss's spec",
+        none_ok=True, hot=True)
     # "detached": the straight-through gradient of insightface and opensphere (forward values unchanged, the
     # gradient of plain scaled softmax). "true" differentiates through the margin, whose slope vanishes where the
     # target bends (ArcFace: d cos(θ + m)/dθ = 0 at θ = π − m). Measured on 3-D digits, this config otherwise,
@@ -63,139 +199,66 @@ class TrainConfig:
     # (ArcFace 0.897-0.975, W-EC 2.6-9.9°; SphereFace 0.947-0.975, W-EC 5.4-9.3°), as all eleven do with
     # "detached" (ArcFace 0.950-0.972, SphereFace 0.928-0.978). A real trap, but not the rule; the default
     # cannot fall into it. tests/unit/test_science.py keeps seed 0 on record.
-    gradient: str = "detached"
-    easy_margin: bool = False  # ArcFace only
-    sphereface_form: str = "normalized"
-    lambda_base: float = 1000.0  # SphereFace "original" form: λ = max(λ_min, base·(1 + γ·iter)^−power)
-    lambda_gamma: float = 0.12
-    lambda_power: float = 1.0
-    lambda_min: float = 5.0
-    # optimisation
-    optimizer: str = "adam"
-    lr: float = 0.01
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    seed: int = 0
-    # runtime
-    device: str = "auto"
-    num_threads: int | None = None
-    snapshot_per_class: int = 50
+    gradient: str = choice("detached", "the margin's gradient: straight-through (detached) or true", GRADIENTS,
+                           what="gradient option", hot=True)
+    easy_margin: bool = setting(False, "bool", "ArcFace only: the margin applies only where cos θ > 0", hot=True)
+    sphereface_form: str = choice("normalized", "SphereFace's form: unit features and s, or the 2017 paper's ‖x‖ "
+                                  "and λ annealing", SPHEREFACE_FORMS, what="SphereFace form")
+    lambda_base: float = number(1000.0, "SphereFace original form: λ = max(λ_min, base·(1 + γ·iter)^−power)", low=0,
+                                hot=True)
+    lambda_gamma: float = number(0.12, "SphereFace original form: γ, how fast λ decays", low=0, hot=True)
+    lambda_power: float = number(1.0, "SphereFace original form: the power of λ's decay", low=0, hot=True)
+    lambda_min: float = number(5.0, "SphereFace original form: the floor λ decays to", low=0, hot=True)
+    # -- optimisation ------------------------------------------------------------------------------------
+    optimizer: str = choice("adam", "the optimizer", OPTIMIZERS)
+    lr: float = number(0.01, "the learning rate", above=0, hot=True)
+    momentum: float = number(0.9, "SGD only: the momentum", low=0, below=1, hot=True)
+    weight_decay: float = number(0.0, "L2 weight decay", low=0, hot=True)
+    batch_size: int = integer(64, "samples per optimiser step", low=1)
+    seed: int = integer(0, "seeds the initial weights and the batch order", low=0)
+    # -- runtime -----------------------------------------------------------------------------------------
+    device: str = choice("auto", "where to train: auto picks CUDA, then Apple MPS, then the CPU", DEVICES)
+    num_threads: int | None = integer(None, "torch's CPU threads (None: leave torch's setting alone)", low=1,
+                                      none_ok=True)
+    snapshot_per_class: int = integer(50, "test samples per class that a snapshot shows", low=1, hot=True)
 
-    hot_fields: ClassVar[frozenset[str]] = frozenset(
-        {
-            "scale",
-            "margin",
-            "gradient",
-            "easy_margin",
-            "lambda_base",
-            "lambda_gamma",
-            "lambda_power",
-            "lambda_min",
-            "lr",
-            "momentum",
-            "weight_decay",
-            "snapshot_per_class",
-        }
-    )
-    # Every other field is cold: changing it needs a new Trainer (model shape, data, seed, optimizer kind,
-    # device). Set below the class, once the fields exist.
+    # Hot fields change a running model (their rows say hot=True); every other field is cold: changing it needs a
+    # new Trainer (model shape, data, seed, optimizer kind, device). Set below the class, from the table.
+    hot_fields: ClassVar[frozenset[str]]
     cold_fields: ClassVar[frozenset[str]]
     # Fields that MultiTrainer members may set differently; all the others they must share.
-    member_fields: ClassVar[frozenset[str]] = hot_fields | {"loss", "sphereface_form"}
+    member_fields: ClassVar[frozenset[str]]
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__  # normalising a frozen dataclass in place, before anyone sees it
+        for row in FIELDS.values():  # each field by its row of the table
+            object.__setattr__(self, row.name, row.check(getattr(self, row.name)))  # normalised before anyone sees it
+        self._check_loss_settings()
 
-        def fail(message: str) -> None:
-            raise ValueError(message)
-
-        dataset = str(self.dataset).strip().lower().replace("_", "-")
-        if dataset not in DATASETS:
-            fail(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
-        set_(self, "dataset", dataset)
-        if self.data_dir is not None:
-            set_(self, "data_dir", str(self.data_dir))
-        for name in ("max_train", "max_test"):
-            value = getattr(self, name)
-            if value is not None and (not is_int(value) or value < 1):
-                fail(f"{name} must be a positive integer or None, got {value!r}")
-        holdout = self.holdout_classes
-        if is_int(holdout):
-            holdout = (holdout,)
-        if isinstance(holdout, str) or not all(is_int(c) and c >= 0 for c in holdout):
-            fail(f"holdout_classes must be non-negative class indices, got {self.holdout_classes!r}")
-        set_(self, "holdout_classes", tuple(int(c) for c in holdout))
-        for name in ("data_seed", "seed"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
-                fail(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
-        if not is_int(self.num_identities) or not 2 <= self.num_identities <= 20:
-            fail(f"num_identities must be an integer from 2 to 20, got {self.num_identities!r}")
-
-        backbone = str(self.backbone).strip().lower()
-        if backbone not in BACKBONES:
-            fail(f"unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
-        set_(self, "backbone", backbone)
-        if not is_int(self.embedding_dim) or self.embedding_dim < 2:
-            fail(f"embedding_dim must be an integer of at least 2, got {self.embedding_dim!r}")
-        if not is_int(self.hidden) or self.hidden < 1:
-            fail(f"hidden must be a positive integer, got {self.hidden!r}")
-
-        if self.loss not in LOSS_SPECS:
-            fail(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+    def _check_loss_settings(self) -> None:
+        """The rules that join fields: the loss decides whether a scale and a margin exist, checks the margin, and
+        takes easy_margin only if its target honours it."""
         spec = LOSS_SPECS[self.loss]
-        if self.scale is not None:
-            if not spec.uses_scale:
-                fail(f"{self.loss} takes no scale: it is a plain linear layer on unnormalised features")
-            if not is_number(self.scale) or self.scale <= 0:
-                fail(f"scale must be a positive number, got {self.scale!r}")
-            set_(self, "scale", float(self.scale))
+        if self.scale is not None and not spec.uses_scale:
+            raise ValueError(f"{self.loss} takes no scale: it is a plain linear layer on unnormalised features")
         if self.margin is not None:
-            if spec.margin_range is None:
-                fail(f"{self.loss} takes no margin")
-            margin = self.margin
-            if isinstance(margin, (list, tuple)) and self.loss != "combined":
-                if len(margin) != 1:
-                    fail(f"{self.loss} takes one margin number, got {len(margin)}")
-                margin = margin[0]
-            if isinstance(margin, bool) or not (is_number(margin) or isinstance(margin, (list, tuple))):
-                fail(f"margin must be a number (three numbers for combined), got {self.margin!r}")
-            if isinstance(margin, (list, tuple)) and not all(is_number(v) for v in margin):
-                fail(f"margin must be finite numbers, got {self.margin!r}")
-            set_(self, "margin", check_margin(self.loss, margin))
-        if self.gradient not in GRADIENTS:
-            fail(f"unknown gradient option {self.gradient!r}: choose one of {', '.join(GRADIENTS)}")
-        if not isinstance(self.easy_margin, bool):
-            fail(f"easy_margin must be true or false, got {self.easy_margin!r}")
-        if self.easy_margin and self.loss != "arcface":
-            fail(f"easy_margin applies to arcface only, not {self.loss}")
-        if self.sphereface_form not in SPHEREFACE_FORMS:
-            fail(f"unknown SphereFace form {self.sphereface_form!r}: choose one of {', '.join(SPHEREFACE_FORMS)}")
-        for name in ("lambda_base", "lambda_gamma", "lambda_power", "lambda_min"):
-            value = getattr(self, name)
-            if not is_number(value) or value < 0:
-                fail(f"{name} must be a non-negative number, got {value!r}")
-            set_(self, name, float(value))
+            object.__setattr__(self, "margin", self._checked_margin(spec))
+        if self.easy_margin and "easy_margin" not in spec.target_options:
+            raise ValueError(f"easy_margin applies to {' and '.join(losses_with_option('easy_margin'))} only, "
+                             f"not {self.loss}")
 
-        if self.optimizer not in OPTIMIZERS:
-            fail(f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        if not is_number(self.lr) or self.lr <= 0:
-            fail(f"lr must be a positive number, got {self.lr!r}")
-        if not is_number(self.momentum) or not 0 <= self.momentum < 1:
-            fail(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-        if not is_number(self.weight_decay) or self.weight_decay < 0:
-            fail(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
-        for name in ("lr", "momentum", "weight_decay"):
-            set_(self, name, float(getattr(self, name)))
-        if not is_int(self.batch_size) or self.batch_size < 1:
-            fail(f"batch_size must be a positive integer, got {self.batch_size!r}")
-
-        if self.device not in DEVICES:
-            fail(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
-        if self.num_threads is not None and (not is_int(self.num_threads) or self.num_threads < 1):
-            fail(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
-        if not is_int(self.snapshot_per_class) or self.snapshot_per_class < 1:
-            fail(f"snapshot_per_class must be a positive integer, got {self.snapshot_per_class!r}")
+    def _checked_margin(self, spec: LossSpec) -> Margin:
+        if spec.margin_range is None:
+            raise ValueError(f"{self.loss} takes no margin")
+        margin = self.margin
+        if isinstance(margin, (list, tuple)) and not spec.margin_parts:
+            if len(margin) != 1:
+                raise ValueError(f"{self.loss} takes one margin number, got {len(margin)}")
+            margin = margin[0]
+        if isinstance(margin, bool) or not (is_number(margin) or isinstance(margin, (list, tuple))):
+            raise ValueError(f"margin must be a number ({_MARGIN_SHAPES}), got {self.margin!r}")
+        if isinstance(margin, (list, tuple)) and not all(is_number(v) for v in margin):
+            raise ValueError(f"margin must be finite numbers, got {self.margin!r}")
+        return spec.check_margin(margin)
 
     @property
     def effective_scale(self) -> float | None:
@@ -270,7 +333,15 @@ class TrainConfig:
         return cls(**values)
 
 
-TrainConfig.cold_fields = frozenset(f.name for f in dataclasses.fields(TrainConfig)) - TrainConfig.hot_fields
+FIELDS: Mapping[str, Setting] = MappingProxyType({
+    field.name: dataclasses.replace(field.metadata["setting"], name=field.name)
+    for field in dataclasses.fields(TrainConfig)
+})
+"""TrainConfig's table: {field name: Setting}, in field order. A new setting is one new field row in the class."""
+
+TrainConfig.hot_fields = frozenset(name for name, setting in FIELDS.items() if setting.hot)
+TrainConfig.cold_fields = frozenset(FIELDS) - TrainConfig.hot_fields
+TrainConfig.member_fields = TrainConfig.hot_fields | {"loss", "sphereface_form"}
 
 
 def is_hot_change(old: TrainConfig, new: TrainConfig) -> bool:

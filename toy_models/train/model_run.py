@@ -1,10 +1,11 @@
 """One model's run: the bookkeeping Trainer and every MultiTrainer member share (history, events, the divergence
-guard, hot settings, evaluation, snapshots), and the small pieces both trainers use.
+guard, hot settings, evaluation, snapshots).
 
 A `ModelRun` does not optimise. The trainer that owns it takes the steps and reports each one through the
 "driving" methods (`keep_last_good`, `record_step`, `add_correct`, `end_epoch`, `restore_last_good`,
 `apply_requested_hyper`); everything a caller reads (`snapshot`, `history`, `events`, `evaluate_all`) and every
-hot change (`set_hyper`, `request_hyper`) lives here, written once for both trainers.
+hot change (`set_hyper`, `request_hyper`) lives here, written once for both trainers. The model comes from
+model.py, the loop's parts from loop.py.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,10 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import metrics
-from ..data import Dataset, load_dataset
-from ..heads import ClassifierHead, MarginHead, SphereFaceHead, build_head, margin_logits
-from ..nets import MLPBackbone, build_backbone
-from .config import TrainConfig, is_int, is_number
+from ..data import Dataset
+from ..heads import ClassifierHead, MarginHead
+from .config import TrainConfig
+from .loop import all_finite
+from .model import build_model, head_settings
 from .records import EvalResult, History, Snapshot, TrainEvent
 
 GUARD_EVERY = 25  # steps between last-good copies; a copy of these tiny nets costs microseconds
@@ -42,97 +42,6 @@ _MODE_DEPENDENT = (
 )
 
 
-# --------------------------------------------------------------------------------------------------------
-# The model and its training forward
-
-
-def head_settings(config: TrainConfig, head: ClassifierHead) -> dict[str, Any]:
-    """The config's values of the settings that reach `head`: the hot fields it lists in head.hyper().
-
-    The one rule for which settings a head takes, used when the head is built and at every hot change; the
-    head declares what it has (SphereFace's λ settings only in its original form, easy_margin only ArcFace).
-    """
-    return {name: getattr(config, name) for name in head.hyper() if name in TrainConfig.hot_fields}
-
-
-def build_model(config: TrainConfig, input_shape: Sequence[int], num_classes: int) -> tuple[nn.Module, ClassifierHead]:
-    """(backbone, head) initialised from `config.seed` alone: the global RNG is forked, so it is neither
-    used nor changed. Two configs with the same seed and architecture get identical backbones."""
-    config = config.resolved()
-    shape = {"form": config.sphereface_form} if config.loss == "sphereface" else {}  # cold: fixes the head's kind
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        backbone = build_backbone(config.backbone, input_shape, config.embedding_dim, hidden=config.hidden)
-        head = build_head(config.loss, config.embedding_dim, num_classes, **shape)
-    head.set_hyper(validated=True, **head_settings(config, head))  # TrainConfig checked them
-    return backbone, head
-
-
-def training_logits(
-    head: ClassifierHead, embeddings: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(training logits, prediction scores): the logits with the margin for the loss, and scores whose argmax is
-    the head's inference prediction (cosines for margin heads, the plain logits W·x + b for softmax).
-
-    For a margin head this is MarginHead.forward(embeddings, labels) spelled out, because the trainers need the
-    plain cosines too; SphereFace's λ schedule advances per training forward as in SphereFaceHead.forward. A
-    unit test holds it to head(embeddings, labels) for every loss.
-    """
-    if not isinstance(head, MarginHead):
-        logits = head(embeddings, labels)
-        return logits, logits
-    cosine = head.cosine(embeddings)
-    if isinstance(head, SphereFaceHead) and head.training:
-        head.iteration += 1
-    logits = margin_logits(
-        cosine, labels, head.loss_name, head.scale_for(embeddings), head.margin, gradient=head.gradient,
-        **head.target_options(),
-    )
-    return logits, cosine
-
-
-def mlp_plan(backbone: nn.Module) -> list[tuple[str, str | None]] | None:
-    """The MLP's layers as [("linear", param prefix), ("relu", None), ...], or None if it is not a plain MLP.
-
-    Only Flatten, Linear and ReLU are understood; anything else (the CNN) is called as a module.
-    """
-    if not isinstance(backbone, MLPBackbone):
-        return None
-    layers = [(f"body.{name}", module) for name, module in backbone.body.named_children()]
-    layers.append(("embedding", backbone.embedding))
-    plan: list[tuple[str, str | None]] = []
-    for prefix, module in layers:
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            plan.append(("linear", prefix))
-        elif isinstance(module, nn.ReLU):
-            plan.append(("relu", None))
-        elif not isinstance(module, nn.Flatten):
-            return None
-    return plan
-
-
-# --------------------------------------------------------------------------------------------------------
-# Small pieces
-
-
-def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
-    """One check over many small tensors (a concatenation is cheaper than a check per tensor). x·0 is 0 for a
-    finite x and NaN for ±inf and NaN, so the sum of the zeroed values is finite exactly when all are: two passes
-    over the data instead of torch.isfinite's four."""
-    flat = [t.detach().reshape(-1) for t in tensors]
-    return bool(torch.isfinite(torch.cat(flat).mul_(0.0).sum())) if flat else True
-
-
-def clone_tree(value):
-    """Deep copy of nested dicts/lists of tensors (an optimizer state_dict), far cheaper than copy.deepcopy."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {k: clone_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone_tree(v) for v in value]
-    return value
-
 
 def _class_balanced_indices(labels: torch.Tensor, num_classes: int, per_class: int) -> torch.Tensor:
     """The first `per_class` samples of every class, in data order (deterministic, no RNG)."""
@@ -145,88 +54,6 @@ def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
-
-class BatchStream:
-    """Seeded epochs of shuffled mini-batch indices. An epoch is one pass over the training set; its last batch
-    may be smaller. The generator is the stream's own, so nothing global is drawn from or changed."""
-
-    def __init__(self, num_samples: int, batch_size: int, seed: int, device: torch.device):
-        self.num_samples = num_samples
-        self.batch_size = batch_size
-        self.device = device
-        self.generator = torch.Generator().manual_seed(seed)
-        self.epoch = 0
-        self.position = 0
-        self.order = self._shuffle()
-
-    def _shuffle(self) -> torch.Tensor:
-        return torch.randperm(self.num_samples, generator=self.generator).to(self.device)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(self.num_samples / self.batch_size)
-
-    @property
-    def epoch_fraction(self) -> float:
-        return self.position / self.num_samples
-
-    def next(self) -> tuple[torch.Tensor, bool]:
-        """(indices of the next batch, whether it completes an epoch)."""
-        index = self.order[self.position : self.position + self.batch_size]
-        self.position += index.shape[0]  # (not len(): a Python-level method of Tensor)
-        if self.position < self.num_samples:
-            return index, False
-        self.epoch += 1
-        self.position = 0
-        self.order = self._shuffle()
-        return index, True
-
-
-def train_for(
-    take_step: Callable[[], None], epoch: Callable[[], int], steps: int | None, seconds: float | None,
-    epochs: int | None,
-) -> int:
-    """The loop behind both advance methods: take_step() until the first of the limits is reached."""
-    if steps is None and seconds is None and epochs is None:
-        raise ValueError("advance needs steps, seconds or epochs")
-    if steps is not None and (not is_int(steps) or steps < 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if epochs is not None and (not is_int(epochs) or epochs < 0):
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if seconds is not None and (not is_number(seconds) or seconds < 0):
-        raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
-    start = time.perf_counter()
-    target_epoch = None if epochs is None else epoch() + epochs
-    done = 0
-    while True:
-        if steps is not None and done >= steps:
-            return done
-        if target_epoch is not None and epoch() >= target_epoch:
-            return done
-        if seconds is not None and time.perf_counter() - start >= seconds:  # read between steps only
-            return done
-        take_step()
-        done += 1
-
-
-def load_checked_dataset(config: TrainConfig, dataset: Dataset | None) -> Dataset:
-    """The dataset the config names: loaded, or the one passed in after checking that it is that one."""
-    if dataset is None:
-        return load_dataset(
-            config.dataset,
-            config.data_dir,
-            seed=config.data_seed,
-            holdout_classes=config.holdout_classes,
-            max_train=config.max_train,
-            max_test=config.max_test,
-            num_identities=config.num_identities,
-        )
-    if dataset.name != config.dataset or tuple(dataset.holdout_classes) != config.holdout_classes:
-        raise ValueError(
-            f"the dataset passed in ({dataset.name}, holdout {list(dataset.holdout_classes)}) does not match the "
-            f"config ({config.dataset}, holdout {list(config.holdout_classes)})"
-        )
-    return dataset
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -303,7 +130,7 @@ class ModelRun:
         self.head.eval()
         with torch.no_grad():
             embeddings = self._embed(x_train[:count])
-            logits, scores = training_logits(self.head, embeddings, y_train[:count])
+            logits, scores = self.head.training_logits(embeddings, y_train[:count])
             loss = float(F.cross_entropy(logits, y_train[:count]))
             train_accuracy = float((scores.argmax(1) == y_train[:count]).float().mean())
         self.backbone.train()
@@ -417,7 +244,7 @@ class ModelRun:
         Validated once, by TrainConfig.with_hot, and applied all together or not at all; each change is recorded
         as a "hyper" event. How m travels: set_hyper(margin=m) -> TrainConfig.with_hot checks it (the only check)
         -> head.set_hyper(validated=True) stores head.margin -> every training step passes head.margin to
-        heads.margin_logits -> heads.target_cos, which bends the target cosine. Call it from the thread that
+        head.training_logits -> the loss's spec.target, which bends the target cosine. Call it from the thread that
         trains; from any other thread use request_hyper.
         """
         with self._request_lock:
@@ -468,7 +295,7 @@ class ModelRun:
         values = {name: getattr(c, name) for name in sorted(TrainConfig.hot_fields)}
         values["loss"] = c.loss
         values["sphereface_form"] = c.sphereface_form
-        values["sphereface_lambda"] = self.head.current_lambda() if isinstance(self.head, SphereFaceHead) else 0.0
+        values["sphereface_lambda"] = self.head.current_lambda()
         return values
 
     # -- evaluation and snapshots ------------------------------------------------------------------------------

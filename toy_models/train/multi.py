@@ -11,21 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Dataset
-from ..heads import LOSS_SPECS, LOSSES
+from ..heads import check_loss
 from .batched import BatchedPass
 from .config import DEFAULT_COMPARE_LOSSES, TrainConfig, prepare_runtime
-from .model_run import (
-    GUARD_EVERY,
-    PENDING_LIMIT,
-    BatchStream,
-    ModelRun,
-    build_model,
-    clone_tree,
-    load_checked_dataset,
-    mlp_plan,
-    train_for,
-    training_logits,
-)
+from .loop import BatchStream, clone_tree, load_checked_dataset, train_for
+from .model import build_model, mlp_plan
+from .model_run import GUARD_EVERY, PENDING_LIMIT, ModelRun
 from .records import Snapshot
 from .stack import ParameterStack
 
@@ -35,13 +26,10 @@ def _member_config(base: TrainConfig, spec: str | Mapping[str, Any]) -> TrainCon
     overrides = {"loss": spec} if isinstance(spec, str) else dict(spec)
     if "loss" not in overrides:
         raise ValueError(f"a loss setting needs a 'loss' name, got {spec!r}")
-    loss = overrides["loss"]
-    if loss not in LOSS_SPECS:
-        raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
-    uses_scale = LOSS_SPECS[loss].uses_scale
-    overrides.setdefault("scale", base.scale if uses_scale else None)
+    loss_spec = check_loss(overrides["loss"])
+    overrides.setdefault("scale", base.scale if loss_spec.uses_scale else None)
     overrides.setdefault("margin", None)
-    overrides.setdefault("easy_margin", base.easy_margin and loss == "arcface")
+    overrides.setdefault("easy_margin", base.easy_margin and "easy_margin" in loss_spec.target_options)
     return dataclasses.replace(base, **overrides)
 
 
@@ -115,7 +103,7 @@ def reference_losses_and_gradients(
             [*(("backbone." + n, p) for n, p in member.backbone.named_parameters()),
              *(("head." + n, p) for n, p in member.head.named_parameters())]
         )
-        logits, member_scores = training_logits(member.head, member.backbone(x), y)
+        logits, member_scores = member.head.training_logits(member.backbone(x), y)
         loss = F.cross_entropy(logits, y)
         grads = torch.autograd.grad(loss, list(parameters.values()))
         losses.append(loss.detach())

@@ -12,17 +12,9 @@ from torch import nn
 
 from ..data import Dataset
 from .config import TrainConfig, is_hot_change, prepare_runtime
-from .model_run import (
-    GUARD_EVERY,
-    PENDING_LIMIT,
-    BatchStream,
-    ModelRun,
-    clone_tree,
-    load_checked_dataset,
-    mlp_plan,
-    train_for,
-    training_logits,
-)
+from .loop import BatchStream, clone_tree, load_checked_dataset, train_for
+from .model import mlp_plan
+from .model_run import GUARD_EVERY, PENDING_LIMIT, ModelRun
 
 FUSED_DEVICES = ("cpu", "cuda", "mps")  # where torch.optim.Adam has a fused kernel
 
@@ -46,7 +38,7 @@ class Trainer(ModelRun):
 
     Hot settings: set_hyper(**changes) from the training thread, request_hyper(**changes) from any other
     (validated at once, applied before the next step). How m travels: set_hyper(margin=m) -> TrainConfig.with_hot
-    (the one check) -> head.margin -> heads.margin_logits -> heads.target_cos at every training step.
+    (the one check) -> head.set_hyper -> head.training_logits -> the loss's spec.target at every training step.
     """
 
     def __init__(self, config: TrainConfig | None = None, dataset: Dataset | None = None):
@@ -98,7 +90,7 @@ class Trainer(ModelRun):
             features = x.flatten(1)
             for layer in self._mlp_layers:
                 features = torch.relu(features) if layer is None else F.linear(features, *layer)
-        logits, scores = training_logits(self.head, features, y)
+        logits, scores = self.head.training_logits(features, y)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
         if math.isfinite(loss_value):
