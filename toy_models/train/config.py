@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..data import DATASETS
+from ..glyphs import TRAIN_IDENTITIES as GLYPH_TRAIN_IDENTITIES
 from ..heads import GRADIENTS, LOSS_SPECS, LOSSES, SPHEREFACE_FORMS, check_margin
 from ..nets import BACKBONES
 
@@ -47,6 +48,7 @@ class TrainConfig:
     holdout_classes: tuple[int, ...] = ()
     data_seed: int = 0  # the train/test split; fixed apart from `seed` so that runs can share one dataset
     num_identities: int = 8  # the "toy" dataset only
+    train_identities: int | None = None  # the "glyphs" dataset only: train on its first K identities (None: all)
     # model
     backbone: str = "mlp"
     embedding_dim: int = 3
@@ -131,6 +133,10 @@ class TrainConfig:
                 fail(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
         if not is_int(self.num_identities) or not 2 <= self.num_identities <= 20:
             fail(f"num_identities must be an integer from 2 to 20, got {self.num_identities!r}")
+        if self.train_identities is not None and (
+                not is_int(self.train_identities) or not 2 <= self.train_identities <= GLYPH_TRAIN_IDENTITIES):
+            fail(f"train_identities must be an integer from 2 to {GLYPH_TRAIN_IDENTITIES} or None (all), "
+                 f"got {self.train_identities!r}")
 
         backbone = str(self.backbone).strip().lower()
         if backbone not in BACKBONES:
