@@ -124,7 +124,11 @@ def load_dataset(
             raise DatasetError("glyphs holds out its own fixed identities (never trained on), so holdout_classes "
                                "must be empty; choose the number of training identities instead")
         pool, class_names, holdout_classes = _glyphs(seed, train_identities)
-        train, test = _stratified_split(pool, test_fraction, seed, source="glyphs")
+        trained = pool.labels < holdout_classes[0]
+        train, test = _stratified_split(pool.take(trained), test_fraction, seed, source="glyphs")
+        held_out = pool.take(~trained)  # in identity order, so every K verifies on the very same pairs
+        train = _Samples(np.concatenate([train.images, held_out.images]),
+                         np.concatenate([train.labels, held_out.labels]), train.scale)
     else:
         train, test, class_names = _real_dataset(key, data_dir, test_fraction, seed)
 
