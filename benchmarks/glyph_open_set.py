@@ -68,6 +68,46 @@ def run_one(*, loss: str, k: int, dim: int, seed: int, steps: int, backbone: str
     }
 
 
+def run_together(*, losses: list[str], k: int, dim: int, seed: int, steps: int, backbone: str, batch: int, lr: float,
+                 scale: float | None, margin: float | None, hidden: int = 64) -> list[dict]:
+    """Every loss as one member of a MultiTrainer: identical initial backbones and batches (the MLP's batched
+    pass trains them together for about the cost of two). CPU seconds are the run's, shared by its members."""
+    import torch
+
+    from toy_models.train import MultiTrainer, TrainConfig
+
+    torch.set_num_threads(1)
+    base = TrainConfig(dataset="glyphs", train_identities=k, embedding_dim=dim, loss="softmax", backbone=backbone,
+                       hidden=hidden, batch_size=batch, lr=lr, seed=seed, num_threads=1)
+    specs = [{"loss": loss, "scale": None if loss == "softmax" else scale,
+              "margin": margin if margin is not None and loss in MARGINS else MARGINS.get(loss)} for loss in losses]
+    start_cpu = time.process_time()
+    multi = MultiTrainer(base, losses=specs)
+    multi.advance(steps=steps)
+    train_cpu = time.process_time() - start_cpu
+    rows = []
+    for loss, member in zip(losses, multi.members, strict=True):
+        metrics = member.evaluate_all()
+        rows.append({
+            "loss": loss, "k": k, "dim": dim, "seed": seed, "steps": steps, "backbone": backbone, "hidden": hidden,
+            "batch": batch, "lr": lr, "warmup": 0, "margin": member.config.effective_margin,
+            "auc": metrics.get("verification_auc"), "tar_1e-2": metrics.get("tar_at_far_1e-2"),
+            "test_accuracy": metrics["test_accuracy"], "epochs": multi.epoch + multi.epoch_fraction,
+            "cpu_s": train_cpu, "wall_s": float("nan"),
+            "cpu_s_per_epoch": train_cpu / max(multi.epoch + multi.epoch_fraction, 1e-9),
+            "events": [e.message for e in member.events], "together": len(losses),
+        })
+    return rows
+
+
+def _print_row(row: dict) -> None:
+    shared = f" shared by {row['together']}" if row.get("together") else ""
+    print(f"{row['backbone']:9s} dim {row['dim']:2d} K {row['k']:3d} {row['loss']:10s} seed {row['seed']}: "
+          f"AUC {row['auc']:.3f} TAR@1e-2 {row['tar_1e-2']:.3f} test acc {row['test_accuracy']:.3f} "
+          f"epochs {row['epochs']:.1f} CPU {row['cpu_s']:.1f} s{shared} ({row['cpu_s_per_epoch']:.2f} s/epoch)"
+          f"{' EVENTS ' + '; '.join(row['events']) if row['events'] else ''}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--losses", default="softmax,normface,sphereface,cosface,arcface")
@@ -82,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=16.0)
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--margin", type=float, help="one margin for every margin loss (default: per loss)")
+    parser.add_argument("--together", action="store_true",
+                        help="train the losses as one MultiTrainer (identical batches; fast for the MLP)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -92,18 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     for backbone in args.backbones.split(","):
         for dim in (int(d) for d in args.dims.split(",")):
             for k in (int(v) for v in args.k.split(",")):
-                for loss in args.losses.split(","):
-                    for seed in (int(s) for s in args.seeds.split(",")):
-                        row = run_one(loss=loss, k=k, dim=dim, seed=seed, steps=args.steps, backbone=backbone,
-                                      batch=args.batch, lr=args.lr, scale=args.scale, warmup=args.warmup,
-                                      margin=args.margin, hidden=args.hidden)
-                        rows.append(row)
-                        print(f"{backbone:9s} dim {dim:2d} K {k:3d} {loss:10s} seed {seed}: AUC {row['auc']:.3f} "
-                              f"TAR@1e-2 {row['tar_1e-2']:.3f} test acc {row['test_accuracy']:.3f} "
-                              f"epochs {row['epochs']:.1f} CPU {row['cpu_s']:.1f} s ({row['cpu_s_per_epoch']:.2f} "
-                              f"s/epoch){' EVENTS ' + '; '.join(row['events']) if row['events'] else ''}", flush=True)
-                        if args.json:
-                            args.json.write_text(json.dumps(rows, indent=1))
+                for seed in (int(s) for s in args.seeds.split(",")):
+                    settings = dict(k=k, dim=dim, seed=seed, steps=args.steps, backbone=backbone, batch=args.batch,
+                                    lr=args.lr, scale=args.scale, margin=args.margin, hidden=args.hidden)
+                    if args.together:
+                        new = run_together(losses=args.losses.split(","), **settings)
+                    else:
+                        new = [run_one(loss=loss, warmup=args.warmup, **settings) for loss in args.losses.split(",")]
+                    for row in new:
+                        _print_row(row)
+                    rows += new
+                    if args.json:
+                        args.json.write_text(json.dumps(rows, indent=1))
     print("\nmean AUC (spread over seeds: max - min), CPU s per run")
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
