@@ -15,7 +15,7 @@ from toy_models import glyphs
 from toy_models.cli import build_parser
 from toy_models.data import DatasetError, load_dataset
 from toy_models.train import TrainConfig, Trainer
-from toy_models.train.run import load_checked_dataset
+from toy_models.train.model_run import load_checked_dataset
 
 K_MAX, HELD = glyphs.TRAIN_IDENTITIES, glyphs.HOLDOUT_IDENTITIES
 # sha256 of jitter_samples(table, identities 0, 1, 2, 150, 360, 6 samples each, seed 0): the same bytes on every
