@@ -77,7 +77,10 @@ def _add_shared_arguments(parser: argparse.ArgumentParser) -> None:
                       help="classes kept out of training, for open-set verification")
     data.add_argument("--max-train", type=int, help="subsample the training set to this many samples")
     data.add_argument("--max-test", type=int, help="subsample the test set to this many samples")
-    data.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the train/test split")
+    data.add_argument("--data-seed", type=int, default=defaults.data_seed,
+                      help="seed of the train/test split (and of the glyphs' samples)")
+    data.add_argument("--train-identities", type=int, metavar="K",
+                      help="glyphs: train on the first K identities (default: all); its held-out ones are fixed")
 
     model = parser.add_argument_group("model")
     model.add_argument("--backbone", default=defaults.backbone,
@@ -147,6 +150,7 @@ def _base_config(args: argparse.Namespace, **loss_settings: Any) -> TrainConfig:
         max_train=args.max_train,
         max_test=args.max_test,
         data_seed=args.data_seed,
+        train_identities=args.train_identities,
         backbone=args.backbone,
         embedding_dim=args.dim,
         hidden=args.hidden,

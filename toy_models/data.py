@@ -4,6 +4,8 @@
 - ``mnist`` / ``fashion-mnist``: the real 28×28 IDX files, read with numpy from a folder you point at; a folder
   that holds the other of the two (same file names) is recognised and refused.
 - ``toy``: seeded synthetic identities (the 8-identity toy of the CosFace/ArcFace papers), 8×8 "images".
+- ``glyphs``: hundreds of identities at 28×28, one Unicode glyph each, drawn in random faces with jitter; a fixed
+  set of identities is always held out (toy_models.glyphs).
 
 Every dataset comes back the same way: float32 image tensors (N, 1, H, W) scaled to [0, 1], int64 labels
 0..K-1, class names, and an optional open-set split of classes held out of training entirely.
@@ -27,9 +29,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "Dataset", "DatasetError", "load_dataset", "read_idx", "write_idx"]
+__all__ = ["DATASETS", "Dataset", "DatasetError", "fixed_holdout", "load_dataset", "read_idx", "write_idx"]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "toy")
+DATASETS = ("digits", "mnist", "fashion-mnist", "toy", "glyphs")
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 FASHION_MNIST_NAMES = (
@@ -88,6 +90,7 @@ def load_dataset(
     max_train: int | None = None,
     max_test: int | None = None,
     num_identities: int = 8,
+    train_identities: int | None = None,
 ) -> Dataset:
     """Load one of :data:`DATASETS` as a :class:`Dataset`.
 
@@ -103,6 +106,9 @@ def load_dataset(
         holdout_classes: original class indices kept out of training and test entirely (open set).
         max_train, max_test: stratified subsample sizes, e.g. to cut MNIST's 60k to 10k for live use.
         num_identities: number of identities of the ``toy`` dataset (2..20); ignored by the others.
+        train_identities: ``glyphs`` only: train on the first K of its training identities (None: all of them).
+            Its held-out identities are fixed (every K verifies on the same ones), so ``holdout_classes`` must
+            stay empty; the Dataset names them in ``holdout_classes`` (classes K..K+H-1).
     """
     key = _canonical_name(name)
     _check_options(seed, test_fraction, max_train, max_test)
@@ -113,6 +119,16 @@ def load_dataset(
     elif key == "toy":
         pool, class_names = _toy(num_identities, seed)
         train, test = _stratified_split(pool, test_fraction, seed, source="toy")
+    elif key == "glyphs":
+        if isinstance(holdout_classes, numbers.Integral) or len(holdout_classes):
+            raise DatasetError("glyphs holds out its own fixed identities (never trained on), so holdout_classes "
+                               "must be empty; choose the number of training identities instead")
+        pool, class_names, holdout_classes = _glyphs(seed, train_identities)
+        trained = pool.labels < holdout_classes[0]
+        train, test = _stratified_split(pool.take(trained), test_fraction, seed, source="glyphs")
+        held_out = pool.take(~trained)  # in identity order, so every K verifies on the very same pairs
+        train = _Samples(np.concatenate([train.images, held_out.images]),
+                         np.concatenate([train.labels, held_out.labels]), train.scale)
     else:
         train, test, class_names = _real_dataset(key, data_dir, test_fraction, seed)
 
@@ -290,6 +306,24 @@ def _toy(num_identities: int, seed: int) -> tuple[_Samples, tuple[str, ...]]:
     labels = np.repeat(np.arange(num_identities, dtype=np.int64), TOY_SAMPLES_PER_IDENTITY)
     names = tuple(f"id {i}" for i in range(num_identities))
     return _Samples(images, labels, scale=1.0), names
+
+
+def _glyphs(seed: int, train_identities: int | None) -> tuple[_Samples, tuple[str, ...], tuple[int, ...]]:
+    from . import glyphs  # imported here: it imports DatasetError from this module
+
+    k = glyphs.TRAIN_IDENTITIES if train_identities is None else train_identities
+    images, labels, names, held = glyphs.glyph_pool(seed, k)
+    return _Samples(images, labels, scale=255.0), names, held
+
+
+def fixed_holdout(name: str, train_identities: int | None) -> tuple[int, ...] | None:
+    """The classes a dataset always holds out (glyphs: K..K+H-1), or None when the caller chooses them."""
+    if _canonical_name(name) != "glyphs":
+        return None
+    from . import glyphs
+
+    k = glyphs.TRAIN_IDENTITIES if train_identities is None else int(train_identities)
+    return tuple(range(k, k + glyphs.HOLDOUT_IDENTITIES))
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from torch import nn
 __all__ = ["BACKBONES", "CNNBackbone", "MLPBackbone", "build_backbone"]
 
 BACKBONES = ("mlp", "cnn")
+WIDE_FROM_PX = 24  # the cnn gets its third block from this input size on: 24 → 12 → 6 → 3 (see CNNBackbone)
 
 
 class MLPBackbone(nn.Module):
@@ -40,27 +41,35 @@ class MLPBackbone(nn.Module):
 
 
 class CNNBackbone(nn.Module):
-    """Two 3×3 conv blocks with max-pooling, average-pooled to 2×2, then an MLP head ending in a linear layer.
+    """3×3 conv blocks with max-pooling, average-pooled to a small grid, then an MLP head ending in a linear layer.
 
-    The adaptive pooling makes the head the same size for 8×8 digits and 28×28 MNIST.
+    Small inputs (the 8×8 digits) get two blocks (16, 32 channels) pooled to 2×2, as before. Inputs of at least
+    :data:`WIDE_FROM_PX` pixels a side (28×28 MNIST and glyphs) get a third block (64 channels) and keep a 3×3 grid
+    (576 features into the hidden layer instead of 128): the two-block net was too small for hundreds of identities.
+    Measured on the glyphs (289 training identities, softmax, 16-D, 300 steps of batch 128, lr 3e-3, seeds 0-2):
+    held-out verification AUC 0.81 (test accuracy 6 %) with two blocks, 0.95-0.96 (34-45 %) with three, hidden 64 or
+    128 alike, for about 1.4× the CPU time per step (benchmarks/glyph_open_set.py).
     """
 
     def __init__(self, input_shape: tuple[int, ...], embedding_dim: int, hidden: int = 64,
-                 channels: tuple[int, int] = (16, 32)) -> None:
+                 channels: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.embedding_dim = embedding_dim
-        c1, c2 = channels
+        wide = min(self.input_shape[1:]) >= WIDE_FROM_PX
+        if channels is None:
+            channels = (16, 32, 64) if wide else (16, 32)
+        grid = 3 if wide else 2
+        layers: list[nn.Module] = []
+        previous = input_shape[0]
+        for count in channels:  # each block halves the side: 8 → 4 → 2; 28 → 14 → 7 → 3
+            layers += [nn.Conv2d(previous, count, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            previous = count
         self.body = nn.Sequential(
-            nn.Conv2d(input_shape[0], c1, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # 8×8 → 4×4, 28×28 → 14×14
-            nn.Conv2d(c1, c2, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # 4×4 → 2×2, 14×14 → 7×7
-            nn.AdaptiveAvgPool2d(2),
+            *layers,
+            nn.AdaptiveAvgPool2d(grid),
             nn.Flatten(),
-            nn.Linear(c2 * 2 * 2, hidden),
+            nn.Linear(previous * grid * grid, hidden),
             nn.ReLU(),
         )
         self.embedding = nn.Linear(hidden, embedding_dim)

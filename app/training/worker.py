@@ -66,16 +66,17 @@ _MODELS: dict[str, _Entry] = {}
 
 @functools.lru_cache(maxsize=DATASET_CACHE)
 def _load(name: str, data_dir: str | None, data_seed: int, holdout: tuple[int, ...], max_train: int | None,
-          max_test: int | None, num_identities: int) -> Dataset:  # fmt: skip
+          max_test: int | None, num_identities: int, train_identities: int | None) -> Dataset:  # fmt: skip
     return load_dataset(name, data_dir, seed=data_seed, holdout_classes=holdout, max_train=max_train,
-                        max_test=max_test, num_identities=num_identities)  # fmt: skip
+                        max_test=max_test, num_identities=num_identities,
+                        train_identities=train_identities)  # fmt: skip
 
 
 def dataset_of(config: TrainConfig) -> Dataset:
     """The dataset `config` names, loaded once per process (its tensors are never written, so models share it).
     Raises toy_models.data.DatasetError when it cannot be loaded."""
     return _load(config.dataset, config.data_dir, config.data_seed, tuple(config.holdout_classes),
-                 config.max_train, config.max_test, config.num_identities)  # fmt: skip
+                 config.max_train, config.max_test, config.num_identities, config.train_identities)  # fmt: skip
 
 
 def _entry(run_id: str) -> _Entry:

@@ -38,7 +38,7 @@ def digits() -> Dataset:
 
 
 def test_datasets_constant_lists_every_loader():
-    assert DATASETS == ("digits", "mnist", "fashion-mnist", "toy")
+    assert DATASETS == ("digits", "mnist", "fashion-mnist", "toy", "glyphs")
 
 
 def test_digits_shapes_dtypes_and_range(digits):

@@ -93,3 +93,15 @@ def test_bad_input_shapes_are_rejected():
 
 def test_name_is_case_insensitive():
     assert isinstance(build_backbone("CNN", (1, 8, 8), 2).embedding, nn.Linear)
+
+
+def test_the_cnn_grows_a_third_block_for_28_pixel_inputs_only():
+    def convs(net):
+        return [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+
+    digits_net = build_backbone("cnn", (1, 8, 8), 3)
+    assert convs(digits_net) == [16, 32] and sum(p.numel() for p in digits_net.parameters()) == 13_251  # as before
+    wide = build_backbone("cnn", (1, 28, 28), 16)
+    assert convs(wide) == [16, 32, 64] and wide.body[-2].in_features == 64 * 3 * 3
+    assert convs(build_backbone("cnn", (1, 23, 23), 3)) == [16, 32]  # 24 px is where the third block starts
+    assert wide(torch.rand(2, 1, 28, 28)).shape == (2, 16)

@@ -33,7 +33,7 @@ def test_hot_and_cold_fields_come_from_the_table():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"dataset": "cifar"}, "unknown dataset 'cifar': choose one of digits, mnist, fashion-mnist, toy"),
+        ({"dataset": "cifar"}, "unknown dataset 'cifar': choose one of digits, mnist, fashion-mnist, toy, glyphs"),
         ({"max_train": 0}, "max_train must be a positive integer or None, got 0"),
         ({"max_test": 2.5}, "max_test must be a positive integer or None, got 2.5"),
         ({"holdout_classes": ("8",)}, "holdout_classes must be non-negative class indices, got ('8',)"),

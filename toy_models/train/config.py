@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..data import DATASETS
+from ..glyphs import TRAIN_IDENTITIES as GLYPH_TRAIN_IDENTITIES
 from ..heads import GRADIENTS, LOSS_SPECS, LOSSES, SPHEREFACE_FORMS, LossSpec, Margin, losses_with_option
 from ..heads.spec import count_word
 from ..nets import BACKBONES
@@ -180,6 +181,8 @@ class TrainConfig:
     data_seed: int = integer(0, "seeds the train/test split; apart from `seed`, so that runs can share one dataset",
                              low=0)
     num_identities: int = integer(8, "identities of the toy dataset (the others ignore it)", low=2, high=20)
+    train_identities: int | None = integer(None, "the glyphs dataset only: train on its first K identities (None: "
+                                           "all)", low=2, high=GLYPH_TRAIN_IDENTITIES, none_ok=True)
     # -- model -------------------------------------------------------------------------------------------
     backbone: str = choice("mlp", "the network from image to embedding", BACKBONES, normalise=_backbone_key)
     embedding_dim: int = integer(3, "the embedding's dimension: 2 puts the features on a circle, 3 on a sphere", low=2)

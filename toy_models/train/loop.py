@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from ..data import Dataset, load_dataset
+from ..data import Dataset, fixed_holdout, load_dataset
 from .config import TrainConfig, is_int, is_number
 
 
@@ -105,11 +105,13 @@ def load_checked_dataset(config: TrainConfig, dataset: Dataset | None) -> Datase
             max_train=config.max_train,
             max_test=config.max_test,
             num_identities=config.num_identities,
+            train_identities=config.train_identities,
         )
-    if dataset.name != config.dataset or tuple(dataset.holdout_classes) != config.holdout_classes:
+    held = fixed_holdout(config.dataset, config.train_identities) or config.holdout_classes
+    if dataset.name != config.dataset or tuple(dataset.holdout_classes) != held:
         raise ValueError(
             f"the dataset passed in ({dataset.name}, holdout {list(dataset.holdout_classes)}) does not match the "
-            f"config ({config.dataset}, holdout {list(config.holdout_classes)})"
+            f"config ({config.dataset}, holdout {list(held)})"
         )
     return dataset
 
