@@ -75,6 +75,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             failed += 1
             print(f"not imported: {err}", file=sys.stderr)
             continue
+        except Exception as err:  # one file must not stop the others: it is named, and the rest go on
+            from app.course.grade import surprise
+
+            failed += 1
+            print(f"not imported: {Path(path).name}: {surprise('the file could not be read', err)}", file=sys.stderr)
+            continue
         print(f"{Path(path).name}: saved as attempt {receipt.attempt} (row {receipt.id})")
     print(f"imported {len(args.reports) - failed} of {len(args.reports)} report(s) into {store.shown_url}")
     return 0 if not failed else 1

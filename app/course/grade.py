@@ -126,10 +126,13 @@ def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None,
     `store` (app.course.store.Store), every stored attempt of `course_id`."""
     sources = []
     for path in reports:
+        name = Path(path).name
         try:
-            sources.append(Source(Path(path).name, read_report(path)))
+            sources.append(Source(name, read_report(path)))
         except ReportError as err:
-            sources.append(Source(Path(path).name, None, str(err)))
+            sources.append(Source(name, None, str(err)))
+        except Exception as err:  # whatever one file does is that file's reject, never the class's grading
+            sources.append(Source(name, None, f"{name}: {surprise('the file could not be read', err)}"))
     if store is not None:
         for sub in store.submissions(course_id=course_id):
             label = f"database row {sub.id}"
@@ -138,7 +141,15 @@ def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None,
                                       received_at=sub.received_at))
             except ReportError as err:
                 sources.append(Source(label, None, str(err)))
+            except Exception as err:
+                sources.append(Source(label, None, f"{label}: {surprise('the row could not be read', err)}"))
     return sources
+
+
+def surprise(what: str, err: BaseException) -> str:
+    """`what`, with the kind of error no check foresaw and its first words: "it could not be read (X: y)."."""
+    words = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+    return f"{what} ({type(err).__name__}{': ' + words if words else ''})."
 
 
 def course_problem(course: Course, record: Mapping[str, Any]) -> str | None:
@@ -352,63 +363,87 @@ def _newest(sources: list[tuple[Source, dict]]) -> tuple[list[tuple[Source, dict
 
 def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_scheduler: str | None = None,
           data_dir: str | None = None) -> GradeResult:
-    """Grade `sources` against `course` (see the module docstring). Never raises for a bad submission."""
+    """Grade `sources` against `course` (see the module docstring). Never raises for a bad submission: whatever
+    one submission does that no check foresaw makes it a reject with one sentence, and the others are graded."""
     result = GradeResult()
     usable: list[tuple[Source, dict]] = []
     for source in sources:
-        record = source.record
-        if record is None:
-            result.rejects.append(Reject(source.label, "", "", source.error or "unreadable."))
+        if source.record is None:
+            result.rejects.append(Reject(source.label, "", "", source.error or f"{source.label}: unreadable."))
             continue
-        problem = course_problem(course, record)
+        try:
+            problem = course_problem(course, source.record)
+            _rank(source)  # (validated already; it orders the attempts, so a failure here is this file's)
+        except Exception as err:
+            problem = surprise("it could not be graded", err)
         if problem:
-            result.rejects.append(Reject(source.label, record["student"]["id"], record["lesson"]["id"],
-                                         f"{source.label}: {problem}"))
+            result.rejects.append(_reject(source, f"{source.label}: {problem}"))
             continue
-        usable.append((source, record))
+        usable.append((source, source.record))
     chosen, result.superseded = _newest(usable)
 
-    from app.lessons.checks import check_metric_names
-
     jobs: dict[str, tuple[dict, Any, int]] = {}
-    for _, record in chosen:
-        entry = course.lesson(record["lesson"]["id"])
-        for check_id in entry.checks:
-            run = (record["checks"].get(check_id) or {}).get("run")
-            if run is None or not _replayable(entry, run):
-                continue
-            check = entry.lesson.check(check_id)
-            if _past_budget(check, run):
-                continue
-            key = _run_key(run)
-            wanted = check_metric_names(check) | set(run["metrics"])
-            budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
-            if _is_compare(run):
-                _, needs, longest = jobs.get(key, (run, {}, 0))
-                needs = {**needs, run["member"]: needs.get(run["member"], set()) | wanted}
-            else:
-                _, needs, longest = jobs.get(key, (run, set(), 0))
-                needs = needs | wanted
-            jobs[key] = (run, needs, max(longest, budget))
+    for source, record in list(chosen):
+        try:
+            _add_jobs(jobs, course.lesson(record["lesson"]["id"]), record)
+        except Exception as err:
+            chosen.remove((source, record))
+            result.rejects.append(_reject(source, f"{source.label}: {surprise('its runs could not be read', err)}"))
     replays = run_replays(jobs, n_jobs=n_jobs, dask_scheduler=dask_scheduler, data_dir=data_dir)
     result.replays = len(replays)
 
     for source, record in sorted(chosen, key=lambda sr: (sr[1]["student"]["id"], sr[1]["lesson"]["id"])):
-        entry = course.lesson(record["lesson"]["id"])
-        student = record["student"]
-        common = {
-            "student_id": student["id"], "student_name": student["name"], "identity": student["identity"],
-            "lesson_id": entry.id, "lesson_title": entry.title, "attempt": source.attempt,
-            "submitted_at": source.handed_in_at, "late": entry.is_late(source.handed_in_at),
-            "source": source.label,
-        }
-        for question_id, points in entry.questions.items():
-            got, status, reason = _score_question(entry, question_id, points, record["answers"])
-            result.rows.append(TaskRow(**common, task="question", task_id=question_id, points=got,
-                                       points_possible=points, status=status, flagged=False, reason=reason))
-        for check_id, points in entry.checks.items():
-            got, status, flagged, reason = _score_check(entry, check_id, points, record["checks"].get(check_id),
-                                                        replays)
-            result.rows.append(TaskRow(**common, task="check", task_id=check_id, points=got,
-                                       points_possible=points, status=status, flagged=flagged, reason=reason))
+        try:
+            result.rows += _graded_rows(course.lesson(record["lesson"]["id"]), source, record, replays)
+        except Exception as err:
+            result.rejects.append(_reject(source, f"{source.label}: {surprise('it could not be graded', err)}"))
     return result
+
+
+def _reject(source: Source, reason: str) -> Reject:
+    record = source.record or {}
+    return Reject(source.label, str(record["student"]["id"]), str(record["lesson"]["id"]), reason)
+
+
+def _add_jobs(jobs: dict[str, tuple[dict, Any, int]], entry: CourseLesson, record: Mapping[str, Any]) -> None:
+    """The replays one submission needs, merged into `jobs` (identical runs share one replay)."""
+    from app.lessons.checks import check_metric_names
+
+    for check_id in entry.checks:
+        run = (record["checks"].get(check_id) or {}).get("run")
+        if run is None or not _replayable(entry, run):
+            continue
+        check = entry.lesson.check(check_id)
+        if _past_budget(check, run):
+            continue
+        key = _run_key(run)
+        wanted = check_metric_names(check) | set(run["metrics"])
+        budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
+        if _is_compare(run):
+            _, needs, longest = jobs.get(key, (run, {}, 0))
+            needs = {**needs, run["member"]: needs.get(run["member"], set()) | wanted}
+        else:
+            _, needs, longest = jobs.get(key, (run, set(), 0))
+            needs = needs | wanted
+        jobs[key] = (run, needs, max(longest, budget))
+
+
+def _graded_rows(entry: CourseLesson, source: Source, record: Mapping[str, Any],
+                 replays: Mapping[str, dict]) -> list[TaskRow]:
+    """Every counted task of one submission, scored."""
+    student = record["student"]
+    common = {
+        "student_id": student["id"], "student_name": student["name"], "identity": student["identity"],
+        "lesson_id": entry.id, "lesson_title": entry.title, "attempt": source.attempt,
+        "submitted_at": source.handed_in_at, "late": entry.is_late(source.handed_in_at), "source": source.label,
+    }
+    rows = []
+    for question_id, points in entry.questions.items():
+        got, status, reason = _score_question(entry, question_id, points, record["answers"])
+        rows.append(TaskRow(**common, task="question", task_id=question_id, points=got, points_possible=points,
+                            status=status, flagged=False, reason=reason))
+    for check_id, points in entry.checks.items():
+        got, status, flagged, reason = _score_check(entry, check_id, points, record["checks"].get(check_id), replays)
+        rows.append(TaskRow(**common, task="check", task_id=check_id, points=got, points_possible=points,
+                            status=status, flagged=flagged, reason=reason))
+    return rows

@@ -52,6 +52,7 @@ MAX_TEXT = 2000  # characters of a reason or a text answer
 MAX_LOG = 20_000  # hot changes in one run's log
 MAX_KEYS = 64  # URL keys in one set of values
 MAX_METRICS = 256  # metric names in one run (run_metrics gives a few dozen)
+MAX_INT = 2**31 - 1  # the largest whole number a record holds (a version, step or epoch: PostgreSQL's INTEGER)
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # lesson, question, check and course ids
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 TOP_FIELDS = ("format", "format_version", "app_version", "course", "student", "lesson", "answers", "checks",
@@ -114,13 +115,19 @@ class _Checker:
         if not isinstance(value, int) or isinstance(value, bool):
             self.fail(field, f"must be a whole number, not {_kind(value)}")
         if value < minimum:
-            self.fail(field, f"{value} is below {minimum}")
+            self.fail(field, f"is below {minimum}" if value < -MAX_INT else f"{value} is below {minimum}")
+        if value > MAX_INT:  # (never printed: a 400-digit number is no sentence)
+            self.fail(field, f"is too large (at most {MAX_INT})")
         return value
 
     def number(self, value: Any, field: str) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             self.fail(field, f"must be a number, not {_kind(value)}")
-        if not math.isfinite(value):
+        try:
+            as_float = float(value)  # an unbounded JSON integer may be beyond any float
+        except OverflowError:
+            self.fail(field, "is too large to be a number")
+        if not math.isfinite(as_float):
             self.fail(field, "must be a finite number")
         return value
 
@@ -223,7 +230,7 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
 
     Raises ReportError with one sentence such as "report.json: student.id: missing." Returns a shallow copy
     without the summary. Any text is accepted as a student id or name (SQL or HTML in it is just text); control
-    characters are not.
+    characters are not. Numbers must fit a float, whole numbers a 32-bit integer.
     """
     c = _Checker(source)
     record = c.mapping(record, "", TOP_FIELDS, ("summary",))
@@ -231,7 +238,8 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
     if record["format"] != FORMAT:
         c.fail("format", f"{str(record['format'])[:40]!r} is not {FORMAT!r}")
     if record["format_version"] != FORMAT_VERSION or isinstance(record["format_version"], bool):
-        c.fail("format_version", f"{record['format_version']!r} is not a version this app reads ({FORMAT_VERSION})")
+        shown = repr(record["format_version"])[:40]
+        c.fail("format_version", f"{shown} is not a version this app reads ({FORMAT_VERSION})")
     c.text(record["app_version"], "app_version", limit=40)
     if record["course"] is not None:
         course = c.mapping(record["course"], "course", ("id", "version", "hash"))
