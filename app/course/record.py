@@ -54,6 +54,9 @@ MAX_KEYS = 64  # URL keys in one set of values
 MAX_METRICS = 256  # metric names in one run (run_metrics gives a few dozen)
 MAX_INT = 2**31 - 1  # the largest whole number a record holds (a version, step or epoch: PostgreSQL's INTEGER)
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # lesson, question, check and course ids
+# Unicode's bidirectional controls: they make a text display in another order than it is stored ("evil.exe"
+# shown as "exe.live"), so no text from a file may hold them.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 TOP_FIELDS = ("format", "format_version", "app_version", "course", "student", "lesson", "answers", "checks",
               "started_at", "submitted_at")
@@ -81,7 +84,9 @@ class _Checker:
         self.source = source
 
     def fail(self, field: str, problem: str) -> None:
-        raise ReportError(f"{self.source}: {field}: {problem}.")
+        # A field's path holds the file's own keys: shown escaped and cut short, so the sentence stays one line.
+        shown = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in field)
+        raise ReportError(f"{self.source}: {shown[:160]}: {problem}.")
 
     def mapping(self, value: Any, field: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
         if not isinstance(value, Mapping):
@@ -103,7 +108,18 @@ class _Checker:
             self.fail(field, f"is {len(value)} characters long (at most {limit})")
         if any(ord(ch) < 32 and ch not in "\n\t" for ch in value) or "\x7f" in value:
             self.fail(field, "contains control characters")
+        if any(ch in BIDI_CONTROLS for ch in value):
+            self.fail(field, "contains text-direction controls")
         return value
+
+    def line(self, value: Any, field: str, *, empty: bool = False) -> str:
+        """A student id or name: one line of printable characters, as the app's own form accepts (no tab, line
+        break, direction control or other invisible format character)."""
+        text = self.text(value, field, empty=empty)
+        if not text.isprintable():
+            self.fail(field, "must be one line of printable characters (no tabs, line breaks or invisible "
+                             "controls)")
+        return text
 
     def ident(self, value: Any, field: str) -> str:
         text = self.text(value, field, limit=64)
@@ -229,8 +245,9 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
     """The record, checked against the format above (a "summary" key, as report files have, is allowed).
 
     Raises ReportError with one sentence such as "report.json: student.id: missing." Returns a shallow copy
-    without the summary. Any text is accepted as a student id or name (SQL or HTML in it is just text); control
-    characters are not. Numbers must fit a float, whole numbers a 32-bit integer.
+    without the summary. Any one line of printable text is accepted as a student id or name (SQL or HTML in it is
+    just text); control characters, line breaks, tabs and text-direction controls are not, in ids and names as
+    in the app's own form. Numbers must fit a float, whole numbers a 32-bit integer.
     """
     c = _Checker(source)
     record = c.mapping(record, "", TOP_FIELDS, ("summary",))
@@ -248,8 +265,8 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
         if not isinstance(course["hash"], str) or not HASH_PATTERN.fullmatch(course["hash"]):
             c.fail("course.hash", "must be 64 hexadecimal digits (a SHA-256)")
     student = c.mapping(record["student"], "student", ("id", "name", "identity"))
-    c.text(student["id"], "student.id")
-    c.text(student["name"], "student.name", empty=True)
+    c.line(student["id"], "student.id")
+    c.line(student["name"], "student.name", empty=True)
     if student["identity"] not in IDENTITIES:
         c.fail("student.identity", f"{str(student['identity'])[:40]!r} is not one of {', '.join(IDENTITIES)}")
     lesson = c.mapping(record["lesson"], "lesson", ("id", "version"))

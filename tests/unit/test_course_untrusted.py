@@ -70,6 +70,36 @@ def test_the_largest_float_is_a_number_and_infinity_is_not(setup):
         parse_report(json.dumps(put(setup["ada"], ("answers", "wedge"), float("inf"))))
 
 
+@pytest.mark.parametrize("bad", ["s1\nrow two", "s1\tcol", "s1\u202egpj.exe", "s1\u2066x", "\u200fs1",
+                                 "s1\u00a0x", "s1\u2028x"])
+@pytest.mark.parametrize("where", [("student", "id"), ("student", "name")])
+def test_ids_and_names_are_one_printable_line_as_the_apps_form_asks(setup, bad, where):
+    from app.course.serving import _identity_problem
+
+    assert _identity_problem(bad, None, None)  # the app's own form refuses it
+    with pytest.raises(ReportError) as caught:
+        parse_report(json.dumps(put(setup["ada"], where, bad)), source="r.json")
+    assert str(caught.value).startswith(f"r.json: {'.'.join(where)}: ")
+
+
+def test_a_direction_control_is_refused_in_any_text(setup):
+    with pytest.raises(ReportError, match="text-direction controls"):
+        parse_report(json.dumps(put(setup["ada"], ("checks", "learns", "reason"), "ok\u202e")))
+
+
+def test_a_key_with_a_line_break_is_named_on_one_line(setup):
+    odd = copy_of(setup["ada"])
+    odd["checks"]["learns"]["run"]["initial"]["x\ny"] = None
+    with pytest.raises(ReportError) as caught:
+        parse_report(json.dumps(odd), source="r.json")
+    assert str(caught.value) == "r.json: checks.learns.run.initial.x\\u000ay: must be text, not null."
+
+
+def test_names_with_accents_spaces_and_scripts_are_kept(setup):
+    for name in ("Zoë O'Brien-Łukasz", "李小龙", "José María"):
+        assert parse_report(json.dumps(put(setup["ada"], ("student", "name"), name)))["student"]["name"] == name
+
+
 def test_one_file_with_a_huge_number_does_not_stop_grading_or_import(setup, tmp_path, capsys):
     """Before: OverflowError out of `grade` and `import`, and no output folder at all."""
     good = tmp_path / "good.json"
