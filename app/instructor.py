@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from app import state
 from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
+from app.course.exports import safe_cell
 from app.course.serving import login_configured, secret, served_course, shared_store
 from app.course.store import Store, StoreError
 from app.course.store import submissions as submissions_table
@@ -288,10 +289,12 @@ def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     if not rows:
         st.info("No submissions yet for this course.")
         return
-    # A dataframe shows every cell as text: a student id like "<script>" is never HTML here.
+    # A dataframe shows every cell as text: a student id like "<script>" is never HTML here. The grid's own
+    # toolbar ("Download as CSV", and copying cells) writes cells as they are, so the cells a student controls
+    # carry the same formula escape as our CSVs (OWASP: "'=..."): that download cannot bypass it.
     table = pd.DataFrame(
-        [[str(row["student_id"]), str(row["student_name"]), *(MARK_SHOWN.get(row.get(lesson_id, ""), "?")
-                                                              for lesson_id, _ in columns)] for row in rows],
+        [[safe_cell(str(row["student_id"])), safe_cell(str(row["student_name"])),
+          *(MARK_SHOWN.get(row.get(lesson_id, ""), "?") for lesson_id, _ in columns)] for row in rows],
         columns=["Student ID", "Name", *(lesson_id for lesson_id, _ in columns)],
     )
     # Lesson ids head the columns (short, so every lesson fits on a laptop); the title is the column's help.

@@ -9,8 +9,11 @@
     feedback/<student>.txt   per student: every task's points and the reason, flags first
     rejects.csv       each submission not graded and why
 
-A cell that a spreadsheet would run as a formula (starting with =, +, @, or - followed by a non-digit) gets a
-leading apostrophe (OWASP "CSV injection"): a student id is data, even in Excel.
+Every text cell that a spreadsheet could run as a formula gets a leading apostrophe, by OWASP's rule for CSV
+injection: a cell starting with =, +, -, @, a tab, a carriage return or a line feed (and their full-width forms,
+which some spreadsheets read the same way). No exception for "-" followed by a digit: "-2+3+cmd|' /C calc'!A0"
+starts that way. Numbers (points, attempts) are written as numbers and never escaped: the escape is for text,
+and every text cell a student controls (ids, names, reasons) is text.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ CANVAS_FIXED = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_FIXED = ("First name", "Last name", "ID number", "Email address")
 
 
+FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")  # (OWASP's list, and full-width = + - @)
+
+
 def safe_cell(value: Any) -> Any:
-    if not isinstance(value, str) or not value:
-        return value
-    if value[0] in "=+@\t\r" or (value[0] == "-" and not re.match(r"-\d", value)):
+    """A CSV cell that no spreadsheet runs as a formula: text starting with a formula character gets a leading
+    apostrophe; numbers (and None) are returned as they are."""
+    if isinstance(value, str) and value and value[0] in FORMULA_STARTS:
         return "'" + value
     return value
 
@@ -48,8 +54,9 @@ def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     return path
 
 
-def _points(value: float) -> str:
-    return f"{value:g}"
+def _points(value: float) -> int | float:
+    """Points as a number for a CSV cell (3, not 3.0)."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def feedback_name(student_id: str) -> str:
@@ -73,15 +80,15 @@ def feedback_text(result: GradeResult, course: Course, student_id: str) -> str:
     for entry in course.lessons:
         mine = [row for row in rows if row.lesson_id == entry.id]
         if not mine:
-            lines += [f"{entry.title}: nothing handed in (0 of {_points(entry.points_possible)} points).", ""]
+            lines += [f"{entry.title}: nothing handed in (0 of {entry.points_possible:g} points).", ""]
             continue
         late = " — submitted after the due date" if mine[0].late else ""
-        lines.append(f"{entry.title}: {_points(totals[(student_id, entry.id)])} of "
-                     f"{_points(entry.points_possible)} points (attempt {mine[0].attempt or '-'}, "
+        lines.append(f"{entry.title}: {totals[(student_id, entry.id)]:g} of "
+                     f"{entry.points_possible:g} points (attempt {mine[0].attempt or '-'}, "
                      f"submitted {mine[0].submitted_at}{late})")
         for row in sorted(mine, key=lambda r: not r.flagged):
             mark = "FLAGGED " if row.flagged else ""
-            lines.append(f"  - {mark}{row.task} {row.task_id}: {_points(row.points)}/{_points(row.points_possible)}"
+            lines.append(f"  - {mark}{row.task} {row.task_id}: {row.points:g}/{row.points_possible:g}"
                          f", {row.status.replace('_', ' ')}. {row.reason}")
         lines.append("")
     lines.append(f"Every run was replayed from its settings; reported numbers are compared within {TOLERANCE_TEXT}.")
@@ -103,7 +110,7 @@ def write_outputs(result: GradeResult, course: Course, out_dir: str | Path) -> l
     lesson_columns = [f"{entry.title} ({entry.id})" for entry in course.lessons]
     possible = [_points(entry.points_possible) for entry in course.lessons]
 
-    def scores(student_id: str) -> list[str]:
+    def scores(student_id: str) -> list[int | float | str]:
         return [_points(totals[(student_id, e.id)]) if (student_id, e.id) in totals else "" for e in course.lessons]
 
     canvas_rows = [["    Points Possible", "", "", "", "", *possible]]

@@ -207,6 +207,16 @@ def test_the_gradebook_shows_a_stored_submission_as_text(tmp_path):
     assert csv_button is not None
 
 
+def test_the_gradebook_grid_escapes_formulas_so_its_toolbar_download_cannot_bypass_them(tmp_path):
+    """The grid's own "Download as CSV" writes its cells as they are: the cells a student controls are escaped
+    by OWASP's rule (before: raw), and the lesson marks are left alone."""
+    at, db_url = open_page(tmp_path)
+    store_submission(db_url, "-2+3+cmd|' /C calc'!A0")
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["Student ID"]) == ["'-2+3+cmd|' /C calc'!A0"] and list(table["arcface"]) == ["passed"]
+
+
 def test_the_gradebook_csv_has_a_row_per_student(tmp_path):
     from app.course.builder import gradebook_csv
 
