@@ -1,6 +1,7 @@
 """`python -m app.course`: check a course file, import report files, grade submissions by replay.
 
     python -m app.course validate lessons/course.toml
+    python -m app.course ids arcface            # a lesson's question and check ids, as a course file names them
     python -m app.course import --db sqlite:///class.db reports/*.json
     python -m app.course grade --course lessons/course.toml [--db URL] [REPORT.json ...] --out grades/
         [--jobs N] [--dask-scheduler tcp://host:8786] [--data-dir DIR]
@@ -61,6 +62,50 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  {entry.id}: {len(entry.questions)} questions, {len(entry.checks)} checks, "
               f"{entry.points_possible:g} points{due}")
     return 0
+
+
+def cmd_ids(args: argparse.Namespace) -> int:
+    """A lesson's question and check ids, what each is, and the two course-file lines that count them all."""
+    from app.course.course import _toml_value
+
+    lessons = _lessons(args.lessons)
+    if lessons is None:
+        from app.course.course import _builtin_lessons
+
+        lessons = _builtin_lessons()
+    lesson = next((lesson for lesson in lessons if lesson.id == args.lesson), None)
+    if lesson is None:
+        raise UsageError(f"There is no lesson {args.lesson[:40]!r}; the lessons are "
+                         f"{', '.join(lesson.id for lesson in lessons)}.")
+    print(f"lesson {lesson.id} (version {lesson.version}): {lesson.number}. {lesson.title}")
+    width = max((len(task.id) for task in (*lesson.questions, *lesson.checks)), default=0)
+    for question in lesson.questions:
+        print(f"  question {question.id:<{width}}  {_short(_filled(question.prompt, lesson))}")
+    for check in lesson.checks:
+        print(f"  check    {check.id:<{width}}  {_short(_filled(check.title, lesson))}")
+    print(f"locked by the lesson: {', '.join(sorted(lesson.locked)) or 'nothing'}; hidden: "
+          f"{', '.join(sorted(lesson.hidden)) or 'nothing'}")
+    print("# in the course file's [[lessons]] table (every one counts 1 point; remove or change as you like):")
+    for name, tasks in (("questions", lesson.questions), ("checks", lesson.checks)):
+        print(f"{name} = {_toml_value({task.id: 1 for task in tasks}) if tasks else '{}'}")
+    return 0
+
+
+def _filled(text: str, lesson) -> str:
+    """A prompt with its numbers as a student of the lesson's preset sees them (ten classes)."""
+    from app import state
+    from app.lessons import numbers
+
+    try:
+        values = state.validate({k: v for k, v in lesson.preset.items() if k not in ("losses", "members")}).values
+        return numbers.fill(text, classes=10, dim=int(values["dim"]))
+    except Exception:  # a placeholder this preset cannot fill: the text as written
+        return text
+
+
+def _short(text: str, limit: int = 90) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -135,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a course file against the lessons")
     validate.add_argument("course", type=Path)
     validate.add_argument("--lessons", type=Path, help="lessons folder (default: the built-in lessons/)")
+    ids = commands.add_parser("ids", help="list a lesson's question and check ids for a course file")
+    ids.add_argument("lesson", help="the lesson's id (e.g. arcface)")
+    ids.add_argument("--lessons", type=Path, help="lessons folder (default: the built-in lessons/)")
     imp = commands.add_parser("import", help="store report files as submissions (each a new attempt)")
     imp.add_argument("--db", required=True, help="SQLAlchemy URL of the submissions database")
     imp.add_argument("reports", nargs="+", type=Path)
@@ -154,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"validate": cmd_validate, "import": cmd_import, "grade": cmd_grade,
+    handlers = {"validate": cmd_validate, "ids": cmd_ids, "import": cmd_import, "grade": cmd_grade,
                 "hash-password": cmd_hash_password}
     try:
         return handlers[args.command](args)
