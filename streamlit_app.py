@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from app import hosted
-from app.course import serving as courseapp
+from app.course import serving
 from app.pages import navigation_pages
 from app.startup import freeze_startup_objects
 
@@ -26,7 +26,7 @@ ICON = Path(__file__).parent / "app" / "assets" / "icon.png"
 # Arguments after `--` on the streamlit command line reach the script; unknown ones are left alone.
 parser = argparse.ArgumentParser(add_help=False)
 parser.add_argument("--course", default=None)
-courseapp.set_course_file(parser.parse_known_args()[0].course)
+serving.set_course_file(parser.parse_known_args()[0].course)
 
 st.set_page_config(page_title="Margin Lab", page_icon=str(ICON), layout="wide", initial_sidebar_state=340)
 try:  # a hosted server's config (app/hosted.py): a bad value is one sentence, not a traceback

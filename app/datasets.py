@@ -65,7 +65,7 @@ def dataset_for(values: Mapping[str, Any], data_dir: str | None) -> tuple[Datase
     """
     name = values["dataset"]
     folder = data_dir if name in NEEDS_FOLDER else None
-    label = state.param_by_name(values["loss"], "dataset").label_of(name).split(" (")[0]
+    label = state.shared_param("dataset").label_of(name).split(" (")[0]
     hint = ("the instructor has not named one in this server's config" if hosted.settings().hosted
             else f"enter it in the sidebar's Data folder box or set ${DATA_ENV}")  # fmt: skip
     if name in NEEDS_FOLDER and folder is None:

@@ -322,7 +322,8 @@ def _score_question(entry: CourseLesson, question_id: str, points: float, answer
         return 0.0, "unanswered", "Not answered."
     question = entry.lesson.question(question_id)
     shared = _shared_values(entry)
-    correct = quiz_answer_correct(question, answers[question_id], classes=_classes(shared), dim=int(shared["dim"]))
+    dim = int(shared["embedding_dim"])
+    correct = quiz_answer_correct(question, answers[question_id], classes=_classes(shared), dim=dim)
     if correct:
         return points, "correct", "Correct."
     return 0.0, "wrong", f"Not correct. {question.explanation}".strip()
@@ -333,7 +334,7 @@ def _shared_values(entry: CourseLesson) -> dict[str, Any]:
 
     preset = entry.preset_values
     if entry.lesson.unit == "compare":
-        preset = {k: v for k, v in preset.items() if k not in ("losses", "members")} | {"loss": "arcface"}
+        return state.validate_shared({k: v for k, v in preset.items() if k not in ("losses", "members")}).values
     return state.validate(preset).values
 
 

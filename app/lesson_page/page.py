@@ -30,7 +30,7 @@ from app.compare import papers as papers_section
 from app.compare import sweep as sweep_section
 from app.compare import verification as verification_section
 from app.compare.unit import CompareUnit
-from app.course import serving as courseapp
+from app.course import serving
 from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import progress
@@ -245,7 +245,7 @@ class LessonPage:
                         on_details=self._live_checks, on_epoch=self._judge_live)  # fmt: skip
 
     def _fill(self, text: str) -> str:
-        return numbers.fill(text, classes=self.classes, dim=int(self.values["dim"]))
+        return numbers.fill(text, classes=self.classes, dim=int(self.values["embedding_dim"]))
 
     def _text_block(self, block: Any) -> None:
         if block.kind == "prose":
@@ -280,7 +280,7 @@ class LessonPage:
                 self._reveal(question, given)
 
     def _reveal(self, question: Any, given: Any) -> None:
-        classes, dim = self.classes, int(self.values["dim"])
+        classes, dim = self.classes, int(self.values["embedding_dim"])
         right = quiz_answer_correct(question, given, classes=classes, dim=dim)
         if question.kind == "choice":
             answer = self._fill(question.options[int(question.answer)])
@@ -383,10 +383,10 @@ class LessonPage:
         file; a database that cannot be reached is said in one sentence, and the download still works."""
         st.subheader("Hand in", anchor=False)
         course = self.course
-        store, notice = courseapp.shared_store()  # (the last part of the page: a slow database delays nothing)
+        store, notice = serving.shared_store()  # (the last part of the page: a slow database delays nothing)
         if store is None:
             st.warning(md(notice) + " You can still download your report below.", icon=":material/cloud_off:")
-        who = courseapp.identify(self.key)
+        who = serving.identify(self.key)
         if who is None:
             st.caption("Say who you are to submit this lesson or download your report.")
             return
@@ -401,7 +401,7 @@ class LessonPage:
         left, right = st.columns(2)
         if left.button("Submit", type="primary", icon=":material/upload:", key=f"{self.key}-submit",
                        width="stretch"):  # fmt: skip
-            store, notice = courseapp.shared_store()
+            store, notice = serving.shared_store()
             if store is None:
                 st.error(f"NOT saved. {md(notice)}", icon=":material/cloud_off:")
             else:

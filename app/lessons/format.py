@@ -105,7 +105,7 @@ class Lesson:
     @property
     def dim(self) -> int:
         """The preset's embedding dimension (for placeholders before the learner changed anything)."""
-        return int(self.preset.get("dim", state.defaults()["dim"]))
+        return int(presets.clean_shared(self.preset)["embedding_dim"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,17 +249,22 @@ def load_lesson(path: Path | str) -> Lesson:
     unit = r.text(data, "unit", "")
     if unit not in UNITS:
         raise r.fail("unit", f"{unit!r} is not a unit; use \"live\" or \"compare\"")
-    locked = frozenset(r.texts(data, "locked", ""))
-    hidden = frozenset(r.texts(data, "hidden", ""))
-    # A compare lesson may also fix the member selection ("losses"), as the Compare unit calls it.
+    # Control names (an alias such as "dim" is read as its name); a compare lesson may also fix the member
+    # selection ("losses"), as the Compare unit calls it.
     controls = state.control_names() | ({"losses"} if unit == "compare" else set())
-    for name, names in (("locked", locked), ("hidden", hidden)):
-        for control in sorted(names):
-            if control not in controls:
+    fixed = {}
+    for name in ("locked", "hidden"):
+        names = set()
+        for control in sorted(r.texts(data, name, "")):
+            known = "losses" if control == "losses" and unit == "compare" else state.control_name(control)
+            if known is None:
                 raise r.fail(name, f"{control!r} is not a control; the controls are {', '.join(sorted(controls))}")
+            names.add(known)
+        fixed[name] = frozenset(names)
+    locked, hidden = fixed["locked"], fixed["hidden"]
 
     preset = presets.read_preset(r.table(data, "preset", ""), unit, r)
-    dim = int(presets.clean_shared(preset, r, "preset")["dim"])
+    dim = int(presets.clean_shared(preset, r, "preset")["embedding_dim"])
     solution = presets.read_solution(data["solution"], preset, unit, r)
     for text_key in ("title", "summary"):
         r.fill(data[text_key], text_key, dim)

@@ -57,7 +57,7 @@ from app.live.run import LiveRun
 MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls fragment, right under the loss
 SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
 TRAINING_NAMES = ("lr", "batch_size", "backbone", "seed")
-DATA_NAMES = ("dataset", "dim")
+DATA_NAMES = ("dataset", "embedding_dim")
 # The views a page may place one by one (LiveUnit(views=...)); lesson files name them in their markers.
 VIEW_NAMES = ("sphere", "angle_histograms", "target_logit", "decision_margins", "angle_statistics",
               "training_curves")
@@ -94,11 +94,9 @@ class LiveUnit:
         on_details: Callable[[LiveRun], None] | None = None,
         on_epoch: runs.EpochHook | None = None,
     ):
-        state.check_control_names(locked, what="locked control")
-        state.check_control_names(hidden, what="hidden control")
         self.key = key
-        self.locked = frozenset(locked)
-        self.hidden = frozenset(hidden)
+        self.locked = state.check_control_names(locked, what="locked control")
+        self.hidden = state.check_control_names(hidden, what="hidden control")
         self.fixed_by = fixed_by
         self.use_url = use_url
         self.controls = controls
@@ -266,7 +264,7 @@ class LiveUnit:
                 "Data folder", key=self._k("data"), placeholder=f"${datasets.DATA_ENV} or a folder with the IDX files",
                 help=f"A folder with the MNIST / Fashion-MNIST IDX files (.gz is fine). Empty: ${datasets.DATA_ENV}.",
             )  # fmt: skip
-        self._control("dim", values)
+        self._control("embedding_dim", values)
         return hot_box
 
     def _hot_controls(self) -> None:
@@ -278,7 +276,7 @@ class LiveUnit:
         if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
         num_classes = self.run.trainer.dataset.num_classes
-        for level, text in notes.geometry_notes(values, num_classes, int(values["dim"])):
+        for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"])):
             if level == "warning":
                 st.warning(text, icon=":material/block:")
             else:
@@ -384,7 +382,7 @@ class LiveUnit:
         boxes = self.boxes
         if boxes["stats"] is not None:
             with boxes["stats"], st.container():
-                views.angle_statistics(snap, len(snap.class_names), int(self.values["dim"]),
+                views.angle_statistics(snap, len(snap.class_names), int(self.values["embedding_dim"]),
                                        per_row=6 if self.placed is None else 3)
         if boxes["histograms"] is not None:
             with boxes["histograms"], st.container():

@@ -9,13 +9,14 @@ import streamlit as st
 
 from app import hosted
 from app.components.live_plotly import preload_plotly_js
-from app.course import serving as courseapp
+from app.course import serving
 from app.course.builder import lesson_for_link, link_query
 from app.lesson_page import page
+from app.lessons.format import load_all
 from app.live.views import md
 
-lessons, problems = page.load_all()
-course, course_notice = courseapp.served_course()
+lessons, problems = load_all()
+course, course_notice = serving.served_course()
 if course_notice:
     st.warning(md(course_notice), icon=":material/assignment_late:")
 if course is not None:

@@ -1,4 +1,4 @@
-"""The papers' figures on our data (research/losses.md §7): pure builders, arrays in, figures out.
+"""The papers' figures on our data (docs/losses.md §9): pure builders, arrays in, figures out.
 
 * `target_angle_histograms`: θ_y at the start, middle and end of training, a panel per loss (ArcFace Fig. 4a).
 * `target_logit_curves`: every chosen loss's target logit on one plot (ArcFace Fig. 4b).

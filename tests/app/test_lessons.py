@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from app.compare.values import parse_preset
-from app.lesson_page.page import load_all
 from app.lessons import load_lessons, numbers, presets
+from app.lessons.format import load_all
 from app.live.controls import widget_key
 
 LESSONS = load_lessons()
@@ -39,13 +39,13 @@ def control_keys(lesson, name: str) -> list[str]:
         losses = presets.compare_losses(lesson.preset)
         p = state.param_by_name("arcface", name)
         if p is not None and name not in ("margin", "scale", "gradient"):
-            return [widget_key(unit, p.key)]
+            return [widget_key(unit, p.name)]
         params = [(loss, state.param_by_name(loss, name)) for loss in losses]
-        return [widget_key(f"{unit}-{loss}", p.key) for loss, p in params if p is not None and not p.parts]
+        return [widget_key(f"{unit}-{loss}", p.name) for loss, p in params if p is not None and not p.parts]
     p = state.param_by_name(lesson.preset.get("loss", "arcface"), name)
     if p is None:
         return []
-    return [widget_key(unit, part.key) for part in p.parts] if p.parts else [widget_key(unit, p.key)]
+    return [widget_key(unit, part.name) for part in p.parts] if p.parts else [widget_key(unit, p.name)]
 
 
 def answer(at, lesson, question) -> None:
@@ -156,6 +156,6 @@ def test_an_instructor_link_locks_and_hides_more_and_names_a_bad_control():
     assert not at.exception, [e.value for e in at.exception]
     assert at.select_slider(key="lesson-arcface-lr").disabled
     with pytest.raises(KeyError):
-        widget(at, "lesson-arcface-dim")
+        widget(at, "lesson-arcface-embedding_dim")
     [warning] = texts(at.warning)
     assert "sed" in warning

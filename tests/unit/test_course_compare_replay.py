@@ -77,7 +77,7 @@ def test_a_compare_run_records_every_member_and_replays_the_checked_one(digits):
     assert run["unit"] == "compare" and run["member"] == "arcface"
     assert list(run["members"]) == ["softmax", "arcface"]  # the MultiTrainer's order
     assert run["members"]["softmax"]["hyper_log"] == []
-    assert run["members"]["arcface"]["hyper_log"] == [[7, {"m": "0.2"}]]
+    assert run["members"]["arcface"]["hyper_log"] == [[7, {"margin": "0.2"}]]
     assert (run["step"], run["epoch"]) == (27, multi.epoch)
     json.dumps(run, allow_nan=False)
     replayed, end_values = replay_run(run)

@@ -53,7 +53,7 @@ def test_the_run_bridge_gives_back_the_trainers_own_config(digits):
     trainer.advance(steps=3)
     trainer.set_hyper(lr=0.005)
     run = run_record(trainer, {"epoch": 0.0})
-    assert run["hyper_log"] == [[4, {"m": "0.3", "s": "20"}], [7, {"lr": "0.005"}]]
+    assert run["hyper_log"] == [[4, {"margin": "0.3", "scale": "20"}], [7, {"lr": "0.005"}]]
     config, log, final = replay_inputs(json.loads(json.dumps(run)))
     assert config == trainer.initial_config
     assert log == trainer.hyper_log
@@ -204,7 +204,7 @@ def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
     live.step_one_epoch(run)
     metrics = run_metrics(run.trainer)
     record = run_record(run.trainer, metrics)
-    assert [changes for _, changes in record["hyper_log"]] == [{"m": "0.35", "lr": "0.02"}]
+    assert [changes for _, changes in record["hyper_log"]] == [{"margin": "0.35", "lr": "0.02"}]
     replayed, final = replay_run(json.loads(json.dumps(record)))
     assert run_metrics(replayed) == metrics
     assert (replayed.step, replayed.epoch) == (run.trainer.step, run.trainer.epoch)
