@@ -5,9 +5,10 @@
     who = student()                       # {"id", "name", "identity"} once the student has said who they are
 
 `streamlit run streamlit_app.py -- --course path.toml` serves a course file (set_course_file, called by the
-entry point); `?course=<id>` picks a built-in course (lessons/*.toml) for this session. The database URL is
-`db_url` in .streamlit/secrets.toml, else $MARGIN_LAB_DB, else an SQLite file in ~/.margin-lab. A database
-that cannot be reached is said in one sentence; lessons go on working, and Submit says the work was NOT saved.
+entry point), wherever it lives; a link's `?course=` cannot replace it. Without one, `?course=<id>` picks a
+built-in course (lessons/*.toml) for this session. The database URL is `db_url` in
+.streamlit/secrets.toml, else $MARGIN_LAB_DB, else an SQLite file in ~/.margin-lab. A database that cannot be reached
+is said in one sentence; lessons go on working, and Submit says the work was NOT saved.
 
 Identity: with `[auth]` in secrets.toml, Streamlit's own st.login (OpenID Connect) names the student. Otherwise
 a hosted class (a `class_code` in secrets.toml) asks for the class code and a typed student ID, labelled a
@@ -48,8 +49,22 @@ def _course_from_file(path: str, mtime_ns: int) -> Course:
 
 
 def served_course() -> tuple[Course | None, str]:
-    """The course this session follows, and one sentence when the file or the link named a bad one."""
+    """The course this session follows, and one sentence when the file or the link named a bad one.
+
+    The course the server was started with (--course FILE) wins: a link naming its id is that course (the lessons
+    page writes ?course=<id> into the address bar itself, and the file may live anywhere), and a link naming
+    another course is ignored with one sentence. Without a course file, ?course=<id> picks a built-in course for
+    the session."""
     wanted = st.query_params.get("course")
+    if _course_file:
+        try:
+            course = _course_from_file(_course_file, Path(_course_file).stat().st_mtime_ns)
+        except (CourseError, OSError) as error:
+            return None, f"The course file could not be used: {error}"
+        if wanted and wanted != course.id:
+            return course, (f"This server serves the course {course.id!r}, so the link's course "
+                            f"{str(wanted)[:40]!r} was ignored.")
+        return course, ""
     if wanted:
         try:
             course = builtin_course(wanted)
@@ -57,11 +72,6 @@ def served_course() -> tuple[Course | None, str]:
             return None, str(error)
         st.session_state["course-id"] = course.id
         return course, ""
-    if _course_file:
-        try:
-            return _course_from_file(_course_file, Path(_course_file).stat().st_mtime_ns), ""
-        except (CourseError, OSError) as error:
-            return None, f"The course file could not be used: {error}"
     if st.session_state.get("course-id"):
         return builtin_course(st.session_state["course-id"]), ""
     return None, ""

@@ -235,3 +235,24 @@ def test_an_unreachable_database_is_one_sentence(tmp_path):
     assert is_open(at)
     assert any("submissions database cannot be reached" in w.value for w in at.warning), shown(at)
     assert not at.dataframe
+
+
+def test_the_gradebook_and_the_links_open_on_the_course_the_server_serves(tmp_path, monkeypatch):
+    """`streamlit run streamlit_app.py -- --course FILE`: the instructor's gradebook opens on that course, even
+    after the lessons page wrote ?course=<its id> into the address bar (before: the built-in margin-lab)."""
+    path = tmp_path / "audit.toml"
+    path.write_text('[course]\nid = "ml-audit-2027"\ntitle = "ML audit 2027"\nversion = 1\n\n'
+                    '[[lessons]]\nid = "softmax"\n')
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    store_submission(db_url, "s-1")  # a margin-lab submission: the built-in course has data too
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.secrets["instructor_password_hash"] = HASH
+    at.secrets["db_url"] = db_url
+    at.switch_page("app/pages/course.py")
+    at.query_params["course"] = "ml-audit-2027"
+    at.run()
+    try_password(at, PASSWORD)
+    assert is_open(at), shown(at)
+    assert at.selectbox(key="instructor-grades-course").value == "ml-audit-2027"
+    assert at.selectbox(key="instructor-link-course").options[1] == "ml-audit-2027"

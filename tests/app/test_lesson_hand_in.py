@@ -127,6 +127,44 @@ def test_a_course_file_on_the_command_line_sets_order_due_dates_and_locks(tmp_pa
     assert "Softmax" in nxt.proto.label  # the course's order, not the lessons' numbers
 
 
+OUTSIDE_COURSE = ('[course]\nid = "ml-audit-2027"\ntitle = "ML audit 2027"\nversion = 1\n\n'
+                  '[[lessons]]\nid = "softmax"\n\n[[lessons]]\nid = "arcface"\n')
+
+
+def test_the_served_course_file_wins_over_the_link_it_wrote_itself(tmp_path, monkeypatch):
+    """`--course FILE` outside lessons/: the page writes ?course=ml-audit-2027 into the address bar, and the next
+    run must still serve the file (before: "There is no course 'ml-audit-2027'", Next lesson left the course and
+    the submission had no course)."""
+    path = tmp_path / "elsewhere" / "audit.toml"
+    path.parent.mkdir()
+    path.write_text(OUTSIDE_COURSE)
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    url = f"sqlite:///{tmp_path / 'class.db'}"
+    at = open_lesson({"db_url": url}, {"lesson": "softmax", "course": "ml-audit-2027"})
+    assert not at.warning, texts(at.warning)
+    assert at.query_params["course"] == "ml-audit-2027"
+    [nxt] = [link for link in at.get("page_link") if "Next lesson" in link.proto.label]
+    assert "ArcFace" in nxt.proto.label  # the course's next lesson, not the lessons' number 2
+    say_who(at, "s7")
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
+    [stored] = Store(url).submissions(student_id="s7")
+    assert stored.course_id == "ml-audit-2027"
+
+
+def test_a_link_naming_another_course_gets_one_sentence_and_the_served_course_stays(tmp_path, monkeypatch):
+    path = tmp_path / "audit.toml"
+    path.write_text(OUTSIDE_COURSE)
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    at = open_lesson({}, {"course": "margin-lab"})
+    [warning] = texts(at.warning)
+    assert "ml-audit-2027" in warning and "margin-lab" in warning and warning.count(". ") == 0
+    assert texts(at.title) == ["ML audit 2027"]
+    assert len([c for c in texts(at.caption) if " min · " in c]) == 2
+    same = open_lesson({}, {"course": "ml-audit-2027"})  # the link naming the served course: no sentence
+    assert not same.warning and texts(same.title) == ["ML audit 2027"]
+
+
 def test_a_bad_course_file_is_one_sentence_and_the_lessons_still_work(tmp_path, monkeypatch):
     path = tmp_path / "course.toml"
     path.write_text('[course]\nid = "term-1"\ntitle = "Term one"\nversion = 1\n\n[[lessons]]\nid = "arcfase"\n')
