@@ -26,7 +26,7 @@ from app import state
 from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
 from app.course.exports import safe_cell
-from app.course.serving import login_configured, secret, served_course, shared_store
+from app.course.serving import database_url, login_configured, secret, served_course, shared_store
 from app.course.store import Store, StoreError
 from app.course.store import submissions as submissions_table
 from app.lessons.format import load_all
@@ -267,14 +267,16 @@ def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     key = f"{KEY}-grades"
     store, _notice = shared_store()
     if store is None:
-        st.warning("The gradebook cannot be shown: the submissions database cannot be reached (db_url in "
-                   ".streamlit/secrets.toml, else $MARGIN_LAB_DB); lessons keep working.")
+        st.warning("The gradebook cannot be shown: the submissions database cannot be reached ($MARGIN_LAB_DB, "
+                   "else db_url in .streamlit/secrets.toml); lessons keep working.")
         return
     try:
         stored_ids = _stored_course_ids(store)
     except StoreError as error:
         st.warning(f"The gradebook cannot be shown now: {str(error).rstrip('.')}.")
         return
+    _url, source = database_url()
+    st.caption(f"Submissions database: `{store.shown_url}` (from {source}; $MARGIN_LAB_DB wins over db_url).")
     choices = [*course_ids, *(c for c in stored_ids if c not in course_ids)]
     course_id = st.selectbox("Course", choices, format_func=lambda c: c or "(no course)", key=f"{key}-course")
     columns = _lesson_columns(course_id, lessons)

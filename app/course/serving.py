@@ -6,8 +6,8 @@
 
 `streamlit run streamlit_app.py -- --course path.toml` serves a course file (set_course_file, called by the
 entry point), wherever it lives; a link's `?course=` cannot replace it. Without one, `?course=<id>` picks a
-built-in course (lessons/*.toml) for this session. The database URL is `db_url` in
-.streamlit/secrets.toml, else $MARGIN_LAB_DB, else an SQLite file in ~/.margin-lab. A database that cannot be reached
+built-in course (lessons/*.toml) for this session. The database URL is $MARGIN_LAB_DB, else `db_url` in
+.streamlit/secrets.toml, else an SQLite file in ~/.margin-lab (database_url). A database that cannot be reached
 is said in one sentence; lessons go on working, and Submit says the work was NOT saved.
 
 Identity: with `[auth]` in secrets.toml, Streamlit's own st.login (OpenID Connect) names the student. Otherwise
@@ -86,12 +86,28 @@ RETRY_AFTER_S = 30.0  # an unreachable database is tried again after this long, 
 _last_failure: dict[str | None, tuple[float, str]] = {}
 
 
+def database_url() -> tuple[str | None, str]:
+    """The submissions database's URL and where it came from: $MARGIN_LAB_DB wins over `db_url` in secrets.toml
+    (as every MARGIN_LAB_* variable wins over its file, so deploy/stack.py's --postgres and a Kubernetes Secret
+    are never shadowed by a secrets.toml left on the server); with neither, None: the SQLite file in
+    ~/.margin-lab."""
+    import os
+
+    from app.course.store import ENV_URL
+
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL], f"${ENV_URL}"
+    if secret("db_url"):
+        return str(secret("db_url")), "db_url in secrets.toml"
+    return None, "the default SQLite file"
+
+
 def shared_store() -> tuple[Store | None, str]:
     """The process's Store, or None and one sentence when the database cannot be reached (remembered for
     RETRY_AFTER_S, so a page does not wait for a connection timeout at every run)."""
     import time
 
-    url = secret("db_url")
+    url, _source = database_url()
     failed = _last_failure.get(url)
     if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
         return None, failed[1]

@@ -217,6 +217,19 @@ def test_the_gradebook_grid_escapes_formulas_so_its_toolbar_download_cannot_bypa
     assert list(table["Student ID"]) == ["'-2+3+cmd|' /C calc'!A0"] and list(table["arcface"]) == ["passed"]
 
 
+def test_the_gradebook_says_which_database_is_in_force(tmp_path, monkeypatch):
+    at, db_url = open_page(tmp_path)
+    assert any(f"{db_url}` (from db_url in secrets.toml" in c for c in texts_of(at.caption))
+    env_url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("MARGIN_LAB_DB", env_url)
+    at.run()
+    assert any(f"{env_url}` (from $MARGIN_LAB_DB" in c for c in texts_of(at.caption))
+
+
+def texts_of(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
 def test_the_gradebook_csv_has_a_row_per_student(tmp_path):
     from app.course.builder import gradebook_csv
 

@@ -87,6 +87,26 @@ def test_an_unreachable_database_says_not_saved_and_keeps_the_download(monkeypat
     assert not at.success
 
 
+def test_the_environments_database_wins_over_db_url_in_secrets(tmp_path, monkeypatch):
+    """$MARGIN_LAB_DB wins over db_url, as every MARGIN_LAB_* variable wins over its file (before: db_url won, so a
+    secrets.toml left on a server shadowed the stack's PostgreSQL)."""
+    from app.course.serving import database_url
+
+    env_url, file_url = f"sqlite:///{tmp_path / 'env.db'}", f"sqlite:///{tmp_path / 'file.db'}"
+    monkeypatch.setenv("MARGIN_LAB_DB", env_url)
+    at = open_lesson({"db_url": file_url})
+    say_who(at, "s5")
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
+    assert [s.student_id for s in Store(env_url).submissions()] == ["s5"]
+    assert Store(file_url).submissions() == []
+    monkeypatch.setattr("app.course.serving.secret", lambda name, default=None: file_url if name == "db_url" else
+                        default)
+    assert database_url() == (env_url, "$MARGIN_LAB_DB")
+    monkeypatch.delenv("MARGIN_LAB_DB")
+    assert database_url() == (file_url, "db_url in secrets.toml")  # the other half: without it, the file's
+
+
 def test_a_class_code_is_asked_and_checked():
     at = open_lesson({"class_code": "margins-42"})
     assert any("weak identity" in c for c in texts(at.caption))
