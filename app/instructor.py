@@ -26,7 +26,14 @@ from app import state
 from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
 from app.course.exports import safe_cell
-from app.course.serving import database_url, login_configured, secret, served_course, shared_store
+from app.course.serving import (
+    database_url,
+    login_configured,
+    secret,
+    served_course,
+    shared_store,
+    store_problem,
+)
 from app.course.store import Store, StoreError
 from app.course.store import submissions as submissions_table
 from app.lessons.format import load_all
@@ -266,9 +273,10 @@ def _stored_course_ids(store: Store) -> list[str]:
 def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     key = f"{KEY}-grades"
     store, _notice = shared_store()
-    if store is None:
-        st.warning("The gradebook cannot be shown: the submissions database cannot be reached ($MARGIN_LAB_DB, "
-                   "else db_url in .streamlit/secrets.toml); lessons keep working.")
+    if store is None:  # the instructor gets the details students are not shown
+        _url, source = database_url()
+        st.warning(f"The gradebook cannot be shown: {store_problem().rstrip('.')} (the database is set by "
+                   f"{source}; $MARGIN_LAB_DB wins over db_url in .streamlit/secrets.toml). Lessons keep working.")
         return
     try:
         stored_ids = _stored_course_ids(store)

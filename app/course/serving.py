@@ -17,6 +17,7 @@ weak identity; a laptop asks for a name or ID once per session.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,8 @@ def _open_store(url: str | None) -> Store:
 
 
 RETRY_AFTER_S = 30.0  # an unreachable database is tried again after this long, not at every page run
-_last_failure: dict[str | None, tuple[float, str]] = {}
+_last_failure: dict[str | None, tuple[float, StoreError]] = {}
+log = logging.getLogger("margin_lab.course")
 
 
 def database_url() -> tuple[str | None, str]:
@@ -103,22 +105,32 @@ def database_url() -> tuple[str | None, str]:
 
 
 def shared_store() -> tuple[Store | None, str]:
-    """The process's Store, or None and one sentence when the database cannot be reached (remembered for
-    RETRY_AFTER_S, so a page does not wait for a connection timeout at every run)."""
+    """The process's Store, or None and one sentence for a student's page when the database cannot be reached
+    (remembered for RETRY_AFTER_S, so a page does not wait for a connection timeout at every run). The sentence
+    never names the database's host, user or name: store_problem() has the details, for the instructor's page,
+    and the server's log gets them."""
     import time
 
     url, _source = database_url()
     failed = _last_failure.get(url)
-    if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
-        return None, failed[1]
-    try:
-        store = _open_store(url)
-    except StoreError as error:
-        notice = f"Submissions cannot be saved now: {error} Lessons keep working; your work stays in this tab."
-        _last_failure[url] = (time.monotonic(), notice)
-        return None, notice
-    _last_failure.pop(url, None)
-    return store, ""
+    if failed is None or time.monotonic() - failed[0] >= RETRY_AFTER_S:
+        try:
+            store = _open_store(url)
+        except StoreError as error:
+            log.warning("Submissions database unavailable: %s", error)
+            failed = _last_failure[url] = (time.monotonic(), error)
+        else:
+            _last_failure.pop(url, None)
+            return store, ""
+    return None, f"Submissions cannot be saved now: {failed[1].public} Lessons keep working; your work stays here."
+
+
+def store_problem() -> str:
+    """Why the database could not be used at the last try, with its address and the driver's reason (for the
+    instructor: never on a student's page); "" when it could."""
+    url, _source = database_url()
+    failed = _last_failure.get(url)
+    return str(failed[1]) if failed is not None else ""
 
 
 def login_configured() -> bool:

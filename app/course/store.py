@@ -79,8 +79,17 @@ sa.Index("submissions_by_course_student", submissions.c.course_id, submissions.c
 UPGRADES: dict[int, Callable[[Connection], None]] = {}
 
 
+UNUSABLE = "The class database cannot be used by this server (the instructor's Course page says why)."
+
+
 class StoreError(RuntimeError):
-    """The store could not do what was asked; str() is one sentence for the page."""
+    """The store could not do what was asked. str() is one sentence with the details (the database's address and
+    the driver's reason: for the instructor, the logs and the command line); `public` is one sentence without
+    them, for a student's page (a student is never shown the database's host, user or name)."""
+
+    def __init__(self, message: str, public: str | None = None):
+        super().__init__(message)
+        self.public = public or message
 
 
 class StoreUnavailable(StoreError):
@@ -145,7 +154,7 @@ class Store:
             self.engine = self._engine(parsed, connect_timeout)
         except (NoSuchModuleError, ImportError) as err:
             raise StoreError(f"The submissions database {self.shown_url} needs a driver that is not installed "
-                             f"({_reason(err)}).") from None
+                             f"({_reason(err)}).", public=UNUSABLE) from None
         self._prepare()
 
     def _engine(self, url: URL, timeout: float) -> Engine:
@@ -158,7 +167,8 @@ class Store:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise StoreUnavailable(f"The submissions database {self.shown_url} cannot be opened: its folder "
-                                       f"cannot be created ({err.strerror or err}).") from None
+                                       f"cannot be created ({err.strerror or err}).",
+                                       public="The class database cannot be opened.") from None
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_S})
 
         @event.listens_for(engine, "connect")
@@ -177,7 +187,7 @@ class Store:
 
     def _unavailable(self, err: BaseException, doing: str) -> StoreUnavailable:
         return StoreUnavailable(f"The submissions database {self.shown_url} cannot be reached ({_reason(err)}); "
-                                f"{doing}.")
+                                f"{doing}.", public=f"The class database cannot be reached; {doing}.")
 
     # -- the schema ----------------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -204,11 +214,11 @@ class Store:
         version = row.version
         if version > SCHEMA_VERSION:
             raise StoreError(f"The submissions database {self.shown_url} has schema version {version}, newer than "
-                             f"this Margin Lab's {SCHEMA_VERSION}: update Margin Lab.")
+                             f"this Margin Lab's {SCHEMA_VERSION}: update Margin Lab.", public=UNUSABLE)
         while version < SCHEMA_VERSION:
             if version not in UPGRADES:
                 raise StoreError(f"The submissions database {self.shown_url} has schema version {version}, which "
-                                 "this Margin Lab cannot upgrade.")
+                                 "this Margin Lab cannot upgrade.", public=UNUSABLE)
             UPGRADES[version](conn)
             version += 1
             conn.execute(schema_version.update().where(schema_version.c.id == 1)
@@ -261,7 +271,9 @@ class Store:
                 raise self._unavailable(err, "your submission was NOT saved: try again, or download the report "
                                              "and hand it in") from None
         raise StoreError(f"Your submission was NOT saved: {ATTEMPT_RETRIES} other submissions for the same lesson "
-                         f"arrived at the same moment ({_reason(last_error)}); try again.")
+                         f"arrived at the same moment ({_reason(last_error)}); try again.",
+                         public=f"Your submission was NOT saved: {ATTEMPT_RETRIES} other submissions for the same "
+                                "lesson arrived at the same moment; try again.")
 
     # -- reading ---------------------------------------------------------------------------------------------
     def submissions(self, *, course_id: str | None = None, student_id: str | None = None,

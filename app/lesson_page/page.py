@@ -407,8 +407,9 @@ class LessonPage:
             else:
                 try:
                     receipt = store.submit(record)
-                except StoreError as error:
-                    st.error(f"NOT saved: {error} Download the report below and hand it in instead.",
+                except StoreError as error:  # (its details go to the log and the instructor, not to the student)
+                    serving.log.warning("A submission was not saved: %s", error)
+                    st.error(f"NOT saved: {error.public} Download the report below and hand it in instead.",
                              icon=":material/cloud_off:")  # fmt: skip
                 else:
                     st.success(f"Saved: attempt {receipt.attempt}, received {receipt.received_at}.",

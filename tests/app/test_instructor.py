@@ -246,8 +246,19 @@ def test_an_unreachable_database_is_one_sentence(tmp_path):
     at = page({"instructor_password_hash": HASH, "db_url": f"sqlite:///{blocker / 'sub' / 'x.db'}"})
     try_password(at, PASSWORD)
     assert is_open(at)
-    assert any("submissions database cannot be reached" in w.value for w in at.warning), shown(at)
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith("The gradebook cannot be shown: The submissions database sqlite:///"), shown(at)
+    assert "cannot be opened: its folder cannot be created" in warning and "db_url in secrets.toml" in warning
     assert not at.dataframe
+
+
+def test_the_instructor_is_shown_the_address_and_reason_students_are_not(tmp_path):
+    url = "postgresql+psycopg://dbuser_secret:hunter2@127.0.0.1:9/classdb_secret?connect_timeout=1"
+    at = page({"instructor_password_hash": HASH, "db_url": url})
+    try_password(at, PASSWORD)
+    [warning] = [w.value for w in at.warning]
+    assert "dbuser_secret" in warning and "classdb_secret" in warning and "127.0.0.1" in warning
+    assert "hunter2" not in warning  # the password never, even here
 
 
 def test_the_gradebook_and_the_links_open_on_the_course_the_server_serves(tmp_path, monkeypatch):

@@ -107,6 +107,50 @@ def test_the_environments_database_wins_over_db_url_in_secrets(tmp_path, monkeyp
     assert database_url() == (file_url, "db_url in secrets.toml")  # the other half: without it, the file's
 
 
+SECRET_DB = "postgresql+psycopg://dbuser_secret@127.0.0.1:9/classdb_secret?connect_timeout=1"
+
+
+def shown_texts(at: AppTest) -> str:
+    return "\n".join(e.value for kind in (at.markdown, at.caption, at.warning, at.error, at.success, at.info)
+                     for e in kind)
+
+
+def test_a_database_that_is_down_is_one_sentence_without_its_address(monkeypatch, caplog):
+    """Students are never shown the database's host, user or name (before: all three, in the warning and the
+    NOT saved error); the server's log gets them."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="margin_lab.course")
+    at = open_lesson({"db_url": SECRET_DB})
+    say_who(at, "s6")
+    at.button(key=f"{UNIT}-submit").click().run()
+    shown = shown_texts(at)
+    assert "The class database cannot be reached" in shown and "NOT saved" in shown
+    assert not any(word in shown for word in ("dbuser_secret", "classdb_secret", "127.0.0.1", "psycopg"))
+    assert "dbuser_secret@127.0.0.1:9/classdb_secret" in caplog.text
+
+
+def test_a_database_that_fails_during_submit_is_one_sentence_without_its_address(tmp_path, monkeypatch, caplog):
+    """The second half: the database was there when the page opened and fails at Submit."""
+    import logging
+
+    from app.course.store import Store as RealStore
+
+    def down(store, record):
+        raise store._unavailable(OSError("connection to server at 10.9.8.7, port 5432 failed: user dbuser_secret"),
+                                 "your submission was NOT saved: try again, or download the report and hand it in")
+
+    caplog.set_level(logging.WARNING, logger="margin_lab.course")
+    at = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}"})
+    say_who(at, "s7")
+    monkeypatch.setattr(RealStore, "submit", down)
+    at.button(key=f"{UNIT}-submit").click().run()
+    [error] = texts(at.error)
+    assert error.startswith("NOT saved: The class database cannot be reached; your submission was NOT saved")
+    assert "10.9.8.7" not in shown_texts(at) and "dbuser_secret" not in shown_texts(at)
+    assert "10.9.8.7" in caplog.text
+
+
 def test_a_class_code_is_asked_and_checked():
     at = open_lesson({"class_code": "margins-42"})
     assert any("weak identity" in c for c in texts(at.caption))
