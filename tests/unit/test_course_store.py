@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from _course_postgres import require_postgres, running_postgres
+from _course_postgres import require_postgres, running_postgres, wait_until_ready
 
 from app.course import store as store_module
 from app.course.record import FORMAT, FORMAT_VERSION, ReportError
@@ -224,6 +224,7 @@ def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing(
         message = str(refused.value)
         assert "not saved" in message.lower() and message.count(". ") <= 1
         server.start()
+        wait_until_ready(url)  # readiness, not time: under load "the database system is starting up" lasts
         assert store.submit(make_record("after")).attempt == 1
         assert sorted(s.student_id for s in store.submissions(course_id="test-course")) == ["after", "before"]
         store.close()
