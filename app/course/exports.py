@@ -1,6 +1,7 @@
 """What the grader writes: a long CSV, gradebook CSVs shaped for Canvas and Moodle, feedback texts, rejects.
 
-    grades_long.csv   one row per student, lesson and task (question or check): points, status, flag, reason
+    grades_long.csv   one row per student, lesson and task (question or check): points, status, flag, reason,
+                      and whose clock the hand-in time is (time_source: server, receipt, or unverified)
     canvas.csv        Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, one column per
                       lesson ("<title> (<lesson id>)"), a "Points Possible" row first; students are matched by
                       SIS User ID (the student id they gave)
@@ -29,7 +30,10 @@ from app.course.course import Course
 from app.course.grade import TOLERANCE_TEXT, GradeResult
 
 LONG_COLUMNS = ("student_id", "student_name", "identity", "lesson_id", "lesson_title", "task", "task_id", "points",
-                "points_possible", "status", "flagged", "late", "attempt", "submitted_at", "source", "reason")
+                "points_possible", "status", "flagged", "late", "attempt", "submitted_at", "time_source", "source",
+                "reason")
+TIME_SOURCES = {"server": "by the server's clock", "receipt": "by the server's signed receipt",
+                "unverified": "UNVERIFIED: the time the file itself claims"}
 CANVAS_FIXED = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_FIXED = ("First name", "Last name", "ID number", "Email address")
 
@@ -85,7 +89,7 @@ def feedback_text(result: GradeResult, course: Course, student_id: str) -> str:
         late = " — submitted after the due date" if mine[0].late else ""
         lines.append(f"{entry.title}: {totals[(student_id, entry.id)]:g} of "
                      f"{entry.points_possible:g} points (attempt {mine[0].attempt or '-'}, "
-                     f"submitted {mine[0].submitted_at}{late})")
+                     f"submitted {mine[0].submitted_at}, {TIME_SOURCES[mine[0].time_source]}{late})")
         for row in sorted(mine, key=lambda r: not r.flagged):
             mark = "FLAGGED " if row.flagged else ""
             lines.append(f"  - {mark}{row.task} {row.task_id}: {row.points:g}/{row.points_possible:g}"
@@ -102,7 +106,7 @@ def write_outputs(result: GradeResult, course: Course, out_dir: str | Path) -> l
     written = [_write(out / "grades_long.csv", LONG_COLUMNS, (
         [row.student_id, row.student_name, row.identity, row.lesson_id, row.lesson_title, row.task, row.task_id,
          _points(row.points), _points(row.points_possible), row.status, "yes" if row.flagged else "no",
-         "yes" if row.late else "no", row.attempt or "", row.submitted_at, row.source, row.reason]
+         "yes" if row.late else "no", row.attempt or "", row.submitted_at, row.time_source, row.source, row.reason]
         for row in result.rows))]
 
     totals = result.lesson_points()

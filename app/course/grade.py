@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.course.course import Course, CourseLesson
-from app.course.record import ReportError, read_report, validate_record
+from app.course.record import ReportError, read_report, receipt_status, validate_record
 from app.lessons.run_record import RunError, replay_compare_run, replay_run
 
 # A claimed metric matches its replay when |claimed - replayed| <= ABS_TOL + REL_TOL * |replayed|. Replays on
@@ -50,13 +50,23 @@ class Source:
     record: dict | None
     error: str | None = None
     attempt: int | None = None
-    received_at: str | None = None  # the server's clock, for stored submissions (a report file has only the
-                                    # student's own submitted_at)
+    received_at: str | None = None  # the server's clock when the app's Submit stored it (None for a report file,
+                                    # imported or not: its import time says nothing about when it was made)
+    receipt: str = "missing"  # app.course.record.receipt_status of the record under the grader's key
 
     @property
     def handed_in_at(self) -> str:
-        """When it was handed in: the server's time if known, else the time the report itself says."""
+        """When it was handed in (the lateness rule, docs/courses.md): the server's clock for a Submit; else the
+        time the report itself says, which a valid receipt verifies (time_source says which)."""
         return self.received_at or self.record["submitted_at"]
+
+    @property
+    def time_source(self) -> str:
+        """"server" (the app's Submit), "receipt" (a report file the server signed), or "unverified" (a report
+        file's own claim: no receipt, another key, or changed since it was signed)."""
+        if self.received_at:
+            return "server"
+        return "receipt" if self.receipt == "verified" else "unverified"
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class TaskRow:
     submitted_at: str
     late: bool
     source: str
+    time_source: str = "unverified"  # Source.time_source: "server", "receipt" or "unverified"
 
 
 @dataclass
@@ -95,6 +106,9 @@ class GradeResult:
     rejects: list[Reject] = field(default_factory=list)
     superseded: int = 0  # older attempts not graded (the newest of each student and lesson is)
     replays: int = 0
+    time_sources: dict[str, int] = field(default_factory=dict)  # graded submissions by Source.time_source
+    receipt_problems: list[tuple[str, str]] = field(default_factory=list)  # (label, receipt status) of graded
+                                                                           # report files whose time is unverified
 
     def lesson_points(self) -> dict[tuple[str, str], float]:
         """(student id, lesson id) -> points."""
@@ -120,15 +134,18 @@ class GradeResult:
 # Sources
 
 
-def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None,
-                 course_id: str | None = None) -> list[Source]:
+def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None, course_id: str | None = None,
+                 receipt_key: str | None = None) -> list[Source]:
     """Report files (each read and validated; an unreadable one becomes a Source with its error) and, with a
-    `store` (app.course.store.Store), every stored attempt of `course_id`."""
+    `store` (app.course.store.Store), every stored attempt of `course_id`. Each report's receipt is checked
+    with `receipt_key` (the server's, from its secrets.toml); a row the app's Submit stored has the server's
+    time, a row `import` stored is a report file like any other."""
     sources = []
     for path in reports:
         name = Path(path).name
         try:
-            sources.append(Source(name, read_report(path)))
+            record = read_report(path)
+            sources.append(Source(name, record, receipt=receipt_status(record, receipt_key)))
         except ReportError as err:
             sources.append(Source(name, None, str(err)))
         except Exception as err:  # whatever one file does is that file's reject, never the class's grading
@@ -137,8 +154,10 @@ def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None,
         for sub in store.submissions(course_id=course_id):
             label = f"database row {sub.id}"
             try:
-                sources.append(Source(label, validate_record(sub.record, source=label), attempt=sub.attempt,
-                                      received_at=sub.received_at))
+                record = validate_record(sub.record, source=label)
+                sources.append(Source(label, record, attempt=sub.attempt,
+                                      received_at=sub.received_at if sub.origin == "app" else None,
+                                      receipt=receipt_status(record, receipt_key)))
             except ReportError as err:
                 sources.append(Source(label, None, str(err)))
             except Exception as err:
@@ -382,6 +401,10 @@ def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_s
             continue
         usable.append((source, source.record))
     chosen, result.superseded = _newest(usable)
+    for source, _ in chosen:
+        result.time_sources[source.time_source] = result.time_sources.get(source.time_source, 0) + 1
+        if source.time_source == "unverified" and source.receipt != "missing":
+            result.receipt_problems.append((source.label, source.receipt))
 
     jobs: dict[str, tuple[dict, Any, int]] = {}
     for source, record in list(chosen):
@@ -437,6 +460,7 @@ def _graded_rows(entry: CourseLesson, source: Source, record: Mapping[str, Any],
         "student_id": student["id"], "student_name": student["name"], "identity": student["identity"],
         "lesson_id": entry.id, "lesson_title": entry.title, "attempt": source.attempt,
         "submitted_at": source.handed_in_at, "late": entry.is_late(source.handed_in_at), "source": source.label,
+        "time_source": source.time_source,
     }
     rows = []
     for question_id, points in entry.questions.items():

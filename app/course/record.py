@@ -7,7 +7,14 @@ file carries it. Plain JSON, validated field by field; nothing in it is ever exe
      "lesson": {"id": "arcface", "version": 1},
      "answers": {question_id: the answer given (choice: 0-based index; number: a number)},
      "checks": {check_id: {"status": "passed" | "not_yet" | "failed", "reason": "...", "run": RUN}},
-     "started_at": "2026-12-01T09:00:00+00:00", "submitted_at": "2026-12-01T09:20:00+00:00"}
+     "started_at": "2026-12-01T09:00:00+00:00", "submitted_at": "2026-12-01T09:20:00+00:00",
+     "receipt": {"key_id": "<16 hex>", "hmac": "<64 hex>"}}        # optional: the server's signature
+
+    The receipt is how a report file's time can be trusted: when the server has a `receipt_key` (secrets.toml),
+    the page signs every record it builds, at the moment it builds it, with an HMAC-SHA256 of the record's
+    canonical JSON (everything but the receipt and the summary: submitted_at included). The grader, given the
+    same key, checks it (receipt_status); a file without a valid receipt keeps the time it claims, marked
+    "unverified". The key never leaves the server, so a student can neither backdate nor edit a signed file.
 
     RUN = {"unit": "live" | "compare",
            "initial": {share-link URL key: text},             # app.state.to_query of the values the model was
@@ -30,6 +37,8 @@ text; `parse_report` enforces REPORT_SIZE_CAP before it parses anything.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -58,6 +67,8 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # lesson, question, check a
 # shown as "exe.live"), so no text from a file may hold them.
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
+KEY_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+MIN_RECEIPT_KEY = 16  # characters of a receipt_key (`python -m app.course receipt-key` makes 64)
 TOP_FIELDS = ("format", "format_version", "app_version", "course", "student", "lesson", "answers", "checks",
               "started_at", "submitted_at")
 
@@ -250,8 +261,14 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
     in the app's own form. Numbers must fit a float, whole numbers a 32-bit integer.
     """
     c = _Checker(source)
-    record = c.mapping(record, "", TOP_FIELDS, ("summary",))
+    record = c.mapping(record, "", TOP_FIELDS, ("summary", "receipt"))
     record.pop("summary", None)
+    if "receipt" in record:
+        receipt = c.mapping(record["receipt"], "receipt", ("key_id", "hmac"))
+        if not isinstance(receipt["key_id"], str) or not KEY_ID_PATTERN.fullmatch(receipt["key_id"]):
+            c.fail("receipt.key_id", "must be 16 hexadecimal digits")
+        if not isinstance(receipt["hmac"], str) or not HASH_PATTERN.fullmatch(receipt["hmac"]):
+            c.fail("receipt.hmac", "must be 64 hexadecimal digits (an HMAC-SHA256)")
     if record["format"] != FORMAT:
         c.fail("format", f"{str(record['format'])[:40]!r} is not {FORMAT!r}")
     if record["format_version"] != FORMAT_VERSION or isinstance(record["format_version"], bool):
@@ -304,8 +321,9 @@ def now_iso() -> str:
 
 def new_record(*, course: Mapping[str, Any] | None, student_id: str, student_name: str, identity: str,
                lesson_id: str, lesson_version: int, answers: Mapping[str, Any], checks: Mapping[str, Any],
-               started_at: str, submitted_at: str | None = None) -> dict:
-    """A validated record for the Submit button (ReportError if a part is bad).
+               started_at: str, submitted_at: str | None = None, receipt_key: str | None = None) -> dict:
+    """A validated record for the Submit button (ReportError if a part is bad), signed with `receipt_key` (the
+    server's secret) when there is one.
 
     course: Course.ref() or None. checks: {check_id: {"status", "reason", "run"}}, where run is
     app.lessons.run_record.run_record(trainer, metrics) of the run as it was when the check was last decided (for a
@@ -318,7 +336,46 @@ def new_record(*, course: Mapping[str, Any] | None, student_id: str, student_nam
         "answers": dict(answers), "checks": {k: dict(v) for k, v in checks.items()},
         "started_at": started_at, "submitted_at": submitted_at or now_iso(),
     }
-    return validate_record(record)
+    record = validate_record(record)
+    return sign_record(record, receipt_key) if receipt_key else record
+
+
+def _canonical(record: Mapping[str, Any]) -> bytes:
+    """What a receipt signs: the record without its receipt and summary, as sorted, compact JSON."""
+    body = {k: v for k, v in record.items() if k not in ("receipt", "summary")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def receipt_key_id(key: str) -> str:
+    """A short name for a receipt key (not the key: a hash of it), so a grader can say "another key"."""
+    return hashlib.sha256(b"margin-lab receipt key\0" + key.encode("utf-8")).hexdigest()[:16]
+
+
+def _mac(record: Mapping[str, Any], key: str) -> str:
+    return hmac.new(key.encode("utf-8"), _canonical(record), hashlib.sha256).hexdigest()
+
+
+def sign_record(record: Mapping[str, Any], key: str) -> dict:
+    """The record with the server's receipt: the HMAC-SHA256 of its canonical JSON under `key`."""
+    clean = {k: v for k, v in record.items() if k not in ("receipt", "summary")}
+    return {**clean, "receipt": {"key_id": receipt_key_id(key), "hmac": _mac(clean, key)}}
+
+
+RECEIPT_STATES = ("verified", "missing", "no key", "other key", "does not match")
+
+
+def receipt_status(record: Mapping[str, Any], key: str | None) -> str:
+    """Whether the record's time can be trusted: "verified" (signed with `key`, unchanged since), "missing" (no
+    receipt), "no key" (the grader has none), "other key" (signed with another server's key), or "does not
+    match" (changed after it was signed). Compared in constant time."""
+    receipt = record.get("receipt")
+    if not receipt:
+        return "missing"
+    if not key:
+        return "no key"
+    if not hmac.compare_digest(str(receipt.get("key_id", "")), receipt_key_id(key)):
+        return "other key"
+    return "verified" if hmac.compare_digest(str(receipt.get("hmac", "")), _mac(record, key)) else "does not match"
 
 
 def parse_report(data: bytes | str, *, source: str = "the report") -> dict:
@@ -375,6 +432,8 @@ def summary_text(record: Mapping[str, Any]) -> str:
         lines.append(f"Check {cid}: {result['status'].replace('_', ' ')}{where}. {result['reason']}".rstrip())
     for qid, given in record["answers"].items():
         lines.append(f"Question {qid}: answered {given!r}")
+    if record.get("receipt"):
+        lines.append("Receipt: the class server signed this report when it was made (its time is verifiable).")
     lines.append("The instructor's grader replays every run from its settings; edited numbers are flagged.")
     return "\n".join(lines)
 

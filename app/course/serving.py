@@ -133,6 +133,21 @@ def store_problem() -> str:
     return str(failed[1]) if failed is not None else ""
 
 
+def receipt_key() -> str | None:
+    """`receipt_key` from secrets.toml, which signs every record the page builds (a report file's time can then be
+    verified by the grader); None without one, or with one too short to be a secret (said in the log)."""
+    from app.course.record import MIN_RECEIPT_KEY
+
+    key = secret("receipt_key")
+    if key is None:
+        return None
+    if not isinstance(key, str) or len(key) < MIN_RECEIPT_KEY:
+        log.warning("receipt_key in secrets.toml is ignored: it must be text of at least %d characters.",
+                    MIN_RECEIPT_KEY)
+        return None
+    return key
+
+
 def login_configured() -> bool:
     return bool(secret("auth"))
 

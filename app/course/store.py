@@ -3,6 +3,7 @@
     store = Store()                                  # ~/.margin-lab/submissions.db (or MARGIN_LAB_DB)
     store = Store("postgresql://user@host/class")    # several server processes share one PostgreSQL
     receipt = store.submit(record)                   # Receipt(id, attempt, received_at), or StoreUnavailable
+    store.submit(record, origin="import")            # a report file put in by `python -m app.course import`
     store.submissions(course_id="margin-lab", student_id="s1")   # one student's attempts, oldest first
 
 Promises:
@@ -42,7 +43,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from app.course.record import validate_record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: the first layout; 2: submissions.origin ("app" or "import")
+ORIGINS = ("app", "import")  # how a row came in: the app's Submit (received_at is when it was handed in), or an
+                             # instructor's import of a report file (received_at is only when it was imported)
 DEFAULT_PATH = Path.home() / ".margin-lab" / "submissions.db"
 ENV_URL = "MARGIN_LAB_DB"
 CONNECT_TIMEOUT_S = 5
@@ -71,12 +74,18 @@ submissions = sa.Table(
     sa.Column("submitted_at", sa.String(40), nullable=False),  # the student's clock (ISO 8601)
     sa.Column("received_at", sa.String(40), nullable=False),  # the server's clock (ISO 8601, UTC)
     sa.Column("record", sa.Text, nullable=False),  # the whole record, JSON
+    sa.Column("origin", sa.String(10), nullable=False, server_default="app"),  # ORIGINS (schema version 2)
     sa.UniqueConstraint("course_id", "student_id", "lesson_id", "attempt", name="one_row_per_attempt"),
 )
 sa.Index("submissions_by_course_student", submissions.c.course_id, submissions.c.student_id)
 
-# UPGRADES[n](connection) takes a database from schema version n to n + 1. None yet: version 1 is the first.
-UPGRADES: dict[int, Callable[[Connection], None]] = {}
+def _add_origin(conn: Connection) -> None:
+    """1 -> 2: every row stored so far came through the app's Submit (import stored none apart before)."""
+    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN origin VARCHAR(10) NOT NULL DEFAULT 'app'"))
+
+
+# UPGRADES[n](connection) takes a database from schema version n to n + 1.
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_origin}
 
 
 UNUSABLE = "The class database cannot be used by this server (the instructor's Course page says why)."
@@ -118,6 +127,7 @@ class Submission:
     submitted_at: str
     received_at: str
     record: dict
+    origin: str = "app"  # ORIGINS
 
 
 def default_url() -> str:
@@ -229,11 +239,15 @@ class Store:
             return int(conn.execute(sa.select(schema_version.c.version)).scalar_one())
 
     # -- writing ---------------------------------------------------------------------------------------------
-    def submit(self, record: Mapping[str, Any]) -> Receipt:
+    def submit(self, record: Mapping[str, Any], *, origin: str = "app") -> Receipt:
         """Append `record` (validated: ReportError if bad) as the next attempt; the Receipt means it is committed.
+        origin: "app" (a student's Submit: received_at is when it was handed in) or "import" (a report file an
+        instructor imported: received_at is only when; the grader takes the time from the file's receipt).
 
         StoreUnavailable / StoreError with one sentence if it was not saved (the caller tells the student so,
         and keeps the record: a report download still has it)."""
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {', '.join(ORIGINS)}, not {origin!r}")
         record = validate_record(dict(record))
         course = record["course"] or {}
         key = {
@@ -250,6 +264,7 @@ class Store:
             "lesson_version": record["lesson"]["version"],
             "submitted_at": record["submitted_at"],
             "record": json.dumps(record, ensure_ascii=False, allow_nan=False, sort_keys=True),
+            "origin": origin,
         }
         where = sa.and_(*(submissions.c[name] == value for name, value in key.items()))
         last_error: BaseException | None = None

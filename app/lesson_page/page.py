@@ -437,7 +437,8 @@ class LessonPage:
         return new_record(course=course.ref() if entry is not None else None, student_id=who["id"],
                           student_name=who["name"], identity=who["identity"], lesson_id=self.lesson.id,
                           lesson_version=self.lesson.version, answers=dict(self.progress.answers), checks=checks,
-                          started_at=self.progress.opened_at or progress.now())  # fmt: skip
+                          started_at=self.progress.opened_at or progress.now(),
+                          receipt_key=serving.receipt_key())  # fmt: skip
 
     def _footer(self) -> None:
         self._hand_in()

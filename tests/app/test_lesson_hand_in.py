@@ -72,6 +72,23 @@ def test_the_report_download_holds_the_same_record(tmp_path, monkeypatch):
     assert "summary" in json.loads(recorded["Download the report"])
 
 
+def test_with_a_receipt_key_the_report_carries_the_servers_signature(tmp_path, monkeypatch):
+    from apphelpers import record_downloads
+
+    from app.course.record import receipt_status
+
+    key = "a-long-server-secret-for-receipts"
+    recorded = record_downloads(monkeypatch)
+    at = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}", "receipt_key": key})
+    say_who(at, "s2")
+    signed = parse_report(recorded["Download the report"])
+    assert receipt_status(signed, key) == "verified"
+    recorded.clear()
+    plain = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}"})  # the other half: no key, no receipt
+    say_who(plain, "s2")
+    assert receipt_status(parse_report(recorded["Download the report"]), key) == "missing"
+
+
 def test_an_unreachable_database_says_not_saved_and_keeps_the_download(monkeypatch):
     from apphelpers import record_downloads
 
