@@ -99,7 +99,7 @@ def _filled(text: str, lesson) -> str:
 
     try:
         values = state.validate({k: v for k, v in lesson.preset.items() if k not in ("losses", "members")}).values
-        return numbers.fill(text, classes=10, dim=int(values["dim"]))
+        return numbers.fill(text, classes=10, dim=int(values["embedding_dim"]))
     except Exception:  # a placeholder this preset cannot fill: the text as written
         return text
 
