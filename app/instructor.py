@@ -170,7 +170,11 @@ def _lesson_choice(lesson: Any, key: str) -> LessonChoice:
                             help=f"The lesson locks {', '.join(sorted(lesson.locked)) or 'nothing'} already.")
     hidden = st.multiselect("Also hide", [c for c in controls if c not in lesson.hidden], key=f"{key}-hidden",
                             help=f"The lesson hides {', '.join(sorted(lesson.hidden)) or 'nothing'} already.")
-    return LessonChoice(lesson.id, due=due, questions=questions, checks=checks, locked=locked, hidden=hidden)
+    canvas = st.text_input("Canvas column (optional)", key=f"{key}-canvas", placeholder="ArcFace lab (48213)",
+                           help="The assignment's column name in your Canvas gradebook export, \"<title> (<id>)\": "
+                                "canvas.csv then updates that assignment instead of creating a new one.")
+    return LessonChoice(lesson.id, due=due, questions=questions, checks=checks, locked=locked, hidden=hidden,
+                        canvas=canvas)
 
 
 def course_builder(lessons: Sequence[Any]) -> None:

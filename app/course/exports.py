@@ -3,8 +3,10 @@
     grades_long.csv   one row per student, lesson and task (question or check): points, status, flag, reason,
                       and whose clock the hand-in time is (time_source: server, receipt, or unverified)
     canvas.csv        Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, one column per
-                      lesson ("<title> (<lesson id>)"), a "Points Possible" row first; students are matched by
-                      SIS User ID (the student id they gave)
+                      lesson, a "Points Possible" row first; students are matched by SIS User ID (the student id
+                      they gave). A lesson's column is the course file's `canvas` for it ("ArcFace lab (48213)",
+                      as Canvas's export names the assignment: the import updates that assignment), else
+                      "<title> (<lesson id>)" (Canvas creates a new assignment)
     moodle.csv        Moodle grade import: First name, Last name, ID number, Email address, one column per
                       lesson; map "ID number" (or "Email address" for login identities) to the user field
     feedback/<student>.txt   per student: every task's points and the reason, flags first
@@ -111,7 +113,7 @@ def write_outputs(result: GradeResult, course: Course, out_dir: str | Path) -> l
 
     totals = result.lesson_points()
     students = result.students()
-    lesson_columns = [f"{entry.title} ({entry.id})" for entry in course.lessons]
+    lesson_columns = [entry.canvas or f"{entry.title} ({entry.id})" for entry in course.lessons]
     possible = [_points(entry.points_possible) for entry in course.lessons]
 
     def scores(student_id: str) -> list[int | float | str]:

@@ -102,3 +102,10 @@ def test_lesson_for_link_applies_the_course_and_the_link():
     assert link_query({**query, "m": "0.5"}, "arcface") == {"lesson": "arcface", "course": "margin-lab",
                                                             "lock": "lr", "hide": "dim,nope"}
     assert link_query({"lesson": "x"}, "arcface") == {"lesson": "arcface"}
+
+
+def test_a_built_course_file_carries_the_canvas_column(tmp_path):
+    text, course = build_course("week-3", "Margins", 1, [LessonChoice("arcface", canvas=" ArcFace lab (901) "),
+                                                         LessonChoice("softmax")], LESSONS)
+    assert 'canvas = "ArcFace lab (901)"' in text and course.lesson("arcface").canvas == "ArcFace lab (901)"
+    assert course.lesson("softmax").canvas is None and text.count("canvas") == 1

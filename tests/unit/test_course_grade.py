@@ -209,6 +209,21 @@ def test_the_cli_grades_report_files_and_lists_the_bad_ones(setup, tmp_path, cap
     assert sorted(r["source"] for r in rejects) == ["huge.json", "missing.json", "notes.json"]
 
 
+def test_canvas_columns_named_in_the_course_file_update_those_assignments(setup, tmp_path):
+    """Before: every lesson's column was "<title> (<lesson id>)", so a Canvas import created new assignments
+    instead of updating the instructor's. A mapped lesson's column is Canvas's own "Title (ID)"."""
+    text = (setup["folder"] / "course.toml").read_text(encoding="utf-8").replace(
+        'id = "alpha"', 'id = "alpha"\ncanvas = "Week 1: ArcFace lab (48213)"')
+    course = course_at(tmp_path, text)
+    result = grade(course, [Source("ada.json", {**setup["ada"], "course": course.ref()})], n_jobs=1)
+    write_outputs(result, course, tmp_path / "out")
+    with (tmp_path / "out" / "canvas.csv").open(encoding="utf-8", newline="") as file:
+        canvas = list(csv.reader(file))
+    assert canvas[0][5:] == ["Week 1: ArcFace lab (48213)", "Beta: a CosFace lesson for the course tests (beta)",
+                             "Fixture: two losses side by side (gamma)"]
+    assert canvas[2][2:4] == ["s1", "s1"] and canvas[2][5] == "6"  # SIS User ID = the id the student typed
+
+
 def test_the_cli_imports_reports_and_grades_from_the_database(setup, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'class.db'}"
     paths = []
