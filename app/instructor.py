@@ -6,7 +6,7 @@ Access, from .streamlit/secrets.toml (app.course.access does the checking):
 * `[auth]` (Streamlit's st.login, OpenID Connect) with `instructor_emails = ["me@school.edu", ...]`: a
   logged-in user on that list is let in;
 * `instructor_password_hash = "scrypt$..."` (from `python -m app.course hash-password`): the password,
-  with repeated wrong ones slowed down per client address.
+  with repeated wrong ones slowed down per client (its address where known, else its session).
 With neither, the page says how to set one and shows no data. The gradebook lists every student's progress,
 so this page is the only place that reads other students' submissions, and only behind that access.
 """
@@ -27,6 +27,7 @@ from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
 from app.course.exports import safe_cell
 from app.course.serving import (
+    client_key,
     database_url,
     login_configured,
     secret,
@@ -60,12 +61,9 @@ def _allowlist() -> list[str]:
 
 
 def _throttle_key() -> str:
-    """Wrong passwords are counted per client address (a new tab does not reset them)."""
-    try:
-        address = st.context.ip_address
-    except Exception:  # no client
-        address = None
-    return f"ip:{address}" if isinstance(address, str) and address else "instructor-page"
+    """Whose wrong passwords these are: the client's address where it is known, else this session (never one key
+    for every client: a student's wrong guesses must not lock the instructor's right password out)."""
+    return client_key()
 
 
 def _wait_sentence(seconds: float) -> str:

@@ -80,6 +80,9 @@ backend streamlit
     # A dead process is taken out within ~4 s; its students are sent to a live one on reconnect.
     option redispatch
     retries 2
+    # Who the client is, for the app's per-client limits: always the address HAProxy saw, never a value the
+    # client sent (Streamlit's server trusts this header from 127.0.0.1, its FORWARDED_ALLOW_IPS default).
+    http-request set-header X-Forwarded-For %[src]
     # Which process answered (docs/deploy.md: "which process am I on?"; the affinity test reads it).
     http-response set-header X-Margin-Lab-Server %[srv_name]
     option httpchk GET {HEALTH_PATH}
@@ -117,6 +120,7 @@ class Stack:
     """
 
     processes: int = 1
+    app: Path = APP  # the Streamlit script each process runs (tests run small ones)
     proxy: bool | None = None  # default: a proxy when there is more than one process
     proxy_port: int | None = None
     proxy_bind: str = "127.0.0.1"  # 0.0.0.0 serves the network
@@ -152,8 +156,8 @@ class Stack:
         self.app_ports = [free_port() for _ in range(self.processes)]
         for port in self.app_ports:
             log = open(logs / f"streamlit-{port}.log", "w")
-            args = ["run", str(APP), "--server.address=127.0.0.1", f"--server.port={port}", "--server.headless=true",
-                    *self.server_args]  # fmt: skip
+            args = ["run", str(self.app), "--server.address=127.0.0.1", f"--server.port={port}",
+                    "--server.headless=true", *self.server_args]  # fmt: skip
             cmd = [sys.executable, "-m", "streamlit", *args]
             if self.switch_interval_s is not None:
                 cmd = [sys.executable, "-c", f"import sys; sys.setswitchinterval({self.switch_interval_s!r}); "

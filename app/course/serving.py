@@ -148,6 +148,22 @@ def receipt_key() -> str | None:
     return key
 
 
+def client_key() -> str:
+    """This visitor's key for the wrong-guess throttles (app.course.access.throttle_key): the client's address where
+    a direct connection or a trusted proxy gives it, else this session's own token."""
+    import uuid
+
+    from app.course.access import throttle_key
+
+    try:
+        address = st.context.ip_address
+        forwarded = st.context.headers.get_all("X-Forwarded-For")
+    except Exception:  # no browser behind the session (AppTest, a bare run)
+        address, forwarded = None, []
+    session = st.session_state.setdefault("course-throttle-session", uuid.uuid4().hex)
+    return throttle_key(address if isinstance(address, str) else None, forwarded or [], session)
+
+
 def login_configured() -> bool:
     return bool(secret("auth"))
 
@@ -178,7 +194,7 @@ def identify(key: str) -> dict[str, str] | None:
             code = st.text_input("Class code", type="password", key=f"{key}-code")
         student_id = st.text_input("Your student ID or name", key=f"{key}-id", max_chars=MAX_ID)
         if st.form_submit_button("This is me"):
-            problem = _identity_problem(student_id, code if class_code else None, class_code)
+            problem = _identity_problem(student_id, code if class_code else None, class_code, client_key())
             if problem:
                 st.warning(problem)
             else:
@@ -189,14 +205,27 @@ def identify(key: str) -> dict[str, str] | None:
     return None
 
 
-def _identity_problem(student_id: str, code: str | None, class_code: str | None) -> str:
+def _identity_problem(student_id: str, code: str | None, class_code: str | None, key: str = "") -> str:
+    """One sentence, or "" when the identity may be used. A class code is checked at most as often as
+    access.CLASS_CODE_THROTTLE allows `key` (the client: serving.client_key): wrong ones are slowed down."""
     import hmac
+    import math
+
+    from app.course.access import CLASS_CODE_THROTTLE as throttle
 
     text = (student_id or "").strip()
     if not text:
         return "Type your student ID or name first."
     if len(text) > MAX_ID or not text.isprintable():
         return f"A student ID is one line of at most {MAX_ID} characters."
-    if class_code is not None and not hmac.compare_digest((code or "").encode(), str(class_code).encode()):
-        return "That class code is not this class's: ask your instructor for it."
+    if class_code is None:
+        return ""
+    wait = throttle.wait_s(key)
+    if wait > 0:  # not even checked: a guess made too soon is refused whatever it is
+        return f"Too many wrong class codes: wait {math.ceil(wait)} s before the next try."
+    if not hmac.compare_digest((code or "").encode(), str(class_code).encode()):
+        wait = throttle.failed(key)
+        return (f"That class code is not this class's: ask your instructor for it (wait {math.ceil(wait)} s before "
+                "the next try).")
+    throttle.succeeded(key)
     return ""

@@ -90,6 +90,20 @@ def test_a_wrong_password_is_refused_in_one_sentence_then_slowed(tmp_path):
     assert not is_open(at) and not at.dataframe
 
 
+def test_a_students_wrong_guesses_never_lock_the_instructor_out(tmp_path):
+    """Two visitors from this machine (behind the classroom's HAProxy every visitor is: Streamlit gives no address
+    for 127.0.0.1). Before: one throttle key for all, so the student's wrong guess made the instructor's right
+    password wait. Now each session has its own; the guesser still waits."""
+    secrets = {"instructor_password_hash": HASH, "db_url": f"sqlite:///{tmp_path / 'x.db'}"}
+    student, instructor = page(secrets), page(secrets)
+    try_password(student, "guess")
+    try_password(instructor, PASSWORD)
+    assert is_open(instructor), shown(instructor)
+    try_password(student, PASSWORD)  # the guesser's own wait is still owed: not even the right one
+    assert [w.value for w in student.warning] == ["Too many wrong passwords: wait 1 s before the next try."]
+    assert not is_open(student)
+
+
 def test_the_right_password_opens_the_page(tmp_path):
     at = page({"instructor_password_hash": HASH, "db_url": f"sqlite:///{tmp_path / 'x.db'}"})
     try_password(at, PASSWORD)

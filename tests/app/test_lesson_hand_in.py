@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from apphelpers import ENTRY, texts
 from lessonhelpers import LESSONS_PAGE, apply_live, train_until_passed
 from streamlit.testing.v1 import AppTest
@@ -168,15 +169,42 @@ def test_a_database_that_fails_during_submit_is_one_sentence_without_its_address
     assert "10.9.8.7" in caplog.text
 
 
-def test_a_class_code_is_asked_and_checked():
+@pytest.fixture
+def frozen_class_code_throttle(monkeypatch):
+    """A class-code throttle whose clock is moved by hand: a wait, once owed, is owed until the clock moves."""
+    from app.course import access
+
+    now = [1000.0]
+    throttle = access.Throttle(clock=lambda: now[0])
+    monkeypatch.setattr(access, "CLASS_CODE_THROTTLE", throttle)
+    return now
+
+
+def test_a_class_code_is_asked_and_checked(frozen_class_code_throttle):
     at = open_lesson({"class_code": "margins-42"})
     assert any("weak identity" in c for c in texts(at.caption))
     at.text_input(key=f"{UNIT}-code").set_value("wrong")
     say_who(at, "s4")
-    assert any("class code is not this class's" in w for w in texts(at.warning))
+    assert any("class code is not this class's" in w and "wait 1 s" in w for w in texts(at.warning))
+    frozen_class_code_throttle[0] += 1.0  # the wait, exactly: the next try is allowed
     at.text_input(key=f"{UNIT}-code").set_value("margins-42")
     say_who(at, "s4")
     assert any("class code and typed ID: a weak identity" in c for c in texts(at.caption))
+
+
+def test_wrong_class_codes_are_slowed_down_per_student(frozen_class_code_throttle):
+    """Before: no throttle at all, so a class code could be guessed as fast as the form submits."""
+    guesser = open_lesson({"class_code": "margins-42"})
+    guesser.text_input(key=f"{UNIT}-code").set_value("wrong")
+    say_who(guesser, "s8")
+    frozen_class_code_throttle[0] += 0.5  # half the wait: even the right code is not checked yet
+    guesser.text_input(key=f"{UNIT}-code").set_value("margins-42")
+    say_who(guesser, "s8")
+    assert texts(guesser.warning) == ["Too many wrong class codes: wait 1 s before the next try."]
+    classmate = open_lesson({"class_code": "margins-42"})  # another student is not slowed by the guesser
+    classmate.text_input(key=f"{UNIT}-code").set_value("margins-42")
+    say_who(classmate, "s9")
+    assert any("Handing in as s9" in c for c in texts(classmate.caption))
 
 
 def test_a_course_link_lists_its_lessons_and_a_bad_one_is_one_sentence():
