@@ -75,8 +75,10 @@ backend streamlit
     # websocket upgrade, so every request of one browser reaches the process that holds its session.
     # (Not the client address: a whole class behind one campus NAT has one address.)
     cookie {AFFINITY_COOKIE} insert indirect nocache httponly
-    # New browsers go to the process with the fewest open websockets (each tab holds one).
-    balance leastconn
+    # New browsers (no cookie yet) take turns; returning ones follow their cookie. Not leastconn: it chooses on
+    # open connections, and a newcomer's first short request comes before their websocket, so students who
+    # arrive together can land on one process while another idles (benchmarks/classroom_load.py checks it).
+    balance roundrobin
     # A dead process is taken out within ~4 s; its students are sent to a live one on reconnect.
     option redispatch
     retries 2
