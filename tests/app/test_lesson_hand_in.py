@@ -5,6 +5,7 @@ course served by link (?course=) with its due dates and settings."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from apphelpers import ENTRY, texts
@@ -38,6 +39,14 @@ def say_who(at: AppTest, student_id: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def submit_empty(at: AppTest) -> None:
+    """Submit a hand-in with nothing answered or passed: the page asks once; say "Submit anyway"."""
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert any("this hand-in is empty" in w for w in texts(at.warning)), texts(at.warning)
+    at.button(key=f"{UNIT}-submit-empty-yes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def test_a_student_submits_twice_and_both_attempts_are_kept(tmp_path):
     url = f"sqlite:///{tmp_path / 'class.db'}"
     at = open_lesson({"db_url": url})
@@ -46,8 +55,13 @@ def test_a_student_submits_twice_and_both_attempts_are_kept(tmp_path):
     assert any("Handing in as s1" in c for c in texts(at.caption))
     apply_live(at, UNIT, LESSON.solution[0].values)
     train_until_passed(at, LESSON, LESSON.solution[0].epochs)
+    checks = len(LESSON.checks)
+    assert f"In this hand-in: 0 of {len(LESSON.questions)} questions answered, {checks} of {checks} checks passed." \
+        in texts(at.caption)  # said before Submit is pressed
     at.button(key=f"{UNIT}-submit").click().run()
-    assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
+    assert not any("empty" in w for w in texts(at.warning))  # a hand-in with passed checks is not questioned
+    [saved] = [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
+    assert re.search(r"received at \d\d:\d\d:\d\d on \d{4}-\d\d-\d\d \(UTC\)\. In this hand-in: ", saved), saved
     at.button(key=f"{UNIT}-submit").click().run()
     assert [s for s in texts(at.success) if s.startswith("Saved: attempt 2")]
 
@@ -58,6 +72,28 @@ def test_a_student_submits_twice_and_both_attempts_are_kept(tmp_path):
     run = record["checks"][LESSON.checks[0].id]["run"]
     assert run["initial"]["embedding_dim"] == "2" and run["epoch"] <= LESSON.checks[0].within_epochs
     assert record["course"] is None and record["lesson"] == {"id": LESSON.id, "version": LESSON.version}
+
+
+def test_an_empty_hand_in_is_questioned_once_and_both_answers_work(tmp_path):
+    """Before: nothing answered and nothing passed got the same green "Saved: attempt 1" as finished work."""
+    url = f"sqlite:///{tmp_path / 'class.db'}"
+    at = open_lesson({"db_url": url})
+    say_who(at, "s10")
+    assert any(c.startswith("In this hand-in: 0 of ") and "0 of" in c.split(",")[1] for c in texts(at.caption))
+    at.button(key=f"{UNIT}-submit").click().run()
+    assert any("this hand-in is empty" in w for w in texts(at.warning)) and not at.success
+    at.button(key=f"{UNIT}-submit-empty-no").click().run()  # "Not yet": the question goes, nothing is sent
+    assert not any("empty" in w for w in texts(at.warning)) and Store(url).submissions() == []
+    at.button(key=f"{UNIT}-submit").click().run()  # asked again at the next empty Submit
+    assert any("this hand-in is empty" in w for w in texts(at.warning)) and Store(url).submissions() == []
+    at.button(key=f"{UNIT}-submit-empty-yes").click().run()  # "Submit anyway": sent, and asked no more
+    assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
+    assert not any("empty" in w for w in texts(at.warning))
+    assert [s.attempt for s in Store(url).submissions()] == [1]
+    at.button(key=f"{UNIT}-submit").click().run()  # each empty Submit is asked about once, never twice
+    assert any("this hand-in is empty" in w for w in texts(at.warning))
+    at.button(key=f"{UNIT}-submit").click().run()  # pressing Submit again is the answer: sent
+    assert [s.attempt for s in Store(url).submissions()] == [1, 2]
 
 
 def test_the_report_download_holds_the_same_record(tmp_path, monkeypatch):
@@ -97,7 +133,7 @@ def test_an_unreachable_database_says_not_saved_and_keeps_the_download(monkeypat
     at = open_lesson({"db_url": "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"})
     assert any(w.startswith("Submissions cannot be saved now:") for w in texts(at.warning))  # said before Submit
     say_who(at, "s3")
-    at.button(key=f"{UNIT}-submit").click().run()
+    submit_empty(at)
     assert not at.exception
     [error] = texts(at.error)
     assert error.startswith("NOT saved.") and "cannot be saved now" in error
@@ -114,7 +150,7 @@ def test_the_environments_database_wins_over_db_url_in_secrets(tmp_path, monkeyp
     monkeypatch.setenv("MARGIN_LAB_DB", env_url)
     at = open_lesson({"db_url": file_url})
     say_who(at, "s5")
-    at.button(key=f"{UNIT}-submit").click().run()
+    submit_empty(at)
     assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
     assert [s.student_id for s in Store(env_url).submissions()] == ["s5"]
     assert Store(file_url).submissions() == []
@@ -141,7 +177,7 @@ def test_a_database_that_is_down_is_one_sentence_without_its_address(monkeypatch
     caplog.set_level(logging.WARNING, logger="margin_lab.course")
     at = open_lesson({"db_url": SECRET_DB})
     say_who(at, "s6")
-    at.button(key=f"{UNIT}-submit").click().run()
+    submit_empty(at)
     shown = shown_texts(at)
     assert "The class database cannot be reached" in shown and "NOT saved" in shown
     assert not any(word in shown for word in ("dbuser_secret", "classdb_secret", "127.0.0.1", "psycopg"))
@@ -162,7 +198,7 @@ def test_a_database_that_fails_during_submit_is_one_sentence_without_its_address
     at = open_lesson({"db_url": f"sqlite:///{tmp_path / 'class.db'}"})
     say_who(at, "s7")
     monkeypatch.setattr(RealStore, "submit", down)
-    at.button(key=f"{UNIT}-submit").click().run()
+    submit_empty(at)
     [error] = texts(at.error)
     assert error.startswith("NOT saved: The class database cannot be reached; your submission was NOT saved")
     assert "10.9.8.7" not in shown_texts(at) and "dbuser_secret" not in shown_texts(at)
@@ -255,7 +291,7 @@ def test_the_served_course_file_wins_over_the_link_it_wrote_itself(tmp_path, mon
     [nxt] = [link for link in at.get("page_link") if "Next lesson" in link.proto.label]
     assert "ArcFace" in nxt.proto.label  # the course's next lesson, not the lessons' number 2
     say_who(at, "s7")
-    at.button(key=f"{UNIT}-submit").click().run()
+    submit_empty(at)
     assert [s for s in texts(at.success) if s.startswith("Saved: attempt 1")]
     [stored] = Store(url).submissions(student_id="s7")
     assert stored.course_id == "ml-audit-2027"
@@ -345,7 +381,7 @@ def test_with_login_configured_the_student_is_who_they_logged_in_as(tmp_path):
 
     ada = lesson_as({"is_logged_in": True, "email": "ada@school.edu", "name": "Ada Lovelace"})
     assert any("Handing in as ada@school.edu (logged in)" in c for c in texts(ada.caption))
-    ada.button(key=f"{UNIT}-submit").click().run()
+    submit_empty(ada)
     assert [s for s in texts(ada.success) if s.startswith("Saved: attempt 1")]
     [stored] = Store(f"sqlite:///{tmp_path / 'class.db'}").submissions(student_id="ada@school.edu")
     assert stored.record["student"] == {"id": "ada@school.edu", "name": "Ada Lovelace", "identity": "login"}

@@ -39,6 +39,17 @@ id = "arcface"
 """
 
 
+STUDENT_ZONE = "Asia/Tokyo"  # UTC+9 all year (Chromium names Kolkata by its old name): the student's time
+
+
+@pytest.fixture
+def page(browser):
+    """A browser whose clock is in the student's time zone (the conftest's page, with timezone_id)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id=STUDENT_ZONE)
+    yield context.new_page()
+    context.close()
+
+
 @pytest.fixture(scope="module")
 def class_server(streamlit_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
@@ -72,8 +83,13 @@ def test_student_submits_instructor_sees_grader_grades(class_server, page, scree
     who.fill(STUDENT)
     page.get_by_role("button", name="This is me").click()
     page.get_by_text(f"Handing in as {STUDENT}", exact=False).wait_for(timeout=LOAD_TIMEOUT_MS)
+    page.get_by_text(re.compile(r"In this hand-in: \d of \d questions? answered, 2 of 2 checks passed\.")).wait_for(
+        timeout=LOAD_TIMEOUT_MS)  # said before Submit
     page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Saved: attempt 1", exact=False).wait_for(timeout=LOAD_TIMEOUT_MS)
+    saved = page.get_by_text("Saved: attempt 1", exact=False)
+    saved.wait_for(timeout=LOAD_TIMEOUT_MS)
+    shown_time = re.search(r"received at (\d\d:\d\d:\d\d) on (\S+) \(([^)]+)\)", saved.text_content())
+    assert shown_time and shown_time.group(3) == STUDENT_ZONE, saved.text_content()
     with page.expect_download(timeout=LOAD_TIMEOUT_MS) as download:
         page.get_by_role("button", name="Download the report").click()
     report = folder / "report.json"
@@ -90,6 +106,11 @@ def test_student_submits_instructor_sees_grader_grades(class_server, page, scree
     assert_no_exception(page)
     [stored] = Store(db_url).submissions(student_id=STUDENT)
     assert stored.record["checks"] == record["checks"]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromisoformat(stored.received_at).astimezone(ZoneInfo(STUDENT_ZONE))
+    assert (shown_time.group(1), shown_time.group(2)) == (f"{local:%H:%M:%S}", f"{local:%Y-%m-%d}")
 
     # The instructor: the password, then the gradebook shows the submission.
     open_app(page, f"{base}/course", console)
