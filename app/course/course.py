@@ -168,7 +168,8 @@ class _Reader:
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         if isinstance(value, date):
-            return datetime.combine(value, time(23, 59, 59), tzinfo=timezone.utc)
+            # the day's last instant: a Submit at 23:59:59.300 (the store keeps milliseconds) is on time
+            return datetime.combine(value, time.max, tzinfo=timezone.utc)
         if isinstance(value, str):
             try:
                 return self.due(date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value),

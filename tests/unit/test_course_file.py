@@ -31,7 +31,7 @@ def test_a_course_file_gives_its_lessons_points_and_dates(tmp_path):
     assert alpha.questions == {"wedge": 1.0, "spacing": 2.0}
     assert alpha.checks == {"learns": 3.0, "spread": 1.0}
     assert alpha.points_possible == 7.0
-    assert alpha.due == datetime(2026, 12, 15, 23, 59, 59, tzinfo=timezone.utc)
+    assert alpha.due == datetime(2026, 12, 15, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert alpha.locked == frozenset({"margin"})
     assert alpha.preset_values["seed"] == 2 and alpha.preset_values["m"] == 0.2  # the override over the lesson's
     assert alpha.is_late("2026-12-16T00:00:00+00:00") and not alpha.is_late("2026-12-15T23:00:00+00:00")
