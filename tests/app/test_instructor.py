@@ -112,6 +112,20 @@ def test_the_right_password_opens_the_page(tmp_path):
     assert is_open(at)
 
 
+def test_lock_this_page_locks_it_again_and_the_password_opens_it_again(tmp_path):
+    """The second half of signing in: "Lock this page" closes it for this session (no data shown) until the
+    password is typed again."""
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    store_submission(db_url, "secret-student")
+    at = page({"instructor_password_hash": HASH, "db_url": db_url})
+    try_password(at, PASSWORD)
+    assert is_open(at)
+    at.button(key="instructor-lock").click().run()
+    assert not is_open(at) and not at.dataframe and "secret-student" not in shown(at)
+    try_password(at, PASSWORD)
+    assert is_open(at)
+
+
 def test_a_damaged_hash_is_said_not_silently_refused(tmp_path):
     at = page({"instructor_password_hash": "not-a-hash"})
     try_password(at, PASSWORD)
