@@ -371,4 +371,4 @@ def test_a_shipped_lesson_run_with_a_hot_change_grades_as_passed(tmp_path, digit
     assert result.flagged == [] and result.replays == 2
     assert rows["find-trap"].status == rows["free-them"].status == "passed"
     switched_at = first.epochs * trainer.steps_per_epoch
-    assert passed["free-them"]["run"]["hyper_log"] == [[switched_at, {"grad": "detached"}]]
+    assert passed["free-them"]["run"]["hyper_log"] == [[switched_at, {"gradient": "detached"}]]
