@@ -85,7 +85,7 @@ def test_student_submits_instructor_sees_grader_grades(class_server, page, scree
     page.get_by_text(f"Handing in as {STUDENT}", exact=False).wait_for(timeout=LOAD_TIMEOUT_MS)
     page.get_by_text(re.compile(r"In this hand-in: \d of \d questions? answered, 2 of 2 checks passed\.")).wait_for(
         timeout=LOAD_TIMEOUT_MS)  # said before Submit
-    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("button", name="Submit", exact=True).click()
     saved = page.get_by_text("Saved: attempt 1", exact=False)
     saved.wait_for(timeout=LOAD_TIMEOUT_MS)
     shown_time = re.search(r"received at (\d\d:\d\d:\d\d) on (\S+) \(([^)]+)\)", saved.text_content())
