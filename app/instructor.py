@@ -6,7 +6,7 @@ Access, from .streamlit/secrets.toml (app.course.access does the checking):
 * `[auth]` (Streamlit's st.login, OpenID Connect) with `instructor_emails = ["me@school.edu", ...]`: a
   logged-in user on that list is let in;
 * `instructor_password_hash = "scrypt$..."` (from `python -m app.course hash-password`): the password,
-  with repeated wrong ones slowed down per client address.
+  with repeated wrong ones slowed down per client (its address where known, else its session).
 With neither, the page says how to set one and shows no data. The gradebook lists every student's progress,
 so this page is the only place that reads other students' submissions, and only behind that access.
 """
@@ -25,7 +25,16 @@ from sqlalchemy.exc import DBAPIError
 from app import state
 from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
-from app.course.serving import login_configured, secret, served_course, shared_store
+from app.course.exports import safe_cell
+from app.course.serving import (
+    client_key,
+    database_url,
+    login_configured,
+    secret,
+    served_course,
+    shared_store,
+    store_problem,
+)
 from app.course.store import Store, StoreError
 from app.course.store import submissions as submissions_table
 from app.lessons.format import load_all
@@ -52,12 +61,9 @@ def _allowlist() -> list[str]:
 
 
 def _throttle_key() -> str:
-    """Wrong passwords are counted per client address (a new tab does not reset them)."""
-    try:
-        address = st.context.ip_address
-    except Exception:  # no client
-        address = None
-    return f"ip:{address}" if isinstance(address, str) and address else "instructor-page"
+    """Whose wrong passwords these are: the client's address where it is known, else this session (never one key
+    for every client: a student's wrong guesses must not lock the instructor's right password out)."""
+    return client_key()
 
 
 def _wait_sentence(seconds: float) -> str:
@@ -162,7 +168,11 @@ def _lesson_choice(lesson: Any, key: str) -> LessonChoice:
                             help=f"The lesson locks {', '.join(sorted(lesson.locked)) or 'nothing'} already.")
     hidden = st.multiselect("Also hide", [c for c in controls if c not in lesson.hidden], key=f"{key}-hidden",
                             help=f"The lesson hides {', '.join(sorted(lesson.hidden)) or 'nothing'} already.")
-    return LessonChoice(lesson.id, due=due, questions=questions, checks=checks, locked=locked, hidden=hidden)
+    canvas = st.text_input("Canvas column (optional)", key=f"{key}-canvas", placeholder="ArcFace lab (48213)",
+                           help="The assignment's column name in your Canvas gradebook export, \"<title> (<id>)\": "
+                                "canvas.csv then updates that assignment instead of creating a new one.")
+    return LessonChoice(lesson.id, due=due, questions=questions, checks=checks, locked=locked, hidden=hidden,
+                        canvas=canvas)
 
 
 def course_builder(lessons: Sequence[Any]) -> None:
@@ -265,15 +275,18 @@ def _stored_course_ids(store: Store) -> list[str]:
 def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     key = f"{KEY}-grades"
     store, _notice = shared_store()
-    if store is None:
-        st.warning("The gradebook cannot be shown: the submissions database cannot be reached (db_url in "
-                   ".streamlit/secrets.toml, else $MARGIN_LAB_DB); lessons keep working.")
+    if store is None:  # the instructor gets the details students are not shown
+        _url, source = database_url()
+        st.warning(f"The gradebook cannot be shown: {store_problem().rstrip('.')} (the database is set by "
+                   f"{source}; $MARGIN_LAB_DB wins over db_url in .streamlit/secrets.toml). Lessons keep working.")
         return
     try:
         stored_ids = _stored_course_ids(store)
     except StoreError as error:
         st.warning(f"The gradebook cannot be shown now: {str(error).rstrip('.')}.")
         return
+    _url, source = database_url()
+    st.caption(f"Submissions database: `{store.shown_url}` (from {source}; $MARGIN_LAB_DB wins over db_url).")
     choices = [*course_ids, *(c for c in stored_ids if c not in course_ids)]
     course_id = st.selectbox("Course", choices, format_func=lambda c: c or "(no course)", key=f"{key}-course")
     columns = _lesson_columns(course_id, lessons)
@@ -288,10 +301,12 @@ def gradebook(lessons: Sequence[Any], course_ids: Sequence[str]) -> None:
     if not rows:
         st.info("No submissions yet for this course.")
         return
-    # A dataframe shows every cell as text: a student id like "<script>" is never HTML here.
+    # A dataframe shows every cell as text: a student id like "<script>" is never HTML here. The grid's own
+    # toolbar ("Download as CSV", and copying cells) writes cells as they are, so the cells a student controls
+    # carry the same formula escape as our CSVs (OWASP: "'=..."): that download cannot bypass it.
     table = pd.DataFrame(
-        [[str(row["student_id"]), str(row["student_name"]), *(MARK_SHOWN.get(row.get(lesson_id, ""), "?")
-                                                              for lesson_id, _ in columns)] for row in rows],
+        [[safe_cell(str(row["student_id"])), safe_cell(str(row["student_name"])),
+          *(MARK_SHOWN.get(row.get(lesson_id, ""), "?") for lesson_id, _ in columns)] for row in rows],
         columns=["Student ID", "Name", *(lesson_id for lesson_id, _ in columns)],
     )
     # Lesson ids head the columns (short, so every lesson fits on a laptop); the title is the column's help.

@@ -21,7 +21,9 @@ which Streamlit itself depends on). Like the browser, a student
 It measures epochs/s from the Epoch metric (first and last value seen in the window), the slider-to-ack
 latency, and how many students the page shows a queue place to (app.hosted.queue_sentence).
 
-Only 127.0.0.1 is ever targeted; every loop is bounded by the window. Nothing here is a test: it prints.
+Only 127.0.0.1 is ever targeted; every loop is bounded by the window. It prints; with more than one process it
+also checks that the proxy spread the class evenly (no two processes more than one student apart) and exits 1
+when it did not, since such a run measures the proxy, not the servers.
 """
 
 from __future__ import annotations
@@ -289,50 +291,6 @@ def context_switches(pids: list[int]) -> int:
     return total
 
 
-PROFILE_CATEGORIES = (  # the first that matches a sample's stack names it (deepest frames are tested first)
-    ("training (toy_models)", ("toy_models/",)),
-    ("figures (app/plots, plotly)", ("app/plots/", "plotly/")),
-    ("page code (app/)", ("/app/",)),
-    ("Streamlit (script runs, protobuf, websocket)", ("streamlit/", "google/protobuf", "starlette/", "uvicorn/",
-                                                      "websockets/", "anyio/", "asyncio/")),
-)
-
-
-def gil_profile(pid: int, seconds: float, rate: int = 100) -> dict[str, float] | None:
-    """Where the server's GIL is held: py-spy samples of the threads holding it, by category (fractions of
-    all samples the window could hold), plus 'GIL free' for the rest. None when py-spy cannot attach."""
-    import shutil
-    import subprocess
-    import tempfile
-
-    spy = shutil.which("py-spy")
-    if spy is None:
-        return None
-    with tempfile.NamedTemporaryFile(suffix=".txt") as out:
-        cmd = [spy, "record", "--gil", "--nonblocking", "-r", str(rate), "-d", str(int(seconds)), "-f", "raw",
-               "-o", out.name, "--pid", str(pid)]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            return None
-        counts: dict[str, float] = {}
-        for line in Path(out.name).read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            if not count.isdigit():
-                continue
-            frames = stack.split(";")[::-1]  # deepest first
-            name = "other"
-            for frame in frames:
-                found = next((label for label, marks in PROFILE_CATEGORIES if any(m in frame for m in marks)), None)
-                if found:
-                    name = found
-                    break
-            counts[name] = counts.get(name, 0) + int(count)
-    possible = rate * int(seconds)
-    shares = {name: count / possible for name, count in sorted(counts.items(), key=lambda kv: -kv[1])}
-    shares["GIL free (no Python running)"] = max(0.0, 1 - sum(shares.values()))
-    return shares
-
-
 @dataclass
 class ClassResult:
     n: int
@@ -378,6 +336,8 @@ async def _run_class(url: str, n: int, *, warmup_s: float, window_s: float, play
     cpu0, t0, switches0 = cpu_seconds(pids or []), time.monotonic(), context_switches(pids or [])
     spy = None
     if profile and pids:
+        from benchmarks.classroom_why import gil_profile
+
         spy = asyncio.get_running_loop().run_in_executor(None, gil_profile, pids[0], max(1.0, window_s - 2))
     await asyncio.sleep(window_s)
     cpu1, t1, switches1 = cpu_seconds(pids or []), time.monotonic(), context_switches(pids or [])
@@ -410,6 +370,23 @@ def print_row(label: str, result: ClassResult) -> None:
         print(f"{'':<22}   GIL held by (py-spy --gil): {shares}", flush=True)
 
 
+def students_per_process(result: ClassResult, processes: int) -> dict[str, int]:
+    """How many of the class's students each process got (by the proxy's affinity cookie), every process named,
+    the ones that got nobody included."""
+    counts = {f"app{i}": 0 for i in range(1, processes + 1)}
+    for student in result.students:
+        counts[student.server_cookie or "(no cookie)"] = counts.get(student.server_cookie or "(no cookie)", 0) + 1
+    return counts
+
+
+def evenly_spread(counts: dict[str, int]) -> bool:
+    """Whether the proxy spread the class: every student has a process, and no two processes differ by more than
+    one student."""
+    if counts.get("(no cookie)"):
+        return False
+    return max(counts.values()) - min(counts.values()) <= 1
+
+
 def largest_half_speed_n(rows: list[ClassResult]) -> int | None:
     """The largest N whose median playing student keeps at least half the N = 1 speed."""
     base = next((r.per_student() for r in rows if r.n == 1), None)
@@ -421,7 +398,10 @@ def largest_half_speed_n(rows: list[ClassResult]) -> int | None:
 
 def load_table(topologies: list[int], ns: list[int], *, warmup_s: float, window_s: float, server_args: list[str],
                env: dict[str, str], switch_s: float | None = None, profile: bool = False,
-               players: int | None = None, waiting_sliders: bool = False) -> dict[int, list[ClassResult]]:  # fmt: skip
+               players: int | None = None, waiting_sliders: bool = False,
+               unspread: list[str] | None = None) -> dict[int, list[ClassResult]]:  # fmt: skip
+    """Each topology's rows; a class the proxy did not spread evenly is appended to `unspread`."""
+    unspread = [] if unspread is None else unspread
     tables: dict[int, list[ClassResult]] = {}
     for processes in topologies:
         label = "1 process" if processes == 1 else f"{processes} processes+HAProxy"
@@ -436,10 +416,12 @@ def load_table(topologies: list[int], ns: list[int], *, warmup_s: float, window_
                 print_row(label, result)
                 rows.append(result)
             if processes > 1:
-                spread = {}
-                for s in rows[-1].students:
-                    spread[s.server_cookie] = spread.get(s.server_cookie, 0) + 1
-                print(f"{label:<22} students per process at N={rows[-1].n}: {dict(sorted(spread.items()))}")
+                for row in rows:
+                    counts = students_per_process(row, processes)
+                    verdict = "evenly spread" if evenly_spread(counts) else "NOT SPREAD EVENLY"
+                    print(f"{label:<22} students per process at N={row.n}: {counts} ({verdict})")
+                    if not evenly_spread(counts):
+                        unspread.append(f"{processes} processes, N={row.n}: {counts}")
             tables[processes] = rows
         half = largest_half_speed_n(rows)
         print(f"{label:<22} largest N at which a playing student keeps >= half the N=1 speed: {half}", flush=True)
@@ -475,10 +457,15 @@ def main(argv: list[str] | None = None) -> int:
 
         classroom_why.main(quick=args.quick)
         return 0
+    unspread: list[str] = []
     tables = load_table([int(x) for x in args.topologies.split(",")], ns, warmup_s=warmup, window_s=window,
                         server_args=server_args, env=env, switch_s=args.switch_interval, profile=args.profile,
-                        players=args.players, waiting_sliders=args.waiting_sliders)  # fmt: skip
+                        players=args.players, waiting_sliders=args.waiting_sliders, unspread=unspread)  # fmt: skip
     extrapolate(tables)
+    if unspread:  # the numbers of an unspread class measure the proxy, not the servers: fail, loudly
+        print("FAILED: the proxy did not spread the students evenly over the processes: " + "; ".join(unspread),
+              file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

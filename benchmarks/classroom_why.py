@@ -232,7 +232,54 @@ def main(quick: bool = False) -> None:
         print(f"   with {trainers:>2} trainers alive: {gc_collect_ms(trainers):6.1f} ms", flush=True)
 
 
+# py-spy --gil samples of a running server (classroom_load.py --profile)
+
+PROFILE_CATEGORIES = (  # the first that matches a sample's stack names it (deepest frames are tested first)
+    ("training (toy_models)", ("toy_models/",)),
+    ("figures (app/plots, plotly)", ("app/plots/", "plotly/")),
+    ("page code (app/)", ("/app/",)),
+    ("Streamlit (script runs, protobuf, websocket)", ("streamlit/", "google/protobuf", "starlette/", "uvicorn/",
+                                                      "websockets/", "anyio/", "asyncio/")),
+)
+
+
+def gil_profile(pid: int, seconds: float, rate: int = 100) -> dict[str, float] | None:
+    """Where the server's GIL is held: py-spy samples of the threads holding it, by category (fractions of
+    all samples the window could hold), plus 'GIL free' for the rest. None when py-spy cannot attach."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".txt") as out:
+        cmd = [spy, "record", "--gil", "--nonblocking", "-r", str(rate), "-d", str(int(seconds)), "-f", "raw",
+               "-o", out.name, "--pid", str(pid)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            return None
+        counts: dict[str, float] = {}
+        for line in Path(out.name).read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            frames = stack.split(";")[::-1]  # deepest first
+            name = "other"
+            for frame in frames:
+                found = next((label for label, marks in PROFILE_CATEGORIES if any(m in frame for m in marks)), None)
+                if found:
+                    name = found
+                    break
+            counts[name] = counts.get(name, 0) + int(count)
+    possible = rate * int(seconds)
+    shares = {name: count / possible for name, count in sorted(counts.items(), key=lambda kv: -kv[1])}
+    shares["GIL free (no Python running)"] = max(0.0, 1 - sum(shares.values()))
+    return shares
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     main(quick=parser.parse_args().quick)
+

@@ -75,11 +75,16 @@ backend streamlit
     # websocket upgrade, so every request of one browser reaches the process that holds its session.
     # (Not the client address: a whole class behind one campus NAT has one address.)
     cookie {AFFINITY_COOKIE} insert indirect nocache httponly
-    # New browsers go to the process with the fewest open websockets (each tab holds one).
-    balance leastconn
+    # New browsers (no cookie yet) take turns; returning ones follow their cookie. Not leastconn: it chooses on
+    # open connections, and a newcomer's first short request comes before their websocket, so students who
+    # arrive together can land on one process while another idles (benchmarks/classroom_load.py checks it).
+    balance roundrobin
     # A dead process is taken out within ~4 s; its students are sent to a live one on reconnect.
     option redispatch
     retries 2
+    # Who the client is, for the app's per-client limits: always the address HAProxy saw, never a value the
+    # client sent (Streamlit's server trusts this header from 127.0.0.1, its FORWARDED_ALLOW_IPS default).
+    http-request set-header X-Forwarded-For %[src]
     # Which process answered (docs/deploy.md: "which process am I on?"; the affinity test reads it).
     http-response set-header X-Margin-Lab-Server %[srv_name]
     option httpchk GET {HEALTH_PATH}
@@ -117,6 +122,7 @@ class Stack:
     """
 
     processes: int = 1
+    app: Path = APP  # the Streamlit script each process runs (tests run small ones)
     proxy: bool | None = None  # default: a proxy when there is more than one process
     proxy_port: int | None = None
     proxy_bind: str = "127.0.0.1"  # 0.0.0.0 serves the network
@@ -152,8 +158,8 @@ class Stack:
         self.app_ports = [free_port() for _ in range(self.processes)]
         for port in self.app_ports:
             log = open(logs / f"streamlit-{port}.log", "w")
-            args = ["run", str(APP), "--server.address=127.0.0.1", f"--server.port={port}", "--server.headless=true",
-                    *self.server_args]  # fmt: skip
+            args = ["run", str(self.app), "--server.address=127.0.0.1", f"--server.port={port}",
+                    "--server.headless=true", *self.server_args]  # fmt: skip
             cmd = [sys.executable, "-m", "streamlit", *args]
             if self.switch_interval_s is not None:
                 cmd = [sys.executable, "-c", f"import sys; sys.setswitchinterval({self.switch_interval_s!r}); "

@@ -8,8 +8,10 @@
     email_allowed(st.user.email, st.secrets.get("instructor_emails", []))   # for st.login
 
 hashlib.scrypt is the standard library's memory-hard key derivation; each hash has its own random 16-byte salt,
-so equal passwords give different hashes. Wrong passwords are slowed down per key (a session, or the
-client's address): 1 s after the first miss, doubling to at most MAX_DELAY_S; a right one clears the key.
+so equal passwords give different hashes. Wrong passwords are slowed down per key (throttle_key: the client's
+address where it is known, else the session): 1 s after the first miss, doubling to at most MAX_DELAY_S; a right
+one clears the key. The instructor password and the class code have a throttle each, so a student guessing the
+class code never slows the instructor down.
 """
 
 from __future__ import annotations
@@ -106,3 +108,24 @@ class Throttle:
 
 
 THROTTLE = Throttle()
+
+
+CLASS_CODE_THROTTLE = Throttle()  # wrong class codes (students); apart from the instructor password's THROTTLE
+
+
+def throttle_key(ip_address: str | None, forwarded_for: Iterable[str], session: str) -> str:
+    """Whose wrong guesses these are: one client must never lock another out.
+
+    `ip_address` is Streamlit's st.context.ip_address: None for a peer on this machine (a laptop, or a proxy on
+    127.0.0.1 that named no client). Streamlit's server (uvicorn) replaces the peer with the client that
+    X-Forwarded-For names when the peer is a trusted proxy ($FORWARDED_ALLOW_IPS, 127.0.0.1 by default:
+    deploy/stack.py's HAProxy, which sets that header to the client's address). So:
+    * the address is one of `forwarded_for`: a trusted proxy named the client -> per client address;
+    * an address and no X-Forwarded-For: a direct connection -> per client address;
+    * an address that X-Forwarded-For does not name: the peer is a proxy nobody configured as trusted, whose
+      address every client shares (an ingress without FORWARDED_ALLOW_IPS) -> per session;
+    * no address -> per session."""
+    named = {part.strip() for value in forwarded_for for part in str(value).split(",") if part.strip()}
+    if ip_address and (not named or ip_address in named):
+        return f"ip:{ip_address}"
+    return f"session:{session}"

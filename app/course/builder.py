@@ -45,6 +45,7 @@ class LessonChoice:
     checks: Mapping[str, float] = field(default_factory=dict)
     locked: Collection[str] = ()
     hidden: Collection[str] = ()
+    canvas: str = ""  # the Canvas gradebook column ("ArcFace lab (48213)"), or "" for none
 
 
 def _points(chosen: Mapping[str, float], every: Sequence[str]) -> dict[str, float | int]:
@@ -73,6 +74,8 @@ def course_entries(choices: Iterable[LessonChoice], lessons: Iterable[Any]) -> l
             entry["locked"] = extra_locked
         if extra_hidden:
             entry["hidden"] = extra_hidden
+        if choice.canvas.strip():
+            entry["canvas"] = choice.canvas.strip()
         entries.append(entry)
     return entries
 

@@ -29,7 +29,10 @@ DEFAULT_COURSE = COURSES_DIR / "course.toml"
 COURSE_FILE_CAP = 256 * 1024  # bytes: a course file is a few kB
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _COURSE_KEYS = ("id", "title", "version")
-_LESSON_KEYS = ("id", "due", "preset", "locked", "hidden", "questions", "checks")
+_LESSON_KEYS = ("id", "due", "preset", "locked", "hidden", "questions", "checks", "canvas")
+# A Canvas gradebook column as Canvas's own export names it, "<assignment title> (<assignment id>)": an import
+# with that header updates that assignment instead of creating a new one.
+CANVAS_COLUMN = re.compile(r"\S.{0,254} \((\d{1,18})\)")
 
 
 class CourseError(ValueError):
@@ -53,6 +56,7 @@ class CourseLesson:
     hidden: frozenset
     questions: dict
     checks: dict
+    canvas: str | None = None  # the Canvas gradebook column its score goes to ("ArcFace lab (12345)"), or None
 
     @property
     def title(self) -> str:
@@ -152,11 +156,20 @@ class _Reader:
             out[key] = float(points)
         return {key: out[key] for key in known if key in out}  # the lesson's order
 
+    def canvas(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not CANVAS_COLUMN.fullmatch(value.strip()) or not value.isprintable():
+            shown = repr(value[:60]) if isinstance(value, str) else _kind(value)
+            raise self.fail(where, f"{shown} is not a Canvas gradebook column: copy the assignment's column name "
+                                   "from Canvas's own gradebook export, \"<title> (<assignment id>)\", e.g. "
+                                   "\"ArcFace lab (48213)\"")
+        return value.strip()
+
     def due(self, value: Any, where: str) -> datetime:
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         if isinstance(value, date):
-            return datetime.combine(value, time(23, 59, 59), tzinfo=timezone.utc)
+            # the day's last instant: a Submit at 23:59:59.300 (the store keeps milliseconds) is on time
+            return datetime.combine(value, time.max, tzinfo=timezone.utc)
         if isinstance(value, str):
             try:
                 return self.due(date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value),
@@ -219,6 +232,7 @@ def parse_course(data: bytes, lessons: Iterable[Any], *, name: str = "course.tom
     if not isinstance(entries, list) or not entries:
         raise r.fail("lessons", "expected one [[lessons]] table or more")
     seen: dict[str, int] = {}
+    canvas_seen: dict[str, int] = {}
     assigned = []
     for i, entry in enumerate(entries):
         where = f"lessons[{i}]"
@@ -233,6 +247,13 @@ def parse_course(data: bytes, lessons: Iterable[Any], *, name: str = "course.tom
             raise r.fail(f"{where}.id", f"{lesson_id!r} is assigned twice (also lessons[{seen[lesson_id]}])")
         seen[lesson_id] = i
         lesson = by_id[lesson_id]
+        canvas = r.canvas(entry["canvas"], f"{where}.canvas") if "canvas" in entry else None
+        if canvas is not None:
+            number = CANVAS_COLUMN.fullmatch(canvas).group(1)
+            if number in canvas_seen:
+                raise r.fail(f"{where}.canvas", f"Canvas assignment {number} is already lessons[{canvas_seen[number]}]"
+                                                "'s column")
+            canvas_seen[number] = i
         question_ids = tuple(q.id for q in lesson.questions)
         check_ids = tuple(c.id for c in lesson.checks)
         assigned.append(CourseLesson(
@@ -246,6 +267,7 @@ def parse_course(data: bytes, lessons: Iterable[Any], *, name: str = "course.tom
                        if "questions" in entry else dict.fromkeys(question_ids, 1.0)),
             checks=(r.points(entry["checks"], f"{where}.checks", check_ids, "check")
                     if "checks" in entry else dict.fromkeys(check_ids, 1.0)),
+            canvas=canvas,
         ))
     return Course(head["id"], head["title"].strip(), head["version"], tuple(assigned), course_hash(data), path)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.course.course import Course, CourseLesson
-from app.course.record import ReportError, read_report, validate_record
+from app.course.record import ReportError, read_report, receipt_status, validate_record
 from app.lessons.run_record import RunError, replay_compare_run, replay_run
 
 # A claimed metric matches its replay when |claimed - replayed| <= ABS_TOL + REL_TOL * |replayed|. Replays on
@@ -50,13 +50,23 @@ class Source:
     record: dict | None
     error: str | None = None
     attempt: int | None = None
-    received_at: str | None = None  # the server's clock, for stored submissions (a report file has only the
-                                    # student's own submitted_at)
+    received_at: str | None = None  # the server's clock when the app's Submit stored it (None for a report file,
+                                    # imported or not: its import time says nothing about when it was made)
+    receipt: str = "missing"  # app.course.record.receipt_status of the record under the grader's key
 
     @property
     def handed_in_at(self) -> str:
-        """When it was handed in: the server's time if known, else the time the report itself says."""
+        """When it was handed in (the lateness rule, docs/courses.md): the server's clock for a Submit; else the
+        time the report itself says, which a valid receipt verifies (time_source says which)."""
         return self.received_at or self.record["submitted_at"]
+
+    @property
+    def time_source(self) -> str:
+        """"server" (the app's Submit), "receipt" (a report file the server signed), or "unverified" (a report
+        file's own claim: no receipt, another key, or changed since it was signed)."""
+        if self.received_at:
+            return "server"
+        return "receipt" if self.receipt == "verified" else "unverified"
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class TaskRow:
     submitted_at: str
     late: bool
     source: str
+    time_source: str = "unverified"  # Source.time_source: "server", "receipt" or "unverified"
 
 
 @dataclass
@@ -95,6 +106,9 @@ class GradeResult:
     rejects: list[Reject] = field(default_factory=list)
     superseded: int = 0  # older attempts not graded (the newest of each student and lesson is)
     replays: int = 0
+    time_sources: dict[str, int] = field(default_factory=dict)  # graded submissions by Source.time_source
+    receipt_problems: list[tuple[str, str]] = field(default_factory=list)  # (label, receipt status) of graded
+                                                                           # report files whose time is unverified
 
     def lesson_points(self) -> dict[tuple[str, str], float]:
         """(student id, lesson id) -> points."""
@@ -120,25 +134,41 @@ class GradeResult:
 # Sources
 
 
-def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None,
-                 course_id: str | None = None) -> list[Source]:
+def load_sources(reports: Iterable[str | Path] = (), *, store: Any = None, course_id: str | None = None,
+                 receipt_key: str | None = None) -> list[Source]:
     """Report files (each read and validated; an unreadable one becomes a Source with its error) and, with a
-    `store` (app.course.store.Store), every stored attempt of `course_id`."""
+    `store` (app.course.store.Store), every stored attempt of `course_id`. Each report's receipt is checked
+    with `receipt_key` (the server's, from its secrets.toml); a row the app's Submit stored has the server's
+    time, a row `import` stored is a report file like any other."""
     sources = []
     for path in reports:
+        name = Path(path).name
         try:
-            sources.append(Source(Path(path).name, read_report(path)))
+            record = read_report(path)
+            sources.append(Source(name, record, receipt=receipt_status(record, receipt_key)))
         except ReportError as err:
-            sources.append(Source(Path(path).name, None, str(err)))
+            sources.append(Source(name, None, str(err)))
+        except Exception as err:  # whatever one file does is that file's reject, never the class's grading
+            sources.append(Source(name, None, f"{name}: {surprise('the file could not be read', err)}"))
     if store is not None:
         for sub in store.submissions(course_id=course_id):
             label = f"database row {sub.id}"
             try:
-                sources.append(Source(label, validate_record(sub.record, source=label), attempt=sub.attempt,
-                                      received_at=sub.received_at))
+                record = validate_record(sub.record, source=label)
+                sources.append(Source(label, record, attempt=sub.attempt,
+                                      received_at=sub.received_at if sub.origin == "app" else None,
+                                      receipt=receipt_status(record, receipt_key)))
             except ReportError as err:
                 sources.append(Source(label, None, str(err)))
+            except Exception as err:
+                sources.append(Source(label, None, f"{label}: {surprise('the row could not be read', err)}"))
     return sources
+
+
+def surprise(what: str, err: BaseException) -> str:
+    """`what`, with the kind of error no check foresaw and its first words: "it could not be read (X: y)."."""
+    words = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+    return f"{what} ({type(err).__name__}{': ' + words if words else ''})."
 
 
 def course_problem(course: Course, record: Mapping[str, Any]) -> str | None:
@@ -353,63 +383,92 @@ def _newest(sources: list[tuple[Source, dict]]) -> tuple[list[tuple[Source, dict
 
 def grade(course: Course, sources: Sequence[Source], *, n_jobs: int = -1, dask_scheduler: str | None = None,
           data_dir: str | None = None) -> GradeResult:
-    """Grade `sources` against `course` (see the module docstring). Never raises for a bad submission."""
+    """Grade `sources` against `course` (see the module docstring). Never raises for a bad submission: whatever
+    one submission does that no check foresaw makes it a reject with one sentence, and the others are graded."""
     result = GradeResult()
     usable: list[tuple[Source, dict]] = []
     for source in sources:
-        record = source.record
-        if record is None:
-            result.rejects.append(Reject(source.label, "", "", source.error or "unreadable."))
+        if source.record is None:
+            result.rejects.append(Reject(source.label, "", "", source.error or f"{source.label}: unreadable."))
             continue
-        problem = course_problem(course, record)
+        try:
+            problem = course_problem(course, source.record)
+            _rank(source)  # (validated already; it orders the attempts, so a failure here is this file's)
+        except Exception as err:
+            problem = surprise("it could not be graded", err)
         if problem:
-            result.rejects.append(Reject(source.label, record["student"]["id"], record["lesson"]["id"],
-                                         f"{source.label}: {problem}"))
+            result.rejects.append(_reject(source, f"{source.label}: {problem}"))
             continue
-        usable.append((source, record))
+        usable.append((source, source.record))
     chosen, result.superseded = _newest(usable)
-
-    from app.lessons.checks import check_metric_names
+    for source, _ in chosen:
+        result.time_sources[source.time_source] = result.time_sources.get(source.time_source, 0) + 1
+        if source.time_source == "unverified" and source.receipt != "missing":
+            result.receipt_problems.append((source.label, source.receipt))
 
     jobs: dict[str, tuple[dict, Any, int]] = {}
-    for _, record in chosen:
-        entry = course.lesson(record["lesson"]["id"])
-        for check_id in entry.checks:
-            run = (record["checks"].get(check_id) or {}).get("run")
-            if run is None or not _replayable(entry, run):
-                continue
-            check = entry.lesson.check(check_id)
-            if _past_budget(check, run):
-                continue
-            key = _run_key(run)
-            wanted = check_metric_names(check) | set(run["metrics"])
-            budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
-            if _is_compare(run):
-                _, needs, longest = jobs.get(key, (run, {}, 0))
-                needs = {**needs, run["member"]: needs.get(run["member"], set()) | wanted}
-            else:
-                _, needs, longest = jobs.get(key, (run, set(), 0))
-                needs = needs | wanted
-            jobs[key] = (run, needs, max(longest, budget))
+    for source, record in list(chosen):
+        try:
+            _add_jobs(jobs, course.lesson(record["lesson"]["id"]), record)
+        except Exception as err:
+            chosen.remove((source, record))
+            result.rejects.append(_reject(source, f"{source.label}: {surprise('its runs could not be read', err)}"))
     replays = run_replays(jobs, n_jobs=n_jobs, dask_scheduler=dask_scheduler, data_dir=data_dir)
     result.replays = len(replays)
 
     for source, record in sorted(chosen, key=lambda sr: (sr[1]["student"]["id"], sr[1]["lesson"]["id"])):
-        entry = course.lesson(record["lesson"]["id"])
-        student = record["student"]
-        common = {
-            "student_id": student["id"], "student_name": student["name"], "identity": student["identity"],
-            "lesson_id": entry.id, "lesson_title": entry.title, "attempt": source.attempt,
-            "submitted_at": source.handed_in_at, "late": entry.is_late(source.handed_in_at),
-            "source": source.label,
-        }
-        for question_id, points in entry.questions.items():
-            got, status, reason = _score_question(entry, question_id, points, record["answers"])
-            result.rows.append(TaskRow(**common, task="question", task_id=question_id, points=got,
-                                       points_possible=points, status=status, flagged=False, reason=reason))
-        for check_id, points in entry.checks.items():
-            got, status, flagged, reason = _score_check(entry, check_id, points, record["checks"].get(check_id),
-                                                        replays)
-            result.rows.append(TaskRow(**common, task="check", task_id=check_id, points=got,
-                                       points_possible=points, status=status, flagged=flagged, reason=reason))
+        try:
+            result.rows += _graded_rows(course.lesson(record["lesson"]["id"]), source, record, replays)
+        except Exception as err:
+            result.rejects.append(_reject(source, f"{source.label}: {surprise('it could not be graded', err)}"))
     return result
+
+
+def _reject(source: Source, reason: str) -> Reject:
+    record = source.record or {}
+    return Reject(source.label, str(record["student"]["id"]), str(record["lesson"]["id"]), reason)
+
+
+def _add_jobs(jobs: dict[str, tuple[dict, Any, int]], entry: CourseLesson, record: Mapping[str, Any]) -> None:
+    """The replays one submission needs, merged into `jobs` (identical runs share one replay)."""
+    from app.lessons.checks import check_metric_names
+
+    for check_id in entry.checks:
+        run = (record["checks"].get(check_id) or {}).get("run")
+        if run is None or not _replayable(entry, run):
+            continue
+        check = entry.lesson.check(check_id)
+        if _past_budget(check, run):
+            continue
+        key = _run_key(run)
+        wanted = check_metric_names(check) | set(run["metrics"])
+        budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
+        if _is_compare(run):
+            _, needs, longest = jobs.get(key, (run, {}, 0))
+            needs = {**needs, run["member"]: needs.get(run["member"], set()) | wanted}
+        else:
+            _, needs, longest = jobs.get(key, (run, set(), 0))
+            needs = needs | wanted
+        jobs[key] = (run, needs, max(longest, budget))
+
+
+def _graded_rows(entry: CourseLesson, source: Source, record: Mapping[str, Any],
+                 replays: Mapping[str, dict]) -> list[TaskRow]:
+    """Every counted task of one submission, scored."""
+    student = record["student"]
+    common = {
+        "student_id": student["id"], "student_name": student["name"], "identity": student["identity"],
+        "lesson_id": entry.id, "lesson_title": entry.title, "attempt": source.attempt,
+        "submitted_at": source.handed_in_at, "late": entry.is_late(source.handed_in_at), "source": source.label,
+        "time_source": source.time_source,
+    }
+    rows = []
+    for question_id, points in entry.questions.items():
+        got, status, reason = _score_question(entry, question_id, points, record["answers"])
+        rows.append(TaskRow(**common, task="question", task_id=question_id, points=got, points_possible=points,
+                            status=status, flagged=False, reason=reason))
+    for check_id, points in entry.checks.items():
+        got, status, flagged, reason = _score_check(entry, check_id, points, record["checks"].get(check_id), replays)
+        rows.append(TaskRow(**common, task="check", task_id=check_id, points=got, points_possible=points,
+                            status=status, flagged=flagged, reason=reason))
+    return rows

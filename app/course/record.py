@@ -7,7 +7,14 @@ file carries it. Plain JSON, validated field by field; nothing in it is ever exe
      "lesson": {"id": "arcface", "version": 1},
      "answers": {question_id: the answer given (choice: 0-based index; number: a number)},
      "checks": {check_id: {"status": "passed" | "not_yet" | "failed", "reason": "...", "run": RUN}},
-     "started_at": "2026-12-01T09:00:00+00:00", "submitted_at": "2026-12-01T09:20:00+00:00"}
+     "started_at": "2026-12-01T09:00:00+00:00", "submitted_at": "2026-12-01T09:20:00+00:00",
+     "receipt": {"key_id": "<16 hex>", "hmac": "<64 hex>"}}        # optional: the server's signature
+
+    The receipt is how a report file's time can be trusted: when the server has a `receipt_key` (secrets.toml),
+    the page signs every record it builds, at the moment it builds it, with an HMAC-SHA256 of the record's
+    canonical JSON (everything but the receipt and the summary: submitted_at included). The grader, given the
+    same key, checks it (receipt_status); a file without a valid receipt keeps the time it claims, marked
+    "unverified". The key never leaves the server, so a student can neither backdate nor edit a signed file.
 
     RUN = {"unit": "live" | "compare",
            "initial": {share-link URL key: text},             # app.state.to_query of the values the model was
@@ -30,6 +37,8 @@ text; `parse_report` enforces REPORT_SIZE_CAP before it parses anything.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -52,8 +61,14 @@ MAX_TEXT = 2000  # characters of a reason or a text answer
 MAX_LOG = 20_000  # hot changes in one run's log
 MAX_KEYS = 64  # URL keys in one set of values
 MAX_METRICS = 256  # metric names in one run (run_metrics gives a few dozen)
+MAX_INT = 2**31 - 1  # the largest whole number a record holds (a version, step or epoch: PostgreSQL's INTEGER)
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # lesson, question, check and course ids
+# Unicode's bidirectional controls: they make a text display in another order than it is stored ("evil.exe"
+# shown as "exe.live"), so no text from a file may hold them.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
+KEY_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+MIN_RECEIPT_KEY = 16  # characters of a receipt_key (`python -m app.course receipt-key` makes 64)
 TOP_FIELDS = ("format", "format_version", "app_version", "course", "student", "lesson", "answers", "checks",
               "started_at", "submitted_at")
 
@@ -80,7 +95,9 @@ class _Checker:
         self.source = source
 
     def fail(self, field: str, problem: str) -> None:
-        raise ReportError(f"{self.source}: {field}: {problem}.")
+        # A field's path holds the file's own keys: shown escaped and cut short, so the sentence stays one line.
+        shown = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in field)
+        raise ReportError(f"{self.source}: {shown[:160]}: {problem}.")
 
     def mapping(self, value: Any, field: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
         if not isinstance(value, Mapping):
@@ -102,7 +119,18 @@ class _Checker:
             self.fail(field, f"is {len(value)} characters long (at most {limit})")
         if any(ord(ch) < 32 and ch not in "\n\t" for ch in value) or "\x7f" in value:
             self.fail(field, "contains control characters")
+        if any(ch in BIDI_CONTROLS for ch in value):
+            self.fail(field, "contains text-direction controls")
         return value
+
+    def line(self, value: Any, field: str, *, empty: bool = False) -> str:
+        """A student id or name: one line of printable characters, as the app's own form accepts (no tab, line
+        break, direction control or other invisible format character)."""
+        text = self.text(value, field, empty=empty)
+        if not text.isprintable():
+            self.fail(field, "must be one line of printable characters (no tabs, line breaks or invisible "
+                             "controls)")
+        return text
 
     def ident(self, value: Any, field: str) -> str:
         text = self.text(value, field, limit=64)
@@ -114,13 +142,19 @@ class _Checker:
         if not isinstance(value, int) or isinstance(value, bool):
             self.fail(field, f"must be a whole number, not {_kind(value)}")
         if value < minimum:
-            self.fail(field, f"{value} is below {minimum}")
+            self.fail(field, f"is below {minimum}" if value < -MAX_INT else f"{value} is below {minimum}")
+        if value > MAX_INT:  # (never printed: a 400-digit number is no sentence)
+            self.fail(field, f"is too large (at most {MAX_INT})")
         return value
 
     def number(self, value: Any, field: str) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             self.fail(field, f"must be a number, not {_kind(value)}")
-        if not math.isfinite(value):
+        try:
+            as_float = float(value)  # an unbounded JSON integer may be beyond any float
+        except OverflowError:
+            self.fail(field, "is too large to be a number")
+        if not math.isfinite(as_float):
             self.fail(field, "must be a finite number")
         return value
 
@@ -222,16 +256,24 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
     """The record, checked against the format above (a "summary" key, as report files have, is allowed).
 
     Raises ReportError with one sentence such as "report.json: student.id: missing." Returns a shallow copy
-    without the summary. Any text is accepted as a student id or name (SQL or HTML in it is just text); control
-    characters are not.
+    without the summary. Any one line of printable text is accepted as a student id or name (SQL or HTML in it is
+    just text); control characters, line breaks, tabs and text-direction controls are not, in ids and names as
+    in the app's own form. Numbers must fit a float, whole numbers a 32-bit integer.
     """
     c = _Checker(source)
-    record = c.mapping(record, "", TOP_FIELDS, ("summary",))
+    record = c.mapping(record, "", TOP_FIELDS, ("summary", "receipt"))
     record.pop("summary", None)
+    if "receipt" in record:
+        receipt = c.mapping(record["receipt"], "receipt", ("key_id", "hmac"))
+        if not isinstance(receipt["key_id"], str) or not KEY_ID_PATTERN.fullmatch(receipt["key_id"]):
+            c.fail("receipt.key_id", "must be 16 hexadecimal digits")
+        if not isinstance(receipt["hmac"], str) or not HASH_PATTERN.fullmatch(receipt["hmac"]):
+            c.fail("receipt.hmac", "must be 64 hexadecimal digits (an HMAC-SHA256)")
     if record["format"] != FORMAT:
         c.fail("format", f"{str(record['format'])[:40]!r} is not {FORMAT!r}")
     if record["format_version"] != FORMAT_VERSION or isinstance(record["format_version"], bool):
-        c.fail("format_version", f"{record['format_version']!r} is not a version this app reads ({FORMAT_VERSION})")
+        shown = repr(record["format_version"])[:40]
+        c.fail("format_version", f"{shown} is not a version this app reads ({FORMAT_VERSION})")
     c.text(record["app_version"], "app_version", limit=40)
     if record["course"] is not None:
         course = c.mapping(record["course"], "course", ("id", "version", "hash"))
@@ -240,8 +282,8 @@ def validate_record(record: Any, *, source: str = "the submission") -> dict:
         if not isinstance(course["hash"], str) or not HASH_PATTERN.fullmatch(course["hash"]):
             c.fail("course.hash", "must be 64 hexadecimal digits (a SHA-256)")
     student = c.mapping(record["student"], "student", ("id", "name", "identity"))
-    c.text(student["id"], "student.id")
-    c.text(student["name"], "student.name", empty=True)
+    c.line(student["id"], "student.id")
+    c.line(student["name"], "student.name", empty=True)
     if student["identity"] not in IDENTITIES:
         c.fail("student.identity", f"{str(student['identity'])[:40]!r} is not one of {', '.join(IDENTITIES)}")
     lesson = c.mapping(record["lesson"], "lesson", ("id", "version"))
@@ -279,8 +321,9 @@ def now_iso() -> str:
 
 def new_record(*, course: Mapping[str, Any] | None, student_id: str, student_name: str, identity: str,
                lesson_id: str, lesson_version: int, answers: Mapping[str, Any], checks: Mapping[str, Any],
-               started_at: str, submitted_at: str | None = None) -> dict:
-    """A validated record for the Submit button (ReportError if a part is bad).
+               started_at: str, submitted_at: str | None = None, receipt_key: str | None = None) -> dict:
+    """A validated record for the Submit button (ReportError if a part is bad), signed with `receipt_key` (the
+    server's secret) when there is one.
 
     course: Course.ref() or None. checks: {check_id: {"status", "reason", "run"}}, where run is
     app.lessons.run_record.run_record(trainer, metrics) of the run as it was when the check was last decided (for a
@@ -293,7 +336,46 @@ def new_record(*, course: Mapping[str, Any] | None, student_id: str, student_nam
         "answers": dict(answers), "checks": {k: dict(v) for k, v in checks.items()},
         "started_at": started_at, "submitted_at": submitted_at or now_iso(),
     }
-    return validate_record(record)
+    record = validate_record(record)
+    return sign_record(record, receipt_key) if receipt_key else record
+
+
+def _canonical(record: Mapping[str, Any]) -> bytes:
+    """What a receipt signs: the record without its receipt and summary, as sorted, compact JSON."""
+    body = {k: v for k, v in record.items() if k not in ("receipt", "summary")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def receipt_key_id(key: str) -> str:
+    """A short name for a receipt key (not the key: a hash of it), so a grader can say "another key"."""
+    return hashlib.sha256(b"margin-lab receipt key\0" + key.encode("utf-8")).hexdigest()[:16]
+
+
+def _mac(record: Mapping[str, Any], key: str) -> str:
+    return hmac.new(key.encode("utf-8"), _canonical(record), hashlib.sha256).hexdigest()
+
+
+def sign_record(record: Mapping[str, Any], key: str) -> dict:
+    """The record with the server's receipt: the HMAC-SHA256 of its canonical JSON under `key`."""
+    clean = {k: v for k, v in record.items() if k not in ("receipt", "summary")}
+    return {**clean, "receipt": {"key_id": receipt_key_id(key), "hmac": _mac(clean, key)}}
+
+
+RECEIPT_STATES = ("verified", "missing", "no key", "other key", "does not match")
+
+
+def receipt_status(record: Mapping[str, Any], key: str | None) -> str:
+    """Whether the record's time can be trusted: "verified" (signed with `key`, unchanged since), "missing" (no
+    receipt), "no key" (the grader has none), "other key" (signed with another server's key), or "does not
+    match" (changed after it was signed). Compared in constant time."""
+    receipt = record.get("receipt")
+    if not receipt:
+        return "missing"
+    if not key:
+        return "no key"
+    if not hmac.compare_digest(str(receipt.get("key_id", "")), receipt_key_id(key)):
+        return "other key"
+    return "verified" if hmac.compare_digest(str(receipt.get("hmac", "")), _mac(record, key)) else "does not match"
 
 
 def parse_report(data: bytes | str, *, source: str = "the report") -> dict:
@@ -350,6 +432,8 @@ def summary_text(record: Mapping[str, Any]) -> str:
         lines.append(f"Check {cid}: {result['status'].replace('_', ' ')}{where}. {result['reason']}".rstrip())
     for qid, given in record["answers"].items():
         lines.append(f"Question {qid}: answered {given!r}")
+    if record.get("receipt"):
+        lines.append("Receipt: the class server signed this report when it was made (its time is verifiable).")
     lines.append("The instructor's grader replays every run from its settings; edited numbers are flagged.")
     return "\n".join(lines)
 

@@ -5,9 +5,10 @@
     who = student()                       # {"id", "name", "identity"} once the student has said who they are
 
 `streamlit run streamlit_app.py -- --course path.toml` serves a course file (set_course_file, called by the
-entry point); `?course=<id>` picks a built-in course (lessons/*.toml) for this session. The database URL is
-`db_url` in .streamlit/secrets.toml, else $MARGIN_LAB_DB, else an SQLite file in ~/.margin-lab. A database
-that cannot be reached is said in one sentence; lessons go on working, and Submit says the work was NOT saved.
+entry point), wherever it lives; a link's `?course=` cannot replace it. Without one, `?course=<id>` picks a
+built-in course (lessons/*.toml) for this session. The database URL is $MARGIN_LAB_DB, else `db_url` in
+.streamlit/secrets.toml, else an SQLite file in ~/.margin-lab (database_url). A database that cannot be reached
+is said in one sentence; lessons go on working, and Submit says the work was NOT saved.
 
 Identity: with `[auth]` in secrets.toml, Streamlit's own st.login (OpenID Connect) names the student. Otherwise
 a hosted class (a `class_code` in secrets.toml) asks for the class code and a typed student ID, labelled a
@@ -16,6 +17,7 @@ weak identity; a laptop asks for a name or ID once per session.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,22 @@ def _course_from_file(path: str, mtime_ns: int) -> Course:
 
 
 def served_course() -> tuple[Course | None, str]:
-    """The course this session follows, and one sentence when the file or the link named a bad one."""
+    """The course this session follows, and one sentence when the file or the link named a bad one.
+
+    The course the server was started with (--course FILE) wins: a link naming its id is that course (the lessons
+    page writes ?course=<id> into the address bar itself, and the file may live anywhere), and a link naming
+    another course is ignored with one sentence. Without a course file, ?course=<id> picks a built-in course for
+    the session."""
     wanted = st.query_params.get("course")
+    if _course_file:
+        try:
+            course = _course_from_file(_course_file, Path(_course_file).stat().st_mtime_ns)
+        except (CourseError, OSError) as error:
+            return None, f"The course file could not be used: {error}"
+        if wanted and wanted != course.id:
+            return course, (f"This server serves the course {course.id!r}, so the link's course "
+                            f"{str(wanted)[:40]!r} was ignored.")
+        return course, ""
     if wanted:
         try:
             course = builtin_course(wanted)
@@ -57,11 +73,6 @@ def served_course() -> tuple[Course | None, str]:
             return None, str(error)
         st.session_state["course-id"] = course.id
         return course, ""
-    if _course_file:
-        try:
-            return _course_from_file(_course_file, Path(_course_file).stat().st_mtime_ns), ""
-        except (CourseError, OSError) as error:
-            return None, f"The course file could not be used: {error}"
     if st.session_state.get("course-id"):
         return builtin_course(st.session_state["course-id"]), ""
     return None, ""
@@ -73,26 +84,84 @@ def _open_store(url: str | None) -> Store:
 
 
 RETRY_AFTER_S = 30.0  # an unreachable database is tried again after this long, not at every page run
-_last_failure: dict[str | None, tuple[float, str]] = {}
+_last_failure: dict[str | None, tuple[float, StoreError]] = {}
+log = logging.getLogger("margin_lab.course")
+
+
+def database_url() -> tuple[str | None, str]:
+    """The submissions database's URL and where it came from: $MARGIN_LAB_DB wins over `db_url` in secrets.toml
+    (as every MARGIN_LAB_* variable wins over its file, so deploy/stack.py's --postgres and a Kubernetes Secret
+    are never shadowed by a secrets.toml left on the server); with neither, None: the SQLite file in
+    ~/.margin-lab."""
+    import os
+
+    from app.course.store import ENV_URL
+
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL], f"${ENV_URL}"
+    if secret("db_url"):
+        return str(secret("db_url")), "db_url in secrets.toml"
+    return None, "the default SQLite file"
 
 
 def shared_store() -> tuple[Store | None, str]:
-    """The process's Store, or None and one sentence when the database cannot be reached (remembered for
-    RETRY_AFTER_S, so a page does not wait for a connection timeout at every run)."""
+    """The process's Store, or None and one sentence for a student's page when the database cannot be reached
+    (remembered for RETRY_AFTER_S, so a page does not wait for a connection timeout at every run). The sentence
+    never names the database's host, user or name: store_problem() has the details, for the instructor's page,
+    and the server's log gets them."""
     import time
 
-    url = secret("db_url")
+    url, _source = database_url()
     failed = _last_failure.get(url)
-    if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
-        return None, failed[1]
+    if failed is None or time.monotonic() - failed[0] >= RETRY_AFTER_S:
+        try:
+            store = _open_store(url)
+        except StoreError as error:
+            log.warning("Submissions database unavailable: %s", error)
+            failed = _last_failure[url] = (time.monotonic(), error)
+        else:
+            _last_failure.pop(url, None)
+            return store, ""
+    return None, f"Submissions cannot be saved now: {failed[1].public} Lessons keep working; your work stays here."
+
+
+def store_problem() -> str:
+    """Why the database could not be used at the last try, with its address and the driver's reason (for the
+    instructor: never on a student's page); "" when it could."""
+    url, _source = database_url()
+    failed = _last_failure.get(url)
+    return str(failed[1]) if failed is not None else ""
+
+
+def receipt_key() -> str | None:
+    """`receipt_key` from secrets.toml, which signs every record the page builds (a report file's time can then be
+    verified by the grader); None without one, or with one too short to be a secret (said in the log)."""
+    from app.course.record import MIN_RECEIPT_KEY
+
+    key = secret("receipt_key")
+    if key is None:
+        return None
+    if not isinstance(key, str) or len(key) < MIN_RECEIPT_KEY:
+        log.warning("receipt_key in secrets.toml is ignored: it must be text of at least %d characters.",
+                    MIN_RECEIPT_KEY)
+        return None
+    return key
+
+
+def client_key() -> str:
+    """This visitor's key for the wrong-guess throttles (app.course.access.throttle_key): the client's address where
+    a direct connection or a trusted proxy gives it, else this session's own token."""
+    import uuid
+
+    from app.course.access import throttle_key
+
     try:
-        store = _open_store(url)
-    except StoreError as error:
-        notice = f"Submissions cannot be saved now: {error} Lessons keep working; your work stays in this tab."
-        _last_failure[url] = (time.monotonic(), notice)
-        return None, notice
-    _last_failure.pop(url, None)
-    return store, ""
+        address = st.context.ip_address
+        forwarded = st.context.headers.get_all("X-Forwarded-For")
+    except Exception:  # no browser behind the session (AppTest, a bare run)
+        address, forwarded = None, []
+    session = st.session_state.setdefault("course-throttle-session", uuid.uuid4().hex)
+    return throttle_key(address if isinstance(address, str) else None, forwarded or [], session)
 
 
 def login_configured() -> bool:
@@ -125,7 +194,7 @@ def identify(key: str) -> dict[str, str] | None:
             code = st.text_input("Class code", type="password", key=f"{key}-code")
         student_id = st.text_input("Your student ID or name", key=f"{key}-id", max_chars=MAX_ID)
         if st.form_submit_button("This is me"):
-            problem = _identity_problem(student_id, code if class_code else None, class_code)
+            problem = _identity_problem(student_id, code if class_code else None, class_code, client_key())
             if problem:
                 st.warning(problem)
             else:
@@ -136,14 +205,27 @@ def identify(key: str) -> dict[str, str] | None:
     return None
 
 
-def _identity_problem(student_id: str, code: str | None, class_code: str | None) -> str:
+def _identity_problem(student_id: str, code: str | None, class_code: str | None, key: str = "") -> str:
+    """One sentence, or "" when the identity may be used. A class code is checked at most as often as
+    access.CLASS_CODE_THROTTLE allows `key` (the client: serving.client_key): wrong ones are slowed down."""
     import hmac
+    import math
+
+    from app.course.access import CLASS_CODE_THROTTLE as throttle
 
     text = (student_id or "").strip()
     if not text:
         return "Type your student ID or name first."
     if len(text) > MAX_ID or not text.isprintable():
         return f"A student ID is one line of at most {MAX_ID} characters."
-    if class_code is not None and not hmac.compare_digest((code or "").encode(), str(class_code).encode()):
-        return "That class code is not this class's: ask your instructor for it."
+    if class_code is None:
+        return ""
+    wait = throttle.wait_s(key)
+    if wait > 0:  # not even checked: a guess made too soon is refused whatever it is
+        return f"Too many wrong class codes: wait {math.ceil(wait)} s before the next try."
+    if not hmac.compare_digest((code or "").encode(), str(class_code).encode()):
+        wait = throttle.failed(key)
+        return (f"That class code is not this class's: ask your instructor for it (wait {math.ceil(wait)} s before "
+                "the next try).")
+    throttle.succeeded(key)
     return ""

@@ -3,6 +3,7 @@
     store = Store()                                  # ~/.margin-lab/submissions.db (or MARGIN_LAB_DB)
     store = Store("postgresql://user@host/class")    # several server processes share one PostgreSQL
     receipt = store.submit(record)                   # Receipt(id, attempt, received_at), or StoreUnavailable
+    store.submit(record, origin="import")            # a report file put in by `python -m app.course import`
     store.submissions(course_id="margin-lab", student_id="s1")   # one student's attempts, oldest first
 
 Promises:
@@ -42,7 +43,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from app.course.record import validate_record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: the first layout; 2: submissions.origin ("app" or "import")
+ORIGINS = ("app", "import")  # how a row came in: the app's Submit (received_at is when it was handed in), or an
+                             # instructor's import of a report file (received_at is only when it was imported)
 DEFAULT_PATH = Path.home() / ".margin-lab" / "submissions.db"
 ENV_URL = "MARGIN_LAB_DB"
 CONNECT_TIMEOUT_S = 5
@@ -71,16 +74,31 @@ submissions = sa.Table(
     sa.Column("submitted_at", sa.String(40), nullable=False),  # the student's clock (ISO 8601)
     sa.Column("received_at", sa.String(40), nullable=False),  # the server's clock (ISO 8601, UTC)
     sa.Column("record", sa.Text, nullable=False),  # the whole record, JSON
+    sa.Column("origin", sa.String(10), nullable=False, server_default="app"),  # ORIGINS (schema version 2)
     sa.UniqueConstraint("course_id", "student_id", "lesson_id", "attempt", name="one_row_per_attempt"),
 )
 sa.Index("submissions_by_course_student", submissions.c.course_id, submissions.c.student_id)
 
-# UPGRADES[n](connection) takes a database from schema version n to n + 1. None yet: version 1 is the first.
-UPGRADES: dict[int, Callable[[Connection], None]] = {}
+def _add_origin(conn: Connection) -> None:
+    """1 -> 2: every row stored so far came through the app's Submit (import stored none apart before)."""
+    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN origin VARCHAR(10) NOT NULL DEFAULT 'app'"))
+
+
+# UPGRADES[n](connection) takes a database from schema version n to n + 1.
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_origin}
+
+
+UNUSABLE = "The class database cannot be used by this server (the instructor's Course page says why)."
 
 
 class StoreError(RuntimeError):
-    """The store could not do what was asked; str() is one sentence for the page."""
+    """The store could not do what was asked. str() is one sentence with the details (the database's address and
+    the driver's reason: for the instructor, the logs and the command line); `public` is one sentence without
+    them, for a student's page (a student is never shown the database's host, user or name)."""
+
+    def __init__(self, message: str, public: str | None = None):
+        super().__init__(message)
+        self.public = public or message
 
 
 class StoreUnavailable(StoreError):
@@ -109,6 +127,7 @@ class Submission:
     submitted_at: str
     received_at: str
     record: dict
+    origin: str = "app"  # ORIGINS
 
 
 def default_url() -> str:
@@ -145,7 +164,7 @@ class Store:
             self.engine = self._engine(parsed, connect_timeout)
         except (NoSuchModuleError, ImportError) as err:
             raise StoreError(f"The submissions database {self.shown_url} needs a driver that is not installed "
-                             f"({_reason(err)}).") from None
+                             f"({_reason(err)}).", public=UNUSABLE) from None
         self._prepare()
 
     def _engine(self, url: URL, timeout: float) -> Engine:
@@ -158,7 +177,8 @@ class Store:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise StoreUnavailable(f"The submissions database {self.shown_url} cannot be opened: its folder "
-                                       f"cannot be created ({err.strerror or err}).") from None
+                                       f"cannot be created ({err.strerror or err}).",
+                                       public="The class database cannot be opened.") from None
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_S})
 
         @event.listens_for(engine, "connect")
@@ -177,7 +197,7 @@ class Store:
 
     def _unavailable(self, err: BaseException, doing: str) -> StoreUnavailable:
         return StoreUnavailable(f"The submissions database {self.shown_url} cannot be reached ({_reason(err)}); "
-                                f"{doing}.")
+                                f"{doing}.", public=f"The class database cannot be reached; {doing}.")
 
     # -- the schema ----------------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -204,11 +224,11 @@ class Store:
         version = row.version
         if version > SCHEMA_VERSION:
             raise StoreError(f"The submissions database {self.shown_url} has schema version {version}, newer than "
-                             f"this Margin Lab's {SCHEMA_VERSION}: update Margin Lab.")
+                             f"this Margin Lab's {SCHEMA_VERSION}: update Margin Lab.", public=UNUSABLE)
         while version < SCHEMA_VERSION:
             if version not in UPGRADES:
                 raise StoreError(f"The submissions database {self.shown_url} has schema version {version}, which "
-                                 "this Margin Lab cannot upgrade.")
+                                 "this Margin Lab cannot upgrade.", public=UNUSABLE)
             UPGRADES[version](conn)
             version += 1
             conn.execute(schema_version.update().where(schema_version.c.id == 1)
@@ -219,11 +239,15 @@ class Store:
             return int(conn.execute(sa.select(schema_version.c.version)).scalar_one())
 
     # -- writing ---------------------------------------------------------------------------------------------
-    def submit(self, record: Mapping[str, Any]) -> Receipt:
+    def submit(self, record: Mapping[str, Any], *, origin: str = "app") -> Receipt:
         """Append `record` (validated: ReportError if bad) as the next attempt; the Receipt means it is committed.
+        origin: "app" (a student's Submit: received_at is when it was handed in) or "import" (a report file an
+        instructor imported: received_at is only when; the grader takes the time from the file's receipt).
 
         StoreUnavailable / StoreError with one sentence if it was not saved (the caller tells the student so,
         and keeps the record: a report download still has it)."""
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {', '.join(ORIGINS)}, not {origin!r}")
         record = validate_record(dict(record))
         course = record["course"] or {}
         key = {
@@ -240,6 +264,7 @@ class Store:
             "lesson_version": record["lesson"]["version"],
             "submitted_at": record["submitted_at"],
             "record": json.dumps(record, ensure_ascii=False, allow_nan=False, sort_keys=True),
+            "origin": origin,
         }
         where = sa.and_(*(submissions.c[name] == value for name, value in key.items()))
         last_error: BaseException | None = None
@@ -261,7 +286,9 @@ class Store:
                 raise self._unavailable(err, "your submission was NOT saved: try again, or download the report "
                                              "and hand it in") from None
         raise StoreError(f"Your submission was NOT saved: {ATTEMPT_RETRIES} other submissions for the same lesson "
-                         f"arrived at the same moment ({_reason(last_error)}); try again.")
+                         f"arrived at the same moment ({_reason(last_error)}); try again.",
+                         public=f"Your submission was NOT saved: {ATTEMPT_RETRIES} other submissions for the same "
+                                "lesson arrived at the same moment; try again.")
 
     # -- reading ---------------------------------------------------------------------------------------------
     def submissions(self, *, course_id: str | None = None, student_id: str | None = None,

@@ -34,7 +34,7 @@ from app.compare.unit import CompareUnit
 from app.course import serving
 from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
-from app.lesson_page import progress
+from app.lesson_page import handin, progress
 from app.lessons import numbers
 from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct
 from app.lessons.probe import ProbePlan, measure_checks, measure_now
@@ -388,26 +388,61 @@ class LessonPage:
         except ReportError as error:
             st.error(f"This lesson cannot be handed in: {error}", icon=":material/error:")
             return
+        inside = handin.contents(record, self.lesson)
+        st.caption(inside.sentence)  # what Submit and the report send, before either is pressed
+        confirm = f"{self.key}-submit-empty"  # set while the page asks whether to send an empty hand-in
         left, right = st.columns(2)
         if left.button("Submit", type="primary", icon=":material/upload:", key=f"{self.key}-submit",
                        width="stretch"):  # fmt: skip
-            store, notice = serving.shared_store()
-            if store is None:
-                st.error(f"NOT saved. {md(notice)}", icon=":material/cloud_off:")
+            if inside.empty and not st.session_state.get(confirm):
+                st.session_state[confirm] = True  # ask once: an empty hand-in is likelier a slip than a choice
             else:
-                try:
-                    receipt = store.submit(record)
-                except StoreError as error:
-                    st.error(f"NOT saved: {error} Download the report below and hand it in instead.",
-                             icon=":material/cloud_off:")  # fmt: skip
-                else:
-                    st.success(f"Saved: attempt {receipt.attempt}, received {receipt.received_at}.",
-                               icon=":material/cloud_done:")  # fmt: skip
+                st.session_state.pop(confirm, None)
+                self._submit(record)
+        if st.session_state.get(confirm) and not inside.empty:  # answered since: nothing left to ask
+            st.session_state.pop(confirm, None)
+        if st.session_state.get(confirm):
+            self._ask_before_empty(confirm, record)
         safe_id = re.sub(r"[^A-Za-z0-9_-]+", "_", who["id"])
         with right:
             st.download_button("Download the report", report_json(record), width="stretch",
                                file_name=f"margin-lab-{self.lesson.id}-{safe_id}.json", mime="application/json",
                                icon=":material/download:", key=f"{self.key}-report", on_click="ignore")
+
+    def _ask_before_empty(self, confirm: str, record: dict) -> None:
+        """The second half of the empty hand-in's question: "Submit anyway" sends it, "Not yet" drops the question
+        (either way it is asked again at the next empty Submit)."""
+        if st.session_state.get(f"{confirm}-yes"):  # pressed at the last run: send, and ask no more
+            st.session_state.pop(confirm, None)
+            self._submit(record)
+            return
+        st.warning("You have answered no question and passed no check yet: this hand-in is empty. Submit it "
+                   "anyway?", icon=":material/help:")
+        yes, no = st.columns(2)
+        yes.button("Submit anyway", key=f"{confirm}-yes", icon=":material/upload:", width="stretch")
+        no.button("Not yet", key=f"{confirm}-no", width="stretch", on_click=st.session_state.pop,
+                  args=(confirm, None))
+
+    def _submit(self, record: dict) -> None:
+        """Store the record; say what happened in one sentence, the receipt's time in the student's own time."""
+        store, notice = serving.shared_store()
+        if store is None:
+            st.error(f"NOT saved. {md(notice)}", icon=":material/cloud_off:")
+            return
+        try:
+            receipt = store.submit(record)
+        except StoreError as error:  # (its details go to the log and the instructor, not to the student)
+            serving.log.warning("A submission was not saved: %s", error)
+            st.error(f"NOT saved: {error.public} Download the report below and hand it in instead.",
+                     icon=":material/cloud_off:")  # fmt: skip
+            return
+        try:
+            zone, offset = st.context.timezone, st.context.timezone_offset
+        except Exception:  # no browser behind the session (AppTest)
+            zone, offset = None, None
+        received = handin.local_time(receipt.received_at, zone, offset)
+        st.success(f"Saved: attempt {receipt.attempt}, received at {received}. "
+                   f"{handin.contents(record, self.lesson).sentence}", icon=":material/cloud_done:")
 
     def _record(self, course: Any, who: dict[str, str]) -> dict:
         """The submission record of this lesson now: answers, every check's latest word (a passed one with the run
@@ -426,7 +461,8 @@ class LessonPage:
         return new_record(course=course.ref() if entry is not None else None, student_id=who["id"],
                           student_name=who["name"], identity=who["identity"], lesson_id=self.lesson.id,
                           lesson_version=self.lesson.version, answers=dict(self.progress.answers), checks=checks,
-                          started_at=self.progress.opened_at or progress.now())  # fmt: skip
+                          started_at=self.progress.opened_at or progress.now(),
+                          receipt_key=serving.receipt_key())  # fmt: skip
 
     def _footer(self) -> None:
         self._hand_in()

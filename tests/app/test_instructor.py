@@ -90,11 +90,39 @@ def test_a_wrong_password_is_refused_in_one_sentence_then_slowed(tmp_path):
     assert not is_open(at) and not at.dataframe
 
 
+def test_a_students_wrong_guesses_never_lock_the_instructor_out(tmp_path):
+    """Two visitors from this machine (behind the classroom's HAProxy every visitor is: Streamlit gives no address
+    for 127.0.0.1). Before: one throttle key for all, so the student's wrong guess made the instructor's right
+    password wait. Now each session has its own; the guesser still waits."""
+    secrets = {"instructor_password_hash": HASH, "db_url": f"sqlite:///{tmp_path / 'x.db'}"}
+    student, instructor = page(secrets), page(secrets)
+    try_password(student, "guess")
+    try_password(instructor, PASSWORD)
+    assert is_open(instructor), shown(instructor)
+    try_password(student, PASSWORD)  # the guesser's own wait is still owed: not even the right one
+    assert [w.value for w in student.warning] == ["Too many wrong passwords: wait 1 s before the next try."]
+    assert not is_open(student)
+
+
 def test_the_right_password_opens_the_page(tmp_path):
     at = page({"instructor_password_hash": HASH, "db_url": f"sqlite:///{tmp_path / 'x.db'}"})
     try_password(at, PASSWORD)
     assert is_open(at), shown(at)
     at.run()  # stays open on the next run (the session remembers)
+    assert is_open(at)
+
+
+def test_lock_this_page_locks_it_again_and_the_password_opens_it_again(tmp_path):
+    """The second half of signing in: "Lock this page" closes it for this session (no data shown) until the
+    password is typed again."""
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    store_submission(db_url, "secret-student")
+    at = page({"instructor_password_hash": HASH, "db_url": db_url})
+    try_password(at, PASSWORD)
+    assert is_open(at)
+    at.button(key="instructor-lock").click().run()
+    assert not is_open(at) and not at.dataframe and "secret-student" not in shown(at)
+    try_password(at, PASSWORD)
     assert is_open(at)
 
 
@@ -207,6 +235,29 @@ def test_the_gradebook_shows_a_stored_submission_as_text(tmp_path):
     assert csv_button is not None
 
 
+def test_the_gradebook_grid_escapes_formulas_so_its_toolbar_download_cannot_bypass_them(tmp_path):
+    """The grid's own "Download as CSV" writes its cells as they are: the cells a student controls are escaped
+    by OWASP's rule (before: raw), and the lesson marks are left alone."""
+    at, db_url = open_page(tmp_path)
+    store_submission(db_url, "-2+3+cmd|' /C calc'!A0")
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["Student ID"]) == ["'-2+3+cmd|' /C calc'!A0"] and list(table["arcface"]) == ["passed"]
+
+
+def test_the_gradebook_says_which_database_is_in_force(tmp_path, monkeypatch):
+    at, db_url = open_page(tmp_path)
+    assert any(f"{db_url}` (from db_url in secrets.toml" in c for c in texts_of(at.caption))
+    env_url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("MARGIN_LAB_DB", env_url)
+    at.run()
+    assert any(f"{env_url}` (from $MARGIN_LAB_DB" in c for c in texts_of(at.caption))
+
+
+def texts_of(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
 def test_the_gradebook_csv_has_a_row_per_student(tmp_path):
     from app.course.builder import gradebook_csv
 
@@ -223,5 +274,37 @@ def test_an_unreachable_database_is_one_sentence(tmp_path):
     at = page({"instructor_password_hash": HASH, "db_url": f"sqlite:///{blocker / 'sub' / 'x.db'}"})
     try_password(at, PASSWORD)
     assert is_open(at)
-    assert any("submissions database cannot be reached" in w.value for w in at.warning), shown(at)
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith("The gradebook cannot be shown: The submissions database sqlite:///"), shown(at)
+    assert "cannot be opened: its folder cannot be created" in warning and "db_url in secrets.toml" in warning
     assert not at.dataframe
+
+
+def test_the_instructor_is_shown_the_address_and_reason_students_are_not(tmp_path):
+    url = "postgresql+psycopg://dbuser_secret:hunter2@127.0.0.1:9/classdb_secret?connect_timeout=1"
+    at = page({"instructor_password_hash": HASH, "db_url": url})
+    try_password(at, PASSWORD)
+    [warning] = [w.value for w in at.warning]
+    assert "dbuser_secret" in warning and "classdb_secret" in warning and "127.0.0.1" in warning
+    assert "hunter2" not in warning  # the password never, even here
+
+
+def test_the_gradebook_and_the_links_open_on_the_course_the_server_serves(tmp_path, monkeypatch):
+    """`streamlit run streamlit_app.py -- --course FILE`: the instructor's gradebook opens on that course, even
+    after the lessons page wrote ?course=<its id> into the address bar (before: the built-in margin-lab)."""
+    path = tmp_path / "audit.toml"
+    path.write_text('[course]\nid = "ml-audit-2027"\ntitle = "ML audit 2027"\nversion = 1\n\n'
+                    '[[lessons]]\nid = "softmax"\n')
+    monkeypatch.setattr("sys.argv", ["streamlit_app.py", "--course", str(path)])
+    db_url = f"sqlite:///{tmp_path / 'x.db'}"
+    store_submission(db_url, "s-1")  # a margin-lab submission: the built-in course has data too
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.secrets["instructor_password_hash"] = HASH
+    at.secrets["db_url"] = db_url
+    at.switch_page("app/pages/course.py")
+    at.query_params["course"] = "ml-audit-2027"
+    at.run()
+    try_password(at, PASSWORD)
+    assert is_open(at), shown(at)
+    assert at.selectbox(key="instructor-grades-course").value == "ml-audit-2027"
+    assert at.selectbox(key="instructor-link-course").options[1] == "ml-audit-2027"

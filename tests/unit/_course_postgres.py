@@ -2,6 +2,7 @@
 
     with running_postgres() as url:      # postgresql+psycopg://postgres@127.0.0.1:<port>/postgres
         ...
+    wait_until_ready(url)                # after a (re)start: until the server accepts a query
 
 initdb and postgres refuse to run as root; as root (CI containers) pg_ctl is run as the `postgres` user
 through runuser, in a temporary folder that user owns. `pg_ctl_path()` is None where PostgreSQL is not
@@ -70,8 +71,30 @@ def controlled_postgres() -> Iterator[tuple[str, object]]:
         user="postgres", postgres_options="-c max_connections=60",
     )
     executor.start()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", executor
+        wait_until_ready(url)
+        yield url, executor
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_until_ready(url: str, timeout_s: float = 120.0) -> None:
+    """Wait until the server at `url` answers a query: pg_ctl's own wait can return while a busy machine's server
+    still says "the database system is starting up". Fails after `timeout_s` with the last refusal."""
+    import time
+
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(conninfo, connect_timeout=5) as connection:
+                connection.execute("SELECT 1")
+            return
+        except psycopg.OperationalError as error:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL at {url} was not ready after {timeout_s:.0f} s: {error}") from None
+            time.sleep(0.1)

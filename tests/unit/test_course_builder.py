@@ -31,7 +31,7 @@ def test_a_built_course_file_loads_with_the_chosen_order_points_due_and_controls
     assert (loaded.id, loaded.title, loaded.version) == ("week-3", 'Margins "and" more', 2)
     assert [entry.id for entry in loaded.lessons] == ["arcface", "softmax"]
     arcface = loaded.lessons[0]
-    assert arcface.due == datetime(2026, 12, 15, 23, 59, 59, tzinfo=timezone.utc)
+    assert arcface.due == datetime(2026, 12, 15, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert arcface.questions[first_q] == 2.5 and arcface.checks[first_c] == 3
     # a task left unticked is written with 0 points (an absent table would mean "every task, 1 point")
     assert all(points == 0 for qid, points in arcface.questions.items() if qid != first_q)
@@ -102,3 +102,10 @@ def test_lesson_for_link_applies_the_course_and_the_link():
     assert link_query({**query, "m": "0.5"}, "arcface") == {"lesson": "arcface", "course": "margin-lab",
                                                             "lock": "lr", "hide": "dim,nope"}
     assert link_query({"lesson": "x"}, "arcface") == {"lesson": "arcface"}
+
+
+def test_a_built_course_file_carries_the_canvas_column(tmp_path):
+    text, course = build_course("week-3", "Margins", 1, [LessonChoice("arcface", canvas=" ArcFace lab (901) "),
+                                                         LessonChoice("softmax")], LESSONS)
+    assert 'canvas = "ArcFace lab (901)"' in text and course.lesson("arcface").canvas == "ArcFace lab (901)"
+    assert course.lesson("softmax").canvas is None and text.count("canvas") == 1

@@ -31,7 +31,7 @@ def test_a_course_file_gives_its_lessons_points_and_dates(tmp_path):
     assert alpha.questions == {"wedge": 1.0, "spacing": 2.0}
     assert alpha.checks == {"learns": 3.0, "spread": 1.0}
     assert alpha.points_possible == 7.0
-    assert alpha.due == datetime(2026, 12, 15, 23, 59, 59, tzinfo=timezone.utc)
+    assert alpha.due == datetime(2026, 12, 15, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert alpha.locked == frozenset({"margin"})
     assert alpha.preset_values["seed"] == 2 and alpha.preset_values["m"] == 0.2  # the override over the lesson's
     assert alpha.is_late("2026-12-16T00:00:00+00:00") and not alpha.is_late("2026-12-15T23:00:00+00:00")
@@ -105,6 +105,14 @@ BAD = [
     ("bad course id", COURSE_TEXT.replace('id = "test-course"', 'id = "Test Course!"'), "course.id", "not an id"),
     ("no course table", COURSE_TEXT.replace("[course]", "[curse]"), "course", "missing"),
     ("missing title", COURSE_TEXT.replace('title = "Course tests"\n', ""), "course.title", "missing"),
+    ("canvas without an id", COURSE_TEXT.replace('id = "beta"', 'id = "beta"\ncanvas = "Beta lab"'),
+     "lessons[1].canvas", "is not a Canvas gradebook column"),
+    ("canvas id not a number", COURSE_TEXT.replace('id = "beta"', 'id = "beta"\ncanvas = "Beta lab (b12)"'),
+     "lessons[1].canvas", "<title> (<assignment id>)"),
+    ("canvas not text", COURSE_TEXT.replace('id = "beta"', 'id = "beta"\ncanvas = 4821'), "lessons[1].canvas",
+     "a number is not a Canvas gradebook column"),
+    ("canvas twice", COURSE_TEXT.replace('id = "beta"', 'id = "beta"\ncanvas = "B (7)"').replace(
+        'id = "gamma"', 'id = "gamma"\ncanvas = "G (7)"'), "lessons[2].canvas", "assignment 7 is already lessons[1]"),
 ]
 
 
@@ -165,3 +173,9 @@ def test_cli_validate_prints_the_course_or_one_sentence(tmp_path, capsys):
     assert cli.main(["validate", str(bad), "--lessons", str(FIXTURES)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lessons[1].id: 'delta' is not a lesson" in err[0]
+
+
+def test_a_canvas_column_maps_a_lesson_to_its_assignment(tmp_path):
+    text = COURSE_TEXT.replace('id = "beta"', 'id = "beta"\ncanvas = "Week 3: CosFace lab (48213)"')
+    course = load_course(write_course(tmp_path, text), lessons=fixture_lessons())
+    assert course.lesson("beta").canvas == "Week 3: CosFace lab (48213)" and course.lesson("alpha").canvas is None

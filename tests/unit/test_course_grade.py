@@ -209,6 +209,21 @@ def test_the_cli_grades_report_files_and_lists_the_bad_ones(setup, tmp_path, cap
     assert sorted(r["source"] for r in rejects) == ["huge.json", "missing.json", "notes.json"]
 
 
+def test_canvas_columns_named_in_the_course_file_update_those_assignments(setup, tmp_path):
+    """Before: every lesson's column was "<title> (<lesson id>)", so a Canvas import created new assignments
+    instead of updating the instructor's. A mapped lesson's column is Canvas's own "Title (ID)"."""
+    text = (setup["folder"] / "course.toml").read_text(encoding="utf-8").replace(
+        'id = "alpha"', 'id = "alpha"\ncanvas = "Week 1: ArcFace lab (48213)"')
+    course = course_at(tmp_path, text)
+    result = grade(course, [Source("ada.json", {**setup["ada"], "course": course.ref()})], n_jobs=1)
+    write_outputs(result, course, tmp_path / "out")
+    with (tmp_path / "out" / "canvas.csv").open(encoding="utf-8", newline="") as file:
+        canvas = list(csv.reader(file))
+    assert canvas[0][5:] == ["Week 1: ArcFace lab (48213)", "Beta: a CosFace lesson for the course tests (beta)",
+                             "Fixture: two losses side by side (gamma)"]
+    assert canvas[2][2:4] == ["s1", "s1"] and canvas[2][5] == "6"  # SIS User ID = the id the student typed
+
+
 def test_the_cli_imports_reports_and_grades_from_the_database(setup, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'class.db'}"
     paths = []
@@ -247,7 +262,50 @@ def test_odd_student_ids_stay_data_in_the_exports(setup, tmp_path):
     with (tmp_path / "canvas.csv").open(encoding="utf-8") as file:
         canvas = list(csv.reader(file))
     assert canvas[2][2] == "'" + odd["student"]["id"] and canvas[2][0] == "<b>Mallory</b>"
-    assert safe_cell("-0.5") == "-0.5" and safe_cell("-cmd") == "'-cmd" and safe_cell("+1") == "'+1"
+
+
+OWASP_PAYLOAD = "-2+3+cmd|' /C calc'!A0"
+
+
+@pytest.mark.parametrize("text", [OWASP_PAYLOAD, "-1+1 Minus", "-0.5", "=1+1", "+1", "@SUM(A1)", "\t=1", "\r=1",
+                                  "\n=1", "\uff1d1+1", "-"])
+def test_owasp_every_text_starting_with_a_formula_character_is_escaped(text):
+    assert safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", [3, -1, 0.5, -0.25, 0, None, "", "Ada", "1-2", "'=already", " =1", "s-1"])
+def test_numbers_stay_numbers_and_plain_text_stays_as_it_is(value):
+    assert safe_cell(value) == value and type(safe_cell(value)) is type(value)
+
+
+def formula_cells(path) -> list[str]:
+    """Every cell of a CSV file that a spreadsheet would run as a formula."""
+    with path.open(encoding="utf-8", newline="") as file:
+        return [cell for row in csv.reader(file) for cell in row if cell and cell[0] in "=+-@\t\r\n"]
+
+
+def test_a_payload_in_an_id_or_name_lands_escaped_in_every_csv_and_points_stay_numbers(setup, tmp_path):
+    """Before: "-2+3+cmd|..." and "-1+1 Minus" were written raw (a "-" then a digit was let through)."""
+    from app.course.builder import gradebook_csv
+
+    odd = copy_of(setup["ada"])
+    odd["student"]["id"] = OWASP_PAYLOAD
+    odd["student"]["name"] = "-1+1 Minus"
+    result = grade(setup["course"], [Source("odd.json", odd)], n_jobs=1)
+    write_outputs(result, setup["course"], tmp_path)
+    for name in ("canvas.csv", "moodle.csv", "grades_long.csv"):
+        assert formula_cells(tmp_path / name) == [], name
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "'" + OWASP_PAYLOAD in text or "'-1+1" in text, name
+    with (tmp_path / "canvas.csv").open(encoding="utf-8", newline="") as file:
+        canvas = list(csv.reader(file))
+    assert canvas[2][:3] == ["'-1+1 Minus", "", "'" + OWASP_PAYLOAD] and canvas[2][5] == "6"  # a number, no '
+    long_rows = list(csv.DictReader((tmp_path / "grades_long.csv").open(encoding="utf-8", newline="")))
+    assert {r["points"] for r in long_rows} <= {"0", "1", "2", "3"}  # numbers as numbers: never "'3" or "3.0"
+    book = gradebook_csv([{"student_id": OWASP_PAYLOAD, "student_name": "-1+1 Minus", "alpha": "passed"}],
+                         [("alpha", "Alpha")])
+    (tmp_path / "book.csv").write_text(book, encoding="utf-8")
+    assert formula_cells(tmp_path / "book.csv") == []
 
 
 @pytest.mark.slow
@@ -313,4 +371,4 @@ def test_a_shipped_lesson_run_with_a_hot_change_grades_as_passed(tmp_path, digit
     assert result.flagged == [] and result.replays == 2
     assert rows["find-trap"].status == rows["free-them"].status == "passed"
     switched_at = first.epochs * trainer.steps_per_epoch
-    assert passed["free-them"]["run"]["hyper_log"] == [[switched_at, {"grad": "detached"}]]
+    assert passed["free-them"]["run"]["hyper_log"] == [[switched_at, {"gradient": "detached"}]]

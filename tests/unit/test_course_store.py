@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from _course_postgres import require_postgres, running_postgres
+from _course_postgres import require_postgres, running_postgres, wait_until_ready
 
 from app.course import store as store_module
 from app.course.record import FORMAT, FORMAT_VERSION, ReportError
@@ -111,7 +111,7 @@ def test_sql_or_html_in_a_student_id_is_stored_as_text(store, student_id):
     store.submit(make_record(student_id="other"))
     (mine,) = store.submissions(student_id=student_id)
     assert mine.student_id == student_id and mine.record["student"]["id"] == student_id
-    assert store.count() == 2 and store.schema_version() == 1  # both tables intact
+    assert store.count() == 2 and store.schema_version() == store_module.SCHEMA_VERSION  # both tables intact
     rows = store.gradebook("test-course", ["alpha"])
     assert [r["student_id"] for r in rows] == sorted(["other", student_id])
 
@@ -134,26 +134,59 @@ def test_the_gradebook_has_a_progress_mark_per_lesson(store):
 
 
 def test_the_schema_version_is_recorded_and_upgrades_run_in_order(store, monkeypatch):
-    assert store.schema_version() == store_module.SCHEMA_VERSION == 1
+    now = store_module.SCHEMA_VERSION
+    assert store.schema_version() == now == 2
     store.submit(make_record())
     store.close()
     ran = []
 
-    def one_to_two(conn):
-        ran.append(1)
+    def next_version(conn):
+        ran.append(now)
         conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN grader_note VARCHAR(200)"))
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module.UPGRADES, 1, one_to_two)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setitem(store_module.UPGRADES, now, next_version)
     upgraded = Store(store.url)
-    assert ran == [1] and upgraded.schema_version() == 2
+    assert ran == [now] and upgraded.schema_version() == now + 1
     with upgraded.engine.begin() as conn:
         assert conn.execute(sa.text("SELECT grader_note FROM submissions")).all() == [(None,)]
     Store(store.url).close()
-    assert ran == [1]  # opened again: nothing left to upgrade
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
-    with pytest.raises(StoreError, match="has schema version 2, newer than this Margin Lab's 1: update Margin Lab"):
+    assert ran == [now]  # opened again: nothing left to upgrade
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", now)
+    with pytest.raises(StoreError, match=f"has schema version {now + 1}, newer than this Margin Lab's {now}: update"):
         Store(store.url)
+    upgraded.close()
+
+
+def test_a_version_1_database_is_upgraded_and_its_rows_were_submits(store):
+    """Schema 1 had no origin column: its rows came through the app's Submit. Upgraded in place, they say so, and
+    an import after the upgrade is told apart."""
+    url = store.url
+    store.close()
+    engine = sa.create_engine(url)
+    key = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    with engine.begin() as conn:  # the layout as version 1 wrote it, with one row
+        store_module.metadata.drop_all(conn)
+        conn.execute(sa.text(
+            "CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, upgraded_at VARCHAR(40) "
+            "NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (1, 1, '2026-09-01T00:00:00+00:00')"))
+        conn.execute(sa.text(
+            f"CREATE TABLE submissions (id {key}, course_id VARCHAR(64) NOT NULL, student_id VARCHAR(200) "
+            "NOT NULL, lesson_id VARCHAR(64) NOT NULL, attempt INTEGER NOT NULL, student_name VARCHAR(200) NOT NULL, "
+            "identity VARCHAR(20) NOT NULL, course_version INTEGER, course_hash VARCHAR(64), lesson_version INTEGER "
+            "NOT NULL, submitted_at VARCHAR(40) NOT NULL, received_at VARCHAR(40) NOT NULL, record TEXT NOT NULL)"))
+        conn.execute(sa.text(
+            "INSERT INTO submissions (course_id, student_id, lesson_id, attempt, student_name, identity, "
+            "course_version, course_hash, lesson_version, submitted_at, received_at, record) VALUES ('test-course', "
+            "'s1', 'alpha', 1, 'Ada', 'typed', 3, :hash, 2, '2026-12-10T10:00:00+00:00', '2026-12-10T10:00:01+00:00', "
+            ":record)"),
+            {"hash": "ab" * 32, "record": json.dumps(make_record())})
+    engine.dispose()
+    upgraded = Store(url)
+    assert upgraded.schema_version() == 2
+    upgraded.submit(make_record("s2"), origin="import")
+    assert [(s.student_id, s.origin) for s in upgraded.submissions()] == [("s1", "app"), ("s2", "import")]
     upgraded.close()
 
 
@@ -224,6 +257,7 @@ def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing(
         message = str(refused.value)
         assert "not saved" in message.lower() and message.count(". ") <= 1
         server.start()
+        wait_until_ready(url)  # readiness, not time: under load "the database system is starting up" lasts
         assert store.submit(make_record("after")).attempt == 1
         assert sorted(s.student_id for s in store.submissions(course_id="test-course")) == ["after", "before"]
         store.close()

@@ -64,7 +64,7 @@ def test_the_generated_config_is_valid_for_any_number_of_processes(tmp_path):
 @needs_haproxy
 def test_haproxy_checker_catches_a_broken_config(tmp_path):
     """The check above can fail: a misspelt keyword is refused."""
-    broken = haproxy_config([8501]).replace("balance leastconn", "balance leastcon")
+    broken = haproxy_config([8501]).replace("balance roundrobin", "balance roundrobbin")
     assert _check(broken, tmp_path).returncode != 0
 
 
@@ -75,6 +75,8 @@ def test_the_shipped_config_is_what_the_generator_writes():
     assert f"cookie {AFFINITY_COOKIE} insert indirect nocache" in "\n".join(shipped)
     assert f"option httpchk GET {HEALTH_PATH}" in "\n".join(shipped)
     assert "balance source" not in "\n".join(shipped)  # never by client address (campus NAT)
+    assert "    balance roundrobin" in shipped and not any("leastconn" in line and not line.strip().startswith("#")
+                                                           for line in shipped)  # newcomers take turns
 
 
 # -- Kubernetes ---------------------------------------------------------------------------------------
@@ -165,6 +167,51 @@ def test_a_browser_stays_on_its_process_and_moves_when_it_dies():
 
 @pytest.mark.slow
 @pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (Debian: apt-get install haproxy)")
+def test_students_who_arrive_together_are_spread_over_the_processes():
+    """Students arrive as a class does: one is already working (its websocket open on one process), then four
+    open the page at the same moment (each a short GET, then its websocket). Before: `balance leastconn` chose on
+    open connections, and each newcomer's short first request came before any newcomer's websocket, so all four
+    saw the other process as the less loaded one and landed there together ({1, 4}). Round robin for new
+    browsers, the cookie for returning ones: no two processes more than one student apart."""
+    from benchmarks.classroom_load import evenly_spread
+
+    with Stack(processes=2) as stack:
+        resident, newcomers = run_apart(_a_class_arrives(stack.url, 4))
+    counts = {"app1": 0, "app2": 0}
+    for student in (resident, *newcomers):
+        assert not student.error, student.error
+        counts[student.server_cookie] += 1
+    assert evenly_spread(counts), counts
+
+
+async def _a_class_arrives(url: str, arriving: int):
+    """(the resident student's result, the newcomers' results)."""
+    import asyncio
+
+    from benchmarks.classroom_load import Student
+
+    resident = Student(url, "resident", play=False, slider=False)
+    staying = asyncio.ensure_future(resident.run(warmup_s=0, window_s=60, start_at=time.monotonic()))
+    while not resident.finished_count and not staying.done():  # its page has loaded: its websocket is open
+        await asyncio.sleep(0.1)
+    newcomers = [Student(url, f"newcomer-{i}", play=False, slider=False) for i in range(arriving)]
+    results = await asyncio.gather(*(s.run(warmup_s=0, window_s=0.5, start_at=time.monotonic()) for s in newcomers))
+    staying.cancel()
+    resident.result.server_cookie = resident.result.server_cookie or resident.cookies.get(AFFINITY_COOKIE, "")
+    return resident.result, results
+
+
+def test_even_means_every_student_placed_and_at_most_one_apart():
+    from benchmarks.classroom_load import evenly_spread
+
+    assert evenly_spread({"app1": 1, "app2": 1}) and evenly_spread({"app1": 2, "app2": 1})  # the equality case: 1
+    assert not evenly_spread({"app1": 2, "app2": 0})
+    assert not evenly_spread({"app1": 1, "app2": 0, "(no cookie)": 1})
+    assert evenly_spread({"app1": 0, "app2": 0})
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (Debian: apt-get install haproxy)")
 def test_the_stack_starts_one_postgresql_that_every_process_is_given(tmp_path):
     from deploy import stack as stack_module
 
@@ -188,3 +235,21 @@ def test_the_stack_starts_one_postgresql_that_every_process_is_given(tmp_path):
                 assert f"MARGIN_LAB_DB={stack.db_url}".encode() in environ
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("unspread", [["2 processes, N=2: {'app1': 2, 'app2': 0}"], []])
+def test_the_load_benchmark_fails_when_the_class_is_not_spread(monkeypatch, capsys, unspread):
+    """benchmarks/classroom_load.py exits 1, saying why, when the proxy put a class unevenly (its numbers would
+    measure the proxy, not the servers); 0 otherwise."""
+    from benchmarks import classroom_load
+
+    def fake_table(*args, unspread: list[str], **kwargs):
+        unspread += fake_unspread
+        return {}
+
+    fake_unspread = unspread
+    monkeypatch.setattr(classroom_load, "load_table", fake_table)
+    code = classroom_load.main(["--ns", "2", "--topologies", "2"])
+    err = capsys.readouterr().err
+    assert code == (1 if unspread else 0)
+    assert ("FAILED: the proxy did not spread the students evenly" in err) == bool(unspread)
