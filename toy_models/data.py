@@ -29,6 +29,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from . import glyphs
+from .errors import DatasetError
+
 __all__ = ["DATASETS", "Dataset", "DatasetError", "fixed_holdout", "load_dataset", "read_idx", "write_idx"]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "toy", "glyphs")
@@ -41,10 +44,6 @@ FASHION_MNIST_NAMES = (
 TOY_IDENTITIES = (2, 20)  # inclusive bounds for num_identities
 TOY_SAMPLES_PER_IDENTITY = 300
 TOY_NOISE_STD = 0.3
-
-
-class DatasetError(ValueError):
-    """Bad dataset input. ``str(err)`` is one sentence naming the file or folder and what was expected."""
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -309,7 +308,6 @@ def _toy(num_identities: int, seed: int) -> tuple[_Samples, tuple[str, ...]]:
 
 
 def _glyphs(seed: int, train_identities: int | None) -> tuple[_Samples, tuple[str, ...], tuple[int, ...]]:
-    from . import glyphs  # imported here: it imports DatasetError from this module
 
     k = glyphs.TRAIN_IDENTITIES if train_identities is None else train_identities
     images, labels, names, held = glyphs.glyph_pool(seed, k)

@@ -32,7 +32,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from .data import DatasetError
+from .errors import DatasetError
 
 __all__ = [
     "GLYPH_FILE",

@@ -493,8 +493,8 @@ EXACT = [
     ({"m": "1\u202e"}, "URL value m=1\\u202e is not a number; using the default 0.5."),
     ({"m": True}, "URL value m=true is not a number; using the default 0.5."),
     ({"m": False}, "URL value m=false is not a number; using the default 0.5."),
-    ({"dataset": "x" * 81}, f"URL value dataset={'x' * 20}… is not one of digits, mnist, fashion-mnist, toy; "
-                            f"using the default digits."),
+    ({"dataset": "x" * 81}, f"URL value dataset={'x' * 20}… is not one of digits, mnist, fashion-mnist, toy, "
+                            f"glyphs; using the default digits."),
 ]
 
 
