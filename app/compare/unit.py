@@ -89,6 +89,7 @@ class CompareUnit(TrainingUnit):
 
     default_pace = "steady"
     tick_scale = 1.5
+    has_details = False  # the table follows every tick
 
     def __init__(
         self,
@@ -328,7 +329,10 @@ class CompareUnit(TrainingUnit):
         best = max(frame.snapshots, key=lambda snap: snap.test_accuracy)
         boxes[2].metric("Best test accuracy", "not yet" if frame.step == 0 else f"{best.test_accuracy:.1%}",
                         help=f"{state.loss_label(best.loss_name)}'s; each member's is in its view and the table.")
-        boxes[3].empty()
+        widest = max(frame.snapshots, key=lambda snap: snap.angle_stats["min_center_angle_deg"])
+        boxes[3].metric("Widest closest pair", f"{widest.angle_stats['min_center_angle_deg']:.1f}°",
+                        help=f"{state.loss_label(widest.loss_name)}'s closest pair of class centres, the widest of "
+                             "the members (the table has every member's, beside the Tammes bound).")
 
     def _running_text(self, frame: Frame) -> str:
         names = ", ".join(state.loss_label(c.loss) for c in frame.configs)

@@ -118,6 +118,7 @@ class TrainingUnit:
     # A tick of this unit lasts this many pace ticks: the Compare page redraws four WebGL scenes a tick
     # (~0.1 s of browser time each, in software), so its ticks come less often and train more epochs each.
     tick_scale = 1.0
+    has_details = True  # a unit with slower views (statistics, histograms, curves) redrawn by their own fragment
     boxes: dict[str, Any]
 
     def __init__(self, key: str, *, fixed_by: str = "This lesson", controls: Any = None,
@@ -425,8 +426,9 @@ class TrainingUnit:
             st.fragment(self._wait_in_queue, run_every=hosted.QUEUE_POLL_S, key=self._k("queue"))()
         every, _ = self._tick_plan()
         st.fragment(self._tick, run_every=every if run.playing else None, key=self._k("live"))()
-        details = pace.details_every * every if run.playing else None
-        st.fragment(self._details, run_every=details, key=self._k("details"))()
+        if self.has_details:
+            details = pace.details_every * every if run.playing else None
+            st.fragment(self._details, run_every=details, key=self._k("details"))()
 
     def _notices_and_bar(self, narrow: bool, notices: Collection[str] = ()) -> None:
         """The notices about the link or the data, the run bar, and the rebuild message (toasted once)."""
@@ -441,4 +443,8 @@ class TrainingUnit:
             if run.toasted != run.rebuilt_count:
                 st.toast(run.rebuilt, icon=":material/restart_alt:")
                 run.toasted = run.rebuilt_count
-        self.boxes = {"progress": progress, "messages": st.container()}
+        # The status line is rewritten by every tick, so it is never stale: Streamlit's grey fade of elements
+        # waiting for a slow tick (four WebGL scenes on the Compare page) is switched off for it.
+        st.html(f"<style>.st-key-{self._k('messages')} [data-stale='true'] {{opacity: 1 !important; "
+                "transition: none !important;}</style>")
+        self.boxes = {"progress": progress, "messages": st.container(key=self._k("messages"))}

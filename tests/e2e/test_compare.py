@@ -81,7 +81,7 @@ def test_compare_plays_four_losses_side_by_side(streamlit_server, page, screensh
     wait_epoch(page, 3)
     seen = page.evaluate(WATCH_FRAMES, 4000)
     assert seen["frames"] > 10 and seen["ticks"] >= 2, seen
-    assert seen["blank"] == 0 and seen["faded"] == 0, seen
+    assert seen["blank"] == 0 and seen["faded"] == 0, (seen["which"], seen)
     after = read_views(page)
     for loss in LOSSES:
         assert sphere_moved(before[loss], after[loss]) > 1e-3, f"the {loss} view did not follow the training"
