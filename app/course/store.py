@@ -43,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from app.course.record import validate_record
 
-SCHEMA_VERSION = 2  # 1: the first layout; 2: submissions.origin ("app" or "import")
+SCHEMA_VERSION = 3  # 1: the first layout; 2: submissions.origin ("app" or "import"); 3: the progress table
 ORIGINS = ("app", "import")  # how a row came in: the app's Submit (received_at is when it was handed in), or an
                              # instructor's import of a report file (received_at is only when it was imported)
 DEFAULT_PATH = Path.home() / ".margin-lab" / "submissions.db"
@@ -78,14 +78,28 @@ submissions = sa.Table(
     sa.UniqueConstraint("course_id", "student_id", "lesson_id", "attempt", name="one_row_per_attempt"),
 )
 sa.Index("submissions_by_course_student", submissions.c.course_id, submissions.c.student_id)
+# A student's work in progress (answers, checks passed with their runs), so that a reload or a new tab keeps it:
+# one row per owner (a browser, or a student who said who they are) and lesson; rewritten as the work goes on.
+progress = sa.Table(
+    "progress", metadata,
+    sa.Column("owner", sa.String(240), primary_key=True),
+    sa.Column("lesson_id", sa.String(64), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),  # JSON
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+PROGRESS_CAP = 2 * 1024 * 1024  # bytes of one row's JSON: a lesson's answers and a few run records are far less
 
 def _add_origin(conn: Connection) -> None:
     """1 -> 2: every row stored so far came through the app's Submit (import stored none apart before)."""
     conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN origin VARCHAR(10) NOT NULL DEFAULT 'app'"))
 
 
+def _add_progress(conn: Connection) -> None:
+    """2 -> 3: the progress table (create_all has made it already; nothing stored before needs changing)."""
+
+
 # UPGRADES[n](connection) takes a database from schema version n to n + 1.
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_origin}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_origin, 2: _add_progress}
 
 
 UNUSABLE = "The class database cannot be used by this server (the instructor's Course page says why)."
@@ -334,6 +348,39 @@ class Store:
             if sub.lesson_id in row or sub.lesson_id in lesson_ids:
                 row[sub.lesson_id] = mark
         return sorted(rows.values(), key=lambda r: r["student_id"])
+
+    # -- work in progress ---------------------------------------------------------------------------------------
+    def save_progress(self, owner: str, lesson_id: str, data: Mapping[str, Any]) -> None:
+        """Keep `data` (JSON-safe) as `owner`'s progress in a lesson, replacing what was there."""
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, sort_keys=True)
+        if len(text.encode()) > PROGRESS_CAP:
+            raise StoreError(f"The progress of lesson {lesson_id} is too large to keep ({len(text):,} bytes).")
+        key = (progress.c.owner == owner) & (progress.c.lesson_id == lesson_id)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(progress.delete().where(key))
+                conn.execute(progress.insert().values(owner=owner, lesson_id=lesson_id, data=text,
+                                                      updated_at=_now()))
+        except DBAPIError as err:
+            raise self._unavailable(err, "your progress is kept in this tab only") from None
+
+    def load_progress(self, owner: str) -> dict[str, dict[str, Any]]:
+        """`owner`'s progress by lesson id (rows that are not a JSON object are left out)."""
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(sa.select(progress.c.lesson_id, progress.c.data)
+                                    .where(progress.c.owner == owner)).all()
+        except DBAPIError as err:
+            raise self._unavailable(err, "your saved progress cannot be read now") from None
+        out = {}
+        for lesson_id, text in rows:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                out[lesson_id] = data
+        return out
 
     def close(self) -> None:
         self.engine.dispose()

@@ -120,6 +120,15 @@ def due_text(course: Any, lesson_id: str) -> str:
     return f" · due {entry.due:%Y-%m-%d %H:%M} UTC" if entry is not None and entry.due is not None else ""
 
 
+def points_text(course: Any, lesson_id: str) -> str:
+    """" · 5 points" for a lesson of a course ("1 point", "2.5 points"), "" outside a course."""
+    entry = course.lesson(lesson_id) if course is not None else None
+    if entry is None:
+        return ""
+    points = entry.points_possible
+    return f" · {points:g} point{'' if points == 1 else 's'}"
+
+
 def show_list(lessons: Sequence[Any], problems: Sequence[str] = (), *, course: Any = None) -> None:
     """Every lesson with its minutes, summary, objectives, due date (in a course) and the student's progress mark."""
     for problem in problems:
@@ -134,7 +143,8 @@ def show_list(lessons: Sequence[Any], problems: Sequence[str] = (), *, course: A
             left, right = st.columns([4, 1], vertical_alignment="center")
             left.page_link(LESSONS_PAGE, label=f"{lesson.number}. {lesson.title}", icon=progress.MARKS[status],
                            query_params={"lesson": lesson.id})
-            right.caption(f"{lesson.minutes} min · {status}{due_text(course, lesson.id)}")
+            right.caption(f"{lesson.minutes} min · {status}{points_text(course, lesson.id)}"
+                          f"{due_text(course, lesson.id)}")
             left.caption(md(lesson.summary))
             with left.expander("Objectives"):
                 st.markdown("\n".join(f"- {md(objective)}" for objective in lesson.objectives))
@@ -347,6 +357,7 @@ class LessonPage:
         st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(found.metrics.get("epoch", 0)))
         if result.status == "passed":
             self.progress.passed(check.id, result.reason, found.record)
+            progress.save(serving.shared_store()[0], self.lesson.id)  # a reload now keeps the pass
 
     def _show_check(self, check: Any) -> None:
         st.markdown(f":material/flag: **Check:** {md(check.title)}")

@@ -11,7 +11,7 @@ from app import hosted
 from app.components.live_plotly import preload_plotly_js
 from app.course import serving
 from app.course.builder import lesson_for_link, link_query
-from app.lesson_page import page
+from app.lesson_page import page, progress
 from app.lessons.format import load_all
 from app.live.views import md
 
@@ -21,6 +21,8 @@ if course_notice:
     st.warning(md(course_notice), icon=":material/assignment_late:")
 if course is not None:
     lessons = page.in_course(lessons, course)
+store, _ = serving.shared_store()  # (when it cannot be reached, the lesson's hand-in says so in one sentence)
+progress.restore(store)  # a reload or a new tab finds the work where it was left
 wanted = st.query_params.get("lesson")
 lesson = next((lesson for lesson in lessons if lesson.id == wanted), None)
 if lesson is not None:
@@ -35,6 +37,9 @@ if lesson is not None:
         st.warning(md(notice), icon=":material/link_off:")
     preload_plotly_js()
     page.LessonPage(lesson, lessons, course=course).render()
+    kept = progress.save(store, lesson.id)
+    if kept:
+        st.caption(md(kept))
 else:
     st.title("Margin Lab · Lessons" if course is None else md(course.title), anchor=False)
     if wanted is not None:
