@@ -672,3 +672,12 @@ def test_tammes_validation():
         tammes_angle(1, 3)
     with pytest.raises(ValueError, match="whole number"):
         tammes_points(4.5, 3)
+
+
+def test_hundreds_of_points_get_an_achievable_spread_not_an_error():
+    """The glyph data set has 289 training identities: the bound is a configuration actually found."""
+    angle = tammes_angle(289, 3)
+    points = tammes_points(289, 3)
+    gram = points @ points.T
+    assert math.isclose(angle, math.acos(float(np.max(gram[np.triu_indices(289, 1)]))), rel_tol=1e-9)
+    assert math.radians(10) < angle < math.radians(12.7)  # good, and never past the known optimum (~12.6°)

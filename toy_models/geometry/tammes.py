@@ -29,8 +29,9 @@ def tammes_angle(num_points: int, dim: int) -> float:
       checked (n = 7 … 24) to about 0.01°. In higher dimensions it is a good configuration but not
       guaranteed optimal (4-D, 24 points: 58.9° against the 24-cell's 60°). The value returned is
       the minimum angle of the configuration actually found, so it never overstates what is achievable.
-    Cached; the numerical case takes about 0.03–0.3 s the first time for n ≤ 24 in 3-D (2 CPU cores),
-    and at most 200 points are accepted there.
+    Cached; the numerical case takes about 0.03–0.3 s the first time for n ≤ 24 in 3-D (2 CPU cores).
+    Past 200 points (the glyph identities) one unpolished annealed start is used: 289 points in 3-D give
+    11.4° in about 0.3 s (the optimum is near 12.6°), in 16-D a few seconds the first time.
     """
     return _tammes(_check_int(num_points, "num_points", 2), _check_int(dim, "dim", 2))[0]
 
@@ -63,9 +64,10 @@ def _tammes(n: int, dim: int) -> tuple[float, np.ndarray]:
         points = np.concatenate([eye, -eye[: n - dim]])
         angle = math.pi / 2
     else:
-        if n > _TAMMES_MAX_POINTS:
-            raise ValueError(f"the numerical Tammes search handles at most {_TAMMES_MAX_POINTS} points, got {n}")
-        points = _tammes_search(n, dim)
+        # Past _TAMMES_MAX_POINTS (hundreds of glyph identities) the exact polish would take minutes: one annealed
+        # start, unpolished, gives a good spread in a second. Its own minimum angle is returned, so the bound
+        # stays one that is achievable, only less tight.
+        points = _tammes_search(n, dim) if n <= _TAMMES_MAX_POINTS else _tammes_search(n, dim, 1, 300, polish=False)
         angle = _min_angle(points)
     points.setflags(write=False)
     return angle, points
@@ -82,7 +84,8 @@ def _simplex(n: int, dim: int) -> np.ndarray:
     return out
 
 
-def _tammes_search(n: int, dim: int, restarts: int = 16, steps: int = 600, seed: int = 0) -> np.ndarray:
+def _tammes_search(n: int, dim: int, restarts: int = 16, steps: int = 600, seed: int = 0,
+                   polish: bool = True) -> np.ndarray:
     """Maximise the minimum angle: annealed soft-max of the pairwise cosines, then an SLSQP polish.
 
     Stage 1 runs `restarts` random starts at once. Each minimises T·log Σ exp(cos_ij / T) (a smooth
@@ -110,7 +113,7 @@ def _tammes_search(n: int, dim: int, restarts: int = 16, steps: int = 600, seed:
     worst = np.max(np.where(upper, x @ x.transpose(0, 2, 1), -np.inf), axis=(1, 2))
     best, best_angle = None, -1.0
     for r in np.argsort(worst, kind="stable")[:4]:
-        for candidate in (x[r], _polish(x[r])):
+        for candidate in (x[r], _polish(x[r])) if polish else (x[r],):
             angle = _min_angle(candidate)
             if angle > best_angle + 1e-12:
                 best, best_angle = candidate, angle
