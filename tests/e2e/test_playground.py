@@ -369,7 +369,7 @@ def test_camera_survives_the_first_hot_change(streamlit_server, page, screenshot
     slider = margin_slider(page)
     slider.focus()
     page.keyboard.press("ArrowRight")
-    page.wait_for_url(re.compile(r"[?&]m=0\.51(&|$)"), timeout=TICK_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"[?&]margin=0\.51(&|$)"), timeout=TICK_TIMEOUT_MS)
     page.wait_for_function(
         f"() => {{ const g = ({READ_SPHERE})({SPHERE!r}); return g !== null && g.subtitle.includes('m = 0.51'); }}",
         timeout=TICK_TIMEOUT_MS,
