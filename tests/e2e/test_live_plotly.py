@@ -112,13 +112,14 @@ def test_live_plotly_keeps_camera_while_data_change(streamlit_server, page, scre
     page.screenshot(path=str(screenshot_path("live_plotly_camera_kept.png")))
 
 
+@pytest.mark.canary
 def test_plain_plotly_chart_loses_camera(streamlit_server, page, screenshot_path):
     """Control (streamlit#8882): the same figure through st.plotly_chart forgets the rotation.
 
-    If this starts failing, Streamlit has fixed the bug and st.plotly_chart may replace
-    live_plotly. st.plotly_chart builds a new graph (a new DOM node, a new WebGL scene) on every
-    tick, so ticks are 4 s apart here: at 0.3 s the chart is barely ever on screen, and a drag
-    (slow under software WebGL) must fit between two ticks.
+    A canary, run with `--run-canary` (e.g. after a Streamlit upgrade): if it starts failing, Streamlit has
+    fixed the bug and st.plotly_chart may replace live_plotly. st.plotly_chart builds a new graph (a new DOM
+    node, a new WebGL scene) on every tick, so ticks are 4 s apart here: at 0.3 s the chart is barely ever on
+    screen, and a drag (slow under software WebGL) must fit between two ticks.
     """
     page.goto(streamlit_server(DEMO_APP, "mode=plotly_chart&interval=4"))
     tick = read_graph(page, CONTROL)["tick"]
