@@ -140,6 +140,7 @@ def test_all_bad_values_at_once_give_one_line_each():
     assert not [n for n in texts(at.warning) if n.startswith("URL")]
 
 
+@pytest.mark.slow
 def test_fuzzed_urls_never_raise():
     rng = random.Random(7)
     keys = ["loss", "m", "s", "lr", "dim", "dataset", "seed", "m1", "m2", "m3", "batch", "backbone", "form", "zz"]
@@ -216,6 +217,7 @@ def test_switching_loss_starts_from_that_losses_margin():
 # Play / Pause / Step / Reset
 
 
+@pytest.mark.slow
 def test_play_pause_step_reset():
     at = start()
     assert at.button(key=k("play")).label == "Play"
@@ -241,6 +243,7 @@ def test_play_pause_step_reset():
     assert "Reset: model rebuilt from seed 0." in texts(at.caption)
 
 
+@pytest.mark.slow
 def test_divergence_is_announced_and_training_goes_on():
     at = start({"dim": "2"})
     at.button(key=k("play")).click().run()
@@ -260,6 +263,7 @@ def test_divergence_is_announced_and_training_goes_on():
     assert run_state(at).playing and epoch(at) >= before
 
 
+@pytest.mark.slow
 def test_auto_pause_after_idle_and_at_the_epoch_cap(monkeypatch):
     import app.live.run as session
 
@@ -313,6 +317,7 @@ def test_instant_views_follow_the_margin_without_training():
     assert figure(at, "decision")["data"] and epoch(at) == 0
 
 
+@pytest.mark.slow
 def test_geometry_warning_names_the_limit():
     at = start({"dim": "2", "m": "0.8"})
     warnings = texts(at.warning)
@@ -407,6 +412,7 @@ def test_gradient_mode_is_a_visible_control_and_the_page_says_which_runs():
     assert start({"grad": "true", "seed": "0"}).session_state[k("run")].trainer.config.gradient == "true"
 
 
+@pytest.mark.slow
 def test_scale_warning_knows_the_dimension():
     two = texts(start({"dim": "2"}).warning)  # the default s = 16
     assert any("s = 16 caps the probability" in w and "27.7" in w and "every class" in w for w in two), two
@@ -416,6 +422,7 @@ def test_scale_warning_knows_the_dimension():
     assert any("s = 8 caps the probability" in w and "10.1" in w for w in low), low
 
 
+@pytest.mark.slow
 def test_sphereface_original_form_has_no_scale_and_shows_lambda_live():
     at = start({"loss": "sphereface", "form": "original", "m": "4"})
     _no_exception(at)

@@ -86,6 +86,7 @@ def test_a_bad_lesson_file_is_named_in_one_sentence_and_the_others_still_load(tm
     assert "speed" in problem and problem.count(". ") <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.id for lesson in LESSONS])
 def test_a_lesson_from_preset_to_passed_checks(lesson):
     at = open_lesson(lesson.id)

@@ -209,6 +209,7 @@ def test_records_are_stored_as_json_text(store):
     assert json.loads(text)["student"]["id"] == "s1"
 
 
+@pytest.mark.slow
 def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing():
     """Submissions made while PostgreSQL is down are refused with one sentence (never silently lost); the same
     Store (the app keeps one per process) saves again once the server is back, and the earlier rows are kept."""
