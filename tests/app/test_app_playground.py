@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 
 import pytest
@@ -81,25 +80,17 @@ def test_url_seeds_the_widgets():
     assert (trainer.config.loss, trainer.config.margin, trainer.config.seed) == ("cosface", 0.15, 7)
 
 
+# The page's part of a bad link: the notice is on the page, the widget shows the value used, and the address bar
+# is corrected, so a reload is quiet. One case per kind of widget and a repeated key (the page reads every value
+# of a key); every other malformed value is checked on app.state, as the page reads it, in
+# tests/unit/test_state.py (test_malformed_url_values_are_named_and_replaced).
 MALFORMED = [
-    ({"m": "abc"}, "m", 0.5, "m=abc"),
-    ({"m": "1e309"}, "m", 0.5, "m=1e309"),
-    ({"m": "-5"}, "m", 0.0, "m=-5"),
-    ({"m": "9"}, "m", 1.57, "m=9"),
-    ({"m": "0.333"}, "m", 0.33, "m=0.333 falls between"),
-    ({"s": "0"}, "s", 1.0, "s=0"),
-    ({"lr": "nan"}, "lr", 0.01, "lr=nan"),
-    ({"dim": "7"}, "dim", 3, "dim=7"),
-    ({"loss": "tripletface"}, "loss", "arcface", "loss=tripletface"),
-    ({"dataset": "../../etc"}, "dataset", "digits", "dataset=../../etc"),
-    ({"seed": "-1"}, "seed", 0, "seed=-1"),
-    ({"seed": "1.5"}, "seed", 0, "seed=1.5"),
-    ({"unknown": "1"}, None, None, "unknown"),
-    ({"m": "\x00"}, "m", 0.5, "m=\\x00"),
-    ({"m": "%00"}, "m", 0.5, "m=%00"),
-    ({"m": "x" * 10_000}, "m", 0.5, "too long"),
+    ({"m": "9"}, "m", 1.57, "m=9"),  # a select_slider (ArcFace's margin stops)
+    ({"s": "0"}, "s", 1.0, "s=0"),  # a slider
+    ({"dim": "7"}, "dim", 3, "dim=7"),  # a radio
+    ({"seed": "1.5"}, "seed", 0, "seed=1.5"),  # a number input
+    ({"loss": "tripletface"}, "loss", "arcface", "loss=tripletface"),  # a selectbox
     ({"m": ["0.3", "0.4"]}, "m", 0.4, "appears 2 times"),
-    ({"loss": "normface", "m": "0.3"}, "loss", "normface", "m=0.3 ignored"),
 ]
 
 
@@ -141,14 +132,18 @@ def test_all_bad_values_at_once_give_one_line_each():
 
 
 @pytest.mark.slow
-def test_fuzzed_urls_never_raise():
-    rng = random.Random(7)
-    keys = ["loss", "m", "s", "lr", "dim", "dataset", "seed", "m1", "m2", "m3", "batch", "backbone", "form", "zz"]
-    junk = ["", "-", "1e999", "nan", "0", "-0.0", "1" * 400, "<script>", "$x$", ":red[x]", "*", "\u202e", "99"]
-    for _ in range(6):
-        query = {rng.choice(keys): rng.choice(junk) for _ in range(5)}
-        query["loss"] = rng.choice([*LOSSES, "bogus"])
-        _no_exception(start(query))
+def test_junk_in_every_key_never_raises():
+    """Markup, control characters and absurd numbers in every key at once: no exception, one line per notice.
+    (Random links by the thousand go through app.state in tests/unit/test_state.py, which proves every value the
+    page is then given is inside its control's range.)"""
+    query = {"loss": "bogus", "m": "<script>", "s": ":red[x]", "lr": "$x$", "dim": "\u202e", "dataset": "*",
+             "seed": "1" * 400, "batch": "1e999", "backbone": "-0.0", "grad": "", "zz": "nan"}
+    at = start(query)
+    _no_exception(at)
+    notices = [n for n in texts(at.warning) if n.startswith("URL")]
+    assert len(notices) == len(query) and all("\n" not in n for n in notices), notices
+    for loss in ("combined", "sphereface"):  # the keys only these losses have
+        _no_exception(start({"loss": loss, "m1": "1e999", "m2": "-0.0", "m3": "<script>", "form": ":red[x]"}))
 
 
 # ------------------------------------------------------------------------------------------------
