@@ -8,6 +8,10 @@
   thread counts are set to 1 before the workers start (a user's own setting wins). The workers are the
   parallelism; a torch or BLAS pool per worker on top would put several spinning threads on each core (a 0.2 s
   test took 14 s that way), and the app trains on one thread anyway.
+- Every test process (each worker, and the Streamlit servers the browser tests start, which inherit it) stores
+  submissions in an SQLite file of its own: MARGIN_LAB_DB points into a temporary folder, removed at the end.
+  Otherwise the app's default, ~/.margin-lab/submissions.db, was shared by the workers and by every checkout
+  on the machine (a newer checkout's schema there made the lesson pages warn, and a test fail).
 - Browser tests (tests/e2e) are run in parallel by module: every test of a module goes to the same
   pytest-xdist worker (xdist_group, with `--dist loadgroup` in pyproject.toml), so the module's Streamlit
   server is started once, not once per worker.
@@ -16,6 +20,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,11 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+DB_ENV = "MARGIN_LAB_DB"  # app.course.store.ENV_URL (not imported: this runs before the workers load the app)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     workers = getattr(config.option, "numprocesses", None)  # xdist's -n; None without xdist, 0 with -n 0
     if workers and not os.environ.get("PYTEST_XDIST_WORKER"):
         for name in THREAD_VARIABLES:  # inherited by the workers, read by torch and numpy as they load
             os.environ.setdefault(name, "1")
+    folder = tempfile.mkdtemp(prefix="margin-lab-tests-")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    os.environ[DB_ENV] = f"sqlite:///{folder}/submissions.db"  # each worker runs this again: a file of its own
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
