@@ -10,9 +10,10 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app import courseapp, hosted
+from app import hosted
+from app.course import serving
 from app.pages import navigation_pages
-from app.session import freeze_startup_objects
+from app.startup import freeze_startup_objects
 
 # Many sessions may share one machine: each trains a tiny model, so one thread each is plenty
 # (and avoids oversubscribing the cores when several tabs are playing at once).
@@ -25,7 +26,7 @@ ICON = Path(__file__).parent / "app" / "assets" / "icon.png"
 # Arguments after `--` on the streamlit command line reach the script; unknown ones are left alone.
 parser = argparse.ArgumentParser(add_help=False)
 parser.add_argument("--course", default=None)
-courseapp.set_course_file(parser.parse_known_args()[0].course)
+serving.set_course_file(parser.parse_known_args()[0].course)
 
 st.set_page_config(page_title="Margin Lab", page_icon=str(ICON), layout="wide", initial_sidebar_state=340)
 try:  # a hosted server's config (app/hosted.py): a bad value is one sentence, not a traceback

@@ -25,9 +25,10 @@ from sqlalchemy.exc import DBAPIError
 from app import state
 from app.course import CourseError, access, builtin_courses, load_course
 from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link
+from app.course.serving import login_configured, secret, served_course, shared_store
 from app.course.store import Store, StoreError
 from app.course.store import submissions as submissions_table
-from app.courseapp import login_configured, secret, served_course, shared_store
+from app.lessons.format import load_all
 
 KEY = "instructor"
 SIGNED_IN = f"{KEY}-signed-in"  # session state: True once the right password was typed in this session
@@ -127,8 +128,6 @@ def _let_in() -> bool:
 
 
 def _lessons() -> list[Any]:
-    from app.lessons.page import load_all
-
     lessons, _problems = load_all()
     return lessons
 

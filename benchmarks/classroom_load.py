@@ -48,7 +48,7 @@ from deploy.stack import Stack  # noqa: E402
 
 UNIT = "pg"  # the Playground's live unit: its widget keys are "pg-..."
 PLAY_KEY = f"{UNIT}-play"
-MARGIN_KEY = f"{UNIT}-m"
+MARGIN_KEY = f"{UNIT}-margin"
 QUEUE_RE = re.compile(r"you are number (\d+) in the queue")
 SLIDER_EVERY_S = 3.0
 ACK_TIMEOUT_S = 30.0

@@ -69,7 +69,7 @@ GOALS = {"slider_to_plot_vs_bare": ("<=", 1.3), "slider_to_views_playing_vs_bare
          "first_plot_vs_bare": ("<=", 1.5), "playing_epochs_per_s_vs_bare_trainer": (">=", 0.9)}  # fmt: skip
 
 UNIT = "pg"  # the Playground's live unit: its widgets and charts are keyed "pg-..."
-MARGIN_WIDGET = f"{UNIT}-m"
+MARGIN_WIDGET = f"{UNIT}-margin"
 APP_SPHERE = f".st-key-{UNIT}-sphere .ml-live-plotly"
 APP_TARGET_LOGIT = f".st-key-{UNIT}-target-logit .js-plotly-plot"
 # Every view that shows the margin: the charts record the slider values they show in data-shown.
@@ -425,7 +425,7 @@ def bare_trainer():
         max_train=cfg.max_train,
         max_test=cfg.max_test,
         num_identities=cfg.num_identities,
-    )  # = app.session.cached_dataset("digits", None), without Streamlit's cache
+    )  # = app.datasets.cached_dataset("digits", None), without Streamlit's cache
     config = config_for(state.defaults(), dataset, None)
     return Trainer(config, dataset=dataset)
 

@@ -411,7 +411,7 @@ def _check_same_image_size(pairs: dict[str, tuple[Path, Path]]) -> None:
 # Which dataset a folder holds. MNIST and Fashion-MNIST use the same file names, so without this check
 # Fashion-MNIST chosen with an MNIST folder would train on digits labelled "T-shirt/top, Trouser, ...".
 # The evidence, strongest first (the first that answers decides):
-#   1. checksums: the md5 of a file's decompressed bytes is that of an official file (shared/data/README.md);
+#   1. checksums: the md5 of a file's decompressed bytes is that of an official file (`_OFFICIAL_MD5` below);
 #   2. the images: MNIST digits are centred in a 20×20 box, so the 3-pixel border of their 28×28 images is
 #      nearly blank, while Fashion-MNIST items fill the frame (`_border_ink`);
 #   3. the layout: the folder is torchvision's MNIST/raw or FashionMNIST/raw, or named mnist / fashion-mnist.

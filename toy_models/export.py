@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .train import ModelRun, MultiMember, TrainConfig
-from .train.run import build_model
+from .train.model_run import build_model
 
 WEIGHTS_FORMAT = "margin-lab-weights/1"
 NOTHING_YET = "Nothing to export yet: press Play or Step to train at least one step first."

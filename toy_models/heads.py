@@ -4,7 +4,7 @@ Every margin loss is cross-entropy over logits in which only the *target* column
 
     f_j = s·cos θ_j  (j ≠ y)          f_y = s·g(θ_y)
 
-and the losses differ only in g (research/losses.md §1):
+and the losses differ only in g (docs/losses.md §1):
 
     normface    g = cos θ
     sphereface  g = ψ(θ) = (−1)^k cos(mθ) − 2k,  k = floor(mθ/π)   (real m ≥ 1, monotone)

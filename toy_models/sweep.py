@@ -33,7 +33,7 @@ from . import geometry, metrics
 from .data import Dataset
 from .heads import LOSS_SPECS, check_loss
 from .train import MultiTrainer, TrainConfig
-from .train.run import load_checked_dataset
+from .train.model_run import load_checked_dataset
 
 SWEEPABLE_LOSSES = ("sphereface", "cosface", "arcface")  # one scalar margin each
 MIN_COUNT = 8

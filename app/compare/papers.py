@@ -1,4 +1,4 @@
-"""Compare page section: the papers' figures, reproduced on the page's data (research/losses.md §7).
+"""Compare page section: the papers' figures, reproduced on the page's data (docs/losses.md §9).
 
 render(configs, key=...) draws the figures that need no model at once (target logits, decision margins) and
 the trained ones after "Reproduce the figures" (toy_models.experiments.paper_runs: a few seconds on digits).

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app import datasets
 from app.plots.sweep import sweep_figure
-from toy_models.data import Dataset, DatasetError, load_dataset
+from toy_models.data import DatasetError
 from toy_models.heads import LOSS_SPECS
 from toy_models.sweep import MIN_COUNT, SWEEPABLE_LOSSES, MarginSweep, margin_grid, workable_range
 from toy_models.train import TrainConfig
@@ -31,7 +32,6 @@ TICK_EVERY_S = 0.6  # the browser asks for the next slice a little after one end
 MAX_COUNT = 24
 DEFAULT_EPOCHS = 20
 MAX_EPOCHS = 200
-DATA_FIELDS = ("dataset", "data_dir", "data_seed", "holdout_classes", "max_train", "max_test", "num_identities")
 
 
 @dataclass
@@ -42,19 +42,6 @@ class SweepState:
     running: str | None = None  # the settings key of the sweep now training
     shown: str | None = None  # the settings key of the last sweep drawn (kept on screen through bad input)
     figures: dict = dataclasses.field(default_factory=dict)  # settings key -> (step, figure)
-
-
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def _dataset(fields: str) -> Dataset:
-    """The dataset a config names, shared read-only by all sessions (its tensors are never written)."""
-    f = json.loads(fields)
-    return load_dataset(f["dataset"], f["data_dir"], seed=f["data_seed"], holdout_classes=tuple(f["holdout_classes"]),
-                        max_train=f["max_train"], max_test=f["max_test"], num_identities=f["num_identities"])
-
-
-def _dataset_for(config: TrainConfig) -> Dataset:
-    values = config.to_dict()
-    return _dataset(json.dumps({name: values[name] for name in DATA_FIELDS}, sort_keys=True))
 
 
 def _settings_key(base: TrainConfig, margins: Sequence[float], epochs: int) -> str:
@@ -107,7 +94,7 @@ def _controls(configs: Sequence[TrainConfig], key: str):
                              key=_remembered(key, "loss", losses[0], allowed=losses))
     base = next(c for c in sweepable if c.loss == loss)
     try:
-        dataset = _dataset_for(base)
+        dataset = datasets.dataset_of(base)
     except DatasetError as error:  # the page says how to fix the folder; here one sentence is enough
         return base, None, DEFAULT_EPOCHS, f"The sweep cannot load its dataset: {str(error).rstrip('.')}."
     classes, dim = dataset.num_classes, base.embedding_dim
@@ -187,7 +174,7 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
     elif sweep is None:
         if buttons[0].button("Start", key=f"{key}-start", icon=":material/play_arrow:", type="primary",
                              disabled=margins is None):
-            state.sweeps[settings] = MarginSweep(base, margins, epochs=epochs, dataset=_dataset_for(base))
+            state.sweeps[settings] = MarginSweep(base, margins, epochs=epochs, dataset=datasets.dataset_of(base))
             state.running = settings
             st.rerun()
     elif not sweep.done:

@@ -1,15 +1,15 @@
 """The values of a comparison, without Streamlit: the defaults the Compare unit opens with, and a lesson's preset.
 
-    preset = parse_preset({"dim": 2, "losses": ["cosface", "arcface"],
-                           "members": {"arcface": {"m": 0.2}, "cosface": {"m": 0.1, "s": 20}}})
-    preset.shared        {"dim": 2}                     clean shared values by Param name (only those named)
+    preset = parse_preset({"embedding_dim": 2, "losses": ["cosface", "arcface"],
+                           "members": {"arcface": {"margin": 0.2}, "cosface": {"margin": 0.1, "scale": 20}}})
+    preset.shared        {"embedding_dim": 2}           clean shared values by Param name (only those named)
     preset.losses        ("cosface", "arcface")         the chosen losses (None: the preset does not say)
     preset.members       {"arcface": {"margin": 0.2}, "cosface": {"margin": 0.1, "scale": 20.0}}
     member_values("arcface", {**default_shared(), **preset.shared}, 10, preset)   # a member's full values
 
-A preset uses the share link's URL keys (`app.state`): the shared ones (lr, batch, backbone, seed, dataset,
-dim) at the top, `losses` (which members are chosen), and one table of URL keys per loss under `members`
-(m, s, grad, ...). It is a lesson author's file, validated when the lesson loads: anything `app.state.validate`
+A preset uses the share link's keys (`app.state`, aliases included): the shared ones (`app.state.SHARED_NAMES`)
+at the top, `losses` (which members are chosen), and one table of keys per loss under `members` (margin,
+scale, gradient). It is a lesson author's file, validated when the lesson loads: anything `app.state.validate`
 would correct is an error here, a ValueError whose message is one sentence.
 """
 
@@ -24,21 +24,12 @@ from app import state
 from toy_models import geometry
 from toy_models.heads import LOSSES
 
-SHARED_NAMES = ("lr", "batch_size", "backbone", "seed")
-DATA_NAMES = ("dataset", "dim")
 MEMBER_NAMES = ("margin", "scale", "gradient")
 # What a lesson may lock or hide: the member selection, the shared settings, and the member controls (for
 # every member at once).
-FIXABLE_NAMES = ("losses", *SHARED_NAMES, *DATA_NAMES, *MEMBER_NAMES)
+FIXABLE_NAMES = ("losses", *state.SHARED_NAMES, *MEMBER_NAMES)
 TARGET_PROBABILITY = 0.99  # the scale default lets every class reach p = 0.99 (as the Playground's warning)
 MARGIN_SHARE = 0.4  # margin defaults stay at this share of the geometric bound: room to learn, visible caps
-
-
-def _shared_param(name: str) -> state.Param:
-    return state.param_by_name("arcface", name)  # every loss has the shared controls; any one will do
-
-
-SHARED_KEYS = {_shared_param(name).key: name for name in (*SHARED_NAMES, *DATA_NAMES)}  # URL key -> Param name
 
 
 def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
@@ -80,13 +71,14 @@ def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
 def default_shared() -> dict[str, Any]:
     """The settings every member shares, as the page opens (the library's defaults)."""
     defaults = state.defaults()
-    return {name: defaults[name] for name in (*SHARED_NAMES, *DATA_NAMES)}
+    return {name: defaults[name] for name in state.SHARED_NAMES}
 
 
 def default_member_values(loss: str, shared: Mapping[str, Any], num_classes: int) -> dict[str, Any]:
     """A member's full values before the user touched them: the loss's defaults, its margin and scale for C
     classes in the shared dimension (`member_defaults`), and the shared settings."""
-    return {**state.defaults(loss), **member_defaults(loss, num_classes, int(shared["dim"])), **shared, "loss": loss}
+    own = member_defaults(loss, num_classes, int(shared["embedding_dim"]))
+    return {**state.defaults(loss), **own, **shared, "loss": loss}
 
 
 # -- a lesson's preset ----------------------------------------------------------------------------------------
@@ -122,11 +114,14 @@ def parse_preset(preset: Mapping[str, Any] | None, *, source: str = "Preset") ->
     members_raw = dict(preset.pop("members", {}))
     losses_raw = preset.pop("losses", None)
     for key in preset:
-        if key not in SHARED_KEYS:
+        if key not in state.shared_url_keys():
             where = "it belongs under members.<loss>" if key in state.all_url_keys() else "it is not a setting"
             raise ValueError(f"{source} key {key!r} is not a shared setting of the Compare unit ({where}); the "
-                             f"shared settings are {', '.join(SHARED_KEYS)}.")  # fmt: skip
-    shared = _clean(preset, "arcface", source)
+                             f"shared settings are {', '.join(state.SHARED_NAMES)}.")  # fmt: skip
+    values, notices = state.validate_shared(preset, source=source)
+    if notices:
+        raise ValueError(notices[0])
+    shared = {name: values[name] for name in {state.control_name(key) for key in preset}}
     losses = None
     if losses_raw is not None:
         if isinstance(losses_raw, str) or not isinstance(losses_raw, Collection) or not losses_raw:
@@ -142,9 +137,9 @@ def parse_preset(preset: Mapping[str, Any] | None, *, source: str = "Preset") ->
         if loss not in LOSSES:
             raise ValueError(f"{source} members.{loss}: {loss!r} is not a loss; the losses are {', '.join(LOSSES)}.")
         if not isinstance(table, Mapping):
-            raise ValueError(f"{source} members.{loss} must be a table of settings (m, s, grad, ...).")
+            raise ValueError(f"{source} members.{loss} must be a table of settings (margin, scale, gradient).")
         for key in table:
-            if key in SHARED_KEYS or key == "loss":
+            if key in state.shared_url_keys() or key == "loss":
                 raise ValueError(f"{source} members.{loss}.{key}: {key!r} is shared by every member; put it at "
                                  "the top of the preset.")  # fmt: skip
         members[loss] = _clean(table, loss, f"{source} members.{loss}")
@@ -154,7 +149,7 @@ def parse_preset(preset: Mapping[str, Any] | None, *, source: str = "Preset") ->
 def check_fixable(names: Collection[str], *, what: str) -> frozenset[str]:
     """The names a lesson locks or hides, checked ("loss" is taken for "losses": the member selection is the
     Compare unit's loss control); ValueError naming the first that the Compare unit does not have."""
-    names = {"losses" if name == "loss" else name for name in names}
+    names = {"losses" if name == "loss" else (state.control_name(name) or name) for name in names}
     for name in sorted(names):
         if name not in FIXABLE_NAMES:
             raise ValueError(f"{what} {name!r} is not a control of the Compare unit; its controls are "

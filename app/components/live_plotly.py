@@ -47,10 +47,7 @@ PLOTLY_JS_FILE = "plotly.min.js"
 _JS = (Path(__file__).with_name("live_plotly.js")).read_text(encoding="utf-8")
 _DEFAULT_CONFIG = {"displaylogo": False}
 
-try:
-    _mount = st.components.v2.component(COMPONENT_NAME, js=_JS, isolate_styles=False)
-except Exception:  # pragma: no cover - only on a Streamlit without components.v2
-    _mount = None
+_mount = st.components.v2.component(COMPONENT_NAME, js=_JS, isolate_styles=False)
 
 
 def _asset_component_name() -> str:
@@ -169,9 +166,6 @@ def live_plotly(
     if theme not in ("streamlit", None):
         raise ValueError(f"theme must be 'streamlit' or None, got {theme!r}")
     height = int(height)
-    if _mount is None:  # pragma: no cover - older Streamlit
-        st.plotly_chart(figure, key=key, height=height, theme=theme, config=config)
-        return
     data = {
         "figure": figure_json(figure, theme=theme),
         "height": height,
@@ -193,8 +187,6 @@ def preload_plotly_js(*, key: str = "plotly_js_preload") -> None:
     loads the component's code and plotly.js (~4.7 MB to parse) while the server is still computing
     the first figures, instead of after they arrive.
     """
-    if _mount is None:  # pragma: no cover - older Streamlit
-        return
     _mount(key=key, data={"preload": True, "plotly_url": plotly_js_url()}, height="content")
 
 

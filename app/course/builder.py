@@ -2,7 +2,7 @@
 
     text, course = build_course("week-3", "Margins", 1, [LessonChoice("arcface", due=date(2026, 12, 15),
                                 questions={"q1": 2}, checks={"reach-99": 3})], lessons)   # CourseError
-    lesson_link("arcface", course_id="week-3", lock=["lr"], hide=["dim"])
+    lesson_link("arcface", course_id="week-3", lock=["lr"], hide=["embedding_dim"])
         -> "/lessons?lesson=arcface&course=week-3&lock=lr&hide=dim"
     link_controls(st.query_params.to_dict(), locked=lesson.locked, hidden=lesson.hidden)
         -> LinkControls(locked, hidden, notices)     # the lesson page's reading of ?lock= and ?hide=
@@ -124,12 +124,12 @@ def link_controls(query: Mapping[str, Any], *, locked: Collection[str] = (),
             notices.append(f"The link's {key}= lists {len(names)} names, more than the {MAX_NAMES} allowed; "
                            "it is ignored.")
             continue
-        unknown = [name for name in names if name not in known]
+        unknown = [name for name in names if state.control_name(name) is None]
         if unknown:
             shown = ", ".join(repr(name[:40]) for name in unknown[:3])
             notices.append(f"The link asks to {verb} {shown}, which {'is' if len(unknown) == 1 else 'are'} not "
                            f"a control; the controls are {', '.join(sorted(known))}.")
-        found[key] |= {name for name in names if name in known}
+        found[key] |= {state.control_name(name) for name in names if state.control_name(name) is not None}
     return LinkControls(frozenset(found[LOCK_KEY]), frozenset(found[HIDE_KEY]), tuple(notices))
 
 

@@ -20,9 +20,8 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from app import state
+from app.compat import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 COURSES_DIR = REPO / "lessons"
@@ -31,7 +30,6 @@ COURSE_FILE_CAP = 256 * 1024  # bytes: a course file is a few kB
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _COURSE_KEYS = ("id", "title", "version")
 _LESSON_KEYS = ("id", "due", "preset", "locked", "hidden", "questions", "checks")
-COMPARE_SHARED_KEYS = ("lr", "batch", "backbone", "seed", "dataset", "dim")  # as app.lessons.presets
 
 
 class CourseError(ValueError):
@@ -135,10 +133,9 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(where, f"expected a list of control names, got {_kind(value)}")
         try:
-            state.check_control_names(value, what="control")
+            return state.check_control_names(value, what="control")
         except ValueError as err:
             raise self.fail(where, str(err).rstrip(".")) from None
-        return frozenset(value)
 
     def points(self, value: Any, where: str, known: tuple[str, ...], what: str) -> dict:
         if not isinstance(value, dict):
@@ -177,12 +174,14 @@ def _check_preset(r: _Reader, lesson: Any, overrides: Any, where: str) -> dict:
     for key, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise r.fail(f"{where}.{key}", f"expected one value (text or number), got {_kind(value)}")
-        if lesson.unit == "compare" and key not in COMPARE_SHARED_KEYS:
-            raise r.fail(f"{where}.{key}", f"a compare lesson takes only {', '.join(COMPARE_SHARED_KEYS)} here")
+        if lesson.unit == "compare" and key not in state.shared_url_keys():
+            raise r.fail(f"{where}.{key}", f"a compare lesson takes only {', '.join(state.SHARED_NAMES)} here")
     base = {k: v for k, v in lesson.preset.items() if k not in ("losses", "members")}
+    validator = state.validate
     if lesson.unit == "compare":
-        base = {**{k: v for k, v in base.items() if k in COMPARE_SHARED_KEYS}, "loss": "arcface"}
-    _, notices = state.validate({**base, **overrides}, source="Course file")
+        base = {k: v for k, v in base.items() if k in state.shared_url_keys()}
+        validator = state.validate_shared
+    _, notices = validator({**base, **overrides}, source="Course file")
     for notice in notices:
         key = next((k for k in overrides if f" {k}=" in notice or f" {k} " in notice), None)
         if key is not None:

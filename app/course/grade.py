@@ -5,7 +5,7 @@
 
 For each submission: check it against the course (schema, course id, version and hash, lesson and its
 version); keep the newest attempt of each student and lesson; replay every run a counted check names, on the
-CPU, from its initial settings and its log of hot changes (app.course.runs -> toy_models.train.replay; a
+CPU, from its initial settings and its log of hot changes (app.lessons.run_record -> toy_models.train.replay; a
 compare lesson's run: every member of its MultiTrainer, then the checked member is measured);
 recompute the metrics (app.lessons.checks.run_metrics); flag any claimed metric that differs from the
 replayed one by more than TOLERANCE; re-evaluate each check on the replayed metrics (app.lessons.checks.evaluate)
@@ -28,7 +28,7 @@ from typing import Any
 
 from app.course.course import Course, CourseLesson
 from app.course.record import ReportError, read_report, validate_record
-from app.course.runs import RunError, replay_compare_run, replay_run
+from app.lessons.run_record import RunError, replay_compare_run, replay_run
 
 # A claimed metric matches its replay when |claimed - replayed| <= ABS_TOL + REL_TOL * |replayed|. Replays on
 # one machine are bit-identical; the slack covers another CPU or PyTorch release (pytorch.org notes/randomness)
@@ -311,7 +311,8 @@ def _score_question(entry: CourseLesson, question_id: str, points: float, answer
         return 0.0, "unanswered", "Not answered."
     question = entry.lesson.question(question_id)
     shared = _shared_values(entry)
-    correct = quiz_answer_correct(question, answers[question_id], classes=_classes(shared), dim=int(shared["dim"]))
+    dim = int(shared["embedding_dim"])
+    correct = quiz_answer_correct(question, answers[question_id], classes=_classes(shared), dim=dim)
     if correct:
         return points, "correct", "Correct."
     return 0.0, "wrong", f"Not correct. {question.explanation}".strip()
@@ -322,7 +323,7 @@ def _shared_values(entry: CourseLesson) -> dict[str, Any]:
 
     preset = entry.preset_values
     if entry.lesson.unit == "compare":
-        preset = {k: v for k, v in preset.items() if k not in ("losses", "members")} | {"loss": "arcface"}
+        return state.validate_shared({k: v for k, v in preset.items() if k not in ("losses", "members")}).values
     return state.validate(preset).values
 
 

@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from app.compat import tomllib
 
 FORMAT = "margin-lab-submission"
 FORMAT_VERSION = 1
@@ -283,7 +283,7 @@ def new_record(*, course: Mapping[str, Any] | None, student_id: str, student_nam
     """A validated record for the Submit button (ReportError if a part is bad).
 
     course: Course.ref() or None. checks: {check_id: {"status", "reason", "run"}}, where run is
-    app.course.runs.run_record(trainer, metrics) of the run as it was when the check was last decided (for a
+    app.lessons.run_record.run_record(trainer, metrics) of the run as it was when the check was last decided (for a
     passed check: the moment it passed), or None if the check never ran."""
     record = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "app_version": APP_VERSION,

@@ -178,8 +178,9 @@ def _setting(values: Mapping[str, Any], key: str) -> tuple[Any, Any]:
     for p in state.params_for(loss) if loss else ():
         if key in p.url_keys:
             value = values.get(p.name, p.default)
-            if p.parts:
-                return p.parts[p.url_keys.index(key)], value[p.url_keys.index(key)]
+            for index, part in enumerate(p.parts):
+                if key in (part.name, *part.aliases):  # one number of the combined margin (m1, m2, m3)
+                    return part, value[index]
             return p, value
     return None, None
 

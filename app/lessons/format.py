@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from app import state
+from app.compat import tomllib
 from app.lessons import numbers, presets
+from app.lessons.presets import SolutionStep
 from toy_models.heads import LOSSES
 from toy_models.train import DEFAULT_COMPARE_LOSSES
 
@@ -78,13 +78,6 @@ class Block:
 
 
 @dataclass(frozen=True)
-class SolutionStep:
-    values: dict  # URL keys: the preset (or, with continue_run, the previous step) with this step's values over it
-    epochs: int
-    continue_run: bool
-
-
-@dataclass(frozen=True)
 class Lesson:
     id: str
     number: int
@@ -112,7 +105,7 @@ class Lesson:
     @property
     def dim(self) -> int:
         """The preset's embedding dimension (for placeholders before the learner changed anything)."""
-        return int(self.preset.get("dim", state.defaults()["dim"]))
+        return int(presets.clean_shared(self.preset)["embedding_dim"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,17 +249,22 @@ def load_lesson(path: Path | str) -> Lesson:
     unit = r.text(data, "unit", "")
     if unit not in UNITS:
         raise r.fail("unit", f"{unit!r} is not a unit; use \"live\" or \"compare\"")
-    locked = frozenset(r.texts(data, "locked", ""))
-    hidden = frozenset(r.texts(data, "hidden", ""))
-    # A compare lesson may also fix the member selection ("losses"), as the Compare unit calls it.
+    # Control names (an alias such as "dim" is read as its name); a compare lesson may also fix the member
+    # selection ("losses"), as the Compare unit calls it.
     controls = state.control_names() | ({"losses"} if unit == "compare" else set())
-    for name, names in (("locked", locked), ("hidden", hidden)):
-        for control in sorted(names):
-            if control not in controls:
+    fixed = {}
+    for name in ("locked", "hidden"):
+        names = set()
+        for control in sorted(r.texts(data, name, "")):
+            known = "losses" if control == "losses" and unit == "compare" else state.control_name(control)
+            if known is None:
                 raise r.fail(name, f"{control!r} is not a control; the controls are {', '.join(sorted(controls))}")
+            names.add(known)
+        fixed[name] = frozenset(names)
+    locked, hidden = fixed["locked"], fixed["hidden"]
 
     preset = presets.read_preset(r.table(data, "preset", ""), unit, r)
-    dim = int(presets.clean_shared(preset, r, "preset")["dim"])
+    dim = int(presets.clean_shared(preset, r, "preset")["embedding_dim"])
     solution = presets.read_solution(data["solution"], preset, unit, r)
     for text_key in ("title", "summary"):
         r.fill(data[text_key], text_key, dim)
@@ -512,5 +510,27 @@ def lesson_problems(folder: Path | str = LESSONS_DIR) -> list[str]:
     return _scan(folder)[1]
 
 
+def load_all(folder: str = str(LESSONS_DIR)) -> tuple[list[Lesson], list[str]]:
+    """The lessons that validate, in order, and one sentence for each file that does not (it is left out;
+    a lesson whose id or number repeats an earlier one is left out too)."""
+    lessons, problems, seen = [], [], {}
+    for path in sorted(Path(folder).glob("[0-9]*.md")):
+        try:
+            lesson = load_lesson(path)
+        except LessonError as error:
+            problems.append(str(error))
+            continue
+        for what, value in (("id", lesson.id), ("number", lesson.number)):
+            if (what, value) in seen:
+                problems.append(f"{path.name}: {what}: {value!r} is already used by {seen[what, value]}; "
+                                "this lesson is left out.")  # fmt: skip
+                break
+        else:
+            seen["id", lesson.id] = seen["number", lesson.number] = path.name
+            lessons.append(lesson)
+    return sorted(lessons, key=lambda lesson: lesson.number), problems
+
+
 __all__ = ["COMPARE_VIEWS", "LESSONS_DIR", "LIVE_VIEWS", "LOSSES", "METRICS", "VIEWS", "Block", "Check", "Lesson",
-           "LessonError", "Question", "SolutionStep", "lesson_files", "lesson_problems", "load_lesson", "load_lessons"]
+           "LessonError", "Question", "SolutionStep", "lesson_files", "lesson_problems", "load_all", "load_lesson",
+           "load_lessons"]

@@ -1,8 +1,9 @@
 """A lesson's preset and worked solution: share-link keys, checked by app.state.validate.
 
-A live lesson's preset is the share link's keys (`loss`, `m`, `s`, `dim`, ...). A compare lesson's preset
-holds the settings every member shares (COMPARE_SHARED_KEYS), `losses`, and one table per member for its
-own values (`[preset.members.arcface] m = 0.3`). Anything `validate` would correct (a value out of range,
+A live lesson's preset is the share link's keys (`loss`, `margin`, `scale`, `embedding_dim`, ...; the older
+short keys `m`, `s`, `dim` are aliases). A compare lesson's preset holds the settings every member shares
+(`app.state.SHARED_NAMES`), `losses`, and one table per member for its own values
+(`[preset.members.arcface] margin = 0.3`). Anything `validate` would correct (a value out of range,
 between a slider's stops, or a key the loss does not use) is an error here: a lesson means what it says.
 
 Also the bridge to the trainer: `live_values` and `member_values` turn URL keys into clean values by
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from app import state
+from app.compare.values import default_member_values
 from toy_models.heads import LOSSES
 from toy_models.train import DEFAULT_COMPARE_LOSSES
 
-COMPARE_SHARED_KEYS = ("lr", "batch", "backbone", "seed", "dataset", "dim")
 STEP_KEYS = ("epochs", "continue")
 _NOTICE_KEY = re.compile(r"(?:value|key) ([A-Za-z0-9_]+)(?:=| )")
 _SOURCE = "Lesson file"
@@ -29,9 +31,9 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool))
 
 
-def _check_validates(raw: Mapping[str, Any], where: str, r: Any) -> dict[str, Any]:
+def _check_validates(raw: Mapping[str, Any], where: str, r: Any, validator: Any = state.validate) -> dict:
     """Clean values of `raw`, or a LessonError quoting validate's first notice, naming the key it is about."""
-    values, notices = state.validate(raw, source=_SOURCE)
+    values, notices = validator(raw, source=_SOURCE)
     if notices:
         notice = notices[0]
         found = _NOTICE_KEY.search(notice)
@@ -51,20 +53,20 @@ def _scalars(table: Mapping[str, Any], allowed: frozenset[str] | set[str], where
 
 
 def _shared_raw(table: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in table.items() if k in COMPARE_SHARED_KEYS}
+    return {k: v for k, v in table.items() if k in state.shared_url_keys()}
 
 
 def _member_keys() -> frozenset[str]:
-    return frozenset(state.all_url_keys()) - set(COMPARE_SHARED_KEYS) - {"loss"}
+    return frozenset(state.all_url_keys()) - state.shared_url_keys() - {"loss"}
 
 
 def _check_compare(table: Mapping[str, Any], where: str, r: Any) -> None:
     """A compare preset or merged solution step: shared keys, `losses`, `members`."""
     shared = {k: v for k, v in table.items() if k not in ("losses", "members")}
-    _scalars(shared, set(COMPARE_SHARED_KEYS), where, r,
-             f"a compare lesson shares only {', '.join(COMPARE_SHARED_KEYS)} (a member's own values go in "
+    _scalars(shared, state.shared_url_keys(), where, r,
+             f"a compare lesson shares only {', '.join(state.SHARED_NAMES)} (a member's own values go in "
              f"[{where}.members.<loss>])")
-    _check_validates({**shared, "loss": "arcface"}, where, r)
+    _check_validates(shared, where, r, validator=state.validate_shared)
     losses = table.get("losses", list(DEFAULT_COMPARE_LOSSES))
     if not isinstance(losses, list) or not losses or not all(isinstance(x, str) and x in LOSSES for x in losses):
         raise r.fail(f"{where}.losses", f"expected a list of losses from {', '.join(LOSSES)}")
@@ -77,7 +79,8 @@ def _check_compare(table: Mapping[str, Any], where: str, r: Any) -> None:
         if loss not in losses:
             raise r.fail(f"{where}.members.{loss}", f"not one of the compared losses ({', '.join(losses)})")
         if not isinstance(own, dict):
-            raise r.fail(f"{where}.members.{loss}", "expected a table of the member's own values (m, s, grad)")
+            raise r.fail(f"{where}.members.{loss}", "expected a table of the member's own values (margin, scale, "
+                                                    "gradient)")
         _scalars(own, _member_keys(), f"{where}.members.{loss}", r,
                  f"a member's own values are {', '.join(sorted(_member_keys()))}")
         _check_validates({**shared, **own, "loss": loss}, f"{where}.members.{loss}", r)
@@ -96,7 +99,7 @@ def check_constraint(loss: str, key: str, value: Any, where: str, r: Any, *, num
     param = next((p for p in state.params_for(loss) if key in p.url_keys), None)
     if param is None:
         raise r.fail(where, f"{state.loss_label(loss)} has no setting {key}")
-    part = param.parts[param.url_keys.index(key)] if param.parts else param
+    part = next((q for q in param.parts if key in (q.name, *q.aliases)), param)
     if numeric and part.kind == "choice":
         raise r.fail(where, f"{part.label} is a choice, not a number, so it cannot be bounded")
     if not numeric:
@@ -109,15 +112,16 @@ def read_preset(table: dict, unit: str, r: Any) -> dict:
         _check_compare(table, "preset", r)
     else:
         _scalars(table, state.all_url_keys() | {"loss"}, "preset", r, "the preset takes share-link keys only "
-                 "(loss, m, s, grad, lr, dim, dataset, backbone, batch, seed, ...)")
+                 "(loss, margin, scale, gradient, lr, embedding_dim, dataset, backbone, batch_size, seed, ...)")
         _check_validates(table, "preset", r)
     return dict(table)
 
 
 def clean_shared(preset: Mapping[str, Any], r: Any = None, where: str = "preset") -> dict[str, Any]:
-    """Clean values (by Param name) of the settings the whole lesson shares (dim, dataset, ...)."""
-    raw = {**_shared_raw(preset), "loss": "arcface"} if "losses" in preset or "members" in preset else preset
-    return state.validate(raw).values
+    """Clean values (by Param name) of the settings the whole lesson shares (embedding_dim, dataset, ...)."""
+    if "losses" in preset or "members" in preset:
+        return state.validate_shared(_shared_raw(preset)).values
+    return state.validate(preset).values
 
 
 def _merge(base: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,10 +134,17 @@ def _merge(base: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@dataclass(frozen=True)
+class SolutionStep:
+    """One step of a worked solution: its values, how long it trains, and whether it keeps the running model."""
+
+    values: dict  # URL keys: the preset (or, with continue_run, the previous step) with this step's values over it
+    epochs: int
+    continue_run: bool
+
+
 def read_solution(value: Any, preset: dict, unit: str, r: Any) -> tuple:
     """The worked solution's steps: each preset (or previous step, with continue) plus its values."""
-    from app.lessons.format import SolutionStep
-
     if isinstance(value, dict):
         tables, names = [value], ["solution"]
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -180,9 +191,9 @@ def _check_hot_only(old: Mapping, new: Mapping, step: Mapping, unit: str, where:
     else:
         pairs.append((state.validate(old).values, state.validate(new).values, step))
     for before, after, given in pairs:
-        for p in state.params_for(after["loss"]):
+        for p in state.params_for(after["loss"]) if "loss" in after else state.shared_params():
             if not p.hot and before.get(p.name) != after.get(p.name):
-                key = next((k for k in p.url_keys if k in given), p.key)
+                key = next((k for k in p.url_keys if k in given), p.name)
                 raise r.fail(f"{where}.{key}", f"continue = true keeps the previous model, so only hot values may "
                                                f"change, and {p.label} is cold (it rebuilds the model)")
 
@@ -206,14 +217,8 @@ def compare_losses(url_values: Mapping[str, Any]) -> tuple[str, ...]:
 def member_values(url_values: Mapping[str, Any], loss: str, num_classes: int) -> dict[str, Any]:
     """A compare member's full values by Param name, as the Compare unit builds them: the loss's defaults made
     sensible for C classes in the shared dimension, the member's own values over them, the shared settings."""
-    try:  # the Compare unit's pure defaults (app/compare/values.py once the lesson preset work is merged)
-        from app.compare.values import default_member_values
-    except ImportError:
-        from app.compare.live import default_member_values
-
     shared_raw = _shared_raw(url_values)
-    shared_clean = state.validate({**shared_raw, "loss": "arcface"}).values
-    shared = {name: shared_clean[name] for name in ("lr", "batch_size", "backbone", "seed", "dataset", "dim")}
+    shared = state.validate_shared(shared_raw).values
     own = url_values.get("members", {}).get(loss, {})
     given = state.validate({**shared_raw, **own, "loss": loss}).values
     values = default_member_values(loss, shared, num_classes)

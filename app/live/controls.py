@@ -1,6 +1,6 @@
 """The widgets of a live unit, drawn from the parameter schema (`app.state`), one per control.
 
-Every widget key is namespaced by the unit (`"<unit>-<url key>"`, e.g. "pg-m"), so two units on one
+Every widget key is namespaced by the unit (`"<unit>-<control name>"`, e.g. "pg-margin"), so two units on one
 page never share a widget. A widget seeds itself from the unit's clean values; its callback writes
 the new value back there and into the trainer. Locked controls are drawn disabled with a note saying
 who fixed them; hidden ones are not drawn at all (their preset value stays in force).
@@ -25,9 +25,9 @@ import streamlit as st
 from app import state
 
 
-def widget_key(unit_key: str, url_key: str) -> str:
+def widget_key(unit_key: str, name: str) -> str:
     """The session-state key (and CSS class suffix, `.st-key-<key>`) of one widget of a unit."""
-    return f"{unit_key}-{url_key}"
+    return f"{unit_key}-{name}"
 
 
 def decimals(step: float | None) -> int:
@@ -53,7 +53,7 @@ def _parts(param: state.Param) -> Sequence[state.Param]:
 
 def read_widgets(unit_key: str, param: state.Param) -> Any:
     """The value a control's widget(s) hold now (a tuple for the combined margin)."""
-    values = [st.session_state[widget_key(unit_key, part.key)] for part in _parts(param)]
+    values = [st.session_state[widget_key(unit_key, part.name)] for part in _parts(param)]
     return tuple(float(v) for v in values) if param.parts else values[0]
 
 
@@ -62,7 +62,7 @@ def seed_widgets(unit_key: str, param: state.Param, value: Any, *, force: bool =
     parts = _parts(param)
     part_values = value if param.parts else (value,)
     for part, part_value in zip(parts, part_values, strict=True):
-        key = widget_key(unit_key, part.key)
+        key = widget_key(unit_key, part.name)
         if force or key not in st.session_state:
             st.session_state[key] = part_value
 
@@ -82,7 +82,7 @@ def draw(
     """
     disabled = locked_note is not None
     for part in _parts(param):
-        common = {"key": widget_key(unit_key, part.key), "help": part.help, "disabled": disabled,
+        common = {"key": widget_key(unit_key, part.name), "help": part.help, "disabled": disabled,
                   "on_change": on_change, "args": args}  # fmt: skip
         if part.kind == "choice" and len(part.options) > 3:
             st.selectbox(part.label, part.options, format_func=part.label_of, **common)

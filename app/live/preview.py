@@ -101,7 +101,7 @@ def diff(base: Mapping, other: Mapping) -> dict:
 
 def _control(unit_key: str, part: state.Param, current: float) -> dict[str, Any]:
     return {
-        "widget": controls.widget_key(unit_key, part.key),
+        "widget": controls.widget_key(unit_key, part.name),
         "by_index": controls.uses_stops(part),
         "start": part.minimum,
         "step": part.step,

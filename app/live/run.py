@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import session, state
+from app import datasets, state
 from toy_models.train import TrainConfig, Trainer
 
 # A tick draws the latest snapshot first and then trains until TICK_S has passed since it started. The
@@ -90,7 +90,7 @@ def ensure_trainer(run: LiveRun, values: Mapping[str, Any], data_dir: str | None
 
     Hot settings are handed over separately (`hand_over_hot`), so the model keeps its weights for them.
     """
-    dataset, folder, notice = session.dataset_for(values, data_dir)
+    dataset, folder, notice = datasets.dataset_for(values, data_dir)
     run.data_notice = notice
     cold = (*state.cold_key(values), ("dataset_used", dataset.name), ("folder", folder))
     if run.trainer is not None and run.cold == cold:

@@ -9,28 +9,33 @@ Play in another tab moves the slot there, and this tab is told why it stopped.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import hosted
-from app.courseapp import STUDENT_KEY
+
+SESSION_ID_KEY = "slots-session-id"
 
 
 def _who(unit_key: str) -> tuple[str, str]:
-    """(who holds the slot, which tab asks): a student who said who they are (app.courseapp) is one identity on
-    every device; otherwise the browser, by its cookie, so that all its tabs share one slot."""
-    ctx = get_script_run_ctx()
-    session = ctx.session_id if ctx is not None else "bare"
-    student = st.session_state.get(STUDENT_KEY)
-    if student:
-        return f"student-{student['id']}", f"{session}:{unit_key}"
+    """(who holds the slot, which tab asks): the browser, by its cookie, so that all its tabs share one slot.
+
+    Never a typed student id: a student who typed a classmate's id would otherwise take the classmate's slot.
+    """
+    session = session_id()
     try:
         cookies = dict(st.context.cookies)
     except Exception:  # no browser behind the session (AppTest, a bare run)
         cookies = {}
     return hosted.browser_identity(cookies, fallback=session), f"{session}:{unit_key}"
+
+
+def session_id() -> str:
+    """This session's own id: a random token kept in its session state (Streamlit's session id is the same for
+    every AppTest session, and a reconnecting browser may get a new one)."""
+    return st.session_state.setdefault(SESSION_ID_KEY, uuid.uuid4().hex)
 
 
 def ask(unit_key: str, *, pressed: bool = False) -> Any:

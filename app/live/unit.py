@@ -45,12 +45,11 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-try:  # the id of the fragment now running (Streamlit >= 1.50); without it each tick trains at once
-    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
-except ImportError:  # pragma: no cover - older Streamlit
-    ThreadState = None
+# Private Streamlit internals (tests/unit/test_streamlit_internals.py fails loudly if an upgrade removes them):
+# the id of the fragment now running, and the fragments queued in this script run.
+from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
 
-from app import hosted, session, state
+from app import datasets, hosted, state, urlbar
 from app.live import controls, exports, notes, slots, views
 from app.live import run as runs
 from app.live.run import LiveRun
@@ -58,7 +57,7 @@ from app.live.run import LiveRun
 MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls fragment, right under the loss
 SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
 TRAINING_NAMES = ("lr", "batch_size", "backbone", "seed")
-DATA_NAMES = ("dataset", "dim")
+DATA_NAMES = ("dataset", "embedding_dim")
 # The views a page may place one by one (LiveUnit(views=...)); lesson files name them in their markers.
 VIEW_NAMES = ("sphere", "angle_histograms", "target_logit", "decision_margins", "angle_statistics",
               "training_curves")
@@ -95,11 +94,9 @@ class LiveUnit:
         on_details: Callable[[LiveRun], None] | None = None,
         on_epoch: runs.EpochHook | None = None,
     ):
-        state.check_control_names(locked, what="locked control")
-        state.check_control_names(hidden, what="hidden control")
         self.key = key
-        self.locked = frozenset(locked)
-        self.hidden = frozenset(hidden)
+        self.locked = state.check_control_names(locked, what="locked control")
+        self.hidden = state.check_control_names(hidden, what="hidden control")
         self.fixed_by = fixed_by
         self.use_url = use_url
         self.controls = controls
@@ -113,6 +110,12 @@ class LiveUnit:
         self.preset, problems = state.validate(preset or {}, source="Preset")
         if problems:
             raise ValueError(problems[0])
+
+    @staticmethod
+    def read_link_next_time(key: str) -> None:
+        """Make the unit with this key read its setup from the address bar at its next render (a page that
+        switches to the Playground with settings in the link calls this first)."""
+        st.session_state[f"{key}-seeded"] = False
 
     # -- state ------------------------------------------------------------------------------------
     def _k(self, name: str) -> str:
@@ -143,11 +146,10 @@ class LiveUnit:
 
     def _seed(self) -> dict[str, Any]:
         """The clean values: from the URL (or the preset) on the first run and on Back/Forward."""
-        ctx = get_script_run_ctx()
-        history = self.use_url and bool(getattr(ctx, "is_history_navigation", False))
+        history = self.use_url and urlbar.history_navigation()
         seeded = self._k("seeded")
         if not st.session_state.get(seeded) or history:
-            raw = session.raw_query() if self.use_url else {}
+            raw = urlbar.raw_query() if self.use_url else {}
             raw.pop(hosted.SERVER_PARAM, None)  # a hosted page's server mark, not a setting
             refusal = hosted.folder_param_refusal(raw, hosted=hosted.settings().hosted)
             if refusal:  # a hosted server reads only its instructor's folders: say so, once, and drop the key
@@ -162,7 +164,7 @@ class LiveUnit:
         return self.values
 
     def folder(self) -> str | None:
-        return session.data_folder(st.session_state.get(self._k("data")), self.values["dataset"])
+        return datasets.data_folder(st.session_state.get(self._k("data")), self.values["dataset"])
 
     # -- callbacks (they run before the page, so they read everything from session state) ----------
     def _changed(self, name: str) -> None:
@@ -177,7 +179,7 @@ class LiveUnit:
         else:
             values[name] = controls.read_widgets(self.key, p)
         if self.use_url:
-            session.write_url(values)
+            urlbar.write(state.to_query(values))
         if not p.hot or self.run.trainer is None:
             return  # a cold change: the page reruns and rebuilds the model
         runs.hand_over_hot(self.run, values)
@@ -256,13 +258,13 @@ class LiveUnit:
             self._control(name, values)
         st.header("Data")
         self._control("dataset", values)
-        if session.asks_for_folder(values["dataset"]) and "dataset" not in self.hidden:
+        if datasets.asks_for_folder(values["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input(
-                "Data folder", key=self._k("data"), placeholder=f"${session.DATA_ENV} or a folder with the IDX files",
-                help=f"A folder holding the MNIST / Fashion-MNIST IDX files (.gz is fine). Empty: ${session.DATA_ENV}.",
+                "Data folder", key=self._k("data"), placeholder=f"${datasets.DATA_ENV} or a folder with the IDX files",
+                help=f"A folder with the MNIST / Fashion-MNIST IDX files (.gz is fine). Empty: ${datasets.DATA_ENV}.",
             )  # fmt: skip
-        self._control("dim", values)
+        self._control("embedding_dim", values)
         return hot_box
 
     def _hot_controls(self) -> None:
@@ -274,7 +276,7 @@ class LiveUnit:
         if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
         num_classes = self.run.trainer.dataset.num_classes
-        for level, text in notes.geometry_notes(values, num_classes, int(values["dim"])):
+        for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"])):
             if level == "warning":
                 st.warning(text, icon=":material/block:")
             else:
@@ -291,7 +293,7 @@ class LiveUnit:
         to the end of the last of this unit's fragments in the run.
         """
         run = self.run
-        current = ThreadState.get().fragment_id if ThreadState is not None else None
+        current = ThreadState.get().fragment_id
         if current is not None:
             run.fragment_ids.add(current)
         if run.tick_started is None:
@@ -308,7 +310,7 @@ class LiveUnit:
         st.header("Share")
         with st.popover("Link to this setup", icon=":material/link:", width="stretch"):
             st.caption("This link reproduces the setup, seed included:")
-            st.code(session.share_link(self.values), language=None, wrap_lines=True)
+            st.code(urlbar.link(state.to_query(self.values)), language=None, wrap_lines=True)
 
     # -- views -------------------------------------------------------------------------------------
     def _buttons(self) -> list[Any]:
@@ -380,7 +382,7 @@ class LiveUnit:
         boxes = self.boxes
         if boxes["stats"] is not None:
             with boxes["stats"], st.container():
-                views.angle_statistics(snap, len(snap.class_names), int(self.values["dim"]),
+                views.angle_statistics(snap, len(snap.class_names), int(self.values["embedding_dim"]),
                                        per_row=6 if self.placed is None else 3)
         if boxes["histograms"] is not None:
             with boxes["histograms"], st.container():
@@ -424,7 +426,7 @@ class LiveUnit:
         run = self.run
         run.touch()
         if self.use_url:
-            session.write_url(values)
+            urlbar.write(state.to_query(values))
         runs.ensure_trainer(run, values, self.folder())
         runs.hand_over_hot(run, values)
 

@@ -7,10 +7,10 @@ the exports.
 
 import streamlit as st
 
-from app.compare import CompareUnit
 from app.compare import papers as papers_section
 from app.compare import sweep as sweep_section
 from app.compare import verification as verification_section
+from app.compare.unit import CompareUnit
 from app.components.live_plotly import preload_plotly_js
 
 preload_plotly_js()

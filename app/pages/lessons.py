@@ -1,20 +1,22 @@
 """Lessons: the list, or one lesson when the link names it (?lesson=<id>), within a course when one is served.
 
 A thin page: lesson files are read and validated by `app.lessons.format` (a bad file is named in one
-sentence and left out; the others still work), drawn by `app.lessons.page`; a course (`--course FILE` or
-`?course=<id>`, `app.courseapp`) picks the lessons, their order and due dates, and adds its own settings.
+sentence and left out; the others still work), drawn by `app.lesson_page.page`; a course (`--course FILE` or
+`?course=<id>`, `app.course.serving`) picks the lessons, their order and due dates, and adds its own settings.
 """
 
 import streamlit as st
 
-from app import courseapp, hosted
+from app import hosted
 from app.components.live_plotly import preload_plotly_js
+from app.course import serving
 from app.course.builder import lesson_for_link, link_query
-from app.lessons import page
+from app.lesson_page import page
+from app.lessons.format import load_all
 from app.live.views import md
 
-lessons, problems = page.load_all()
-course, course_notice = courseapp.served_course()
+lessons, problems = load_all()
+course, course_notice = serving.served_course()
 if course_notice:
     st.warning(md(course_notice), icon=":material/assignment_late:")
 if course is not None:

@@ -21,7 +21,7 @@ PAPER_RANGE_DEG = (20.0, 100.0)  # the θ range ArcFace Fig. 4b shows (marked on
 
 
 def _target_formula(loss: str, *, easy_margin: bool = False, sphereface_lambda: float = 0.0) -> str:
-    """The target g(θ) as the legend writes it: research/losses.md §1, as heads.target_cos computes it."""
+    """The target g(θ) as the legend writes it: docs/losses.md §1, as heads.target_cos computes it."""
     if loss in ("softmax", "normface"):
         return "cos θ"
     if loss == "cosface":

@@ -1,4 +1,4 @@
-"""The papers' figures on our data (research/losses.md §7): pure builders, arrays in, figures out.
+"""The papers' figures on our data (docs/losses.md §9): pure builders, arrays in, figures out.
 
 * `target_angle_histograms`: θ_y at the start, middle and end of training, a panel per loss (ArcFace Fig. 4a).
 * `target_logit_curves`: every chosen loss's target logit on one plot (ArcFace Fig. 4b).
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import tomllib
 
+from app.compat import tomllib
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, Margin, check_loss
 

@@ -79,7 +79,7 @@ def _title(text: str, subtitle: str | None = None) -> dict:
 
 def margin_text(loss: str, margin: Margin | None) -> str:
     """The margin as a reader wants it, with units: 'm = 0.50 rad (28.6°)', 'm = 0.35 (cosine units)',
-    'm = 4 (multiplies θ)' (research/losses.md §1: ArcFace radians, CosFace cosine units, SphereFace a multiplier)."""
+    'm = 4 (multiplies θ)' (docs/losses.md §2.1: ArcFace radians, CosFace cosine units, SphereFace a multiplier)."""
     check_loss(loss)
     if loss in ("softmax", "normface") or margin is None:
         return "no margin"

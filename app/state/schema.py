@@ -1,8 +1,13 @@
-"""The parameter table: every control of a live unit, its URL key, range, stops and default.
+"""The parameter table: every control of a live unit, its name, range, stops and default.
+
+One name per setting: a control's name is its URL key, its key in a unit's values and the `TrainConfig`
+field it feeds (`margin`, `scale`, `embedding_dim`, `batch_size`, ...), as TensorFlow Playground's `PROPS`.
+The short keys of older links (`m`, `s`, `dim`, `batch`, `grad`, `lbase`, ...) are read as aliases, so
+existing links and lesson files keep working; links are written with the names.
 
 Defaults are not typed in here: they come from the library (`toy_models.train.TrainConfig` and
 `toy_models.heads.LOSS_SPECS`), and whether a setting is hot or cold is the library's own
-`TrainConfig.hot_fields`, read through `Param.config`. What this module adds are the *UI* ranges the
+`TrainConfig.hot_fields`. What this module adds are the *UI* ranges the
 library leaves open (the scale slider, the learning-rate ladder, the batch sizes on offer) and the
 stops of every slider. `app.state.urls` checks what comes from a user against this table.
 """
@@ -19,7 +24,7 @@ from toy_models.data import DATASETS
 from toy_models.heads import LOSS_SPECS, LOSSES, SPHEREFACE_FORMS
 from toy_models.nets import BACKBONES
 
-# losses.md §6.13: s = 64 comes from 10k-85k-class face data; with 10 classes a large s collapses
+# docs/losses.md §2.2, §7.2: s = 64 comes from 10k-85k-class face data; with 10 classes a large s collapses
 # training and a small one caps the probability (CosFace bound: 3.96/6.11/8.19 for P = .9/.99/.999).
 SCALE_RANGE = (1.0, 64.0)
 SCALE_STEP = 0.5
@@ -58,25 +63,25 @@ def _config_defaults() -> Any:
 
 @dataclass(frozen=True)
 class Param:
-    """One control: what it is called, where it lives in the URL, what values it accepts.
+    """One control: its name (URL key, value key and TrainConfig field alike), what values it accepts.
 
     kind:    "choice" (one of `options`), "float", "int", "ladder" (a float restricted to the
              values of `options`, e.g. the log-spaced learning rates), or "parts" (one value made of
-             several numbers, each with its own URL key and range: the combined margin (m1, m2, m3)).
-    config:  the TrainConfig field the value feeds (also the `Trainer.set_hyper` keyword). Whether
-             the setting is hot or cold is the library's declaration (`TrainConfig.hot_fields`),
-             read through `hot`, never restated here.
+             several numbers, each with its own range: the combined margin (m1, m2, m3), written in a
+             link as `margin=1,0.3,0.2`).
     unit:    "rad", "cos", "x", or "" -- shown in the label and in notices.
-    parts:   for kind "parts", one float Param per component, in order.
+    parts:   for kind "parts", one float Param per component, in order (named m1, m2, m3; a link may
+             also give them one by one under those names).
+    aliases: the keys older links used for this setting (read, never written).
+    Whether the setting is hot or cold is the library's declaration (`TrainConfig.hot_fields`), read
+    through `hot`, never restated here.
     """
 
     name: str
-    key: str
     kind: str
     default: Any
     label: str
     help: str
-    config: str
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
@@ -84,16 +89,17 @@ class Param:
     options: tuple = field(default=())
     option_labels: tuple[str, ...] = field(default=())
     parts: tuple[Param, ...] = field(default=())
+    aliases: tuple[str, ...] = field(default=())
 
     @property
     def hot(self) -> bool:
         """True: applied to the running model (Trainer.set_hyper), weights kept. False: a change rebuilds it."""
-        return self.config in _hot_fields()
+        return self.name in _hot_fields()
 
     @property
     def url_keys(self) -> tuple[str, ...]:
-        """The URL keys of this control (three for the combined margin, one otherwise)."""
-        return tuple(part.key for part in self.parts) if self.parts else (self.key,)
+        """Every key a link may use for this control: its name, its aliases, and its parts' (m1, m2, m3)."""
+        return (self.name, *self.aliases, *(key for part in self.parts for key in (part.name, *part.aliases)))
 
     def label_of(self, value: Any) -> str:
         """How a choice is shown to the user (e.g. "ArcFace" for "arcface")."""
@@ -123,7 +129,6 @@ def _loss_param() -> Param:
     default = _config_defaults().loss
     return Param(
         name="loss",
-        key="loss",
         kind="choice",
         default=default,
         label="Loss",
@@ -133,7 +138,6 @@ def _loss_param() -> Param:
             "margin (cos θ − m), ArcFace adds an angular margin (cos(θ + m)); the combined margin does all three. "
             "Changing it rebuilds the model."
         ),
-        config="loss",
         options=LOSSES,
         option_labels=tuple(LOSS_SPECS[name].label for name in LOSSES),
     )
@@ -166,23 +170,23 @@ def _margin_params(loss: str) -> tuple[Param, ...]:
         (d1, d2, d3) = spec.default_margin
         r1, r2, r3 = (_on_grid(r, u) for r, u in zip(spec.margin_range, ("x", "rad", "cos"), strict=True))
         parts = (
-            Param("m1", "m1", "float", d1, "Multiplier m1 (×)",
+            Param("m1", "float", d1, "Multiplier m1 (×)",
                   "Multiplies the target angle: cos(m1·θ + m2) − m3. 1 = no multiplicative margin (SphereFace).",
-                  "margin", r1[0], r1[1], _MARGIN_STEP["x"], "x"),
-            Param("m2", "m2", "float", d2, "Angular margin m2 (rad)",
+                  r1[0], r1[1], _MARGIN_STEP["x"], "x"),
+            Param("m2", "float", d2, "Angular margin m2 (rad)",
                   "Added to the target angle: cos(m1·θ + m2) − m3. 0 = no additive angular margin (ArcFace).",
-                  "margin", r2[0], r2[1], _MARGIN_STEP["rad"], "rad"),
-            Param("m3", "m3", "float", d3, "Cosine margin m3 (cosine)",
+                  r2[0], r2[1], _MARGIN_STEP["rad"], "rad"),
+            Param("m3", "float", d3, "Cosine margin m3 (cosine)",
                   "Subtracted from the target cosine: cos(m1·θ + m2) − m3. 0 = no cosine margin (CosFace).",
-                  "margin", r3[0], r3[1], _MARGIN_STEP["cos"], "cos"),
+                  r3[0], r3[1], _MARGIN_STEP["cos"], "cos"),
         )
-        return (Param("margin", "m1,m2,m3", "parts", (d1, d2, d3), "Combined margin (m1, m2, m3)",
+        return (Param("margin", "parts", (d1, d2, d3), "Combined margin (m1, m2, m3)",
                       "The target is cos(m1·θ + m2) − m3: all three margins at once. Applied to the running model.",
-                      "margin", parts=parts),)
+                      parts=parts),)
     low, high = _on_grid(spec.margin_range, spec.margin_unit)
     label, text = _MARGIN_TEXT[loss]
-    return (Param("margin", "m", "float", spec.default_margin, label, text, "margin",
-                  low, high, _MARGIN_STEP[spec.margin_unit], spec.margin_unit),)
+    return (Param("margin", "float", spec.default_margin, label, text, low, high, _MARGIN_STEP[spec.margin_unit],
+                  spec.margin_unit, aliases=("m",)),)
 
 
 def _scale_param(loss: str) -> tuple[Param, ...]:
@@ -190,14 +194,14 @@ def _scale_param(loss: str) -> tuple[Param, ...]:
     if not spec.uses_scale:
         return ()
     return (
-        Param("scale", "s", "float", spec.default_scale, "Scale s",
+        Param("scale", "float", spec.default_scale, "Scale s",
               "Logits are s·cos θ: the radius of the hypersphere the features live on. Too small caps the "
               "probability a sample can reach; too large makes the loss collapse. Applied to the running model.",
-              "scale", SCALE_RANGE[0], SCALE_RANGE[1], SCALE_STEP),
+              SCALE_RANGE[0], SCALE_RANGE[1], SCALE_STEP, aliases=("s",)),
     )
 
 
-# Which papers and libraries use which margin gradient (research/losses.md): the help text of the control.
+# Which papers and libraries use which margin gradient (docs/losses.md §5): the help text of the control.
 _GRADIENT_HELP = (
     "True gradient: differentiate through the margin, as the papers' equations and pytorch-metric-learning do. "
     "Straight-through (detached): the forward value keeps the margin but the gradient is plain scaled softmax's, "
@@ -211,8 +215,8 @@ def _gradient_params(loss: str) -> tuple[Param, ...]:
         return ()  # no margin, so nothing to differentiate differently
     default = _config_defaults().gradient
     return (
-        Param("gradient", "grad", "choice", default, "Margin gradient", _GRADIENT_HELP, "gradient",
-              options=GRADIENTS_SHOWN, option_labels=("Straight-through", "True gradient")),
+        Param("gradient", "choice", default, "Margin gradient", _GRADIENT_HELP, options=GRADIENTS_SHOWN,
+              option_labels=("Straight-through", "True gradient"), aliases=("grad",)),
     )
 
 
@@ -221,29 +225,29 @@ def _training_params() -> tuple[Param, ...]:
     lrs = tuple(sorted({*LR_LADDER, float(cfg.lr)}))
     batches = tuple(sorted({*BATCH_SIZES, int(cfg.batch_size)}))
     return (
-        Param("lr", "lr", "ladder", float(cfg.lr), "Learning rate",
-              "Step size of the optimiser. Applied to the running model.", "lr", lrs[0], lrs[-1], options=lrs),
-        Param("dim", "dim", "choice", int(cfg.embedding_dim), "Embedding dim",
+        Param("lr", "ladder", float(cfg.lr), "Learning rate",
+              "Step size of the optimiser. Applied to the running model.", lrs[0], lrs[-1], options=lrs),
+        Param("embedding_dim", "choice", int(cfg.embedding_dim), "Embedding dim",
               "2: features on a circle; 3: features on a sphere (drag to rotate). Changing it rebuilds the model.",
-              "embedding_dim", options=EMBEDDING_DIMS, option_labels=("2-D circle", "3-D sphere")),
-        Param("dataset", "dataset", "choice", cfg.dataset, "Dataset",
+              options=EMBEDDING_DIMS, option_labels=("2-D circle", "3-D sphere"), aliases=("dim",)),
+        Param("dataset", "choice", cfg.dataset, "Dataset",
               "digits ships with scikit-learn (1,797 8×8 images). MNIST and Fashion-MNIST need a folder with "
-              "the IDX files. Changing it rebuilds the model.", "dataset", options=DATASETS,
+              "the IDX files. Changing it rebuilds the model.", options=DATASETS,
               option_labels=tuple(_DATASET_LABELS.get(d, d) for d in DATASETS)),
-        Param("backbone", "backbone", "choice", cfg.backbone, "Backbone",
+        Param("backbone", "choice", cfg.backbone, "Backbone",
               "The small network that maps an image to its embedding. Changing it rebuilds the model.",
-              "backbone", options=BACKBONES, option_labels=tuple(b.upper() for b in BACKBONES)),
-        Param("batch_size", "batch", "ladder", int(cfg.batch_size), "Batch size",
-              "Samples per optimiser step. Changing it rebuilds the model.", "batch_size",
-              batches[0], batches[-1], options=batches),
-        Param("seed", "seed", "int", int(cfg.seed), "Seed",
+              options=BACKBONES, option_labels=tuple(b.upper() for b in BACKBONES)),
+        Param("batch_size", "ladder", int(cfg.batch_size), "Batch size",
+              "Samples per optimiser step. Changing it rebuilds the model.", batches[0], batches[-1],
+              options=batches, aliases=("batch",)),
+        Param("seed", "int", int(cfg.seed), "Seed",
               "Seeds the data split, the initial weights and the batch order: the same link reproduces the same "
-              "run. Changing it rebuilds the model.", "seed", 0, SEED_MAX, 1),
+              "run. Changing it rebuilds the model.", 0, SEED_MAX, 1),
     )
 
 
 def _sphereface_params(loss: str) -> tuple[Param, ...]:
-    """SphereFace's form and its λ annealing (research/losses.md §6.6); λ matters in the original form only."""
+    """SphereFace's form and its λ annealing (docs/losses.md §3); λ matters in the original form only."""
     if loss != "sphereface":
         return ()
     cfg = _config_defaults()
@@ -252,16 +256,40 @@ def _sphereface_params(loss: str) -> tuple[Param, ...]:
         "A large λ starts training close to plain softmax; the margin phases in as λ decays."
     )
     return (
-        Param("sphereface_form", "form", "choice", cfg.sphereface_form, "SphereFace form",
+        Param("sphereface_form", "choice", cfg.sphereface_form, "SphereFace form",
               "normalized: unit features, logits s·cos θ and s·ψ(θ). original (2017 paper): features keep their "
               "length ‖x‖, which takes the place of s, and the margin is phased in by λ annealing. Changing it "
-              "rebuilds the model.", "sphereface_form", options=SPHEREFACE_FORMS,
-              option_labels=tuple(f.capitalize() for f in SPHEREFACE_FORMS)),
-        Param("lambda_base", "lbase", "float", cfg.lambda_base, "λ base", lam, "lambda_base", 0.0, 5000.0, 10.0),
-        Param("lambda_gamma", "lgamma", "float", cfg.lambda_gamma, "λ decay γ", lam, "lambda_gamma", 0.0, 1.0, 0.01),
-        Param("lambda_power", "lpower", "float", cfg.lambda_power, "λ power", lam, "lambda_power", 0.0, 5.0, 0.1),
-        Param("lambda_min", "lmin", "float", cfg.lambda_min, "λ minimum", lam, "lambda_min", 0.0, 100.0, 0.5),
+              "rebuilds the model.", options=SPHEREFACE_FORMS,
+              option_labels=tuple(f.capitalize() for f in SPHEREFACE_FORMS), aliases=("form",)),
+        Param("lambda_base", "float", cfg.lambda_base, "λ base", lam, 0.0, 5000.0, 10.0, aliases=("lbase",)),
+        Param("lambda_gamma", "float", cfg.lambda_gamma, "λ decay γ", lam, 0.0, 1.0, 0.01, aliases=("lgamma",)),
+        Param("lambda_power", "float", cfg.lambda_power, "λ power", lam, 0.0, 5.0, 0.1, aliases=("lpower",)),
+        Param("lambda_min", "float", cfg.lambda_min, "λ minimum", lam, 0.0, 100.0, 0.5, aliases=("lmin",)),
     )
+
+
+# The settings every loss has (and every member of a comparison shares), in the order the units show them.
+TRAINING_NAMES = ("lr", "batch_size", "backbone", "seed")
+DATA_NAMES = ("dataset", "embedding_dim")
+SHARED_NAMES = (*TRAINING_NAMES, *DATA_NAMES)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_params() -> tuple[Param, ...]:
+    """The Params of SHARED_NAMES, in that order: the settings that do not depend on the loss."""
+    by_name = {p.name: p for p in _training_params()}
+    assert set(by_name) == set(SHARED_NAMES), "SHARED_NAMES must list exactly the loss-independent controls"
+    return tuple(by_name[name] for name in SHARED_NAMES)
+
+
+def shared_param(name: str) -> Param:
+    """The shared setting called `name` (one of SHARED_NAMES)."""
+    return next(p for p in shared_params() if p.name == name)
+
+
+def shared_url_keys() -> frozenset[str]:
+    """Every key a link may use for a shared setting (names and aliases: "batch_size", "batch", ...)."""
+    return frozenset(key for p in shared_params() for key in p.url_keys)
 
 
 @functools.lru_cache(maxsize=len(LOSSES))
@@ -307,7 +335,7 @@ def schema_rows() -> list[dict[str, str]]:
                     ident,
                     {
                         "name": q.name,
-                        "url": q.key,
+                        "aliases": ", ".join(q.aliases),
                         "label": q.label,
                         "losses": [],
                         "default": format_value(q, q.default),
@@ -397,16 +425,32 @@ def stops(param: Param) -> list[float]:
 
 
 def control_names() -> frozenset[str]:
-    """Every control's name under some loss ("margin", "scale", "lr", "dim", ...)."""
+    """Every control's name under some loss ("margin", "scale", "lr", "embedding_dim", ...)."""
     return frozenset(p.name for loss in LOSSES for p in params_for(loss))
 
 
-def check_control_names(names: Collection[str], *, what: str = "control") -> None:
-    """ValueError naming the first entry of `names` that is not a control (for locked / hidden lists)."""
-    known = control_names()
+@functools.lru_cache(maxsize=1)
+def _names_by_key() -> dict[str, str]:
+    """Every key a link or a lesson may use for a control (its name or an alias) -> the control's name."""
+    return {key: p.name for loss in LOSSES for p in params_for(loss) for key in (p.name, *p.aliases)}
+
+
+def control_name(key: str) -> str | None:
+    """The name of the control `key` names (itself, or the name of the control whose alias it is), or None."""
+    return _names_by_key().get(key)
+
+
+def check_control_names(names: Collection[str], *, what: str = "control") -> frozenset[str]:
+    """The controls `names` names (aliases such as "dim" read as their names), for locked / hidden lists;
+    ValueError naming the first entry that is not a control."""
+    out = set()
     for name in names:
-        if name not in known:
-            raise ValueError(f"{what} {name!r} is not a control; the controls are {', '.join(sorted(known))}")
+        known = control_name(name)
+        if known is None:
+            listed = ", ".join(sorted(control_names()))
+            raise ValueError(f"{what} {name!r} is not a control; the controls are {listed}")
+        out.add(known)
+    return frozenset(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,8 +459,8 @@ def check_control_names(names: Collection[str], *, what: str = "control") -> Non
 
 
 def config_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """TrainConfig keyword arguments for every active control of `values` (by `Param.config`)."""
-    return {p.config: values[p.name] for p in params_for(values["loss"]) if p.name in values and is_active(p, values)}
+    """TrainConfig keyword arguments for every active control of `values` (a control's name is its field)."""
+    return {p.name: values[p.name] for p in params_for(values["loss"]) if p.name in values and is_active(p, values)}
 
 
 def hot_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -430,9 +474,10 @@ def cold_key(values: Mapping[str, Any]) -> tuple:
 
 
 def cold_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Labels of the cold settings that differ between two value sets ("Embedding dim", "Loss", ...)."""
+    """Labels of the cold settings that differ between two value sets ("Embedding dim", "Loss", ...); values
+    without a loss are compared on the shared settings."""
     changed = []
-    for p in params_for(new["loss"]):
+    for p in params_for(new["loss"]) if "loss" in new else shared_params():
         if not p.hot and old.get(p.name) != new.get(p.name):
             changed.append(p.label)
     return changed

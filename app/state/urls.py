@@ -6,6 +6,9 @@
 `validate` never raises for bad input: an out-of-range number is clamped, a malformed or unknown
 value is ignored, and each correction comes back as one plain sentence, e.g.
 "URL value m=9 is above ArcFace's maximum 1.57 rad; using 1.57."
+
+Keys are the controls' names (`margin`, `scale`, `embedding_dim`, ...) or their aliases from older links
+(`m`, `s`, `dim`, ...); a sentence quotes the key as the user wrote it. `to_query` writes names only.
 """
 
 from __future__ import annotations
@@ -17,17 +20,23 @@ from typing import Any, NamedTuple
 
 from app.state.schema import (
     MAX_TEXT,
+    SHARED_NAMES,
     Param,
     _loss_param,
     _num,
     _unit,
     all_url_keys,
+    control_name,
     format_value,
     is_active,
     loss_label,
     params_for,
+    shared_url_keys,
     snap,
 )
+
+MARGIN_PART_NAMES = ("m1", "m2", "m3")
+SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
 
 
 def _quote(text: str) -> str:
@@ -111,7 +120,7 @@ def _clean(param: Param, text: str, loss: str) -> tuple[Any, str | None]:
     value = _parse_number(text)
     if param.kind == "int" and not value.is_integer():
         raise _Bad("is not a whole number")
-    whose = f"{loss_label(loss)}'s " if param.name in ("margin", "m1", "m2", "m3") else "the "
+    whose = f"{loss_label(loss)}'s " if param.name in ("margin", *MARGIN_PART_NAMES) else "the "
     unit = _unit(param.unit)
     if param.minimum is not None and value < param.minimum:
         used = int(param.minimum) if param.kind == "int" else param.minimum
@@ -169,13 +178,14 @@ def validate(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
                     f"{source} value loss={_quote(text)} {bad}; using {loss_label(loss)}."
                 )
 
-    # Each URL key names a control, or one part of the combined margin (m1, m2, m3 -> "margin").
+    # Each key names a control (by its name or an alias), or one part of the combined margin (m1, m2, m3).
     active: dict[str, tuple[Param, Param, int | None]] = {}
     for p in params_for(loss):
         for index, part in enumerate(p.parts):
-            active[part.key] = (p, part, index)
-        if not p.parts:
-            active[p.key] = (p, p, None)
+            for key in (part.name, *part.aliases):
+                active[key] = (p, part, index)
+        for key in (p.name, *p.aliases):
+            active[key] = (p, p, None)
     values: dict[str, Any] = {p.name: p.default for p in params_for(loss)}
     values["loss"] = loss
     unknown: list[str] = []
@@ -197,7 +207,7 @@ def validate(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
         if text is None:
             continue
         try:
-            value, why = _clean(part, text, loss)
+            value, why = _clean_parts(param, text, loss) if part.parts else _clean(part, text, loss)
         except _Bad as bad:
             notices.append(
                 f"{source} value {key}={_quote(text)} {bad}; using the default {format_value(part, part.default)}."
@@ -210,7 +220,7 @@ def validate(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
             parts[index] = value
             values[param.name] = tuple(parts)
         if why:
-            notices.append(f"{source} value {key}={_quote(text)} {why}; using {_num(value)}.")
+            notices.append(f"{source} value {key}={_quote(text)} {why}; using {format_value(part, value)}.")
 
     shown = unknown[:5]
     for key in shown:
@@ -218,22 +228,37 @@ def validate(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
     if len(unknown) > len(shown):
         notices.append(f"{len(unknown) - len(shown)} more unknown {source} keys ignored.")
     return Validated(values, notices)
-_KEY_MEANING = {
-    "m": "margin m",
-    "s": "scale s (it uses the raw logits)",
-    "m1": "m1 (only the combined margin has m1, m2, m3)",
-    "m2": "m2 (only the combined margin has m1, m2, m3)",
-    "m3": "m3 (only the combined margin has m1, m2, m3)",
-    "grad": "margin gradient (it has no margin)",
+
+
+def _clean_parts(param: Param, text: str, loss: str) -> tuple[tuple[float, ...], str | None]:
+    """The combined margin written whole ("1,0.3,0.2"): each part cleaned; the first correction says why."""
+    pieces = text.split(",")
+    if len(pieces) != len(param.parts):
+        raise _Bad(f"is not {len(param.parts)} comma-separated numbers ({', '.join(p.name for p in param.parts)})")
+    cleaned, why = [], None
+    for part, piece in zip(param.parts, pieces, strict=True):
+        value, part_why = _clean(part, piece, loss)
+        cleaned.append(value)
+        why = why or (f"has {part.name}={_quote(piece.strip())}, which {part_why}" if part_why else None)
+    return tuple(cleaned), why
+
+
+_NAME_MEANING = {
+    "margin": "margin m",
+    "scale": "scale s (it uses the raw logits)",
+    "gradient": "margin gradient (it has no margin)",
 }
 
 
 def _inactive_label(key: str, loss: str) -> str:
     """What a key means, for "ignored: NormFace has no <this>"."""
-    if key == "m" and loss == "combined":
+    if key in MARGIN_PART_NAMES:
+        return f"{key} (only the combined margin has m1, m2, m3)"
+    name = control_name(key) or key
+    if name == "margin" and loss == "combined":
         return "single margin m (it uses m1, m2, m3)"
-    if key in _KEY_MEANING:
-        return _KEY_MEANING[key]
+    if name in _NAME_MEANING:
+        return _NAME_MEANING[name]
     return f"{key} (a SphereFace setting)"
 
 
@@ -270,14 +295,28 @@ def validate_over_preset(
     base = to_query(preset)
     loss = validate({"loss": kept["loss"]}).values["loss"] if "loss" in kept else preset_loss
     if loss != preset_loss:  # the preset's margins belong to its own loss; keep what the new loss shares
-        shared = {key for p in params_for(loss) for key in p.url_keys} - {"m", "m1", "m2", "m3", *_LAMBDA_KEYS}
+        shared = {p.name for p in params_for(loss)} - {"margin", *SPHEREFACE_NAMES}
         base = {key: text for key, text in base.items() if key in shared}
     values, more = validate({**base, **kept})
     for name in fixed:
         if name in preset:
             values[name] = preset[name]
     return Validated(values, notices + more)
-_LAMBDA_KEYS = ("form", "lbase", "lgamma", "lpower", "lmin")
+
+
+def validate_shared(raw: Mapping[str, Any], *, source: str = "URL") -> Validated:
+    """Clean values of the settings every loss shares (SHARED_NAMES: learning rate, batch, backbone, seed,
+    dataset, dimension), with one sentence per correction; a key that is not a shared setting is ignored
+    with a sentence. No loss is needed to read them (a comparison's shared settings, a course's overrides)."""
+    shared, other = {}, []
+    for key, value in _lookup(raw).items():
+        if key in shared_url_keys():
+            shared[key] = value
+        else:
+            other.append(key)
+    values, notices = validate(shared, source=source)
+    notices += [f"{source} key {_quote(key)} is not a setting every loss shares; ignored." for key in other]
+    return Validated({name: values[name] for name in SHARED_NAMES}, notices)
 
 
 def to_query(values: Mapping[str, Any]) -> dict[str, str]:
@@ -288,9 +327,5 @@ def to_query(values: Mapping[str, Any]) -> dict[str, str]:
         value = values.get(p.name, p.default)
         if not is_active(p, values) and value == p.default:
             continue  # e.g. λ outside SphereFace's original form: keep the link short
-        if p.parts:
-            for part, part_value in zip(p.parts, value, strict=True):
-                query[part.key] = format_value(part, part_value)
-        else:
-            query[p.key] = format_value(p, value)
+        query[p.name] = format_value(p, value)
     return query

@@ -10,7 +10,7 @@ page with URL parameters to prove it. After the unit, its `member_runs()` go int
 
 import streamlit as st
 
-from app.compare import CompareUnit
+from app.compare.unit import CompareUnit
 
 PRESET = {
     "dim": 2,

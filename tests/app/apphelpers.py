@@ -2,7 +2,7 @@
 
 conftest.py holds the fixtures; the tests import these helpers directly.
 
-AppTest runs the real script headless. Facts these helpers lean on (research/teaching.md §6.1):
+AppTest runs the real script headless. Facts these helpers lean on (docs/architecture.md §8):
 each `at.run()` executes the `run_every` fragment once, so a test drives the training ticks;
 `st.plotly_chart` comes back as an UnknownElement whose `proto.spec` is the figure JSON;
 the live_plotly component is found and decoded with app.components.live_plotly's test hooks.
@@ -55,7 +55,7 @@ UNIT = "pg"  # the Playground's live unit: its widget, fragment and chart keys s
 
 
 def k(key: str, unit: str = UNIT) -> str:
-    """The widget or chart key of `key` in a unit ("m" -> "pg-m")."""
+    """The widget or chart key of `key` in a unit ("m" -> "pg-margin")."""
     return f"{unit}-{key}"
 
 

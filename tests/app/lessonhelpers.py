@@ -62,9 +62,9 @@ def _set_params(at: AppTest, unit: str, wanted: dict[str, Any], current: dict[st
             continue
         if p.parts:
             for part, value in zip(p.parts, wanted[p.name], strict=True):
-                set_control(at, widget_key(unit, part.key), _on_stop(part, value))
+                set_control(at, widget_key(unit, part.name), _on_stop(part, value))
         else:
-            set_control(at, widget_key(unit, p.key), _on_stop(p, wanted[p.name]))
+            set_control(at, widget_key(unit, p.name), _on_stop(p, wanted[p.name]))
 
 
 def apply_live(at: AppTest, unit: str, url_values: dict[str, Any]) -> None:
@@ -81,7 +81,7 @@ def apply_compare(at: AppTest, unit: str, url_values: dict[str, Any]) -> None:
     for name, value in preset.shared.items():
         p = state.param_by_name("arcface", name)
         if at.session_state[f"{unit}-shared"].get(name) != value:
-            set_control(at, widget_key(unit, p.key), value)
+            set_control(at, widget_key(unit, p.name), value)
     for loss, values in preset.members.items():
         member = f"{unit}-{loss}"
         current = dict(at.session_state[f"{unit}-members"][loss]) if f"{unit}-members" in at.session_state else {}

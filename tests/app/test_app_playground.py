@@ -8,6 +8,7 @@ import pytest
 import torch
 from apphelpers import ROOT, decode, epoch, figure, k, margin_widget, metric, run_state, start, texts
 
+from app import state
 from app.components.live_plotly import decode_array
 from toy_models.heads import LOSSES
 
@@ -30,7 +31,7 @@ def test_every_loss_renders_in_both_dims(loss, dim):
     at = start({"loss": loss, "dim": dim})
     _no_exception(at)
     assert at.selectbox(key=k("loss")).value == loss
-    assert at.radio(key=k("dim")).value == int(dim)
+    assert at.radio(key=k("embedding_dim")).value == int(dim)
     assert epoch(at) == 0
     # Every chart is a live chart (updated in place, so nothing blanks between ticks).
     for key in ("sphere", "angle-hist", "curves", "target-logit", "decision"):
@@ -42,20 +43,22 @@ def test_every_loss_renders_in_both_dims(loss, dim):
 
 def test_default_page_is_arcface_3d_digits_with_labelled_sliders(app):
     assert at_values(app) == ("arcface", 3, "digits")
-    margin = app.select_slider(key=k("m"))
+    margin = app.select_slider(key=k("margin"))
     assert margin.label == "Margin m (rad)"
     assert margin.format_func(margin.value) == "0.50 rad · 28.6°"  # degrees on the thumb itself
-    assert app.slider(key=k("s")).label == "Scale s"
+    assert app.slider(key=k("scale")).label == "Scale s"
     assert metric(app, "Tammes bound") == "66.1°"
     # The URL always holds the whole setup, seed included.
-    assert dict(app.query_params) == {"loss": "arcface", "m": "0.5", "s": "16", "grad": "detached", "lr": "0.01",
-                                      "dim": "3", "dataset": "digits", "backbone": "mlp", "batch": "64", "seed": "0"}
+    assert dict(app.query_params) == {"loss": "arcface", "margin": "0.5", "scale": "16", "gradient": "detached",
+                                      "lr": "0.01", "embedding_dim": "3", "dataset": "digits", "backbone": "mlp",
+                                      "batch_size": "64", "seed": "0"}
     link = app.code[0].value
     assert "seed=0" in link and "loss=arcface" in link and link.startswith("http")
 
 
 def at_values(at):
-    return at.selectbox(key=k("loss")).value, at.radio(key=k("dim")).value, at.selectbox(key=k("dataset")).value
+    return (at.selectbox(key=k("loss")).value, at.radio(key=k("embedding_dim")).value,
+            at.selectbox(key=k("dataset")).value)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -67,13 +70,13 @@ def test_url_seeds_the_widgets():
                 "backbone": "cnn"})
     _no_exception(at)
     assert at.selectbox(key=k("loss")).value == "cosface"
-    assert at.slider(key=k("m")).value == pytest.approx(0.15)
-    assert at.slider(key=k("m")).label == "Margin m (cosine)"
-    assert at.slider(key=k("s")).value == 20
+    assert at.slider(key=k("margin")).value == pytest.approx(0.15)
+    assert at.slider(key=k("margin")).label == "Margin m (cosine)"
+    assert at.slider(key=k("scale")).value == 20
     assert at.select_slider(key=k("lr")).value == 0.001
-    assert at.radio(key=k("dim")).value == 2
+    assert at.radio(key=k("embedding_dim")).value == 2
     assert at.number_input(key=k("seed")).value == 7
-    assert at.select_slider(key=k("batch")).value == 32
+    assert at.select_slider(key=k("batch_size")).value == 32
     assert at.radio(key=k("backbone")).value == "cnn"
     assert not [w for w in texts(at.warning) if w.startswith("URL")]  # nothing to correct
     trainer = run_state(at).trainer
@@ -95,9 +98,10 @@ MALFORMED = [
 
 
 def _widget_value(at, key):
+    name = state.control_name(key) or key  # the link's key may be an alias ("m" for margin)
     for finder in (at.slider, at.selectbox, at.radio, at.number_input, at.select_slider):
         try:
-            return finder(key=k(key)).value
+            return finder(key=k(name)).value
         except KeyError:
             continue
     raise KeyError(key)
@@ -127,7 +131,7 @@ def test_all_bad_values_at_once_give_one_line_each():
     assert len(notices) == len(query)
     assert all("\n" not in n for n in notices)
     # Any change by the user retires the notices: they describe the link, not the page.
-    at.slider(key=k("s")).set_value(20.0).run()
+    at.slider(key=k("scale")).set_value(20.0).run()
     assert not [n for n in texts(at.warning) if n.startswith("URL")]
 
 
@@ -156,16 +160,16 @@ def test_hot_change_keeps_the_model():
     at.button(key=k("step")).click().run()
     trainer, before = run_state(at).trainer, _weights(run_state(at).trainer)
     assert epoch(at) == 2
-    at.select_slider(key=k("m")).set_value(0.3).run()
+    at.select_slider(key=k("margin")).set_value(0.3).run()
     _no_exception(at)
     assert run_state(at).trainer is trainer
     assert epoch(at) == 2
     assert all(torch.equal(a, b) for a, b in zip(before, _weights(trainer), strict=True))
     assert trainer.config.margin == pytest.approx(0.3) and trainer.head.margin == pytest.approx(0.3)
-    assert at.query_params["m"] == "0.3"
+    assert at.query_params["margin"] == "0.3"
     assert any("no reset" in c and "margin" in c for c in texts(at.caption))
     # The same for the scale and the learning rate.
-    at.slider(key=k("s")).set_value(24.0).run()
+    at.slider(key=k("scale")).set_value(24.0).run()
     at.select_slider(key=k("lr")).set_value(0.002).run()
     assert run_state(at).trainer is trainer and epoch(at) == 2
     assert (trainer.config.scale, trainer.config.lr) == (24.0, 0.002)
@@ -177,7 +181,7 @@ def test_cold_change_rebuilds_visibly():
     at.button(key=k("step")).click().run()
     trainer = run_state(at).trainer
     assert epoch(at) == 1
-    at.radio(key=k("dim")).set_value(2).run()
+    at.radio(key=k("embedding_dim")).set_value(2).run()
     _no_exception(at)
     assert run_state(at).trainer is not trainer
     assert epoch(at) == 0
@@ -194,18 +198,18 @@ def test_switching_loss_starts_from_that_losses_margin():
     at = start({"m": "0.6"})
     at.selectbox(key=k("loss")).select("cosface").run()
     _no_exception(at)
-    assert at.slider(key=k("m")).value == pytest.approx(0.35)
-    assert at.slider(key=k("m")).label == "Margin m (cosine)"
+    assert at.slider(key=k("margin")).value == pytest.approx(0.35)
+    assert at.slider(key=k("margin")).label == "Margin m (cosine)"
     assert run_state(at).trainer.config.loss == "cosface"
     at.selectbox(key=k("loss")).select("combined").run()
     assert [margin_widget(at, key).value for key in ("m1", "m2", "m3")] == pytest.approx([1.0, 0.3, 0.2])
     assert run_state(at).trainer.config.margin == pytest.approx((1.0, 0.3, 0.2))  # one value, slider to head
-    assert "m" not in at.query_params and at.query_params["m3"] == "0.2"
+    assert at.query_params["margin"] == "1,0.3,0.2"
     at.select_slider(key=k("m2")).set_value(0.4).run()
     assert run_state(at).trainer.config.margin == pytest.approx((1.0, 0.4, 0.2))
     at.selectbox(key=k("loss")).select("softmax").run()
     _no_exception(at)
-    assert "s" not in at.query_params and "m" not in at.query_params
+    assert "scale" not in at.query_params and "margin" not in at.query_params
 
 
 # ------------------------------------------------------------------------------------------------
@@ -303,11 +307,11 @@ def test_sphere_view_gets_the_snapshot_points():
 def test_instant_views_follow_the_margin_without_training():
     at = start({"dim": "2"})
     before = figure(at, "target-logit")
-    at.select_slider(key=k("m")).set_value(0.6).run()
+    at.select_slider(key=k("margin")).set_value(0.6).run()
     after = figure(at, "target-logit")
     assert epoch(at) == 0
     assert before["data"] != after["data"]
-    at.slider(key=k("s")).set_value(32.0).run()
+    at.slider(key=k("scale")).set_value(32.0).run()
     assert figure(at, "target-logit")["data"] != after["data"]  # the scale too
     assert figure(at, "decision")["data"] and epoch(at) == 0
 
@@ -353,7 +357,7 @@ def test_mnist_without_a_folder_falls_back_to_digits(monkeypatch):
 
 
 def test_config_keeps_torch_and_the_watcher_quiet(app):
-    import tomllib
+    from app.compat import tomllib
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
@@ -393,7 +397,7 @@ def test_fashion_mnist_from_the_data_folder(monkeypatch):
 
 def test_gradient_mode_is_a_visible_control_and_the_page_says_which_runs():
     at = start()
-    control = at.radio(key=k("grad"))
+    control = at.radio(key=k("gradient"))
     assert control.value == "detached" and control.label == "Margin gradient"
     assert "insightface" in control.help and "pytorch-metric-learning" in control.help and "lesson 9" in control.help
     assert any("straight-through margin gradient" in c for c in texts(at.caption))
@@ -402,7 +406,7 @@ def test_gradient_mode_is_a_visible_control_and_the_page_says_which_runs():
     _no_exception(at)
     assert run_state(at).trainer is trainer and trainer.config.gradient == "true"  # hot: no rebuild
     assert any("true margin gradient" in c for c in texts(at.caption))
-    assert at.query_params["grad"] == "true"
+    assert at.query_params["gradient"] == "true"
     # The preset that reproduces the trap: seed 0, true gradient, ArcFace on 3-D digits.
     assert start({"grad": "true", "seed": "0"}).session_state[k("run")].trainer.config.gradient == "true"
 
@@ -422,7 +426,7 @@ def test_sphereface_original_form_has_no_scale_and_shows_lambda_live():
     at = start({"loss": "sphereface", "form": "original", "m": "4"})
     _no_exception(at)
     with pytest.raises(KeyError):
-        at.slider(key=k("s"))
+        at.slider(key=k("scale"))
     assert any("‖x‖" in c for c in texts(at.caption))
     assert not any("caps the probability" in w for w in texts(at.warning))
     curve = figure(at, "target-logit")

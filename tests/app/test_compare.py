@@ -55,7 +55,7 @@ def test_every_loss_combination_renders(dim):
     """All 63 non-empty sets of the six losses, in 2-D and 3-D: no exception, one view and one table row per
     loss, in the library's order, and the 3-D views (only they) share a camera group."""
     at = open_compare()
-    at.radio(key="cmp-dim").set_value(dim).run()
+    at.radio(key="cmp-embedding_dim").set_value(dim).run()
     for size in range(1, len(LOSSES) + 1):
         for combo in itertools.combinations(LOSSES, size):
             at.multiselect(key="cmp-losses").set_value(list(combo)).run()
@@ -94,7 +94,7 @@ def test_a_hot_change_reaches_its_member_only_and_keeps_the_weights():
     run = compare_run(at)
     multi, step = run.multi, run.multi.step
     before = [m.hyper()["margin"] for m in multi.members]
-    at.select_slider(key="cmp-arcface-m").set_value(0.3).run()
+    at.select_slider(key="cmp-arcface-margin").set_value(0.3).run()
     assert compare_run(at).multi is multi and multi.step == step, "a margin change must not rebuild"
     after = [m.snapshot().hyper["margin"] for m in multi.members]
     assert after[3] == pytest.approx(0.3)
@@ -129,7 +129,7 @@ def test_reset_rebuilds_from_the_seed_pauses_and_says_so():
 
 def test_nothing_selected_gets_one_sentence_and_keeps_the_settings():
     at = open_compare()
-    at.select_slider(key="cmp-arcface-m").set_value(0.3).run()
+    at.select_slider(key="cmp-arcface-margin").set_value(0.3).run()
     at.multiselect(key="cmp-losses").set_value([]).run()
     assert not at.exception
     assert [unescape(w.value) for w in at.warning] == [

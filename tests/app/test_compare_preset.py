@@ -12,7 +12,8 @@ from apphelpers import ENTRY, ROOT, texts
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
 
-from app.compare import CompareUnit, member_defaults, parse_preset
+from app.compare import member_defaults, parse_preset
+from app.compare.unit import CompareUnit
 from app.compare.values import merged
 
 HARNESS = str(ROOT / "tests" / "app" / "_compare_preset_app.py")
@@ -64,19 +65,19 @@ def test_the_preset_is_applied():
     at = open_harness()
     assert_preset_in_force(at)
     assert at.multiselect(key="les-losses").value == ["cosface", "arcface"]
-    assert at.select_slider(key="les-arcface-m").value == pytest.approx(0.2)
-    assert at.slider(key="les-cosface-m").value == pytest.approx(0.1)
-    assert at.radio(key="les-dim").value == 2
+    assert at.select_slider(key="les-arcface-margin").value == pytest.approx(0.2)
+    assert at.slider(key="les-cosface-margin").value == pytest.approx(0.1)
+    assert at.radio(key="les-embedding_dim").value == 2
     assert at.number_input(key="les-seed").value == 3
 
 
 def test_locked_controls_are_disabled_with_a_note_and_free_ones_are_not():
     at = open_harness()
-    for widget in (at.multiselect(key="les-losses"), at.select_slider(key="les-arcface-m"),
-                   at.slider(key="les-cosface-m"), at.radio(key="les-dim")):  # fmt: skip
+    for widget in (at.multiselect(key="les-losses"), at.select_slider(key="les-arcface-margin"),
+                   at.slider(key="les-cosface-margin"), at.radio(key="les-embedding_dim")):  # fmt: skip
         assert widget.disabled, widget.key
     for widget in (at.select_slider(key="les-lr"), at.number_input(key="les-seed"),
-                   at.select_slider(key="les-batch"), at.radio(key="les-arcface-grad")):  # fmt: skip
+                   at.select_slider(key="les-batch_size"), at.radio(key="les-arcface-gradient")):  # fmt: skip
         assert not widget.disabled, widget.key
     # The selection, each member's margin and the dimension: one note each.
     assert texts(at.caption).count(NOTE.replace("\\", "")) == 4, texts(at.caption)
@@ -84,9 +85,9 @@ def test_locked_controls_are_disabled_with_a_note_and_free_ones_are_not():
 
 def test_hidden_controls_are_absent_and_their_preset_values_stay():
     at = open_harness()
-    for key in ("les-dataset", "les-backbone", "les-arcface-s", "les-cosface-s", "les-data"):
+    for key in ("les-dataset", "les-backbone", "les-arcface-scale", "les-cosface-scale", "les-data"):
         assert not has_widget(at, key), key
-    assert has_widget(at, "les-seed") and has_widget(at, "les-arcface-grad")
+    assert has_widget(at, "les-seed") and has_widget(at, "les-arcface-gradient")
     assert lesson_run(at).multi.configs[0].dataset == "toy"
 
 
@@ -94,16 +95,16 @@ def test_a_locked_value_cannot_be_moved_and_a_free_change_keeps_the_preset():
     at = open_harness()
     # A disabled widget cannot move in a browser (nor in AppTest); its state changed behind its back is put back.
     with pytest.raises(AppTestError, match="disabled"):
-        at.select_slider(key="les-arcface-m").set_value(0.3)
+        at.select_slider(key="les-arcface-margin").set_value(0.3)
     at.session_state["les-losses"] = ["softmax"]
-    at.session_state["les-arcface-m"] = 0.3
-    at.session_state["les-dim"] = 3
+    at.session_state["les-arcface-margin"] = 0.3
+    at.session_state["les-embedding_dim"] = 3
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert_preset_in_force(at)
-    assert at.select_slider(key="les-arcface-m").value == pytest.approx(0.2)
+    assert at.select_slider(key="les-arcface-margin").value == pytest.approx(0.2)
     assert at.multiselect(key="les-losses").value == ["cosface", "arcface"]
-    assert at.radio(key="les-dim").value == 2
+    assert at.radio(key="les-embedding_dim").value == 2
     # A free cold change rebuilds every member from the new seed, the preset's margins kept.
     at.number_input(key="les-seed").set_value(4).run()
     run = lesson_run(at)
@@ -111,7 +112,7 @@ def test_a_locked_value_cannot_be_moved_and_a_free_change_keeps_the_preset():
     assert margins(at) == pytest.approx({"cosface": 0.1, "arcface": 0.2})
     assert "Seed changed: every member rebuilt from seed 4." in texts(at.caption)
     # A free hot change reaches its member.
-    at.radio(key="les-arcface-grad").set_value("true").run()
+    at.radio(key="les-arcface-gradient").set_value("true").run()
     assert {c.loss: c.gradient for c in lesson_run(at).multi.configs}["arcface"] == "true"
 
 
@@ -119,7 +120,7 @@ def test_a_hidden_member_selection_is_not_drawn_and_the_presets_trains():
     at = open_harness({"case": "hidden-losses"})
     assert not has_widget(at, "les-losses")
     assert lesson_run(at).losses == ("cosface", "arcface")
-    assert not at.select_slider(key="les-arcface-m").disabled and has_widget(at, "les-dataset")
+    assert not at.select_slider(key="les-arcface-margin").disabled and has_widget(at, "les-dataset")
     assert not any("fixed this" in t for t in texts(at.caption))
 
 
@@ -137,7 +138,7 @@ def test_member_runs_give_each_members_values_and_trainer():
     assert list(members) == ["cosface", "arcface"]
     arc = members["arcface"]
     assert arc.loss == "arcface" and arc.values["loss"] == "arcface"
-    assert arc.values["margin"] == pytest.approx(0.2) and arc.values["dim"] == 2 and arc.values["seed"] == 3
+    assert arc.values["margin"] == pytest.approx(0.2) and arc.values["embedding_dim"] == 2 and arc.values["seed"] == 3
     assert members["cosface"].values["scale"] == 20.0
     with arc.lock:
         snap = arc.trainer.snapshot()
@@ -221,7 +222,7 @@ def test_the_compare_page_fixes_nothing():
     run = at.session_state["cmp-run"]
     assert run.losses == ("softmax", "sphereface", "cosface", "arcface")
     assert not at.multiselect(key="cmp-losses").disabled
-    for key in ("cmp-dataset", "cmp-backbone", "cmp-arcface-s", "cmp-cosface-s", "cmp-arcface-grad"):
+    for key in ("cmp-dataset", "cmp-backbone", "cmp-arcface-scale", "cmp-cosface-scale", "cmp-arcface-gradient"):
         assert has_widget(at, key), key
     assert not any("fixed this" in t for t in texts(at.caption))
     arc = {c.loss: c for c in run.multi.configs}["arcface"]

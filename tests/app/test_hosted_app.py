@@ -7,7 +7,6 @@ import pytest
 from apphelpers import k, run_state, start, texts
 
 from app import hosted
-from app.courseapp import STUDENT_KEY
 
 
 @pytest.fixture
@@ -39,9 +38,7 @@ def test_hosted_has_no_data_folder_box_and_refuses_a_folder_link(hosted_mode):
 @pytest.mark.slow
 def test_the_player_past_the_cap_queues_and_is_admitted_when_a_slot_frees(hosted_mode):
     first, second = start(), start()
-    # AppTest gives every session the same id and no cookies: two students who said who they are are two identities
-    first.session_state[STUDENT_KEY] = {"id": "ada", "name": "ada", "identity": "typed"}
-    second.session_state[STUDENT_KEY] = {"id": "bob", "name": "bob", "identity": "typed"}
+    # AppTest sends no cookies: each session is its own identity (app.live.slots.session_id)
     first.button(key=k("play")).click().run()
     assert run_state(first).playing
     second.button(key=k("play")).click().run()
@@ -75,13 +72,12 @@ def test_compare_queues_too(hosted_mode):
     from apphelpers import ENTRY
     from streamlit.testing.v1 import AppTest
 
-    def compare(student: str) -> AppTest:
+    def compare() -> AppTest:
         at = AppTest.from_file(ENTRY, default_timeout=60)
         at.switch_page("app/pages/compare.py")
-        at.session_state[STUDENT_KEY] = {"id": student, "name": student, "identity": "typed"}
         return at.run()
 
-    first, second = compare("ada"), compare("bob")
+    first, second = compare(), compare()
     first.button(key="cmp-play").click().run()
     second.button(key="cmp-play").click().run()
     assert first.session_state["cmp-run"].playing and not second.session_state["cmp-run"].playing
@@ -99,3 +95,17 @@ def test_a_page_moved_from_a_dead_server_process_says_so_once(hosted_mode):
     assert hosted.MOVED_SENTENCE not in texts(at.warning)  # said once
     same = start({hosted.SERVER_PARAM: hosted.server_id()})  # a reload on the same process: nothing to say
     assert hosted.MOVED_SENTENCE not in texts(same.warning)
+
+
+def test_typing_a_classmates_id_does_not_take_their_training_slot(hosted_mode):
+    from app.course.serving import STUDENT_KEY
+
+    ada, impostor = start(), start()
+    for at in (ada, impostor):  # both sessions claim to be "ada": the slot is keyed by the session, not the claim
+        at.session_state[STUDENT_KEY] = {"id": "ada", "name": "ada", "identity": "typed"}
+    ada.button(key=k("play")).click().run()
+    impostor.button(key=k("play")).click().run()
+    assert not run_state(impostor).playing
+    assert any("you are number 1 in the queue" in i for i in texts(impostor.info))
+    ada.run()
+    assert run_state(ada).playing  # still training: nobody took the slot over

@@ -187,10 +187,10 @@ def test_lesson_links_carry_the_chosen_controls(tmp_path):
     at, _ = open_page(tmp_path)
     at.selectbox(key="instructor-link-lesson").set_value("arcface").run()
     at.multiselect(key="instructor-link-lock").set_value(["lr", "seed"]).run()
-    at.multiselect(key="instructor-link-hide").set_value(["dim"]).run()
+    at.multiselect(key="instructor-link-hide").set_value(["embedding_dim"]).run()
     at.selectbox(key="instructor-link-course").set_value("margin-lab").run()
     links = [code.value for code in at.code if "lesson=" in code.value]
-    assert links and links[0].endswith("/lessons?lesson=arcface&course=margin-lab&lock=lr,seed&hide=dim")
+    assert links and links[0].endswith("/lessons?lesson=arcface&course=margin-lab&lock=lr,seed&hide=embedding_dim")
 
 
 def test_the_gradebook_shows_a_stored_submission_as_text(tmp_path):

@@ -57,7 +57,7 @@ def test_a_student_submits_twice_and_both_attempts_are_kept(tmp_path):
     record = stored[-1].record
     assert {c: v["status"] for c, v in record["checks"].items()} == {c.id: "passed" for c in LESSON.checks}
     run = record["checks"][LESSON.checks[0].id]["run"]
-    assert run["initial"]["dim"] == "2" and run["epoch"] <= LESSON.checks[0].within_epochs
+    assert run["initial"]["embedding_dim"] == "2" and run["epoch"] <= LESSON.checks[0].within_epochs
     assert record["course"] is None and record["lesson"] == {"id": LESSON.id, "version": LESSON.version}
 
 

@@ -23,7 +23,7 @@ from app import state
 from app.compare.values import parse_preset
 from app.lessons import load_lessons, numbers, presets
 from app.lessons.checks import COSTLY_METRICS, check_metric_names
-from app.lessons.page import load_all
+from app.lessons.format import load_all
 from app.live.controls import widget_key
 from toy_models.data import load_dataset
 from toy_models.train import TrainConfig
@@ -44,13 +44,13 @@ def control_keys(lesson, name: str) -> list[str]:
         losses = presets.compare_losses(lesson.preset)
         p = state.param_by_name("arcface", name)
         if p is not None and name not in ("margin", "scale", "gradient"):
-            return [widget_key(unit, p.key)]
+            return [widget_key(unit, p.name)]
         params = [(loss, state.param_by_name(loss, name)) for loss in losses]
-        return [widget_key(f"{unit}-{loss}", p.key) for loss, p in params if p is not None and not p.parts]
+        return [widget_key(f"{unit}-{loss}", p.name) for loss, p in params if p is not None and not p.parts]
     p = state.param_by_name(lesson.preset.get("loss", "arcface"), name)
     if p is None:
         return []
-    return [widget_key(unit, part.key) for part in p.parts] if p.parts else [widget_key(unit, p.key)]
+    return [widget_key(unit, part.name) for part in p.parts] if p.parts else [widget_key(unit, p.name)]
 
 
 def answer(at, lesson, question) -> None:
@@ -226,6 +226,6 @@ def test_an_instructor_link_locks_and_hides_more_and_names_a_bad_control():
     assert not at.exception, [e.value for e in at.exception]
     assert at.select_slider(key="lesson-arcface-lr").disabled
     with pytest.raises(KeyError):
-        widget(at, "lesson-arcface-dim")
+        widget(at, "lesson-arcface-embedding_dim")
     [warning] = texts(at.warning)
     assert "sed" in warning

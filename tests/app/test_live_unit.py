@@ -30,17 +30,17 @@ def test_the_preset_is_applied():
     config = run_state(at, "a").trainer.config
     assert (config.loss, config.margin, config.embedding_dim, config.dataset) == ("cosface", 0.2, 2, "toy")
     assert at.selectbox(key="a-loss").value == "cosface"
-    assert at.slider(key="a-m").value == pytest.approx(0.2)
-    assert at.radio(key="a-dim").value == 2
+    assert at.slider(key="a-margin").value == pytest.approx(0.2)
+    assert at.radio(key="a-embedding_dim").value == 2
 
 
 def test_a_locked_control_is_disabled_and_the_url_cannot_change_it():
     at = two_units()
-    margin = at.slider(key="a-m")
+    margin = at.slider(key="a-margin")
     assert margin.disabled
     assert "This lesson fixed this." in [c.replace(":material/lock: ", "") for c in texts(at.caption)]
     assert at.selectbox(key="a-loss").disabled  # a margin means something only for its own loss
-    assert not at.slider(key="a-s").disabled  # the rest stays free
+    assert not at.slider(key="a-scale").disabled  # the rest stays free
 
     at = two_units({"m": "0.3", "loss": "arcface", "s": "20"})
     notices = [w for w in texts(at.warning) if w.startswith("URL")]
@@ -68,12 +68,12 @@ def test_two_units_on_one_page_are_independent():
     at.button(key="a-step").click().run()
     assert epochs(at) == [1, 0]
     b_weights = [p.detach().clone() for p in b.trainer.backbone.parameters()]
-    at.select_slider(key="b-m").set_value(0.3).run()
+    at.select_slider(key="b-margin").set_value(0.3).run()
     assert b.trainer.config.margin == pytest.approx(0.3) and a.trainer.config.margin == pytest.approx(0.2)
     assert epochs(at) == [1, 0]
     assert all(torch.equal(x, y) for x, y in zip(b_weights, b.trainer.backbone.parameters(), strict=True))
     # Only unit "a" is bound to the address bar: b's margin is not in it.
-    assert at.query_params["m"] == "0.2" and at.query_params["loss"] == "cosface"
+    assert at.query_params["margin"] == "0.2" and at.query_params["loss"] == "cosface"
     at.button(key="b-play").click().run()
     assert b.playing and not a.playing
     at.run()

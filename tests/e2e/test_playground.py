@@ -4,7 +4,7 @@ Journeys on one `streamlit run streamlit_app.py` server:
 
 1. The default page (ArcFace, 3-D, digits). Play: the Epoch metric rises. A real mouse drag turns
    the live 3-D sphere while it trains; after several training ticks (new point coordinates) the
-   camera is still the turned one. ArrowRight on the margin slider: the URL says m=0.53, the model
+   camera is still the turned one. ArrowRight on the margin slider: the URL says margin=0.53, the model
    keeps training from where it was (hot setting: no reset), and the camera survives that full
    rerun too. Pause:
    the counter stops. Embedding dim -> 2-D: the model is rebuilt (epoch 0, a sentence says why)
@@ -216,7 +216,7 @@ def shown_margin(page, selector: str) -> float | None:
     return page.evaluate(
         """(selector) => { const el = document.querySelector(selector);
              const shown = el && el.dataset.shown ? JSON.parse(el.dataset.shown) : {};
-             return shown['pg-m'] === undefined ? null : shown['pg-m']; }""",
+             return shown['pg-margin'] === undefined ? null : shown['pg-margin']; }""",
         selector,
     )
 
@@ -309,7 +309,7 @@ def test_play_hot_margin_camera_and_cold_rebuild(streamlit_server, page, screens
     slider.focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
-    page.wait_for_url(re.compile(r"[?&]m=0\.53(&|$)"), timeout=TICK_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"[?&]margin=0\.53(&|$)"), timeout=TICK_TIMEOUT_MS)
     wait_caption(page, r"Applied to the running model, no reset: .*margin 0\.5\d* → 0\.53")
     assert margin_slider(page).get_attribute("aria-valuetext") == "0.53 rad · 30.4°"  # degrees on the thumb
     continued = wait_epoch(page, before_move + 8)
@@ -337,14 +337,14 @@ def test_play_hot_margin_camera_and_cold_rebuild(streamlit_server, page, screens
 
     # 6. Cold setting: Embedding dim -> 2-D rebuilds the model from the seed and draws the circle.
     page.locator('[data-testid="stRadio"]').filter(has_text="Embedding dim").get_by_text("2-D circle").click(force=True)
-    page.wait_for_url(re.compile(r"[?&]dim=2(&|$)"), timeout=TICK_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"[?&]embedding_dim=2(&|$)"), timeout=TICK_TIMEOUT_MS)
     page.get_by_text("Embedding dim changed: model rebuilt from seed 0.").first.wait_for(timeout=TICK_TIMEOUT_MS)
     page.wait_for_function(
         f"() => {{ const g = document.querySelector({CIRCLE!r}); return g && g._fullLayout && !g._fullLayout.scene; }}",
         timeout=LOAD_TIMEOUT_MS,
     )
     page.wait_for_function(f"() => ({EPOCH})() === 0", timeout=TICK_TIMEOUT_MS)
-    assert re.search(r"[?&]m=0\.53(&|$)", page.url), f"the hot margin was lost by the rebuild: {page.url}"
+    assert re.search(r"[?&]margin=0\.53(&|$)", page.url), f"the hot margin was lost by the rebuild: {page.url}"
     shot(page, screenshot_path, "5_dim2_rebuilt")
 
     assert not real_console_errors(console), real_console_errors(console)
@@ -370,8 +370,8 @@ def test_bad_url_gives_one_line_notices(streamlit_server, page, screenshot_path)
         assert len(matching) == 1, f"expected one notice matching {pattern!r}, got {texts}"
     assert all("\n" not in text for text in texts), f"a notice spans several lines: {texts}"
     # The app writes the clean values back: the link now reproduces what is shown.
-    page.wait_for_url(re.compile(r"[?&]m=0\.5(&|$)"), timeout=TICK_TIMEOUT_MS)
-    assert re.search(r"[?&]dim=3(&|$)", page.url), page.url
+    page.wait_for_url(re.compile(r"[?&]margin=0\.5(&|$)"), timeout=TICK_TIMEOUT_MS)
+    assert re.search(r"[?&]embedding_dim=3(&|$)", page.url), page.url
     assert epoch(page) == 0
     shot(page, screenshot_path, "6_bad_url_notices")
     assert not real_console_errors(console), real_console_errors(console)
@@ -443,19 +443,19 @@ def test_laptop_screen_playing_margin_reaches_every_view(streamlit_server, page,
         page.keyboard.press("ArrowRight")
         page.wait_for_function(
             """([want, views]) => {
-                 const input = document.querySelector('.st-key-pg-m input[type="range"]');
+                 const input = document.querySelector('.st-key-pg-margin input[type="range"]');
                  if (!input || !(input.getAttribute('aria-valuetext') || '').startsWith(want.toFixed(2))) return false;
                  return Object.values(views).every((s) => {
                    const el = document.querySelector(s);
                    const shown = el && el.dataset.shown ? JSON.parse(el.dataset.shown) : {};
-                   return shown['pg-m'] !== undefined && Math.abs(shown['pg-m'] - want) < 1e-6;
+                   return shown['pg-margin'] !== undefined && Math.abs(shown['pg-margin'] - want) < 1e-6;
                  });
                }""",
             arg=[want, MARGIN_VIEWS], timeout=TICK_TIMEOUT_MS,
         )  # fmt: skip
         wait_epoch(page, before + 1)  # and the training goes on
     # The server's figures follow the previews: the sphere's subtitle and the URL come to say 0.53 too.
-    page.wait_for_url(re.compile(r"[?&]m=0\.53(&|$)"), timeout=TICK_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"[?&]margin=0\.53(&|$)"), timeout=TICK_TIMEOUT_MS)
     page.wait_for_function(
         f"() => {{ const g = ({READ_SPHERE})({SPHERE!r}); return g !== null && g.subtitle.includes('m = 0.53'); }}",
         timeout=TICK_TIMEOUT_MS,

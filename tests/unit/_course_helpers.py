@@ -9,9 +9,9 @@ from pathlib import Path
 from app import state
 from app.course import record as record_module
 from app.course.course import load_course
-from app.course.runs import run_record
 from app.lessons.checks import check_metric_names, evaluate, run_metrics
 from app.lessons.format import load_lessons
+from app.lessons.run_record import run_record
 from toy_models.train import TrainConfig, Trainer
 
 FIXTURES = Path(__file__).parent / "course_fixtures"

@@ -36,7 +36,7 @@ def test_a_built_course_file_loads_with_the_chosen_order_points_due_and_controls
     # a task left unticked is written with 0 points (an absent table would mean "every task, 1 point")
     assert all(points == 0 for qid, points in arcface.questions.items() if qid != first_q)
     assert arcface.points_possible == 5.5
-    assert arcface.locked == {"lr"} and arcface.hidden == {"dim"}
+    assert arcface.locked == {"lr"} and arcface.hidden == {"embedding_dim"}  # "dim" is an alias
     assert loaded.lessons[1].points_possible == 0 and loaded.lessons[1].due is None
 
 
@@ -63,7 +63,7 @@ def test_link_controls_add_to_the_lessons_own_and_never_remove():
     got = link_controls({"lesson": "arcface", "lock": "lr,seed", "hide": "dim"},
                         locked=ARCFACE.locked, hidden=ARCFACE.hidden)
     assert got.locked == ARCFACE.locked | {"lr", "seed"}
-    assert got.hidden == ARCFACE.hidden | {"dim"}
+    assert got.hidden == ARCFACE.hidden | {"embedding_dim"}
     assert got.notices == ()
     assert link_controls({}, locked={"loss"}).locked == {"loss"}  # no link keys: the lesson's own only
 
@@ -95,7 +95,7 @@ def test_lesson_for_link_applies_the_course_and_the_link():
     query = {"lesson": "arcface", "course": "margin-lab", "lock": "lr", "hide": "dim,nope"}
     lesson, notices = lesson_for_link(ARCFACE, query, course_lesson)
     assert lesson.locked == ARCFACE.locked | {"seed", "lr"}
-    assert lesson.hidden == ARCFACE.hidden | {"batch_size", "dim"}
+    assert lesson.hidden == ARCFACE.hidden | {"batch_size", "embedding_dim"}
     assert (lesson.id, lesson.questions) == (ARCFACE.id, ARCFACE.questions)
     assert len(notices) == 1 and "'nope'" in notices[0]
     assert lesson_for_link(ARCFACE, {})[0] == ARCFACE

@@ -13,8 +13,8 @@ from _course_helpers import copy_of, course_at, write_course
 from app import state
 from app.course.grade import Source, grade
 from app.course.record import ReportError, new_record, report_json, validate_record
-from app.course.runs import RunError, replay_run, run_record
 from app.lessons.checks import check_metric_names, evaluate, run_metrics
+from app.lessons.run_record import RunError, replay_run, run_record
 from toy_models.train import MultiTrainer, TrainConfig, replay_multi
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,7 +77,7 @@ def test_a_compare_run_records_every_member_and_replays_the_checked_one(digits):
     assert run["unit"] == "compare" and run["member"] == "arcface"
     assert list(run["members"]) == ["softmax", "arcface"]  # the MultiTrainer's order
     assert run["members"]["softmax"]["hyper_log"] == []
-    assert run["members"]["arcface"]["hyper_log"] == [[7, {"m": "0.2"}]]
+    assert run["members"]["arcface"]["hyper_log"] == [[7, {"margin": "0.2"}]]
     assert (run["step"], run["epoch"]) == (27, multi.epoch)
     json.dumps(run, allow_nan=False)
     replayed, end_values = replay_run(run)
@@ -245,9 +245,9 @@ def test_an_old_style_compare_run_is_still_left_for_the_instructor(tmp_path, dig
 
 
 def test_the_lesson_pages_call_records_a_compare_member(digits):
-    """The lesson page records a check through app.lessons.progress.run_record(MemberRun, metrics, unit=...)."""
-    from app.compare.live import MemberRun
-    from app.lessons import progress
+    """The lesson page records a check through app.lesson_page.progress.run_record(MemberRun, metrics, unit=...)."""
+    from app.compare.unit import MemberRun
+    from app.lesson_page import progress
 
     values = {"softmax": compare_values("softmax"), "arcface": compare_values("arcface", m=0.2)}
     multi = MultiTrainer([TrainConfig(**state.config_fields(v), num_threads=1) for v in values.values()],

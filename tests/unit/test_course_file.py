@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-import tomllib
 from _course_helpers import COURSE_TEXT, FIXTURES, course_at, fixture_lessons, write_course
 
+from app.compat import tomllib
 from app.course import cli
 from app.course.course import (
     DEFAULT_COURSE,
@@ -97,10 +97,10 @@ BAD = [
     ("unknown check", COURSE_TEXT.replace("learns = 3", "learn = 3"), "lessons[0].checks.learn", "no check 'learn'"),
     ("negative points", COURSE_TEXT.replace("learns = 3", "learns = -3"), "lessons[0].checks.learns", "negative"),
     ("compare preset", COURSE_TEXT.replace("preset = { seed = 4 }", "preset = { m = 0.3 }"), "lessons[2].preset.m",
-     "a compare lesson takes only lr, batch, backbone, seed, dataset, dim here"),
+     "a compare lesson takes only lr, batch_size, backbone, seed, dataset, embedding_dim here"),
     ("unknown key", COURSE_TEXT.replace("due = 2026-12-15", "deadline = 2026-12-15"), "lessons[0].deadline",
      "unknown key"),
-    ("unknown control", COURSE_TEXT.replace('locked = ["margin"]', 'locked = ["m"]'), "lessons[0].locked",
+    ("unknown control", COURSE_TEXT.replace('locked = ["margin"]', 'locked = ["margn"]'), "lessons[0].locked",
      "not a control"),
     ("bad course id", COURSE_TEXT.replace('id = "test-course"', 'id = "Test Course!"'), "course.id", "not an id"),
     ("no course table", COURSE_TEXT.replace("[course]", "[curse]"), "course", "missing"),

@@ -270,9 +270,9 @@ def test_a_shipped_lesson_run_with_a_hot_change_grades_as_passed(tmp_path, digit
     from app import state
     from app.course.course import load_course
     from app.course.record import new_record
-    from app.course.runs import run_record
     from app.lessons.checks import check_metric_names, evaluate, run_metrics
     from app.lessons.format import load_lessons
+    from app.lessons.run_record import run_record
     from toy_models.train import TrainConfig, Trainer
 
     lessons = [lesson for lesson in load_lessons() if lesson.id == "gradient"]

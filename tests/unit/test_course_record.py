@@ -18,7 +18,7 @@ from app.course.record import (
     summary_text,
     validate_record,
 )
-from app.course.runs import RunError, replay_inputs, run_record
+from app.lessons.run_record import RunError, replay_inputs, run_record
 from toy_models.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,7 +53,7 @@ def test_the_run_bridge_gives_back_the_trainers_own_config(digits):
     trainer.advance(steps=3)
     trainer.set_hyper(lr=0.005)
     run = run_record(trainer, {"epoch": 0.0})
-    assert run["hyper_log"] == [[4, {"m": "0.3", "s": "20"}], [7, {"lr": "0.005"}]]
+    assert run["hyper_log"] == [[4, {"margin": "0.3", "scale": "20"}], [7, {"lr": "0.005"}]]
     config, log, final = replay_inputs(json.loads(json.dumps(run)))
     assert config == trainer.initial_config
     assert log == trainer.hyper_log
@@ -190,8 +190,8 @@ def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
     hand_over_hot (request_hyper), then Step; the RUN of its trainer replays to identical metrics."""
     import time
 
-    from app.course.runs import replay_run
     from app.lessons.checks import run_metrics
+    from app.lessons.run_record import replay_run
     from app.live import run as live
 
     values = state.validate({"loss": "arcface", "m": "0.2", "dim": "3", "seed": "3"}).values
@@ -204,7 +204,7 @@ def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
     live.step_one_epoch(run)
     metrics = run_metrics(run.trainer)
     record = run_record(run.trainer, metrics)
-    assert [changes for _, changes in record["hyper_log"]] == [{"m": "0.35", "lr": "0.02"}]
+    assert [changes for _, changes in record["hyper_log"]] == [{"margin": "0.35", "lr": "0.02"}]
     replayed, final = replay_run(json.loads(json.dumps(record)))
     assert run_metrics(replayed) == metrics
     assert (replayed.step, replayed.epoch) == (run.trainer.step, run.trainer.epoch)

@@ -1,7 +1,7 @@
 """Closed-form geometry: target curves, decision boundaries, bounds, margin layout and Tammes.
 
 geometry computes g(θ) through heads.target_cos, so checking it against the heads would prove nothing:
-every expected value here comes from an independent numpy closed form (research/losses.md §1) or from
+every expected value here comes from an independent numpy closed form (docs/losses.md §1) or from
 the reference vectors computed with pytorch-metric-learning and insightface's formulas (tests/data).
 """
 
@@ -57,7 +57,7 @@ def test_curve_is_cosine_without_margin(loss):
 
 
 def reference_g(theta, loss, margin=None, *, easy_margin=False, sphereface_lambda=0.0) -> np.ndarray:
-    """research/losses.md §1 written out in numpy, independent of toy_models.heads."""
+    """docs/losses.md §1 written out in numpy, independent of toy_models.heads."""
     theta = np.asarray(theta, dtype=np.float64)
     c = np.cos(theta)
     if loss in ("softmax", "normface"):

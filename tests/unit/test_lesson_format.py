@@ -216,10 +216,10 @@ def test_check_unknown_metric(tmp_path):
 
 
 def test_check_unknown_setting(tmp_path):
-    message = error_of(tmp_path, bad('settings = { loss = "arcface" }', 'settings = { margin = 0.3 }'))
-    assert ": checks.spread.settings.margin: not a setting" in message
-    message = error_of(tmp_path, bad("at_least = { m = 0.3 }", "at_least = { margin = 0.3 }"))
-    assert ": checks.spread.at_least.margin: not a setting" in message
+    message = error_of(tmp_path, bad('settings = { loss = "arcface" }', 'settings = { margn = 0.3 }'))
+    assert ": checks.spread.settings.margn: not a setting" in message
+    message = error_of(tmp_path, bad("at_least = { m = 0.3 }", "at_least = { margn = 0.3 }"))
+    assert ": checks.spread.at_least.margn: not a setting" in message
 
 
 def test_solution_continue_with_a_cold_value(tmp_path):

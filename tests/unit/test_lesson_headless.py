@@ -60,7 +60,7 @@ def test_compare_solution_continues_the_same_members(one_thread, compare, monkey
     assert [c.loss for c in built[0]] == ["softmax", "arcface"] and built[0][1].margin == 0.2
     assert run.values["arcface"]["lr"] == 0.005 and run.values["softmax"]["lr"] == 0.005
     assert run.results["softmax-open-set"].reason.startswith("The verification AUC is 0.")
-    assert run.epochs == 6  # the margin check needs its member at 40 % by epoch 6: both steps run
+    assert run.epochs > 2  # the margin check passes only in the second step (epochs 3-6): both steps ran
 
 
 def test_compare_preset_fails_the_member_check_only(one_thread, compare):

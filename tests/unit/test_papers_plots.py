@@ -48,7 +48,7 @@ def test_every_figure_has_a_caption_that_names_the_paper_figure_it_mirrors():
         assert caption.title and len(caption.text) > 200, figure_id  # a paragraph, not a label
         assert "\n" not in caption.text  # the file's line breaks are joined into one paragraph
         assert any(paper in caption.mirrors for paper in ("ArcFace", "CosFace", "SphereFace")), figure_id
-    # The figures of research/losses.md §7 name their figure number.
+    # The figures of docs/losses.md §9 name their figure number.
     for figure_id in set(papers.FIGURE_IDS) - {"roc"}:
         assert "Fig" in captions[figure_id].mirrors, figure_id
     assert captions["target_angles"].mirrors == "ArcFace Fig. 4(a)"

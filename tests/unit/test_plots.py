@@ -503,7 +503,7 @@ def test_decision_boundary_cos_plane():
 
 
 def test_margin_text_units():
-    # research/losses.md §1: ArcFace's m is an angle, CosFace's a cosine offset, SphereFace's multiplies θ.
+    # docs/losses.md §2.1: ArcFace's m is an angle, CosFace's a cosine offset, SphereFace's multiplies θ.
     assert plots.margin_text("arcface", 0.5) == "m = 0.50 rad (28.6°)"
     assert plots.margin_text("cosface", 0.35) == "m = 0.35 (cosine units)"
     assert plots.margin_text("sphereface", 4) == "m = 4 (multiplies θ)"

@@ -38,7 +38,7 @@ def clean_value(values: dict, name: str):
 
 def test_app_opens_on_arcface_3d_digits():
     values = state.defaults()
-    assert (values["loss"], values["dim"], values["dataset"]) == ("arcface", 3, "digits")
+    assert (values["loss"], values["embedding_dim"], values["dataset"]) == ("arcface", 3, "digits")
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -48,7 +48,7 @@ def test_defaults_come_from_the_library(loss):
     assert by_name["lr"].default == CFG.lr
     assert by_name["batch_size"].default == CFG.batch_size
     assert by_name["seed"].default == CFG.seed
-    assert by_name["dim"].default == CFG.embedding_dim
+    assert by_name["embedding_dim"].default == CFG.embedding_dim
     assert by_name["dataset"].default == CFG.dataset
     assert by_name["backbone"].default == CFG.backbone
     assert by_name["loss"].default == CFG.loss
@@ -76,14 +76,63 @@ def test_defaults_come_from_the_library(loss):
 def test_hot_and_cold_agree_with_the_trainer(loss):
     """A setting is hot in the UI exactly when the trainer can change it without a rebuild."""
     for p in state.params_for(loss):
-        assert p.hot == (p.config in TrainConfig.hot_fields), p.name
+        assert p.hot == (p.name in TrainConfig.hot_fields), p.name
 
 
-def test_url_keys_are_unique_per_loss_and_include_the_required_ones():
+def test_a_controls_name_is_its_url_key_and_its_trainconfig_field():
+    fields = set(TrainConfig.__dataclass_fields__)
     for loss in LOSSES:
-        keys = [p.key for p in state.params_for(loss)]
-        assert len(keys) == len(set(keys))
-    assert {"loss", "m", "s", "lr", "dim", "dataset", "seed", "m1", "m2", "m3"} <= state.all_url_keys()
+        keys = [key for p in state.params_for(loss) for key in p.url_keys]
+        assert len(keys) == len(set(keys)), loss  # no key means two things under one loss
+        assert {p.name for p in state.params_for(loss)} <= fields
+    assert {"loss", "margin", "scale", "gradient", "lr", "embedding_dim", "dataset", "backbone", "batch_size", "seed",
+            "sphereface_form", "lambda_base", "m1", "m2", "m3"} <= state.all_url_keys()
+
+
+def test_old_keys_are_read_as_aliases_and_links_are_written_with_names():
+    old = {"loss": "cosface", "m": "0.2", "s": "20", "grad": "true", "dim": "2", "batch": "32"}
+    new = {"loss": "cosface", "margin": "0.2", "scale": "20", "gradient": "true", "embedding_dim": "2",
+           "batch_size": "32"}
+    assert state.validate(old) == state.validate(new)
+    assert state.validate(old).notices == []
+    query = state.to_query(state.validate(old).values)
+    assert set(query) <= {p.name for p in state.params_for("cosface")}
+    assert query["margin"] == "0.2" and query["embedding_dim"] == "2" and query["batch_size"] == "32"
+    sphere = {"loss": "sphereface", "form": "original", "lbase": "500", "lgamma": "0.1", "lpower": "2", "lmin": "4"}
+    values = state.validate(sphere).values
+    assert (values["sphereface_form"], values["lambda_base"], values["lambda_gamma"], values["lambda_power"],
+            values["lambda_min"]) == ("original", 500.0, 0.1, 2.0, 4.0)
+
+
+def test_the_combined_margin_is_one_key_or_three():
+    whole = state.validate({"loss": "combined", "margin": "1.5,0.2,0.1"})
+    parts = state.validate({"loss": "combined", "m1": "1.5", "m2": "0.2", "m3": "0.1"})
+    assert whole == parts and whole.values["margin"] == (1.5, 0.2, 0.1) and whole.notices == []
+    assert state.to_query(whole.values)["margin"] == "1.5,0.2,0.1"
+    wrong, notices = state.validate({"loss": "combined", "margin": "1.5,0.2"})
+    assert wrong["margin"] == LOSS_SPECS["combined"].default_margin
+    assert notices == ["URL value margin=1.5,0.2 is not 3 comma-separated numbers (m1, m2, m3); using the default "
+                       "1,0.3,0.2."]
+    clamped, notices = state.validate({"loss": "combined", "margin": "1,0.3,5"})
+    assert clamped["margin"] == (1.0, 0.3, 1.0)
+    assert notices == ["URL value margin=1,0.3,5 has m3=5, which is above Combined margin's maximum 1 (cosine "
+                       "units); using 1,0.3,1."]
+
+
+def test_locked_and_hidden_lists_read_aliases_as_names():
+    assert state.check_control_names(["dim", "m", "batch_size"]) == {"embedding_dim", "margin", "batch_size"}
+    with pytest.raises(ValueError, match="'width' is not a control"):
+        state.check_control_names(["width"])
+
+
+def test_shared_settings_need_no_loss():
+    values, notices = state.validate_shared({"dim": "2", "lr": "0.001", "m": "0.3"}, source="Preset")
+    assert values == {**{name: state.defaults()[name] for name in state.SHARED_NAMES}, "embedding_dim": 2,
+                      "lr": 0.001}
+    assert notices == ["Preset key m is not a setting every loss shares; ignored."]
+    for loss in LOSSES:  # the shared settings are the same controls under every loss
+        assert [p.name for p in state.params_for(loss) if p.name in state.SHARED_NAMES] == sorted(
+            state.SHARED_NAMES, key=[p.name for p in state.params_for(loss)].index)
 
 
 def test_units_are_in_the_labels():
@@ -98,7 +147,8 @@ def test_units_are_in_the_labels():
 
 def test_schema_rows_cover_every_control():
     rows = state.schema_rows()
-    assert {r["url"] for r in rows} == set(state.all_url_keys())
+    assert {r["name"] for r in rows} | {a for r in rows for a in r["aliases"].split(", ") if a} == set(
+        state.all_url_keys())
     assert all(r["hot/cold"] in ("hot", "cold") for r in rows)
 
 
@@ -116,7 +166,9 @@ BAD = [
     ({"s": "0"}, {"scale": state.SCALE_RANGE[0]}, ["s=0", "below the minimum"]),
     ({"lr": "nan"}, {"lr": CFG.lr}, ["lr=nan", "not a finite number"]),
     ({"lr": "-1"}, {"lr": min(state.LR_LADDER)}, ["lr=-1", "below the minimum"]),
-    ({"dim": "7"}, {"dim": 3}, ["dim=7", "not one of 2, 3"]),
+    ({"dim": "7"}, {"embedding_dim": 3}, ["dim=7", "not one of 2, 3"]),
+    ({"embedding_dim": "7"}, {"embedding_dim": 3}, ["embedding_dim=7", "not one of 2, 3"]),
+    ({"margin": "9"}, {"margin": 1.57}, ["margin=9", "above ArcFace's maximum 1.57 rad", "using 1.57"]),
     ({"loss": "tripletface"}, {"loss": "arcface"}, ["loss=tripletface", "using ArcFace"]),
     ({"dataset": "../../etc"}, {"dataset": "digits"}, ["dataset=../../etc", "not one of"]),
     ({"seed": "-1"}, {"seed": 0}, ["seed=-1", "below the minimum 0"]),
@@ -153,14 +205,14 @@ def test_good_values_pass_silently():
            "backbone": "cnn", "batch": "32"}
     values, notices = state.validate(raw)
     assert notices == []
-    assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "gradient": "detached", "lr": 0.001, "dim": 2,
-                      "dataset": "digits", "seed": 7, "backbone": "cnn", "batch_size": 32}
+    assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "gradient": "detached", "lr": 0.001,
+                      "embedding_dim": 2, "dataset": "digits", "seed": 7, "backbone": "cnn", "batch_size": 32}
 
 
 def test_case_and_spelling_are_forgiven():
     values, notices = state.validate({"loss": "ArcFace", "dataset": "Fashion_MNIST", "dim": "2.0"})
     assert notices == []
-    assert (values["loss"], values["dataset"], values["dim"]) == ("arcface", "fashion-mnist", 2)
+    assert (values["loss"], values["dataset"], values["embedding_dim"]) == ("arcface", "fashion-mnist", 2)
 
 
 def test_a_margin_is_checked_against_the_requested_loss():
@@ -256,7 +308,7 @@ MALFORMED = [
     ({"m": "0.333"}, "margin", 0.33, "m=0.333 falls between"),
     ({"s": "0"}, "scale", 1.0, "s=0"),
     ({"lr": "nan"}, "lr", 0.01, "lr=nan"),
-    ({"dim": "7"}, "dim", 3, "dim=7"),
+    ({"dim": "7"}, "embedding_dim", 3, "dim=7"),
     ({"loss": "tripletface"}, "loss", "arcface", "loss=tripletface"),
     ({"dataset": "../../etc"}, "dataset", "digits", "dataset=../../etc"),
     ({"seed": "-1"}, "seed", 0, "seed=-1"),
@@ -369,9 +421,9 @@ def requested_values(draw):
         if not draw(st.booleans()):
             continue
         if p.kind == "choice":
-            raw[p.key] = draw(st.sampled_from([str(o) for o in p.options]) | st.text(max_size=6))
+            raw[p.name] = draw(st.sampled_from([str(o) for o in p.options]) | st.text(max_size=6))
         else:
-            raw[p.key] = draw(_number_text(p))
+            raw[p.name] = draw(_number_text(p))
     return loss, raw
 
 
@@ -408,14 +460,14 @@ def test_property_a_notice_appears_exactly_when_a_value_was_changed(request):
     assert_usable(values)
     changed = []
     for p in controls(loss)[1:]:
-        if p.key not in raw:
+        if p.name not in raw:
             assert clean_value(values, p.name) == p.default
             continue
-        asked = _asked_for(p, raw[p.key])
+        asked = _asked_for(p, raw[p.name])
         if asked is None:
-            changed.append(p.key)
+            changed.append(p.name)
         else:
-            assert clean_value(values, p.name) == asked, (p.key, raw[p.key])
+            assert clean_value(values, p.name) == asked, (p.name, raw[p.name])
     assert len(notices) == len(changed), (raw, notices)
     for key, notice in zip(changed, notices, strict=True):
         assert f"URL value {key}=" in notice, (key, notice)
@@ -428,11 +480,11 @@ def in_range_values(draw):
     raw = {"loss": loss}
     for p in controls(loss)[1:]:
         if p.kind in ("choice", "ladder"):
-            raw[p.key] = str(draw(st.sampled_from(p.options)))
+            raw[p.name] = str(draw(st.sampled_from(p.options)))
         elif p.kind == "int":
-            raw[p.key] = str(draw(st.integers(int(p.minimum), int(p.maximum))))
+            raw[p.name] = str(draw(st.integers(int(p.minimum), int(p.maximum))))
         else:
-            raw[p.key] = repr(draw(st.sampled_from(state.stops(p))))
+            raw[p.name] = repr(draw(st.sampled_from(state.stops(p))))
     values, notices = state.validate(raw)
     assert notices == []
     return values

@@ -11,7 +11,7 @@ import torch
 
 from toy_models.data import load_dataset
 from toy_models.train import GUARD_EVERY, MultiTrainer, TrainConfig, Trainer
-from toy_models.train.run import all_finite
+from toy_models.train.model_run import all_finite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

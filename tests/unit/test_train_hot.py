@@ -12,7 +12,7 @@ import torch
 from toy_models import heads
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
 from toy_models.train import config as config_module
-from toy_models.train.run import head_settings
+from toy_models.train.model_run import head_settings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

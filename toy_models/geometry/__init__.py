@@ -10,7 +10,7 @@ fast enough (a few milliseconds for a 400-point grid) to redraw on every slider 
   (cos θ1, cos θ2) plane (CosFace Fig. 2), with the grey "decision margin" between them.
 * `bounds`: `feasible_half_arc`, `max_margin`, `cosface_min_scale`, `min_scale`: how much room the
   margin leaves around each class centre when the centres share the circle (or sphere), and how
-  large the margin or how small the scale may be (research/losses.md §6.13–6.14); `min_scale`
+  large the margin or how small the scale may be (docs/losses.md §7); `min_scale`
   takes the embedding dimension into account.
 * `tammes`: `tammes_angle` / `tammes_points`, the best possible minimum angle between C unit vectors
   in R^d (the Tammes problem): the separation the class centres can reach at best.

@@ -1,6 +1,6 @@
 """How much room a margin leaves around each class centre, and how large the margin or small the scale may be.
 
-research/losses.md §6.13–6.14: `multiclass_separation`, `feasible_half_arc`, `max_margin`; the scale
+docs/losses.md §7.1–7.2: `multiclass_separation`, `feasible_half_arc`, `max_margin`; the scale
 bounds `cosface_min_scale` (any dimension, but reachable only by a regular simplex) and `min_scale`
 (for the best-separated layout the embedding dimension allows).
 """

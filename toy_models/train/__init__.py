@@ -38,10 +38,10 @@ The modules, in reading order:
 """
 
 from .config import DEFAULT_COMPARE_LOSSES, DEVICES, OPTIMIZERS, TrainConfig, choose_device, is_hot_change
+from .model_run import GUARD_EVERY, ModelRun, build_model, training_logits
 from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
 from .records import EvalResult, History, Snapshot, TrainEvent
 from .replay import replay, replay_multi
-from .run import GUARD_EVERY, ModelRun, build_model, training_logits
 from .trainer import Trainer
 
 __all__ = [

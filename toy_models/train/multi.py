@@ -14,8 +14,7 @@ from ..data import Dataset
 from ..heads import LOSS_SPECS, LOSSES
 from .batched import BatchedPass
 from .config import DEFAULT_COMPARE_LOSSES, TrainConfig, prepare_runtime
-from .records import Snapshot
-from .run import (
+from .model_run import (
     GUARD_EVERY,
     PENDING_LIMIT,
     BatchStream,
@@ -27,6 +26,7 @@ from .run import (
     train_for,
     training_logits,
 )
+from .records import Snapshot
 from .stack import ParameterStack
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..data import Dataset
 from .config import TrainConfig, is_hot_change, prepare_runtime
-from .run import (
+from .model_run import (
     GUARD_EVERY,
     PENDING_LIMIT,
     BatchStream,

@@ -21,20 +21,25 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from app import courseapp, state
+from app import state
+from app.compare import papers as papers_section
+from app.compare import sweep as sweep_section
+from app.compare import verification as verification_section
+from app.compare.unit import CompareUnit
+from app.course import serving
 from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
-from app.lessons import numbers, progress
+from app.lesson_page import progress
+from app.lessons import numbers
 from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct, run_metrics
-from app.lessons.format import LESSONS_DIR, LessonError, load_lesson
 from app.live import LiveUnit
 from app.live.views import md
 
+PLAYGROUND_UNIT_KEY = "pg"  # the Playground's unit (app/pages/playground.py)
 LESSONS_PAGE = "app/pages/lessons.py"
 PLAYGROUND_PAGE = "app/pages/playground.py"
 VIEW_TITLES = {
@@ -86,27 +91,6 @@ def sections(blocks: Sequence[Any]) -> list[tuple[list[Any], list[str]]]:
 # --------------------------------------------------------------------------------------------
 # The list
 # --------------------------------------------------------------------------------------------
-
-
-def load_all(folder: str = str(LESSONS_DIR)) -> tuple[list[Any], list[str]]:
-    """The lessons that validate, in order, and one sentence for each file that does not (it is left out;
-    a lesson whose id or number repeats an earlier one is left out too)."""
-    lessons, problems, seen = [], [], {}
-    for path in sorted(Path(folder).glob("[0-9]*.md")):
-        try:
-            lesson = load_lesson(path)
-        except LessonError as error:
-            problems.append(str(error))
-            continue
-        for what, value in (("id", lesson.id), ("number", lesson.number)):
-            if (what, value) in seen:
-                problems.append(f"{path.name}: {what}: {value!r} is already used by {seen[what, value]}; "
-                                "this lesson is left out.")  # fmt: skip
-                break
-        else:
-            seen["id", lesson.id] = seen["number", lesson.number] = path.name
-            lessons.append(lesson)
-    return sorted(lessons, key=lambda lesson: lesson.number), problems
 
 
 def in_course(lessons: Sequence[Any], course: Any) -> list[Any]:
@@ -223,11 +207,6 @@ class LessonPage:
     def _render_compare(self, view_boxes: dict[str, Any]) -> None:
         """A compare lesson: the Compare unit where its marker is (or under the objectives), its sections in
         their boxes, and the checks redrawn on their own timer while the members train."""
-        from app.compare import CompareUnit
-        from app.compare import papers as papers_section
-        from app.compare import sweep as sweep_section
-        from app.compare import verification as verification_section
-
         lesson = self.lesson
         unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
                            fixed_by="This lesson", on_epoch=lambda: self._judge_members(unit))  # fmt: skip
@@ -266,7 +245,7 @@ class LessonPage:
                         on_details=self._live_checks, on_epoch=self._judge_live)  # fmt: skip
 
     def _fill(self, text: str) -> str:
-        return numbers.fill(text, classes=self.classes, dim=int(self.values["dim"]))
+        return numbers.fill(text, classes=self.classes, dim=int(self.values["embedding_dim"]))
 
     def _text_block(self, block: Any) -> None:
         if block.kind == "prose":
@@ -301,7 +280,7 @@ class LessonPage:
                 self._reveal(question, given)
 
     def _reveal(self, question: Any, given: Any) -> None:
-        classes, dim = self.classes, int(self.values["dim"])
+        classes, dim = self.classes, int(self.values["embedding_dim"])
         right = quiz_answer_correct(question, given, classes=classes, dim=dim)
         if question.kind == "choice":
             answer = self._fill(question.options[int(question.answer)])
@@ -404,10 +383,10 @@ class LessonPage:
         file; a database that cannot be reached is said in one sentence, and the download still works."""
         st.subheader("Hand in", anchor=False)
         course = self.course
-        store, notice = courseapp.shared_store()  # (the last part of the page: a slow database delays nothing)
+        store, notice = serving.shared_store()  # (the last part of the page: a slow database delays nothing)
         if store is None:
             st.warning(md(notice) + " You can still download your report below.", icon=":material/cloud_off:")
-        who = courseapp.identify(self.key)
+        who = serving.identify(self.key)
         if who is None:
             st.caption("Say who you are to submit this lesson or download your report.")
             return
@@ -422,7 +401,7 @@ class LessonPage:
         left, right = st.columns(2)
         if left.button("Submit", type="primary", icon=":material/upload:", key=f"{self.key}-submit",
                        width="stretch"):  # fmt: skip
-            store, notice = courseapp.shared_store()
+            store, notice = serving.shared_store()
             if store is None:
                 st.error(f"NOT saved. {md(notice)}", icon=":material/cloud_off:")
             else:
@@ -475,5 +454,5 @@ class LessonPage:
         with right:
             if st.button("Explore these settings in the Playground", icon=":material/science:",
                          key=f"{self.key}-explore", help="Opens the Playground with this lesson's current settings."):
-                st.session_state["pg-seeded"] = False  # the Playground reads its setup from the link again
+                LiveUnit.read_link_next_time(PLAYGROUND_UNIT_KEY)
                 st.switch_page(PLAYGROUND_PAGE, query_params=state.to_query(self.values))

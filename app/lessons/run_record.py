@@ -33,22 +33,21 @@ def values_of_config(config: TrainConfig) -> dict[str, Any]:
     """Clean values (by Param name) of the controls `config` sets: the inverse of app.state.config_fields."""
     values = state.defaults(config.loss)
     for param in state.params_for(config.loss):
-        if hasattr(config, param.config):
-            values[param.name] = getattr(config, param.config)
+        values[param.name] = getattr(config, param.name)  # a control's name is its TrainConfig field
     return values
 
 
 def _query_log(initial: TrainConfig, hyper_log: Sequence[tuple[int, Mapping[str, Any]]]) -> list[list]:
-    """Trainer.hyper_log (TrainConfig fields) as [[step, {URL key: text}], ...]: each entry the URL keys whose
+    """Trainer.hyper_log (TrainConfig fields) as [[step, {URL key: text}], ...]: each entry the keys whose
     text changed. Settings with no control (snapshot_per_class) change nothing a replay needs and are left out."""
-    by_field = {p.config: p.name for p in state.params_for(initial.loss)}
+    names = {p.name for p in state.params_for(initial.loss)}
     values = values_of_config(initial)
     query = state.to_query(values)
     out = []
     for step, changes in hyper_log:
         for field, value in changes.items():
-            if field in by_field:
-                values[by_field[field]] = value
+            if field in names:
+                values[field] = value
         new_query = state.to_query(values)
         changed = {key: text for key, text in new_query.items() if query.get(key) != text}
         if changed:

@@ -12,7 +12,7 @@ centres beside the Tammes bound.
 Hot changes (a member's margin, scale or gradient; the shared learning rate) go to the running members
 only, which keep their weights; a cold change (the set of losses, the data, the dimension, the backbone,
 the batch size, the seed) rebuilds every member from the seed and says so. Every widget key starts with
-the unit's key ("cmp-lr", "cmp-arcface-m"), so the page can hold other units. The unit never reads or writes
+the unit's key ("cmp-lr", "cmp-arcface-margin"), so the page can hold other units. The unit never reads or writes
 the URL. Its defaults and a lesson's preset are plain values, checked without Streamlit in `app.compare.values`.
 """
 
@@ -27,10 +27,9 @@ from typing import Any
 
 import streamlit as st
 
-from app import hosted, plots, session, state
+from app import datasets, hosted, plots, state
 from app.compare.values import (
     MEMBER_NAMES,
-    SHARED_NAMES,
     ComparePreset,
     check_fixable,
     default_shared,
@@ -126,7 +125,7 @@ class CompareUnit:
     """Controls, Play/Step/Reset, small multiples and the statistics table of several losses at once.
 
     CompareUnit("cmp")                                             # the Compare page: controls in the sidebar
-    CompareUnit("lesson-6", preset={"dim": 2, "losses": ["cosface", "arcface"],
+    CompareUnit("lesson-6", preset={"embedding_dim": 2, "losses": ["cosface", "arcface"],
                                     "members": {"arcface": {"m": 0.2}}},
                 locked={"losses", "margin"}, hidden={"backbone"}, fixed_by="This lesson", controls=st.container())
 
@@ -208,7 +207,7 @@ class CompareUnit:
         over the shared settings. Defaults depend on the classes and dimension they were made for; a
         preset's member values go over them."""
         members = st.session_state.setdefault(self._k("members"), {})
-        shape = (num_classes, int(self.shared["dim"]))
+        shape = (num_classes, int(self.shared["embedding_dim"]))
         kept = members.get(loss)
         if kept is None or kept.get("_shape") != shape:
             kept = {**preset_member_values(loss, self.shared, num_classes, self.preset), "_shape": shape}
@@ -229,19 +228,19 @@ class CompareUnit:
                 for config, member in zip(run.multi.configs, run.multi.members, strict=True)}  # fmt: skip
 
     def folder(self) -> str | None:
-        return session.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
+        return datasets.data_folder(st.session_state.get(self._k("data")), self.shared["dataset"])
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _shared_changed(self, name: str) -> None:
         self.run.touch()
-        p = state.param_by_name("arcface", name)
+        p = state.shared_param(name)
         if name in self.fixed:  # a disabled widget cannot move; whatever moved it, the fixed value stays
             controls.seed_widgets(self.key, p, self.shared[name], force=True)
             return
         self.shared[name] = controls.read_widgets(self.key, p)
         if p.hot and self.run.multi is not None:
             for i in range(len(self.run.multi.members)):
-                self.run.multi.request_hyper(i, **{p.config: self.shared[name]})
+                self.run.multi.request_hyper(i, **{p.name: self.shared[name]})
 
     def _member_changed(self, loss: str, name: str) -> None:
         self.run.touch()
@@ -254,7 +253,7 @@ class CompareUnit:
         multi = self.run.multi
         if multi is not None and loss in self.run.losses:
             # A hot change reaches this member only; the others keep training as they were.
-            multi.request_hyper(self.run.losses.index(loss), **{p.config: kept[name]})
+            multi.request_hyper(self.run.losses.index(loss), **{p.name: kept[name]})
 
     def _set_playing(self, playing: bool) -> None:
         """Play or Pause; on a hosted server Play asks for a training slot first (app.live.slots), and a queued
@@ -292,7 +291,7 @@ class CompareUnit:
     def configs(self) -> tuple[list[TrainConfig], Any]:
         """The member configs of the chosen losses, and the dataset they train on."""
         shared = self.shared
-        dataset, folder, notice = session.dataset_for({**shared, "loss": "arcface"}, self.folder())
+        dataset, folder, notice = datasets.dataset_for(shared, self.folder())
         self.run.data_notice = notice
         members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
         return [runs.config_for(values, dataset, folder) for values in members], dataset
@@ -312,7 +311,7 @@ class CompareUnit:
         elif run.losses != losses:
             why = "The losses changed"
         else:
-            changed = state.cold_changes({**run.built_from, "loss": "arcface"}, {**self.shared, "loss": "arcface"})
+            changed = state.cold_changes(run.built_from, self.shared)
             why = f"{' and '.join(changed) or 'The data'} changed"
         with run.lock:
             run.multi = MultiTrainer(configs, dataset=dataset)
@@ -343,20 +342,20 @@ class CompareUnit:
                     controls.draw(self._member_key(loss), p, locked_note=self._note(p.name),
                                   on_change=self._member_changed, args=(loss, p.name))  # fmt: skip
         st.header("Training")
-        for name in SHARED_NAMES:
+        for name in state.TRAINING_NAMES:
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
-        if session.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
+        if datasets.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
-                          f"files (.gz is fine). Empty: ${session.DATA_ENV}.")  # fmt: skip
-        self._shared_control("dim")
+                          f"files (.gz is fine). Empty: ${datasets.DATA_ENV}.")  # fmt: skip
+        self._shared_control("embedding_dim")
 
     def _shared_control(self, name: str) -> None:
         if name in self.hidden:
             return
-        p = state.param_by_name("arcface", name)
+        p = state.shared_param(name)
         controls.seed_widgets(self.key, p, self.shared[name], force=name in self.fixed)
         controls.draw(self.key, p, locked_note=self._note(name), on_change=self._shared_changed, args=(name,))
 
@@ -391,7 +390,7 @@ class CompareUnit:
         self.boxes[1].metric("Members", f"{len(snaps)}", help="Losses trained together on identical batches.")
         with self.boxes[2], st.container():
             st.caption(views.md(self._caption()))
-        dim = int(self.shared["dim"])
+        dim = int(self.shared["embedding_dim"])
         with self.boxes[3], st.container():
             per_row = 4 if len(snaps) <= 4 else 3
             for start in range(0, len(snaps), per_row):

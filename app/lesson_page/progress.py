@@ -17,6 +17,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.lessons.run_record import run_record as record_of
+
 NOT_STARTED, IN_PROGRESS, CHECKS_PASSED = "not started", "in progress", "checks passed"
 MARKS = {NOT_STARTED: ":material/radio_button_unchecked:", IN_PROGRESS: ":material/timelapse:",
          CHECKS_PASSED: ":material/check_circle:"}  # fmt: skip
@@ -72,9 +74,7 @@ def progress_of(lesson_id: str) -> LessonProgress:
 
 
 def run_record(run: Any, metrics: dict[str, float], *, unit: str = "live") -> dict[str, Any]:
-    """A run as a replayable record (the submission format's RUN, `app.course.runs.run_record`): the values it was
+    """A run as a replayable record (the submission format's RUN, `app.lessons.run_record`): the values it was
     built from, the hot changes applied since (step, setting), where it stands, and the metrics the check saw.
     `run` is a live unit's LiveRun or a compare member's MemberRun; call it with the run's lock held."""
-    from app.course.runs import run_record as record_of  # (the course package imports the lesson engine)
-
     return record_of(run.trainer, metrics, unit=unit)
