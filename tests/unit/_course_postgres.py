@@ -16,6 +16,7 @@ import os
 import pwd
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def running_postgres() -> Iterator[str]:
 
 @contextlib.contextmanager
 def controlled_postgres() -> Iterator[tuple[str, object]]:
-    """As running_postgres, with the executor too: .stop() and .start() take the server down and back up (the same
+    """As running_postgres, with the server too: .stop() and .start() take it down and back up (the same
     data folder), as a database restarting mid-class does."""
     from port_for import get_port
     from pytest_postgresql.executors import PostgreSQLExecutor
@@ -69,9 +70,37 @@ def controlled_postgres() -> Iterator[tuple[str, object]]:
         unixsocketdir=str(base), logfile=str(base / "postgresql.log"), startparams="-w", dbname="postgres",
         user="postgres", postgres_options="-c max_connections=60",
     )
-    executor.start()
+    server = _Server(executor, port)
+    server.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", executor
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", server
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+class _Server:
+    """The executor, whose start() also waits until the server accepts connections: pg_ctl reports a server as
+    running while it is still starting up, and on a busy machine (tests in parallel) a first connection then
+    failed with "the database system is starting up"."""
+
+    def __init__(self, executor: object, port: int, ready_timeout_s: float = 60.0):
+        self.executor, self.port, self.ready_timeout_s = executor, port, ready_timeout_s
+
+    def start(self) -> None:
+        import psycopg
+
+        self.executor.start()
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            try:
+                with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                                     connect_timeout=2):  # fmt: skip
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)  # a poll with a deadline
+
+    def stop(self) -> None:
+        self.executor.stop()
