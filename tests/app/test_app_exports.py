@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from apphelpers import build_on_threads, k, record_downloads, start
 
 from toy_models import export
@@ -13,6 +14,7 @@ def download_buttons(at):
     return [e for e in at.get("download_button")]
 
 
+@pytest.mark.slow
 def test_export_panel_says_why_before_training_and_offers_files_after_a_step():
     at = start()
     assert not at.exception

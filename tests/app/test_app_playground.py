@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 
 import pytest
@@ -84,25 +83,17 @@ def test_url_seeds_the_widgets():
     assert (trainer.config.loss, trainer.config.margin, trainer.config.seed) == ("cosface", 0.15, 7)
 
 
+# The page's part of a bad link: the notice is on the page, the widget shows the value used, and the address bar
+# is corrected, so a reload is quiet. One case per kind of widget and a repeated key (the page reads every value
+# of a key); every other malformed value is checked on app.state, as the page reads it, in
+# tests/unit/test_state.py (test_malformed_url_values_are_named_and_replaced).
 MALFORMED = [
-    ({"m": "abc"}, "m", 0.5, "m=abc"),
-    ({"m": "1e309"}, "m", 0.5, "m=1e309"),
-    ({"m": "-5"}, "m", 0.0, "m=-5"),
-    ({"m": "9"}, "m", 1.57, "m=9"),
-    ({"m": "0.333"}, "m", 0.33, "m=0.333 falls between"),
-    ({"s": "0"}, "s", 1.0, "s=0"),
-    ({"lr": "nan"}, "lr", 0.01, "lr=nan"),
-    ({"dim": "7"}, "dim", 3, "dim=7"),
-    ({"loss": "tripletface"}, "loss", "arcface", "loss=tripletface"),
-    ({"dataset": "../../etc"}, "dataset", "digits", "dataset=../../etc"),
-    ({"seed": "-1"}, "seed", 0, "seed=-1"),
-    ({"seed": "1.5"}, "seed", 0, "seed=1.5"),
-    ({"unknown": "1"}, None, None, "unknown"),
-    ({"m": "\x00"}, "m", 0.5, "m=\\x00"),
-    ({"m": "%00"}, "m", 0.5, "m=%00"),
-    ({"m": "x" * 10_000}, "m", 0.5, "too long"),
+    ({"m": "9"}, "m", 1.57, "m=9"),  # a select_slider (ArcFace's margin stops)
+    ({"s": "0"}, "s", 1.0, "s=0"),  # a slider
+    ({"dim": "7"}, "dim", 3, "dim=7"),  # a radio
+    ({"seed": "1.5"}, "seed", 0, "seed=1.5"),  # a number input
+    ({"loss": "tripletface"}, "loss", "arcface", "loss=tripletface"),  # a selectbox
     ({"m": ["0.3", "0.4"]}, "m", 0.4, "appears 2 times"),
-    ({"loss": "normface", "m": "0.3"}, "loss", "normface", "m=0.3 ignored"),
 ]
 
 
@@ -144,14 +135,19 @@ def test_all_bad_values_at_once_give_one_line_each():
     assert not [n for n in texts(at.warning) if n.startswith("URL")]
 
 
-def test_fuzzed_urls_never_raise():
-    rng = random.Random(7)
-    keys = ["loss", "m", "s", "lr", "dim", "dataset", "seed", "m1", "m2", "m3", "batch", "backbone", "form", "zz"]
-    junk = ["", "-", "1e999", "nan", "0", "-0.0", "1" * 400, "<script>", "$x$", ":red[x]", "*", "\u202e", "99"]
-    for _ in range(6):
-        query = {rng.choice(keys): rng.choice(junk) for _ in range(5)}
-        query["loss"] = rng.choice([*LOSSES, "bogus"])
-        _no_exception(start(query))
+@pytest.mark.slow
+def test_junk_in_every_key_never_raises():
+    """Markup, control characters and absurd numbers in every key at once: no exception, one line per notice.
+    (Random links by the thousand go through app.state in tests/unit/test_state.py, which proves every value the
+    page is then given is inside its control's range.)"""
+    query = {"loss": "bogus", "m": "<script>", "s": ":red[x]", "lr": "$x$", "dim": "\u202e", "dataset": "*",
+             "seed": "1" * 400, "batch": "1e999", "backbone": "-0.0", "grad": "", "zz": "nan"}
+    at = start(query)
+    _no_exception(at)
+    notices = [n for n in texts(at.warning) if n.startswith("URL")]
+    assert len(notices) == len(query) and all("\n" not in n for n in notices), notices
+    for loss in ("combined", "sphereface"):  # the keys only these losses have
+        _no_exception(start({"loss": loss, "m1": "1e999", "m2": "-0.0", "m3": "<script>", "form": ":red[x]"}))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,6 +216,7 @@ def test_switching_loss_starts_from_that_losses_margin():
 # Play / Pause / Step / Reset
 
 
+@pytest.mark.slow
 def test_play_pause_step_reset():
     at = start()
     assert at.button(key=k("play")).label == "Play"
@@ -245,6 +242,7 @@ def test_play_pause_step_reset():
     assert "Reset: model rebuilt from seed 0." in texts(at.caption)
 
 
+@pytest.mark.slow
 def test_divergence_is_announced_and_training_goes_on():
     at = start({"dim": "2"})
     at.button(key=k("play")).click().run()
@@ -264,6 +262,7 @@ def test_divergence_is_announced_and_training_goes_on():
     assert run_state(at).playing and epoch(at) >= before
 
 
+@pytest.mark.slow
 def test_auto_pause_after_idle_and_at_the_epoch_cap(monkeypatch):
     import app.live.base as session
 
@@ -317,6 +316,7 @@ def test_instant_views_follow_the_margin_without_training():
     assert figure(at, "decision")["data"] and epoch(at) == 0
 
 
+@pytest.mark.slow
 def test_geometry_warning_names_the_limit():
     at = start({"dim": "2", "m": "0.8"})
     warnings = texts(at.warning)
@@ -411,6 +411,7 @@ def test_gradient_mode_is_a_visible_control_and_the_page_says_which_runs():
     assert start({"grad": "true", "seed": "0"}).session_state[k("run")].trainer.config.gradient == "true"
 
 
+@pytest.mark.slow
 def test_scale_warning_knows_the_dimension():
     two = texts(start({"dim": "2"}).warning)  # the default s = 16
     assert any("s = 16 caps the probability" in w and "27.7" in w and "every class" in w for w in two), two
@@ -420,6 +421,7 @@ def test_scale_warning_knows_the_dimension():
     assert any("s = 8 caps the probability" in w and "10.1" in w for w in low), low
 
 
+@pytest.mark.slow
 def test_sphereface_original_form_has_no_scale_and_shows_lambda_live():
     at = start({"loss": "sphereface", "form": "original", "m": "4"})
     _no_exception(at)

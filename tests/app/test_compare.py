@@ -49,6 +49,7 @@ def test_default_page_trains_four_losses_on_identical_batches():
     assert all(np.array_equal(first[0], e) for e in first[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dim", [2, 3])
 def test_every_loss_combination_renders(dim):
     """All 63 non-empty sets of the six losses, in 2-D and 3-D: no exception, one view and one table row per
@@ -112,6 +113,7 @@ def test_a_cold_change_rebuilds_every_member_and_says_so():
     assert "Seed changed: every member rebuilt from seed 3." in texts(at.caption)
 
 
+@pytest.mark.slow
 def test_reset_rebuilds_from_the_seed_pauses_and_says_so():
     at = open_compare()
     first = [m.snapshot().embeddings for m in compare_run(at).trainer.members]

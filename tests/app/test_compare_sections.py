@@ -80,6 +80,7 @@ def test_the_closed_form_figures_show_at_once_with_their_captions(losses, dim, c
     assert count_calls["paper_runs"] == 0  # nothing trains before the button
 
 
+@pytest.mark.slow
 def test_reproduce_trains_once_and_shows_every_figure(count_calls):
     at = open_harness(section="papers", losses="softmax,cosface,arcface", dim="3")
     at.button(key="cmp-papers-run").click().run()
@@ -97,6 +98,7 @@ def test_reproduce_trains_once_and_shows_every_figure(count_calls):
     assert count_calls["paper_runs"] == 1
 
 
+@pytest.mark.slow
 def test_verification_holds_out_the_last_two_classes_and_reports_every_loss(count_calls):
     at = open_harness(section="verification", losses="softmax,sphereface,cosface,arcface", dim="3")
     holdout = at.multiselect(key="cmp-verify-holdout")
@@ -124,6 +126,7 @@ def test_verification_holds_out_the_last_two_classes_and_reports_every_loss(coun
     assert count_calls["open_set_verification"] == 1  # the axis changed, the run was not repeated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("held", "sentence"), [
     (list(range(9)), "Holding out 9 of the 10 classes leaves 1 to train on: at least two are needed, so nothing "
                      "was trained."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from apphelpers import ROOT, texts
 from streamlit.testing.v1 import AppTest
 
@@ -79,6 +80,7 @@ def test_coming_back_shows_the_finished_sweep_without_training():
     assert len(state(at).sweeps) == 1 and state(at).running is None
 
 
+@pytest.mark.slow
 def test_stop_and_resume():
     at = open_app()
     at.number_input(key="sw-epochs").set_value(200)

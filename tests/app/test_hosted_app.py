@@ -35,6 +35,7 @@ def test_hosted_has_no_data_folder_box_and_refuses_a_folder_link(hosted_mode):
     assert any("instructor has not named one" in w for w in warnings)  # MNIST without a folder: digits meanwhile
 
 
+@pytest.mark.slow
 def test_the_player_past_the_cap_queues_and_is_admitted_when_a_slot_frees(hosted_mode):
     first, second = start(), start()
     # AppTest sends no cookies: each session is its own identity (app.live.slots.session_id)
@@ -66,6 +67,7 @@ def test_a_bad_hosted_config_is_one_sentence_not_a_traceback(monkeypatch, tmp_pa
         hosted.settings.cache_clear()
 
 
+@pytest.mark.slow
 def test_compare_queues_too(hosted_mode):
     from apphelpers import ENTRY
     from streamlit.testing.v1 import AppTest

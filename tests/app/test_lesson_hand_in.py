@@ -47,6 +47,7 @@ def submit_empty(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.slow
 def test_a_student_submits_twice_and_both_attempts_are_kept(tmp_path):
     url = f"sqlite:///{tmp_path / 'class.db'}"
     at = open_lesson({"db_url": url})
@@ -320,6 +321,7 @@ def test_a_bad_course_file_is_one_sentence_and_the_lessons_still_work(tmp_path, 
     assert len([c for c in texts(at.caption) if " min · " in c]) == len(load_lessons())
 
 
+@pytest.mark.slow
 def test_the_grader_replays_a_report_the_app_made_and_flags_a_tampered_copy(tmp_path, monkeypatch):
     import csv
     import subprocess

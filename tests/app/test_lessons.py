@@ -1,6 +1,8 @@
 """Every shipped lesson through AppTest: it renders with its preset, its locked controls are disabled and its
-hidden ones absent, a question reveals its answer only once answered, and its checks pass on the student's
-own run when the worked solution is followed through the controls; then the list shows it passed."""
+hidden ones absent, a question reveals its answer only once answered, and its worked solution can be followed
+through the controls to the runs that tests/unit/test_lessons_shipped.py trains headless (where every check
+passes). For each kind of lesson (live or compare, one step or several, a hot change, a costly metric) one
+lesson is also trained on the page: its checks pass on the student's own run, and the list shows it passed."""
 
 from __future__ import annotations
 
@@ -20,8 +22,11 @@ from streamlit.testing.v1 import AppTest
 from app import state
 from app.compare.values import parse_preset
 from app.lessons import load_lessons, numbers, presets
+from app.lessons.checks import COSTLY_METRICS, check_metric_names
 from app.lessons.format import load_all
 from app.live.controls import widget_key
+from toy_models.data import load_dataset
+from toy_models.train import TrainConfig
 
 LESSONS = load_lessons()
 
@@ -86,8 +91,67 @@ def test_a_bad_lesson_file_is_named_in_one_sentence_and_the_others_still_load(tm
     assert "speed" in problem and problem.count(". ") <= 1
 
 
+def page_configs(at, lesson) -> list[TrainConfig]:
+    """The TrainConfig(s) of the lesson page's own run, the trainer's or each compare member's, with the scale and
+    margin the run uses (resolved: a default left as None is the same run as that default written out)."""
+    run = at.session_state[f"lesson-{lesson.id}-run"]
+    configs = run.multi.configs if lesson.unit == "compare" else [run.trainer.config]
+    return [config.resolved() for config in configs]
+
+
+def headless_configs(lesson, step) -> list[TrainConfig]:
+    """The TrainConfig(s) app.lessons.headless.run_lesson trains for this step (tests/unit/test_lessons_shipped.py
+    proves that those runs pass every check): the values' fields, one thread."""
+    if lesson.unit == "compare":
+        classes = load_dataset(presets.clean_shared(step.values)["dataset"]).num_classes
+        values = [presets.member_values(step.values, loss, classes) for loss in presets.compare_losses(step.values)]
+    else:
+        values = [presets.live_values(step.values)]
+    return [TrainConfig(**{**state.config_fields(v), "num_threads": 1}).resolved() for v in values]
+
+
+def follow_the_solution(at, lesson, *, train: bool) -> None:
+    """The worked solution through the controls, step by step (Reset before a step that starts afresh); with
+    `train`, Play until every check passed or the step's epochs are spent, as a student does."""
+    unit = f"lesson-{lesson.id}"
+    for step in lesson.solution:
+        if lesson.unit == "compare":
+            apply_compare(at, unit, step.values)
+        else:
+            apply_live(at, unit, step.values)
+        if not step.continue_run:
+            at.button(key=f"{unit}-reset").click().run()
+        assert page_configs(at, lesson) == headless_configs(lesson, step), "the page trains another run"
+        if train:
+            train_until_passed(at, lesson, step.epochs)
+
+
+def signature(lesson) -> tuple:
+    """What a lesson asks of the page's crediting: its unit, several steps (a pass kept across a Reset), a step
+    that continues the run (a hot change), a costly metric (measured at step ends and check budgets only)."""
+    costly = any(check_metric_names(c) & COSTLY_METRICS for c in lesson.checks)
+    steps = lesson.solution
+    return lesson.unit, len(steps) > 1, any(s.continue_run for s in steps), costly
+
+
+# Per signature, the lesson with the shortest solution is trained to its passed checks on the page; not the one the
+# browser test trains to its checks (tests/e2e/test_lessons.py) where another has that signature.
+TRAINED_IN_THE_BROWSER = "softmax"
+
+
+def training_cost(lesson) -> tuple[bool, int]:
+    return lesson.id == TRAINED_IN_THE_BROWSER, sum(step.epochs for step in lesson.solution)
+
+
+CREDITED = [min((lesson for lesson in LESSONS if signature(lesson) == kind), key=training_cost)
+            for kind in dict.fromkeys(map(signature, LESSONS))]  # fmt: skip
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.id for lesson in LESSONS])
-def test_a_lesson_from_preset_to_passed_checks(lesson):
+def test_a_lesson_page_sets_its_preset_locks_its_controls_and_reaches_its_solution(lesson):
+    """Every lesson: the preset is applied, locked controls are disabled and hidden ones absent, a question
+    reveals its answer only once answered, and the worked solution can be followed through the controls to the
+    very runs the headless solution trains (tests/unit/test_lessons_shipped.py: they pass every check)."""
     at = open_lesson(lesson.id)
     unit = f"lesson-{lesson.id}"
     assert [t.value for t in at.title] == [f"{lesson.number}. {lesson.title}"]
@@ -120,15 +184,21 @@ def test_a_lesson_from_preset_to_passed_checks(lesson):
     assert explanation in shown(at)
     assert any(s.startswith("Right:") for s in texts(at.success))
 
-    # The worked solution, followed through the controls, passes every check on the page's own run.
-    for step in lesson.solution:
-        if lesson.unit == "compare":
-            apply_compare(at, unit, step.values)
-        else:
-            apply_live(at, unit, step.values)
-        if not step.continue_run:
-            at.button(key=f"{unit}-reset").click().run()
-        train_until_passed(at, lesson, step.epochs)
+    # The worked solution through the controls (a locked control it needs fails here), without training.
+    follow_the_solution(at, lesson, train=False)
+
+
+def test_every_kind_of_lesson_is_trained_to_its_checks_on_the_page():
+    assert {signature(lesson) for lesson in CREDITED} == {signature(lesson) for lesson in LESSONS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", CREDITED, ids=[lesson.id for lesson in CREDITED])
+def test_the_page_credits_the_worked_solution_trained_on_it(lesson):
+    """The checks pass on the page's own run when the student trains the worked solution, each judged at the
+    epoch ends the page shows; then the list marks the lesson passed. One lesson per signature."""
+    at = open_lesson(lesson.id)
+    follow_the_solution(at, lesson, train=True)
     at.run()  # the statistics fragment shows what the last tick judged
     assert passed(at, lesson) == {c.id for c in lesson.checks}
     assert sum(s.startswith("Passed on your run") for s in texts(at.success)) == len(lesson.checks)

@@ -59,6 +59,7 @@ def test_a_hidden_control_is_absent_and_in_force():
     assert any(w.startswith("URL value dataset=digits ignored") for w in texts(at.warning))
 
 
+@pytest.mark.slow
 def test_two_units_on_one_page_are_independent():
     at = two_units()
     a, b = run_state(at, "a"), run_state(at, "b")

@@ -30,6 +30,7 @@ from .test_playground import (
     open_app,
     sphere_moved,
     wait_epoch,
+    wait_points_moved,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -82,6 +83,7 @@ def test_compare_plays_four_losses_side_by_side(streamlit_server, page, screensh
     seen = page.evaluate(WATCH_FRAMES, 4000)
     assert seen["frames"] > 10 and seen["ticks"] >= 2, seen
     assert seen["blank"] == 0 and seen["faded"] == 0, (seen["which"], seen)
+    wait_points_moved(page, {VIEWS[loss]: before[loss] for loss in LOSSES})
     after = read_views(page)
     for loss in LOSSES:
         assert sphere_moved(before[loss], after[loss]) > 1e-3, f"the {loss} view did not follow the training"
@@ -113,6 +115,7 @@ def test_turning_one_view_turns_all_and_survives_ticks(streamlit_server, page, s
     eye = turned["arcface"]["eye"]
     ticks_at = epoch(page)
     wait_epoch(page, ticks_at + 3)
+    wait_points_moved(page, {VIEWS[loss]: turned[loss] for loss in LOSSES})
     later = read_views(page)
     for loss in LOSSES:
         assert sphere_moved(turned[loss], later[loss]) > 1e-3, f"no new points in the {loss} view"
@@ -126,7 +129,7 @@ def test_sweep_tab_scrubs_with_no_message_to_the_server(streamlit_server, page, 
     page.set_viewport_size({"width": 1366, "height": 1000})
 
     def open_tab(page) -> None:
-        page.get_by_role("tab", name="Margin sweep").click()
+        page.get_by_role("tab", name="Margin sweep").click(timeout=LOAD_TIMEOUT_MS)  # a busy page settles late
         page.locator(".st-key-cmp-sweep-loss").wait_for(timeout=LOAD_TIMEOUT_MS)  # SphereFace, the first choice
 
     first = run_small_sweep(page, compare_url(streamlit_server), key="cmp-sweep", open_section=open_tab)

@@ -16,6 +16,7 @@ import re
 
 import pytest
 import torch
+from playwright.sync_api import expect
 
 from toy_models import export
 from toy_models.cli import main
@@ -92,8 +93,9 @@ def test_step_then_download_each_export(streamlit_server, browser, tmp_path, scr
         assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing from a CDN
         assert len(html) > 3_000_000 and "Plotly.newPlot" in html and "<title>Hypersphere</title>" in html
 
-        page.locator(f".st-key-{UNIT}-export-csv").scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
+        panel = page.locator(f".st-key-{UNIT}-export-csv")
+        panel.scroll_into_view_if_needed()
+        expect(panel).to_be_in_viewport(timeout=LOAD_TIMEOUT_MS)
         page.screenshot(path=str(screenshot_path("exports_panel.png")))
         assert page.locator('[data-testid="stException"]').count() == 0
     finally:

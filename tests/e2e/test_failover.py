@@ -5,8 +5,10 @@ what happened (the live model started again; submissions are in the database).""
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
+from playwright.sync_api import expect
 
 from app import hosted
 from deploy.stack import Stack
@@ -27,9 +29,19 @@ def test_a_student_on_a_killed_process_is_moved_and_told(page, screenshot_path):
         page.locator(".st-key-pg-play").get_by_role("button").wait_for(timeout=LOAD_TIMEOUT_MS)
         assert page.get_by_text(hosted.MOVED_SENTENCE[:60]).count() == 0
 
+        # Killed: the page's websocket closes and Streamlit opens a new one through the proxy, which sends it to
+        # the other process (it says nothing until asked). Waited on: that new websocket, then the Step button
+        # enabled again (Streamlit disables its widgets until the new connection is up).
+        reopened: list = []
+        page.on("websocket", lambda ws: reopened.append(ws))
         stack.kill_app(int(home[-1]) - 1)
-        page.wait_for_timeout(3000)  # the process is gone; the student's next click reaches the other one
-        page.locator(".st-key-pg-step").get_by_role("button").click(force=True)
+        deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
+        while not reopened:
+            assert time.monotonic() < deadline, "the page never opened a new connection after its process died"
+            page.wait_for_timeout(100)  # a poll: Playwright delivers the websocket event while the page waits
+        step = page.locator(".st-key-pg-step").get_by_role("button")
+        expect(step).to_be_enabled(timeout=LOAD_TIMEOUT_MS)
+        step.click(force=True)
         page.get_by_text(hosted.MOVED_SENTENCE[:60]).wait_for(timeout=LOAD_TIMEOUT_MS)
         assert page.get_by_text("URL key srv").count() == 0  # the server mark is not a setting
         page.locator(".st-key-pg-play").get_by_role("button").wait_for(timeout=LOAD_TIMEOUT_MS)  # the app goes on

@@ -99,6 +99,16 @@ BESIDE = """(title) => {
             overlap: Math.min(p.bottom, v.bottom) - Math.max(p.top, v.top)};
 }"""
 
+# The view's charts have drawn (plotly's .main-svg is in each): those in the heading's column, or, for a full-width
+# view, those in the block that holds the heading.
+VIEW_DRAWN = """(title) => {
+    const heading = [...document.querySelectorAll('h5')].find((e) => e.innerText.trim() === title);
+    const box = heading && (heading.closest('[data-testid="stColumn"]')
+                            || heading.closest('[data-testid="stVerticalBlock"]'));
+    const charts = box ? [...box.querySelectorAll('.ml-live-plotly, .js-plotly-plot')] : [];
+    return charts.length > 0 && charts.every((chart) => chart.querySelector('.main-svg'));
+}"""
+
 
 @pytest.mark.parametrize("lesson_id, view, beside", [
     ("cosface", "Decision margins", True),
@@ -114,7 +124,7 @@ def test_lessons_on_a_laptop_screen(streamlit_server, page, screenshot_path, les
     heading = page.get_by_role("heading", name=view).first
     heading.wait_for(timeout=LOAD_TIMEOUT_MS)
     heading.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)  # the chart beside it draws
+    page.wait_for_function(VIEW_DRAWN, arg=view, timeout=LOAD_TIMEOUT_MS)  # the chart beside it has drawn
     page.screenshot(path=str(screenshot_path(f"lesson_{lesson_id}.png")))
     layout = page.evaluate(BESIDE, view)
     if beside:

@@ -10,9 +10,11 @@ exists: plain st.plotly_chart puts the camera back on the next tick (streamlit#8
 
 from __future__ import annotations
 
-import time
+import contextlib
+import json
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.e2e
 
@@ -60,16 +62,23 @@ def drag(page, selector: str, dx: float = 160, dy: float = 70, steps: int = 12) 
     assert box is not None, f"{selector} has no layout box"
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
-    page.wait_for_timeout(100)
     page.mouse.down()
-    page.wait_for_timeout(100)
     page.mouse.move(x + dx, y + dy, steps=steps)
-    page.wait_for_timeout(100)
     page.mouse.up()
 
 
 def distance(a: dict, b: dict) -> float:
     return max(abs(a[k] - b[k]) for k in "xyz")
+
+
+def wait_turned(page, read_js: str, selector: str, away_from: dict, timeout_ms: int = 10_000) -> None:
+    """Wait until the rendered camera of `selector` (read by `read_js`, which returns {eye, ...}) is turned more
+    than 0.1 away from `away_from`. On a timeout it returns: the caller's assertion then says what was seen."""
+    script = f"""() => {{ const g = ({read_js})({selector!r}); if (!g) return false;
+        const want = {json.dumps(away_from)};
+        return Math.max(...['x', 'y', 'z'].map((k) => Math.abs(g.eye[k] - want[k]))) > 0.1; }}"""
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(script, timeout=timeout_ms)
 
 
 def test_live_plotly_keeps_camera_while_data_change(streamlit_server, page, screenshot_path):
@@ -86,7 +95,7 @@ def test_live_plotly_keeps_camera_while_data_change(streamlit_server, page, scre
     assert distance(start["eye"], DEFAULT_EYE) < 1e-6, start
 
     drag(page, LIVE)
-    time.sleep(0.3)  # the component draws the newest figure ~50 ms after the button is released
+    wait_turned(page, READ_GRAPH, LIVE, DEFAULT_EYE)
     rotated = read_graph(page, LIVE)
     assert distance(rotated["eye"], DEFAULT_EYE) > 0.1, f"the drag did not rotate the camera: {rotated}"
 
@@ -112,13 +121,14 @@ def test_live_plotly_keeps_camera_while_data_change(streamlit_server, page, scre
     page.screenshot(path=str(screenshot_path("live_plotly_camera_kept.png")))
 
 
+@pytest.mark.canary
 def test_plain_plotly_chart_loses_camera(streamlit_server, page, screenshot_path):
     """Control (streamlit#8882): the same figure through st.plotly_chart forgets the rotation.
 
-    If this starts failing, Streamlit has fixed the bug and st.plotly_chart may replace
-    live_plotly. st.plotly_chart builds a new graph (a new DOM node, a new WebGL scene) on every
-    tick, so ticks are 4 s apart here: at 0.3 s the chart is barely ever on screen, and a drag
-    (slow under software WebGL) must fit between two ticks.
+    A canary, run with `--run-canary` (e.g. after a Streamlit upgrade): if it starts failing, Streamlit has
+    fixed the bug and st.plotly_chart may replace live_plotly. st.plotly_chart builds a new graph (a new DOM
+    node, a new WebGL scene) on every tick, so ticks are 4 s apart here: at 0.3 s the chart is barely ever on
+    screen, and a drag (slow under software WebGL) must fit between two ticks.
     """
     page.goto(streamlit_server(DEMO_APP, "mode=plotly_chart&interval=4"))
     tick = read_graph(page, CONTROL)["tick"]
@@ -126,7 +136,7 @@ def test_plain_plotly_chart_loses_camera(streamlit_server, page, screenshot_path
         # Drag 0.6 s after a tick (clear of plotly's 500 ms keyframe on a new scene) so that
         # it ends well before the next one; retry if a slow tick still lands in the middle.
         fresh = wait_for_tick(page, CONTROL, tick + 1)
-        page.wait_for_timeout(600)
+        page.wait_for_timeout(600)  # plotly's own 500 ms timer: nothing on the page says when it has fired
         page.evaluate(f"document.querySelector({CONTROL!r}).dataset.dragged = '1'")
         drag(page, CONTROL, steps=6)
         rotated = read_graph(page, CONTROL)

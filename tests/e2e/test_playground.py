@@ -29,13 +29,15 @@ are still on real outcomes (counter values, URL, camera vectors, point coordinat
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .test_live_plotly import distance, drag
+from .test_live_plotly import distance, drag, wait_turned
 
 pytestmark = pytest.mark.e2e
 
@@ -133,6 +135,11 @@ WATCH_FRAMES = r"""(ms) => new Promise((resolve) => {
   };
   requestAnimationFrame(poll);
 })"""
+
+# Ready for the README picture: plotly's hover-only modebars have faded out (their groups reach opacity 0 once the
+# pointer has left the chart) and nothing is marked stale.
+SETTLED = """() => [...document.querySelectorAll('.modebar--hover .modebar-group')]
+    .every((e) => getComputedStyle(e).opacity === '0') && !document.querySelector('[data-stale="true"]')"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,6 +242,19 @@ def wait_caption(page, pattern: str, timeout_ms: int = TICK_TIMEOUT_MS) -> str:
     return page.evaluate(script, pattern)
 
 
+def wait_points_moved(page, before: dict[str, dict], timeout_ms: int = TICK_TIMEOUT_MS) -> None:
+    """Wait until every chart (selector -> its earlier READ_SPHERE) shows other points: a training tick has been
+    drawn there, not only counted by the Epoch metric (a busy browser draws the newest figure later). On a
+    timeout it returns: the caller's assertion then names the chart that did not follow."""
+    firsts = {selector: read["points"] for selector, read in before.items()}
+    script = f"""(firsts) => Object.entries(firsts).every(([selector, points]) => {{
+        const now = ({READ_SPHERE})(selector);
+        return now !== null && now.points.length === points.length
+            && now.points.some((p, i) => p.some((v, j) => Math.abs(v - points[i][j]) > 1e-3)); }})"""
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(script, arg=firsts, timeout=timeout_ms)
+
+
 def sphere_moved(before: dict, after: dict) -> float:
     return max(
         (abs(a - b) for p, q in zip(before["points"], after["points"], strict=True) for a, b in zip(p, q, strict=True)),
@@ -268,11 +288,12 @@ def test_play_hot_margin_camera_and_cold_rebuild(streamlit_server, page, screens
 
     # 3. A real drag turns the camera; it stays turned while several ticks redraw the points.
     drag(page, SPHERE)
-    page.wait_for_timeout(400)  # the component redraws the newest figure ~50 ms after the release
+    wait_turned(page, READ_SPHERE, SPHERE, DEFAULT_EYE)
     rotated = read_sphere(page)
     assert distance(rotated["eye"], DEFAULT_EYE) > 0.1, f"the drag did not turn the camera: {rotated['eye']}"
     turned_at = epoch(page)
     wait_epoch(page, turned_at + 8)
+    wait_points_moved(page, {SPHERE: rotated})
     after_ticks = read_sphere(page)
     assert sphere_moved(rotated, after_ticks) > 1e-3, "the points did not move while training"
     assert distance(after_ticks["eye"], rotated["eye"]) < 1e-4, (
@@ -302,13 +323,14 @@ def test_play_hot_margin_camera_and_cold_rebuild(streamlit_server, page, screens
     # For the README picture: no hover (plotly's modebar and the sidebar's collapse arrow fade out), no focus ring.
     page.mouse.move(VIEWPORT["width"] - 10, VIEWPORT["height"] // 2)
     page.evaluate("document.activeElement && document.activeElement.blur()")
-    page.wait_for_timeout(1000)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=TICK_TIMEOUT_MS)
+    page.wait_for_function(SETTLED, timeout=TICK_TIMEOUT_MS)
     shot(page, screenshot_path, "4_margin_moved_playing")
 
     # 5. Pause: the counter stops.
+    # The two waits are the behaviour under test: a tick already under way may land in the first 1.5 s, and then
+    # the counter must stand still for 2.5 s (three to five tick intervals), which no condition can show sooner.
     press(page, "play", "Pause", "Play")
-    page.wait_for_timeout(1500)  # a tick already under way may still land
+    page.wait_for_timeout(1500)
     paused = epoch(page)
     page.wait_for_timeout(2500)
     assert epoch(page) == paused, "the epoch still rose after Pause"
@@ -360,9 +382,11 @@ def test_camera_survives_the_first_hot_change(streamlit_server, page, screenshot
     console: list[tuple[str, str]] = []
     open_app(page, streamlit_server(APP), console)
     read_sphere(page)
-    page.wait_for_timeout(1000)  # clear of plotly's camera keyframe 500 ms after a new scene
+    # Clear of plotly's camera keyframe, 500 ms after a new scene (a timer of plotly's own that nothing on the
+    # page shows; a drag inside it is undone). Paused, no redraw follows to re-arm it.
+    page.wait_for_timeout(1000)
     drag(page, SPHERE)
-    page.wait_for_timeout(400)
+    wait_turned(page, READ_SPHERE, SPHERE, DEFAULT_EYE)
     rotated = read_sphere(page)
     assert distance(rotated["eye"], DEFAULT_EYE) > 0.1, f"the drag did not turn the camera: {rotated['eye']}"
 

@@ -9,10 +9,12 @@ the figure must still have changed at every step (slider position, title, the "c
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -42,6 +44,7 @@ def test_scrubbing_a_finished_sweep_sends_nothing(streamlit_server, page, screen
     # A middle margin, as a user looks at it (artifacts/screenshots/sweep.png).
     rail = page.locator(f"{FIGURE} rect.slider-rail-touch-rect").first.bounding_box()
     page.mouse.click(rail["x"] + 15 + (rail["width"] - 30) * 4 / 7, rail["y"] + rail["height"] / 2)
-    page.wait_for_timeout(300)
+    with contextlib.suppress(PlaywrightTimeoutError):  # on a timeout the assertion says what is shown
+        page.wait_for_function(f"() => ({SHOWN})()?.active === 4", timeout=10_000)
     assert page.evaluate(SHOWN)["active"] == 4
     page.locator('[data-testid="stPlotlyChart"]').screenshot(path=str(screenshot_path("sweep.png")))

@@ -2,7 +2,7 @@
 
     with running_postgres() as url:      # postgresql+psycopg://postgres@127.0.0.1:<port>/postgres
         ...
-    wait_until_ready(url)                # after a (re)start: until the server accepts a query
+    server.start()                       # after a stop: returns once the server accepts a connection
 
 initdb and postgres refuse to run as root; as root (CI containers) pg_ctl is run as the `postgres` user
 through runuser, in a temporary folder that user owns. `pg_ctl_path()` is None where PostgreSQL is not
@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def running_postgres() -> Iterator[str]:
 
 @contextlib.contextmanager
 def controlled_postgres() -> Iterator[tuple[str, object]]:
-    """As running_postgres, with the executor too: .stop() and .start() take the server down and back up (the same
+    """As running_postgres, with the server too: .stop() and .start() take it down and back up (the same
     data folder), as a database restarting mid-class does."""
     from port_for import get_port
     from pytest_postgresql.executors import PostgreSQLExecutor
@@ -70,31 +71,37 @@ def controlled_postgres() -> Iterator[tuple[str, object]]:
         unixsocketdir=str(base), logfile=str(base / "postgresql.log"), startparams="-w", dbname="postgres",
         user="postgres", postgres_options="-c max_connections=60",
     )
-    executor.start()
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    server = _Server(executor, port)
+    server.start()
     try:
-        wait_until_ready(url)
-        yield url, executor
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", server
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
-def wait_until_ready(url: str, timeout_s: float = 120.0) -> None:
-    """Wait until the server at `url` answers a query: pg_ctl's own wait can return while a busy machine's server
-    still says "the database system is starting up". Fails after `timeout_s` with the last refusal."""
-    import time
+class _Server:
+    """The executor, whose start() also waits until the server accepts connections: pg_ctl reports a server as
+    running while it is still starting up, and on a busy machine (tests in parallel) a first connection then
+    failed with "the database system is starting up"."""
 
-    import psycopg
+    def __init__(self, executor: object, port: int, ready_timeout_s: float = 60.0):
+        self.executor, self.port, self.ready_timeout_s = executor, port, ready_timeout_s
 
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with psycopg.connect(conninfo, connect_timeout=5) as connection:
-                connection.execute("SELECT 1")
-            return
-        except psycopg.OperationalError as error:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"PostgreSQL at {url} was not ready after {timeout_s:.0f} s: {error}") from None
-            time.sleep(0.1)
+    def start(self) -> None:
+        import psycopg
+
+        self.executor.start()
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            try:
+                with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                                     connect_timeout=2):  # fmt: skip
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)  # a poll with a deadline
+
+    def stop(self) -> None:
+        self.executor.stop()

@@ -156,6 +156,7 @@ def test_bad_arguments_exit_2_with_one_error_line(capsys, argv):
     assert out == ""
 
 
+@pytest.mark.slow
 def test_errors_through_a_real_process():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for argv in (["train", "--loss", "magface"], ["train", "--scale", "-1"]):

@@ -181,6 +181,7 @@ def check_rows(result):
     return {row.task_id: row for row in result.rows if row.task == "check"}
 
 
+@pytest.mark.slow
 def test_an_honest_compare_report_grades_passed(side_by_side):
     course, record, _ = side_by_side
     assert set(record["checks"]) == {"arcface-table3", "cosface-table3", "sphereface-table3"}
@@ -205,6 +206,7 @@ def test_the_members_of_one_compare_run_share_one_replay(side_by_side):
     assert sum(row.points for row in rows.values()) > 0
 
 
+@pytest.mark.slow
 def test_a_tampered_compare_metric_is_flagged(side_by_side):
     course, record, _ = side_by_side
     tampered = copy_of(record)

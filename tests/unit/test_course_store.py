@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from _course_postgres import require_postgres, running_postgres, wait_until_ready
+from _course_postgres import require_postgres, running_postgres
 
 from app.course import store as store_module
 from app.course.record import FORMAT, FORMAT_VERSION, ReportError
@@ -242,6 +242,7 @@ def test_records_are_stored_as_json_text(store):
     assert json.loads(text)["student"]["id"] == "s1"
 
 
+@pytest.mark.slow
 def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing():
     """Submissions made while PostgreSQL is down are refused with one sentence (never silently lost); the same
     Store (the app keeps one per process) saves again once the server is back, and the earlier rows are kept."""
@@ -256,8 +257,7 @@ def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing(
             store.submit(make_record("during"))
         message = str(refused.value)
         assert "not saved" in message.lower() and message.count(". ") <= 1
-        server.start()
-        wait_until_ready(url)  # readiness, not time: under load "the database system is starting up" lasts
+        server.start()  # returns once the server answers: readiness, not time
         assert store.submit(make_record("after")).attempt == 1
         assert sorted(s.student_id for s in store.submissions(course_id="test-course")) == ["after", "before"]
         store.close()

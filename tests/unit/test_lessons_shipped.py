@@ -30,6 +30,7 @@ def test_lesson_validates(path):
     assert len(lesson.questions) >= 2 and len(lesson.checks) >= 1 and lesson.objectives
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_worked_solution_passes_every_check(one_thread, path):
     run = run_lesson(load_lesson(path))
@@ -37,6 +38,7 @@ def test_worked_solution_passes_every_check(one_thread, path):
     assert not not_passed and len(run.results) == len(load_lesson(path).checks), not_passed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_preset_alone_fails_a_check_with_feedback(one_thread, path):
     run = run_lesson(load_lesson(path), which="preset")

@@ -295,6 +295,45 @@ def test_fuzzed_queries_never_raise_and_give_valid_values():
 
 
 # ------------------------------------------------------------------------------------------------
+# Malformed links as the Playground reads them: each value named in one notice, the value used in its
+# place, and a corrected link that reads back silently (the page writes it into the address bar). The
+# page passes every key as a list (app.session.raw_query) to validate_over_preset over the defaults.
+# tests/app/test_app_playground.py keeps a few of these through AppTest, for what only the page shows.
+
+MALFORMED = [
+    ({"m": "abc"}, "margin", 0.5, "m=abc"),
+    ({"m": "1e309"}, "margin", 0.5, "m=1e309"),
+    ({"m": "-5"}, "margin", 0.0, "m=-5"),
+    ({"m": "9"}, "margin", 1.57, "m=9"),
+    ({"m": "0.333"}, "margin", 0.33, "m=0.333 falls between"),
+    ({"s": "0"}, "scale", 1.0, "s=0"),
+    ({"lr": "nan"}, "lr", 0.01, "lr=nan"),
+    ({"dim": "7"}, "embedding_dim", 3, "dim=7"),
+    ({"loss": "tripletface"}, "loss", "arcface", "loss=tripletface"),
+    ({"dataset": "../../etc"}, "dataset", "digits", "dataset=../../etc"),
+    ({"seed": "-1"}, "seed", 0, "seed=-1"),
+    ({"seed": "1.5"}, "seed", 0, "seed=1.5"),
+    ({"unknown": "1"}, None, None, "unknown"),
+    ({"m": "\x00"}, "margin", 0.5, "m=\\x00"),
+    ({"m": "%00"}, "margin", 0.5, "m=%00"),
+    ({"m": "x" * 10_000}, "margin", 0.5, "too long"),
+    ({"m": ["0.3", "0.4"]}, "margin", 0.4, "appears 2 times"),
+    ({"loss": "normface", "m": "0.3"}, "loss", "normface", "m=0.3 ignored"),
+]
+
+
+@pytest.mark.parametrize(("query", "name", "used", "words"), MALFORMED, ids=[m[3][:20] for m in MALFORMED])
+def test_malformed_url_values_are_named_and_replaced(query, name, used, words):
+    raw = {key: value if isinstance(value, list) else [value] for key, value in query.items()}
+    values, notices = state.validate_over_preset(raw, state.defaults(), ())
+    assert sum(words in n for n in notices) == 1, notices
+    if name is not None:
+        assert clean_value(values, name) == (pytest.approx(used) if isinstance(used, float) else used)
+    again = state.validate_over_preset({k: [v] for k, v in state.to_query(values).items()}, state.defaults(), ())
+    assert again.notices == [] and again.values == values
+
+
+# ------------------------------------------------------------------------------------------------
 # The learning-rate ladder: snapped in log space, and never silently
 
 
