@@ -228,6 +228,8 @@ class TrainingUnit:
 
     def _stop_playing(self) -> None:
         slots.stop_playing(self.key, self.run)
+        if self.run.handle is not None:
+            self.run.handle.set_playing(False)
 
     def _step(self) -> None:
         """One epoch, then pause. On a hosted server Step needs a training slot too: without one it says so."""
@@ -353,6 +355,7 @@ class TrainingUnit:
             result = slots.ask(self.key)
             if not isinstance(result, hosted.Admitted):
                 run.playing = False
+                run.handle.set_playing(False)
                 run.queued = slots.sentence(result) if isinstance(result, hosted.Queued) else ""
                 run.auto_paused = "" if run.queued else slots.sentence(result)
                 st.rerun()
@@ -417,6 +420,11 @@ class TrainingUnit:
         if epochs is None:  # full speed: train for what is left of the tick
             budget = max(paces.MIN_TRAIN_S, paces.TICK_S * self.tick_scale - (time.monotonic() - started))
         self._hand_over_hot()
+        if not run.handle.placed_well() and run.handle.step == 0:
+            # About to play in a worker another student trains in while a worker idles: an untrained model is
+            # built again there (same seed, same weights), so two players do not share one core.
+            run.handle = self._guard(run.handle.moved) or run.handle
+        run.handle.set_playing(True)
         self._guard(lambda: run.handle.start(epochs=epochs, seconds=budget, probe=self._probe()))
 
     def _fragments(self) -> None:

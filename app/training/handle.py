@@ -40,6 +40,7 @@ class ModelLost(RuntimeError):
 
 def _drop(runner: Any, slot: int, run_id: str) -> None:
     try:
+        runner.set_playing(slot, run_id, False)
         runner.submit(slot, worker.drop, run_id)
         runner.forget(slot)
     except Exception:  # the pool is shutting down, or the worker is gone anyway
@@ -54,7 +55,6 @@ class ModelHandle:
         self.run_id = uuid.uuid4().hex
         self.compare = compare
         self.configs = list(configs)
-        self.initial_configs = [config.resolved() for config in configs]
         self.lost = ""
         self.lock = threading.Lock()  # two script threads of one session never drive the model at once
         self._hot: list[tuple[int, dict[str, Any]]] = []
@@ -133,6 +133,24 @@ class ModelHandle:
     def close(self) -> None:
         """Forget the model where it lives (Reset, a rebuild)."""
         self._finalizer()
+
+    def set_playing(self, playing: bool) -> None:
+        """Tell the runner whether this model trains now (it places new models beside idle ones)."""
+        self.runner.set_playing(self.slot, self.run_id, playing)
+
+    def placed_well(self) -> bool:
+        """False when the model is about to play in a worker another model trains in while a worker idles."""
+        return not self.runner.crowded(self.slot)
+
+    def moved(self) -> ModelHandle:
+        """The same untrained model built again in the best worker now (it has not trained: nothing is lost,
+        and its seed gives the very same weights); this handle is closed."""
+        if self.step > 0:
+            raise ValueError("only a model that has not trained yet can move")
+        self.collect()
+        fresh = ModelHandle(self.runner, self.configs, compare=self.compare)
+        self.close()
+        return fresh
 
     # -- inside ----------------------------------------------------------------------------------------------
     def _reapply_local(self) -> None:

@@ -60,6 +60,12 @@ class InlineRunner:
     def forget(self, slot: int) -> None:
         pass
 
+    def set_playing(self, slot: int, run_id: str, playing: bool) -> None:
+        pass
+
+    def crowded(self, slot: int) -> bool:
+        return False
+
     def broken(self, slot: int, generation: int) -> None:
         pass
 
@@ -81,6 +87,7 @@ class WorkerPool:
         self._executors: list[ProcessPoolExecutor | None] = [None] * size
         self._generations = [0] * size
         self._models = [0] * size
+        self._playing: list[set[str]] = [set() for _ in range(size)]  # the models training now, per worker
 
     def _executor(self, slot: int) -> ProcessPoolExecutor:
         with self._lock:
@@ -91,9 +98,10 @@ class WorkerPool:
             return executor
 
     def place(self) -> int:
-        """The worker a new model should live in: the one holding the fewest models."""
+        """The worker a new model should live in: the one training the fewest models now, then holding the
+        fewest."""
         with self._lock:
-            slot = min(range(self.size), key=lambda i: self._models[i])
+            slot = min(range(self.size), key=lambda i: (len(self._playing[i]), self._models[i]))
             self._models[slot] += 1
             return slot
 
@@ -101,6 +109,17 @@ class WorkerPool:
         """A model of `slot` was dropped."""
         with self._lock:
             self._models[slot] = max(0, self._models[slot] - 1)
+
+    def set_playing(self, slot: int, run_id: str, playing: bool) -> None:
+        """Whether a model of `slot` is training now (Play) or not (Pause, a closed tab, a drop)."""
+        with self._lock:
+            (self._playing[slot].add if playing else self._playing[slot].discard)(run_id)
+
+    def crowded(self, slot: int) -> bool:
+        """Whether another model trains in `slot`'s worker while some worker trains none: a model about to
+        play there would share a core that another worker leaves idle."""
+        with self._lock:
+            return bool(self._playing[slot]) and any(not playing for playing in self._playing)
 
     def generation(self, slot: int) -> int:
         """Bumped whenever the worker of `slot` is replaced: a model built before lives no more."""
@@ -118,6 +137,7 @@ class WorkerPool:
             executor, self._executors[slot] = self._executors[slot], None
             self._generations[slot] += 1
             self._models[slot] = 0
+            self._playing[slot] = set()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 

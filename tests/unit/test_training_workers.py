@@ -101,3 +101,23 @@ def test_worker_count_is_one_per_core_less_one_when_hosted_and_none_on_a_laptop(
     assert worker_count(0, hosted=True, cores=16) == 0
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerPool(0)
+
+
+def test_a_model_about_to_play_beside_a_player_moves_to_an_idle_worker():
+    pool = WorkerPool(2)
+    try:
+        first, other, third = (ModelHandle(pool, [TrainConfig(num_threads=1)]) for _ in range(3))
+        assert first.slot == third.slot != other.slot  # three models on two workers: two share one
+        first.set_playing(True)
+        assert not third.placed_well() and other.placed_well()  # third would share first's core; one idles
+        untrained = third.refresh().snapshot.class_weights
+        moved = third.moved()
+        assert moved.slot == other.slot and moved.placed_well()
+        assert (moved.frame.snapshot.class_weights == untrained).all()  # the same seed: the same model
+        moved.advance(epochs=1, seconds=60)
+        with pytest.raises(ValueError, match="not trained yet"):
+            moved.moved()  # a trained model stays where it is
+        first.set_playing(False)
+        assert ModelHandle(pool, [TrainConfig(num_threads=1)]).placed_well()
+    finally:
+        pool.shutdown()
