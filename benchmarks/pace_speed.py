@@ -54,7 +54,7 @@ def main() -> int:
         try:
             pages = {}
             for name, server in servers.items():
-                context, page = new_page(browser)
+                _context, page = new_page(browser)
                 page.goto(server.url())
                 page.locator(".st-key-pg-play").wait_for(timeout=120_000)
                 pages[name] = page
