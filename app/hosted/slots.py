@@ -73,6 +73,7 @@ class _Hold:
     session: str
     seen: float
     since: float
+    weight: int = 1
 
 
 class PlaySlots:
@@ -85,6 +86,9 @@ class PlaySlots:
     A tab keeps its slot (or its place in the queue) by calling `acquire` again, each tick, at least every
     `expiry_s`; a tab that closes sends no more ticks, so its slot frees `expiry_s` later even if no
     release comes. Thread-safe: Streamlit runs each session's script in its own thread.
+
+    A training that costs more than one model (a margin sweep: many margins at once) asks with a `weight`: it
+    takes that many slots (at most all of them), and waits until that many are free, in its turn.
 
     `capacity=None` admits every tab and tracks nothing (a local run: two tabs may train two setups);
     `clock` is injectable for tests.
@@ -101,11 +105,12 @@ class PlaySlots:
         self._lock = threading.Lock()
         self._holders: dict[str, _Hold] = {}  # identity -> the tab training in its slot
         self._queue: dict[str, dict[str, float]] = {}  # identity -> {session: last seen}, in arrival order
+        self._weights: dict[str, int] = {}  # identity -> the slots it asks for (1 unless it said more)
         self._holds: deque[float] = deque(maxlen=history)  # how long finished holds lasted
 
     # -- the API ------------------------------------------------------------------------------------
-    def acquire(self, identity: str, session: str | None = None, *,
-                take_over: bool = False) -> Admitted | Queued | Elsewhere:  # fmt: skip
+    def acquire(self, identity: str, session: str | None = None, *, take_over: bool = False,
+                weight: int = 1) -> Admitted | Queued | Elsewhere:  # fmt: skip
         """Hold (or keep) the browser's slot for this tab, or wait in the queue.
 
         Play pressed: `take_over=True` (the browser's slot moves to this tab if another tab holds it).
@@ -124,10 +129,13 @@ class PlaySlots:
                 hold.session, hold.seen = session, now
                 return Admitted(identity)
             self._queue.setdefault(identity, {})[session] = now
-            index = list(self._queue).index(identity)
-            if index < self.capacity - len(self._holders):
+            self._weights[identity] = max(1, min(int(weight), self.capacity))
+            queue = list(self._queue)
+            index = queue.index(identity)
+            free = self.capacity - sum(h.weight for h in self._holders.values())
+            if sum(self._weights.get(i, 1) for i in queue[: index + 1]) <= free:  # those before it fit too
                 del self._queue[identity]
-                self._holders[identity] = _Hold(session, now, now)
+                self._holders[identity] = _Hold(session, now, now, self._weights.pop(identity))
                 return Admitted(identity)
             return Queued(identity, index + 1, self._estimate_wait(index + 1, now))
 
@@ -145,6 +153,7 @@ class PlaySlots:
                 waiting.pop(session, None)
                 if not waiting:
                     del self._queue[identity]
+                    self._weights.pop(identity, None)
             self._expire(now)
 
     def holds(self, identity: str) -> bool:
@@ -174,6 +183,7 @@ class PlaySlots:
                     del sessions[session]
             if not sessions:
                 del self._queue[identity]
+                self._weights.pop(identity, None)
 
     def _typical_hold(self) -> float | None:
         return statistics.median(self._holds) if self._holds else None
@@ -184,7 +194,7 @@ class PlaySlots:
         typical = self._typical_hold()
         if typical is None:
             return None
-        free_now = (self.capacity or 0) - len(self._holders)
+        free_now = (self.capacity or 0) - sum(h.weight for h in self._holders.values())
         frees = [0.0] * max(0, free_now)  # free slots whose next in line has not polled yet
         for hold in self._holders.values():
             held = now - hold.since

@@ -50,6 +50,18 @@ def give_back(unit_key: str) -> None:
     hosted.play_slots().release(who, tab)
 
 
+def ask_job(job_key: str, weight: int) -> Any:
+    """A training job beside the browser's live model (a margin sweep): its own hold of `weight` slots, asked
+    again at every slice of its training (a closed tab's job frees its slots as a tick's would)."""
+    who, tab = _who(job_key)
+    return hosted.play_slots().acquire(f"{who}/{job_key}", tab, weight=weight)
+
+
+def give_back_job(job_key: str) -> None:
+    who, tab = _who(job_key)
+    hosted.play_slots().release(f"{who}/{job_key}", tab)
+
+
 def press_play(unit_key: str, run: Any) -> None:
     """The Play button of a unit whose run has `playing` and `queued`: admitted, or queued with its sentence."""
     result = ask(unit_key, pressed=True)

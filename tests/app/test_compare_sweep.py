@@ -132,3 +132,33 @@ render([TrainConfig(loss="arcface", dataset="mnist", data_dir={str(tmp_path)!r})
     (error,) = texts(at.error)
     assert error.startswith("The sweep cannot load its dataset: ") and str(tmp_path) in error
     assert at.button(key="sw-start").disabled
+
+
+def test_a_sweep_goes_through_the_play_cap_with_its_weight(monkeypatch):
+    """On a hosted server a sweep trains only in training slots, as many as it costs: past the cap it waits,
+    says so, and starts when the slots free."""
+    from app import hosted
+    from app.compare.sweep import sweep_weight
+
+    monkeypatch.setenv(hosted.HOSTED_ENV, "1")
+    monkeypatch.setenv(hosted.PLAY_CAP_ENV, "2")
+    monkeypatch.delenv(hosted.CONFIG_ENV, raising=False)
+    hosted.settings.cache_clear()
+    hosted.play_slots.cache_clear()
+    try:
+        assert (sweep_weight(8), sweep_weight(16), sweep_weight(24)) == (2, 2, 3)
+        hosted.play_slots().acquire("someone-else", "tab")  # a student playing: one of the two slots
+        at = open_app({"losses": "arcface", "dim": "3"})
+        at.number_input(key="sw-epochs").set_value(2)
+        at.run()
+        at.button(key="sw-start").click().run()
+        at.run()
+        assert state(at).sweeps and all(s.step == 0 for s in state(at).sweeps.values())  # 8 margins need 2 slots
+        assert any("queue" in i for i in texts(at.info)), texts(at.info)
+        hosted.play_slots().release("someone-else", "tab")
+        run_until_done(at)
+        assert all(s.done for s in state(at).sweeps.values())
+        assert hosted.play_slots().status().playing == 0  # the finished sweep gave its slots back
+    finally:
+        hosted.settings.cache_clear()
+        hosted.play_slots.cache_clear()

@@ -338,3 +338,26 @@ def test_a_real_server_gives_every_tab_of_a_browser_one_identity():
     assert first.startswith("identity=browser-")
     assert jar["_streamlit_xsrf"] != jar_after["_streamlit_xsrf"], "the cookie was re-masked"
     assert first == second != other
+
+
+def test_a_weighted_hold_takes_its_weight_and_waits_its_turn_for_it():
+    slots = PlaySlots(3, clock=FakeClock())
+    assert isinstance(slots.acquire("a"), Admitted)
+    assert isinstance(slots.acquire("sweep", weight=2), Admitted)  # 1 + 2 = 3: exactly full (the equality case)
+    assert isinstance(slots.acquire("b"), Queued)
+    slots.release("a")
+    assert isinstance(slots.acquire("b"), Admitted)
+    big = slots.acquire("big", weight=3)
+    assert isinstance(big, Queued) and big.position == 1
+    assert isinstance(slots.acquire("c"), Queued)  # behind the heavy one, and the cap is full
+    slots.release("b")
+    assert isinstance(slots.acquire("c"), Queued)  # one slot free, but big (3) is first in line: no overtaking
+    slots.release("sweep")
+    assert isinstance(slots.acquire("big", weight=3), Admitted)
+    assert slots.status().playing == 1
+
+
+def test_a_weight_above_the_cap_takes_the_whole_cap():
+    slots = PlaySlots(2, clock=FakeClock())
+    assert isinstance(slots.acquire("huge", weight=9), Admitted)
+    assert isinstance(slots.acquire("next"), Queued)
