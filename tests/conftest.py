@@ -9,7 +9,7 @@
   parallelism; a torch or BLAS pool per worker on top would put several spinning threads on each core (a 0.2 s
   test took 14 s that way), and the app trains on one thread anyway.
 - Every test process (each worker, and the Streamlit servers the browser tests start, which inherit it) stores
-  submissions in an SQLite file of its own: MARGIN_LAB_DB points into a temporary folder, removed at the end.
+  submissions in an SQLite file of its own: MARGIN_LAB_HOME points into a temporary folder, removed at the end.
   Otherwise the app's default, ~/.margin-lab/submissions.db, was shared by the workers and by every checkout
   on the machine (a newer checkout's schema there made the lesson pages warn, and a test fail).
 - Browser tests (tests/e2e) are run in parallel by module: every test of a module goes to the same
@@ -40,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-DB_ENV = "MARGIN_LAB_DB"  # app.course.store.ENV_URL (not imported: this runs before the workers load the app)
+HOME_ENV = "MARGIN_LAB_HOME"  # app.course.store.HOME_ENV (not imported: this runs before the workers load the app)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ.setdefault(name, "1")
     folder = tempfile.mkdtemp(prefix="margin-lab-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
-    os.environ[DB_ENV] = f"sqlite:///{folder}/submissions.db"  # each worker runs this again: a file of its own
+    # Margin Lab's own folder (the default SQLite store, the glyph cache): each worker runs this again, so each has
+    # one of its own. Not MARGIN_LAB_DB: it would win over a test's own db_url in secrets.toml.
+    os.environ[HOME_ENV] = folder
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -251,8 +251,9 @@ def jitter_samples(table: GlyphTable, identities: np.ndarray, per_identity: int,
 
 
 def cache_dir() -> Path:
-    """Where generated samples are kept: $MARGIN_LAB_CACHE, else ~/.margin-lab/cache."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".margin-lab" / "cache").expanduser()
+    """Where generated samples are kept: $MARGIN_LAB_CACHE, else cache/ in $MARGIN_LAB_HOME (~/.margin-lab)."""
+    home = os.environ.get("MARGIN_LAB_HOME") or Path.home() / ".margin-lab"
+    return Path(os.environ.get(CACHE_ENV) or Path(home) / "cache").expanduser()
 
 
 def _digest(images: np.ndarray) -> str:

@@ -46,7 +46,7 @@ from app.course.record import validate_record
 SCHEMA_VERSION = 3  # 1: the first layout; 2: submissions.origin ("app" or "import"); 3: the progress table
 ORIGINS = ("app", "import")  # how a row came in: the app's Submit (received_at is when it was handed in), or an
                              # instructor's import of a report file (received_at is only when it was imported)
-DEFAULT_PATH = Path.home() / ".margin-lab" / "submissions.db"
+HOME_ENV = "MARGIN_LAB_HOME"  # the folder of Margin Lab's own files (default ~/.margin-lab); tests point it away
 ENV_URL = "MARGIN_LAB_DB"
 CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_S = 30.0  # how long an SQLite writer waits for another to finish
@@ -145,8 +145,12 @@ class Submission:
 
 
 def default_url() -> str:
-    """MARGIN_LAB_DB if set, else the SQLite file ~/.margin-lab/submissions.db."""
-    return os.environ.get(ENV_URL) or f"sqlite:///{DEFAULT_PATH}"
+    """MARGIN_LAB_DB if set, else the SQLite file submissions.db in $MARGIN_LAB_HOME (default ~/.margin-lab)."""
+    return os.environ.get(ENV_URL) or f"sqlite:///{default_path()}"
+
+
+def default_path() -> Path:
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".margin-lab").expanduser() / "submissions.db"
 
 
 def _now() -> str:

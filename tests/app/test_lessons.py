@@ -95,7 +95,7 @@ def page_configs(at, lesson) -> list[TrainConfig]:
     """The TrainConfig(s) of the lesson page's own run, the trainer's or each compare member's, with the scale and
     margin the run uses (resolved: a default left as None is the same run as that default written out)."""
     run = at.session_state[f"lesson-{lesson.id}-run"]
-    configs = run.multi.configs if lesson.unit == "compare" else [run.trainer.config]
+    configs = list(run.frame.configs)
     return [config.resolved() for config in configs]
 
 

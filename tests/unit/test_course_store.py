@@ -135,7 +135,7 @@ def test_the_gradebook_has_a_progress_mark_per_lesson(store):
 
 def test_the_schema_version_is_recorded_and_upgrades_run_in_order(store, monkeypatch):
     now = store_module.SCHEMA_VERSION
-    assert store.schema_version() == now == 2
+    assert store.schema_version() == now == 3
     store.submit(make_record())
     store.close()
     ran = []
@@ -184,7 +184,7 @@ def test_a_version_1_database_is_upgraded_and_its_rows_were_submits(store):
             {"hash": "ab" * 32, "record": json.dumps(make_record())})
     engine.dispose()
     upgraded = Store(url)
-    assert upgraded.schema_version() == 2
+    assert upgraded.schema_version() == store_module.SCHEMA_VERSION == 3
     upgraded.submit(make_record("s2"), origin="import")
     assert [(s.student_id, s.origin) for s in upgraded.submissions()] == [("s1", "app"), ("s2", "import")]
     upgraded.close()
@@ -227,7 +227,10 @@ def test_a_url_that_is_not_a_database_is_one_sentence():
 
 def test_the_default_is_an_sqlite_file_or_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(store_module.ENV_URL, raising=False)
+    monkeypatch.delenv(store_module.HOME_ENV, raising=False)
     assert store_module.default_url().endswith(".margin-lab/submissions.db")
+    monkeypatch.setenv(store_module.HOME_ENV, str(tmp_path / "home"))
+    assert store_module.default_url() == f"sqlite:///{tmp_path / 'home' / 'submissions.db'}"
     monkeypatch.setenv(store_module.ENV_URL, f"sqlite:///{tmp_path / 'env.db'}")
     opened = Store()
     opened.submit(make_record())
