@@ -261,6 +261,10 @@ class TrainingUnit:
 
     def _set_pace(self) -> None:
         self.run.touch()
+        self._pace_changed()
+
+    def _pace_changed(self) -> None:
+        """A unit bound to the address bar writes the new pace into its link."""
 
     def _tick_plan(self) -> tuple[float, int | None]:
         """(seconds between ticks, the most epochs a tick trains; None: as many as fit in the tick)."""

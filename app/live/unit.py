@@ -45,6 +45,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from app import datasets, hosted, state, urlbar
 from app.live import controls, exports, notes, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
+from app.training import pace as paces
 from app.training.worker import Frame
 from toy_models.train import TrainConfig
 
@@ -138,16 +139,36 @@ class LiveUnit(TrainingUnit):
         seeded = self._k("seeded")
         if not st.session_state.get(seeded) or history:
             raw = urlbar.raw_query() if self.use_url else {}
+            pace_notice = self._read_pace(raw.pop(PACE_KEY, None))
             refusal = hosted.folder_param_refusal(raw, hosted=hosted.settings().hosted)
             if refusal:  # a hosted server reads only its instructor's folders: say so, once, and drop the key
                 raw = {key: value for key, value in raw.items() if key.lower() not in hosted.FOLDER_PARAMS}
             values, notices = state.validate_over_preset(raw, self.preset, self.fixed, fixed_by=self.fixed_by)
             st.session_state[self._k("values")] = values
-            st.session_state[self._k("notices")] = [refusal, *notices] if refusal else notices
+            st.session_state[self._k("notices")] = [n for n in (refusal, pace_notice) if n] + notices
             for p in state.params_for(values["loss"]):
                 controls.seed_widgets(self.key, p, values[p.name], force=bool(st.session_state.get(seeded)))
             st.session_state[seeded] = True
         return self.values
+
+    def _read_pace(self, raw: Any) -> str:
+        """A link's `pace` (the last one, if repeated): taken when it names a pace; else one sentence."""
+        text = raw[-1] if isinstance(raw, list) and raw else raw
+        if text is None:
+            return ""
+        if str(text) in paces.PACES:
+            st.session_state[self._k(PACE_KEY)] = str(text)
+            return ""
+        return (f"URL value pace={str(text)[:24]!r} is not a pace ({', '.join(paces.PACES)}); using "
+                f"{self.pace.name}.")
+
+    def _pace_changed(self) -> None:
+        if self.use_url:
+            urlbar.write(self._link_query())
+
+    def _link_query(self) -> dict[str, str]:
+        """The link to this setup: every control, and the pace."""
+        return {**state.to_query(self.values), PACE_KEY: self.pace.name}
 
     def folder(self) -> str | None:
         return datasets.data_folder(st.session_state.get(self._k("data")), self.values["dataset"])
@@ -200,7 +221,7 @@ class LiveUnit(TrainingUnit):
         else:
             values[name] = controls.read_widgets(self.key, p)
         if self.use_url:
-            urlbar.write(state.to_query(values))
+            urlbar.write(self._link_query())
         if not p.hot or self.run.handle is None:
             return  # a cold change: the page reruns and rebuilds the model
         self._hand_over_hot()
@@ -286,7 +307,7 @@ class LiveUnit(TrainingUnit):
         st.header("Share")
         with st.popover("Link to this setup", icon=":material/link:", width="stretch"):
             st.caption("This link reproduces the setup, seed included:")
-            st.code(urlbar.link(state.to_query(self.values)), language=None, wrap_lines=True)
+            st.code(urlbar.link(self._link_query()), language=None, wrap_lines=True)
 
     # -- views -------------------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -347,7 +368,7 @@ class LiveUnit(TrainingUnit):
         run = self.run
         run.touch()
         if self.use_url:
-            urlbar.write(state.to_query(values))
+            urlbar.write(self._link_query())
         self._ensure()
         self._hand_over_hot()
 

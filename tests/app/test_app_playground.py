@@ -51,7 +51,7 @@ def test_default_page_is_arcface_3d_digits_with_labelled_sliders(app):
     # The URL always holds the whole setup, seed included.
     assert dict(app.query_params) == {"loss": "arcface", "margin": "0.5", "scale": "16", "gradient": "detached",
                                       "lr": "0.01", "embedding_dim": "3", "dataset": "digits", "backbone": "mlp",
-                                      "batch_size": "64", "seed": "0"}
+                                      "batch_size": "64", "seed": "0", "pace": "watch"}
     link = app.code[0].value
     assert "seed=0" in link and "loss=arcface" in link and link.startswith("http")
 
@@ -451,3 +451,13 @@ def test_sphereface_original_form_has_no_scale_and_shows_lambda_live():
 def test_softmax_says_what_the_angle_views_mean():
     at = start({"loss": "softmax"})
     assert any("W·x + b" in c and "directions of x and W" in c for c in texts(at.caption))
+
+
+def test_the_pace_is_in_the_link_and_a_bad_one_is_one_sentence():
+    at = start({"pace": "max"})
+    assert at.selectbox(key=k("pace")).value == "max" and at.query_params["pace"] in ("max", ["max"])
+    at.selectbox(key=k("pace")).set_value("steady").run()
+    assert at.query_params["pace"] in ("steady", ["steady"])
+    bad = start({"pace": "warp"})
+    assert bad.selectbox(key=k("pace")).value == "watch"
+    assert any("pace='warp' is not a pace" in w for w in texts(bad.warning)), texts(bad.warning)
