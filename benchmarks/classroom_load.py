@@ -46,6 +46,8 @@ sys.path.insert(0, str(REPO))
 
 from websockets.asyncio.client import connect  # noqa: E402 - Streamlit's own dependency
 
+QUERY = "pace=max"  # the Playground's link: --pace sets it
+
 from deploy.stack import Stack  # noqa: E402
 
 UNIT = "pg"  # the Playground's live unit: its widget keys are "pg-..."
@@ -89,7 +91,7 @@ class Student:
         self.result = StudentResult(name)
         self.BackMsg, self.ForwardMsg, self.WidgetState = _protos()
         self.page_hash = ""
-        self.query = ""
+        self.query = QUERY  # the link the student opened (its pace: as fast as the machine, unless --pace)
         self.play_id = ""
         self.play_label = ""
         self.slider: dict | None = None  # id, options, index, fragment
@@ -266,11 +268,28 @@ class Student:
 # --------------------------------------------------------------------------------------------------
 
 
+def with_descendants(pids: list[int]) -> list[int]:
+    """These processes and all their descendants (the training workers of a server process), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = set(pids), list(pids)
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return sorted(found)
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes (Linux /proc)."""
+    """User + system CPU seconds of these processes and their descendants (Linux /proc)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
+    for pid in with_descendants(pids):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
@@ -437,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, help="seconds after Play before measuring (default 5; --quick 3)")
     parser.add_argument("--server-flag", action="append", default=[], help="a streamlit flag, e.g. runner.x=y")
     parser.add_argument("--capped", type=int, help="hosted mode with this play cap per process")
+    parser.add_argument("--workers", type=int, help="training worker processes per server process "
+                        "(MARGIN_LAB_WORKERS; 0: train in the page's process; default: the app's own choice)")
+    parser.add_argument("--pace", default="max", help="the pace the students play at (default max)")
     parser.add_argument("--investigate", action="store_true", help="measure why the total falls with N")
     parser.add_argument("--profile", action="store_true", help="py-spy --gil samples of the one-process server")
     parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval in the servers (seconds)")
@@ -450,8 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup or (3.0 if args.quick else 5.0)
     server_args = [f"--{flag}" for flag in args.server_flag]
     env = {"MARGIN_LAB_HOSTED": "1", "MARGIN_LAB_PLAY_CAP": str(args.capped)} if args.capped else {}
+    if args.workers is not None:
+        env["MARGIN_LAB_WORKERS"] = str(args.workers)
+    global QUERY
+    QUERY = f"pace={args.pace}"
     print(f"classroom_load: {os.cpu_count()} cores, window {window:.0f} s after {warmup:.0f} s warm-up, "
-          f"N = {ns}{', play cap ' + str(args.capped) if args.capped else ''}", flush=True)
+          f"N = {ns}{', play cap ' + str(args.capped) if args.capped else ''}, workers "
+          f"{args.workers if args.workers is not None else 'default'}, pace {args.pace}", flush=True)
     if args.investigate:
         from benchmarks import classroom_why
 
