@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from toy_models import data
+from toy_models import data, idx_data
 from toy_models.data import DATASETS, Dataset, DatasetError, load_dataset, read_idx, write_idx
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -320,11 +320,11 @@ def _set_mtime_ns(path: Path, mtime_ns: int) -> None:
 
 def test_decoded_files_are_cached(fake_mnist):
     folder, _ = fake_mnist
-    data._decode_idx_file.cache_clear()
+    idx_data._decode_idx_file.cache_clear()
     load_dataset("mnist", folder)
-    assert data._decode_idx_file.cache_info().misses == 4  # two images files, two label files
+    assert idx_data._decode_idx_file.cache_info().misses == 4  # two images files, two label files
     load_dataset("mnist", folder)
-    assert data._decode_idx_file.cache_info().misses == 4 and data._decode_idx_file.cache_info().hits >= 4
+    assert idx_data._decode_idx_file.cache_info().misses == 4 and idx_data._decode_idx_file.cache_info().hits >= 4
 
 
 def test_a_file_rewritten_with_the_same_size_is_reread_when_its_mtime_changes(tmp_path):
@@ -334,7 +334,7 @@ def test_a_file_rewritten_with_the_same_size_is_reread_when_its_mtime_changes(tm
         write_split(tmp_path, split, *make_split(3, seed=seed), suffix="")
     path = tmp_path / "train-images-idx3-ubyte"
     before = path.stat()
-    data._decode_idx_file.cache_clear()
+    idx_data._decode_idx_file.cache_clear()
     load_dataset("mnist", tmp_path)
     images, labels = make_split(3, seed=99)
     write_split(tmp_path, "train", images, labels, suffix="")
@@ -349,7 +349,7 @@ def test_a_file_rewritten_with_the_same_mtime_is_reread_when_its_size_changes(tm
         write_split(tmp_path, split, *make_split(3, seed=seed), suffix="")
     path = tmp_path / "train-images-idx3-ubyte"
     before = path.stat()
-    data._decode_idx_file.cache_clear()
+    idx_data._decode_idx_file.cache_clear()
     load_dataset("mnist", tmp_path)
     images, labels = make_split(4, seed=99)  # 40 images instead of 30
     write_split(tmp_path, "train", images, labels, suffix="")
@@ -708,8 +708,8 @@ def test_real_folder_of_the_other_dataset_is_refused_by_checksum(folder_name, as
 def test_every_real_file_has_a_known_checksum(folder_name):
     folder = require_shared(folder_name)
     for path in sorted(folder.glob("*-ubyte.gz")):
-        magic = data._IMAGE_MAGIC if "images" in path.name else data._LABEL_MAGIC
-        assert data._official_dataset(path, magic) == folder_name, path
+        magic = idx_data._IMAGE_MAGIC if "images" in path.name else idx_data._LABEL_MAGIC
+        assert idx_data._official_dataset(path, magic) == folder_name, path
 
 
 REAL_IMAGES = [("mnist", "train"), ("mnist", "t10k"), ("fashion-mnist", "t10k")]
@@ -722,13 +722,13 @@ def test_border_statistic_on_the_real_files_every_class(folder_name, split):
     folder = require_shared(folder_name)
     images = read_idx(folder / f"{split}-images-idx3-ubyte.gz")
     labels = read_idx(folder / f"{split}-labels-idx1-ubyte.gz")
-    border, _ = data._border_ink(images)
+    border, _ = idx_data._border_ink(images)
     if folder_name == "mnist":
-        assert border < data._DIGITS_MAX_BORDER_INK / 5
+        assert border < idx_data._DIGITS_MAX_BORDER_INK / 5
     else:
-        assert border > 2 * data._CLOTHES_MIN_BORDER_INK
+        assert border > 2 * idx_data._CLOTHES_MIN_BORDER_INK
     for c in range(10):
-        assert data._looks_like(images[labels == c])[0] == folder_name, c
+        assert idx_data._looks_like(images[labels == c])[0] == folder_name, c
 
 
 @pytest.mark.data
