@@ -102,6 +102,7 @@ class Student:
         self.ws = None
         self.slider_sent_at: float | None = None
         self.slider_redrawn = False
+        self.held: dict[str, object] = {}  # widget id -> the WidgetState the browser would send with every rerun
 
     # -- HTTP, like the browser's first request --------------------------------------------------
     def _get_page(self) -> None:
@@ -126,7 +127,10 @@ class Student:
         state.page_script_hash = self.page_hash
         state.fragment_id = fragment
         state.is_auto_rerun = auto
-        for widget in widgets or []:
+        sent = {widget.id: widget for widget in widgets or []}
+        # Like the browser, every rerun carries the value of every value widget it shows (the pace box among
+        # them): a widget left out would read as its default in that rerun.
+        for widget in [*(w for key, w in self.held.items() if key not in sent), *sent.values()]:
             state.widget_states.widgets.append(widget)
         await self.ws.send(msg.SerializeToString())
 
@@ -156,12 +160,23 @@ class Student:
         kind = element.WhichOneof("type")
         if kind == "button" and element.button.id.endswith(PLAY_KEY):
             self.play_id, self.play_label = element.button.id, element.button.label
+        elif kind == "selectbox":
+            # The server sends a box's value only when it sets it (set_value); otherwise the browser keeps the
+            # value it holds, starting from the default.
+            box = element.selectbox
+            if box.set_value and box.HasField("raw_value"):
+                self.held[box.id] = self.WidgetState(id=box.id, string_value=box.raw_value)
+            elif box.id not in self.held and box.HasField("default") and box.default < len(box.options):
+                self.held[box.id] = self.WidgetState(id=box.id, string_value=box.options[box.default])
         elif kind == "slider" and element.slider.id.endswith(MARGIN_KEY):
             slider = element.slider
             options = list(slider.options)
             index = slider.value[0] if slider.value else (slider.default[0] if slider.default else 0)
             if self.slider is None:
                 self.slider = {"id": slider.id, "options": options, "index": int(index)}
+                held = self.WidgetState(id=slider.id)
+                held.string_array_value.data.append(options[int(index)])
+                self.held[slider.id] = held
             self.slider["fragment"] = delta.fragment_id
             if self.slider_sent_at is not None:
                 self.slider_redrawn = True
@@ -205,6 +220,7 @@ class Student:
         slider["index"] += step
         widget = self.WidgetState(id=slider["id"])
         widget.string_array_value.data.append(slider["options"][slider["index"]])
+        self.held[slider["id"]] = widget
         self.slider_redrawn = False
         self.slider_sent_at = time.monotonic()
         await self._send_rerun(fragment=slider.get("fragment", ""), widgets=[widget])
