@@ -21,10 +21,10 @@ Settings (docs/deploy.md has the whole story):
     # margin_lab.toml
     [margin_lab]
     hosted = true
-    workers = 15                  # training processes (default: the cores less one; 0: train in the page's
+    workers = 15                  # training processes (default: one per core; 0: train in the page's
                                   # own process, as a laptop does); $MARGIN_LAB_WORKERS overrides it
     play_cap = 14                 # sessions training at once (default: the workers, one player each; without
-                                  # workers the cores less one, at least 1)
+                                  # workers one per core)
     upload_cap_mb = 5             # the largest upload accepted (Streamlit's server.maxUploadSize)
     bind_address = "0.0.0.0"      # where the server listens (a local run: 127.0.0.1)
     port = 8501

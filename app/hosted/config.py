@@ -32,9 +32,10 @@ class HostedConfigError(ValueError):
 
 
 def default_play_cap(cores: int | None = None) -> int:
-    """Players at full speed on this machine: one core each, one core left for the server's own thread."""
+    """Players at full speed on this machine: one a core, as the training workers are (the page process only
+    draws: two players on 2 cores kept 0.92x of one alone's speed, benchmarks/classroom_load.py)."""
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class HostedSettings:
     bind_address: str = LOCAL_BIND
     port: int = 8501
     slot_expiry_s: float = 5.0
-    workers: int | None = None  # training processes (None: one per core less one when hosted, none on a laptop)
+    workers: int | None = None  # training processes (None: one per core when hosted, none on a laptop)
     source: str = "the defaults"  # where the settings came from, for messages
 
     def folder_for(self, dataset: str) -> str | None:

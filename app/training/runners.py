@@ -158,14 +158,15 @@ class WorkerPool:
 
 def worker_count(setting: int | None, *, hosted: bool, cores: int | None = None) -> int:
     """How many worker processes a server runs: the setting (MARGIN_LAB_WORKERS or the hosted config) when
-    given, else one per core less one for the page process on a hosted server, and none on a laptop (a
-    single student trains in the page's process, with no process to start)."""
+    given, else one per core on a hosted server, and none on a laptop (a single student trains in the page's
+    process, with no process to start). Not one less for the page process: it only draws, and waits on the
+    workers meanwhile (2 players on 2 cores: 0.92x of one alone with 2 workers, benchmarks/classroom_load.py)."""
     if setting is not None:
         return max(0, setting)
     if not hosted:
         return 0
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 _runner: InlineRunner | WorkerPool | None = None

@@ -194,7 +194,7 @@ def test_defaults_are_a_laptops(tmp_path, monkeypatch):
     chosen = hosted.load_settings(environ={})
     assert not chosen.hosted
     assert chosen.bind_address == "127.0.0.1"
-    assert chosen.play_cap == max(1, (os.cpu_count() or 1) - 1)
+    assert chosen.play_cap == max(1, os.cpu_count() or 1)
     assert "--server.address=127.0.0.1" in chosen.streamlit_flags()
 
 

@@ -93,9 +93,10 @@ def test_a_forgotten_handle_frees_its_place_in_the_worker(pool):
     assert not pool.submit(slot, worker.call_exists, run_id).result(timeout=30)
 
 
-def test_worker_count_is_one_per_core_less_one_when_hosted_and_none_on_a_laptop():
+def test_worker_count_is_one_per_core_when_hosted_and_none_on_a_laptop():
     assert worker_count(None, hosted=False, cores=16) == 0
-    assert worker_count(None, hosted=True, cores=16) == 15
+    assert worker_count(None, hosted=True, cores=16) == 16
+    assert worker_count(None, hosted=True, cores=2) == 2
     assert worker_count(None, hosted=True, cores=1) == 1
     assert worker_count(4, hosted=False, cores=16) == 4
     assert worker_count(0, hosted=True, cores=16) == 0
