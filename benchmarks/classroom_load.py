@@ -312,18 +312,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def context_switches(pids: list[int]) -> int:
-    """Voluntary + involuntary context switches of every thread of these processes so far (Linux /proc).
-    A thread that gives up the GIL and waits for it again is switched out and back in: the count per epoch
-    shows how much the threads hand the interpreter around."""
-    total = 0
-    for pid in pids:
+def context_switches(pids: list[int]) -> dict[int, int]:
+    """Voluntary + involuntary context switches so far of every thread of these processes and their
+    descendants (Linux /proc), by thread id. A thread that gives up the GIL and waits for it again is switched
+    out and back in: the count per epoch shows how much the threads hand the interpreter around."""
+    counts: dict[int, int] = {}
+    for pid in with_descendants(pids):
         for status in Path(f"/proc/{pid}/task").glob("*/status"):
-            with contextlib.suppress(OSError):
-                for line in status.read_text().splitlines():
-                    if "ctxt_switches:" in line:
-                        total += int(line.split()[-1])
-    return total
+            with contextlib.suppress(OSError, ValueError):
+                counts[int(status.parent.name)] = sum(int(line.split()[-1]) for line in status.read_text().splitlines()
+                                                      if "ctxt_switches:" in line)  # fmt: skip
+    return counts
+
+
+def switches_between(before: dict[int, int], after: dict[int, int]) -> int:
+    """Context switches in the window: a thread that ended in it is left out (its last count is gone), and one
+    that started in it counts from zero. Summing totals instead went negative when a worker exited."""
+    return sum(count - before.get(tid, 0) for tid, count in after.items())
 
 
 @dataclass
@@ -378,7 +383,7 @@ async def _run_class(url: str, n: int, *, warmup_s: float, window_s: float, play
     cpu1, t1, switches1 = cpu_seconds(pids or []), time.monotonic(), context_switches(pids or [])
     results = await asyncio.gather(*tasks)
     result = ClassResult(n, players, list(results), (cpu1 - cpu0) / (t1 - t0), t1 - t0,
-                         switches_per_s=(switches1 - switches0) / (t1 - t0))  # fmt: skip
+                         switches_per_s=switches_between(switches0, switches1) / (t1 - t0))  # fmt: skip
     if spy is not None:
         result.profile = await spy
     return result
