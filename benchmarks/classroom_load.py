@@ -48,6 +48,7 @@ from websockets.asyncio.client import connect  # noqa: E402 - Streamlit's own de
 
 QUERY = "pace=max"  # the Playground's link: --pace sets it
 
+from benchmarks.proc_usage import context_switches, cpu_seconds, switches_between  # noqa: E402
 from deploy.stack import Stack  # noqa: E402
 
 UNIT = "pg"  # the Playground's live unit: its widget keys are "pg-..."
@@ -282,53 +283,6 @@ class Student:
 # --------------------------------------------------------------------------------------------------
 # A class: N students at once, and the server's CPU use meanwhile
 # --------------------------------------------------------------------------------------------------
-
-
-def with_descendants(pids: list[int]) -> list[int]:
-    """These processes and all their descendants (the training workers of a server process), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = set(pids), list(pids)
-    while frontier:
-        parent = frontier.pop()
-        for child, its_parent in parents.items():
-            if its_parent == parent and child not in found:
-                found.add(child)
-                frontier.append(child)
-    return sorted(found)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes and their descendants (Linux /proc)."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in with_descendants(pids):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def context_switches(pids: list[int]) -> dict[int, int]:
-    """Voluntary + involuntary context switches so far of every thread of these processes and their
-    descendants (Linux /proc), by thread id. A thread that gives up the GIL and waits for it again is switched
-    out and back in: the count per epoch shows how much the threads hand the interpreter around."""
-    counts: dict[int, int] = {}
-    for pid in with_descendants(pids):
-        for status in Path(f"/proc/{pid}/task").glob("*/status"):
-            with contextlib.suppress(OSError, ValueError):
-                counts[int(status.parent.name)] = sum(int(line.split()[-1]) for line in status.read_text().splitlines()
-                                                      if "ctxt_switches:" in line)  # fmt: skip
-    return counts
-
-
-def switches_between(before: dict[int, int], after: dict[int, int]) -> int:
-    """Context switches in the window: a thread that ended in it is left out (its last count is gone), and one
-    that started in it counts from zero. Summing totals instead went negative when a worker exited."""
-    return sum(count - before.get(tid, 0) for tid, count in after.items())
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ui_latency import APP, Server, app_epochs_per_s, choose_pace, median, new_page
+from browser_kit import APP, Server, app_epochs_per_s, choose_pace, median, new_page
 
 UNIT = "cmp"
 

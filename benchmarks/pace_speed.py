@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ui_latency import REPO, Server, app_epochs_per_s, choose_pace, new_page
+from browser_kit import REPO, Server, app_epochs_per_s, choose_pace, new_page
 
 sys.path.insert(0, str(REPO))
 from app.training.pace import PACES
