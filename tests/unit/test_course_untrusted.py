@@ -87,6 +87,18 @@ def test_a_direction_control_is_refused_in_any_text(setup):
         parse_report(json.dumps(put(setup["ada"], ("checks", "learns", "reason"), "ok\u202e")))
 
 
+@pytest.mark.parametrize("control", [chr(code) for code in range(32) if chr(code) not in "\n\t"] + ["\x7f"],
+                         ids=lambda ch: f"U+{ord(ch):04X}")  # fmt: skip
+def test_every_control_character_is_refused_in_any_text(setup, control):
+    with pytest.raises(ReportError, match="contains control characters"):
+        parse_report(json.dumps(put(setup["ada"], ("checks", "learns", "reason"), f"ok{control}")))
+
+
+def test_a_line_break_and_a_tab_are_kept_in_a_free_text(setup):
+    report = parse_report(json.dumps(put(setup["ada"], ("checks", "learns", "reason"), "ok\n\tstill ok")))
+    assert report["checks"]["learns"]["reason"] == "ok\n\tstill ok"
+
+
 def test_a_key_with_a_line_break_is_named_on_one_line(setup):
     odd = copy_of(setup["ada"])
     odd["checks"]["learns"]["run"]["initial"]["x\ny"] = None
