@@ -210,3 +210,31 @@ def test_a_run_driven_by_the_live_units_own_functions_replays_exactly():
     assert run_metrics(replayed) == metrics
     assert (replayed.step, replayed.epoch) == (handle.step, handle.epoch)
     assert (final["margin"], final["lr"]) == (0.35, 0.02)
+
+
+def _with_log(record, log):
+    changed = copy_of(record)
+    changed["checks"]["learns"]["run"]["hyper_log"] = log
+    return changed
+
+
+def test_a_hot_change_at_the_runs_own_step_is_read_and_one_step_later_is_not(record):
+    step = record["checks"]["learns"]["run"]["step"]
+    assert validate_record(_with_log(record, [[step, {"lr": "0.02"}]]))
+    with pytest.raises(ReportError, match=f"a change at step {step + 1} is beyond the run's step {step}"):
+        validate_record(_with_log(record, [[step + 1, {"lr": "0.02"}]]))
+
+
+def test_changes_at_one_step_are_read_and_a_step_going_back_is_one_sentence(record):
+    assert validate_record(_with_log(record, [[5, {"lr": "0.02"}], [5, {"m": "0.3"}]]))
+    with pytest.raises(ReportError) as caught:
+        validate_record(_with_log(record, [[5, {"lr": "0.02"}], [4, {"m": "0.3"}]]), source="r.json")
+    assert str(caught.value) == "r.json: checks.learns.run.hyper_log[1][0]: step 4 comes after step 5."
+
+
+def test_a_log_of_exactly_max_log_changes_is_read_and_one_more_is_not(record):
+    from app.course.record import MAX_LOG
+
+    assert validate_record(_with_log(record, [[1, {}]] * MAX_LOG))
+    with pytest.raises(ReportError, match=f"has {MAX_LOG + 1} entries \\(at most {MAX_LOG}\\)"):
+        validate_record(_with_log(record, [[1, {}]] * (MAX_LOG + 1)))
