@@ -80,6 +80,7 @@ BAD = [
     ("unknown lesson", COURSE_TEXT.replace('id = "beta"', 'id = "delta"'), "lessons[1].id",
      "'delta' is not a lesson"),
     ("wrong type", COURSE_TEXT.replace("version = 3", 'version = "3"'), "course.version", "whole number"),
+    ("version zero", COURSE_TEXT.replace("version = 3", "version = 0"), "course.version", "0 is below 1"),
     ("points type", COURSE_TEXT.replace("wedge = 1", 'wedge = "one"'), "lessons[0].questions.wedge",
      "points must be a number"),
     ("preset out of range", COURSE_TEXT.replace("preset = { seed = 2 }", "preset = { m = 9 }"),
@@ -179,3 +180,8 @@ def test_a_canvas_column_maps_a_lesson_to_its_assignment(tmp_path):
     text = COURSE_TEXT.replace('id = "beta"', 'id = "beta"\ncanvas = "Week 3: CosFace lab (48213)"')
     course = load_course(write_course(tmp_path, text), lessons=fixture_lessons())
     assert course.lesson("beta").canvas == "Week 3: CosFace lab (48213)" and course.lesson("alpha").canvas is None
+
+
+def test_version_1_is_the_first_a_course_may_have(tmp_path):
+    path = write_course(tmp_path, COURSE_TEXT.replace("version = 3", "version = 1"))
+    assert load_course(path, lessons=fixture_lessons()).version == 1
