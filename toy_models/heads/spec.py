@@ -106,6 +106,7 @@ class LossSpec:
     normalised           features and class weights are unit vectors (False: softmax keeps their norms)
     target_options       the options `target` honours besides the margin ("easy_margin", "sphereface_lambda")
     head_options         cold head options that fix the head's kind: (head keyword, TrainConfig field) pairs
+    own_fields           the TrainConfig fields only this loss reads (SphereFace's form and λ schedule)
     formula              g(θ) as a legend writes it (legend_formula: as an option in use changes it)
     notes                MarginNotes about the workable margin, or None (nothing to say)
     sweep_top            top of a default margin sweep where geometry sets no bound (SphereFace: the paper's 4)
@@ -131,6 +132,7 @@ class LossSpec:
     normalised: ClassVar[bool] = True
     target_options: ClassVar[frozenset[str]] = frozenset()
     head_options: ClassVar[tuple[tuple[str, str], ...]] = ()
+    own_fields: ClassVar[tuple[str, ...]] = ()
     formula: ClassVar[str] = "cos θ"
     notes: ClassVar[MarginNotes | None] = None
     sweep_top: ClassVar[float | None] = None

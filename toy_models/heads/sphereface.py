@@ -51,6 +51,7 @@ class SphereFaceSpec(LossSpec):
                    "times s (normalized form) or ‖x‖ (original form). 1 = no margin.")
     target_options = frozenset({"sphereface_lambda"})
     head_options = (("form", "sphereface_form"),)
+    own_fields = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
     # ψ(θ) already holds the multiplier (it is the monotone cos(mθ)): writing ψ(mθ) would apply m twice.
     formula = "ψ(θ), the monotone cos(mθ)"
     notes = MarginNotes(
