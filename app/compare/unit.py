@@ -433,15 +433,8 @@ def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, 
 def member_title(config: TrainConfig, snap: Any) -> str:
     """"<b>ArcFace</b> · test 91.2 %<br>m 0.25 rad (14.3°) · s 28": what a small view trains with."""
     accuracy = "test –" if snap.step == 0 else f"test {snap.test_accuracy:.1%}"
-    parts = []
-    margin = config.margin
-    unit = LOSS_SPECS[config.loss].margin_unit
-    if config.loss == "combined":
-        parts.append(f"m {margin[0]:g}, {margin[1]:.2f} rad, {margin[2]:.2f}")
-    elif margin is not None and unit == "rad":
-        parts.append(f"m {margin:.2f} rad ({math.degrees(margin):.1f}°)")
-    elif margin is not None:
-        parts.append(f"m {margin:g}")
+    margin_text = LOSS_SPECS[config.loss].short_margin_text(config.margin)
+    parts = [margin_text] if margin_text else []
     if config.scale is not None and LOSS_SPECS[config.loss].uses_scale:
         parts.append(f"s {config.scale:g}")
     first = f"<b>{state.loss_label(config.loss)}</b> · {accuracy}"

@@ -22,7 +22,7 @@ from typing import Any
 
 from app import state
 from toy_models import geometry
-from toy_models.heads import LOSSES
+from toy_models.heads import LOSS_SPECS, LOSSES
 
 MEMBER_NAMES = ("margin", "scale", "gradient")
 # What a lesson may lock or hide: the member selection, the shared settings, and the member controls (for
@@ -49,17 +49,10 @@ def member_defaults(loss: str, num_classes: int, dim: int) -> dict[str, Any]:
 
     sep = geometry.tammes_angle(num_classes, dim)
     margin_param = state.param_by_name(loss, "margin")
-    if loss in ("arcface", "cosface"):
-        bound = geometry.max_margin(loss, separation_rad=sep)
-        out["margin"] = below(margin_param, min(values["margin"], MARGIN_SHARE * bound))
-    elif loss == "combined":
-        m1, m2, m3 = values["margin"]
-        m1p, m2p, m3p = margin_param.parts
-        m2 = below(m2p, min(m2, MARGIN_SHARE * sep))
-        room = geometry.max_margin(loss, separation_rad=sep, margin=(m1, m2, 0.0), component="m3")
-        out["margin"] = (state.snap(m1p, m1), m2, below(m3p, max(0.0, min(m3, MARGIN_SHARE * room))))
-    elif margin_param is not None:
-        out["margin"] = values["margin"]
+    if margin_param is not None:
+        controls = margin_param.parts or (margin_param,)
+        out["margin"] = LOSS_SPECS[loss].fitting_margin(values["margin"], sep, MARGIN_SHARE,
+                                                        lambda part, value: below(controls[part], value))
     scale_param = state.param_by_name(loss, "scale")
     if scale_param is not None:
         need = geometry.min_scale(num_classes, dim, TARGET_PROBABILITY).scale

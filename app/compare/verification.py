@@ -20,12 +20,13 @@ from app.compare.papers import NO_LOSSES, cache_key, show_figure, train_with_sta
 from app.plots import papers, verification
 from toy_models import experiments
 from toy_models.data import DatasetError
+from toy_models.heads import LOSS_SPECS
 from toy_models.metrics import pair_angles, pair_similarities
 from toy_models.train import TrainConfig
 
 EPOCHS = experiments.DEFAULT_EPOCHS  # then a third as many at a tenth of the lr (experiments.train_side_by_side)
 # Where the papers place each loss in open-set verification: margins above normalised softmax above softmax.
-EXPECTED_RANK = {"softmax": 0, "normface": 1, "sphereface": 2, "cosface": 2, "arcface": 2, "combined": 2}
+EXPECTED_RANK = {name: spec.verification_rank for name, spec in LOSS_SPECS.items()}
 RANK_WORDS = {0: "plain softmax", 1: "normalised softmax", 2: "a margin loss"}
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toy_models import geometry
-from toy_models.heads import LOSSES
+from toy_models.heads import LOSS_SPECS, LOSSES
 
 # {{ name(args) }} or {{ name(args) :spec }}; the spec is short and made of format-spec characters only.
 PLACEHOLDER = re.compile(
@@ -40,15 +40,20 @@ class Number:
     compute: Callable[..., float]
 
 
+def _angular(number: str, loss: str) -> None:
+    """ValueError unless `loss`'s margin is an angle (radians), which a number in degrees needs."""
+    if LOSS_SPECS[loss].margin_unit != "rad":
+        angular = " and ".join(name for name, spec in LOSS_SPECS.items() if spec.margin_unit == "rad")
+        raise ValueError(f"{number} needs an angular margin, and only {angular} has one ({loss} does not)")
+
+
 def _max_margin_deg(loss: str, classes: int) -> float:
-    if loss != "arcface":
-        raise ValueError(f"max_margin_deg needs an angular margin, and only arcface has one ({loss} does not)")
+    _angular("max_margin_deg", loss)
     return math.degrees(geometry.max_margin(loss, classes))
 
 
 def _max_margin_deg_sphere(loss: str, classes: int) -> float:
-    if loss != "arcface":
-        raise ValueError(f"max_margin_deg_sphere needs an angular margin, and only arcface has one ({loss} does not)")
+    _angular("max_margin_deg_sphere", loss)
     return math.degrees(geometry.max_margin(loss, separation_rad=geometry.tammes_angle(classes, 3)))
 
 

@@ -115,13 +115,12 @@ def live_unit_figures(run: Any, values: Mapping[str, Any]) -> dict[str, Callable
 
     def target_logit() -> Any:
         lam = snapshot().hyper.get("sphereface_lambda", 0.0)
-        form = values.get("sphereface_form", "normalized") if values["loss"] == "sphereface" else "normalized"
         return plots.target_logit_figure(values["loss"], views.figure_margin(values), scale=views.figure_scale(values),
-                                         sphereface_lambda=lam, sphereface_form=form)  # fmt: skip
+                                         sphereface_lambda=lam, sphereface_form=views.figure_form(values))  # fmt: skip
 
     def decision() -> Any:
         lam = snapshot().hyper.get("sphereface_lambda", 0.0)
-        plane = "cos" if values["loss"] == "cosface" else "angle"
+        plane = views.decision_plane(values["loss"])
         return plots.decision_boundary_figure(values["loss"], views.figure_margin(values), plane=plane,
                                               sphereface_lambda=lam)  # fmt: skip
 

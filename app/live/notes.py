@@ -13,58 +13,29 @@ from typing import Any
 
 from app import state
 from toy_models import geometry
+from toy_models.heads import LOSS_SPECS
 
 Note = tuple[str, str]
 TARGET_PROBABILITY = 0.99  # "every class can reach p = 0.99": the scale warning's yardstick
 
 
-def _fmt_angle(rad: float) -> str:
-    return f"{rad:.2f} rad ({math.degrees(rad):.1f}°)"
-
-
-def _margin_notes(loss: str, margin: Any, spread: str, best: str, sep: float) -> list[Note]:
-    name = state.loss_label(loss)
-    if loss == "arcface":
-        limit = geometry.max_margin(loss, separation_rad=sep)
-        if margin >= limit:
-            return [("warning", f"m = {margin:.2f} rad leaves no room: with {spread} {name}'s margin must stay "
-                                f"below {_fmt_angle(limit)}.")]
-        arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
-        return [("caption", f"Workable for {spread}: m < {_fmt_angle(limit)}, {best}. At m = {margin:.2f}, a "
-                            f"sample must stay within ±{math.degrees(arc):.1f}° of its centre.")]
-    if loss == "cosface":
-        limit = geometry.max_margin(loss, separation_rad=sep)
-        if margin >= limit:
-            return [("warning", f"m = {margin:.2f} leaves no room: with {spread} {name}'s margin must stay below "
-                                f"{limit:.2f} (1 − cos {math.degrees(sep):.1f}°).")]
-        arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
-        return [("caption", f"Workable for {spread}: m < {limit:.2f} = 1 − cos {math.degrees(sep):.1f}°, {best}. "
-                            f"At m = {margin:.2f}, a sample must stay within ±{math.degrees(arc):.1f}° of its centre.")]
-    if loss == "combined":
-        _m1, m2, m3 = margin
-        limit = geometry.max_margin(loss, separation_rad=sep, margin=margin, component="m3")
-        if limit <= 0:
-            return [("warning", f"m2 = {m2:.2f} rad alone leaves no room: with {spread} ({best} is "
-                                f"{math.degrees(sep):.1f}°) even m3 = 0 is too much; lower m2.")]
-        if m3 >= limit:
-            return [("warning", f"m3 = {m3:.2f} leaves no room: with m2 = {m2:.2f} and {spread} m3 must stay "
-                                f"below {limit:.2f}.")]
-        arc = geometry.feasible_half_arc(loss, margin, separation_rad=sep)
-        return [("caption", f"Workable for {spread}: m3 < {limit:.2f} at m2 = {m2:.2f} ({best} is "
-                            f"{math.degrees(sep):.1f}°); a sample must stay within ±{math.degrees(arc):.1f}° of its "
-                            "centre.")]
-    return []
-
-
-def sphereface_note(values: Mapping[str, Any], spread: str, best: str, sep: float) -> Note:
-    """SphereFace has no hard limit. In the original form the blend (λ·cos θ + ψ)/(1 + λ) softens the
-    margin, and λ falls at every step: the note gives the arc at the end of the schedule, λ = λ_min."""
-    m = values["margin"]
-    lam = float(values["lambda_min"]) if values.get("sphereface_form") == "original" else 0.0
-    arc = geometry.feasible_half_arc("sphereface", m, separation_rad=sep, sphereface_lambda=lam)
-    blend = f" once λ has fallen to λ min = {lam:g}" if lam else ""
-    return ("caption", f"SphereFace has no hard limit, but with {spread} ({best} is {math.degrees(sep):.1f}°) a "
-                       f"sample must stay within ±{math.degrees(arc):.1f}° of its centre at m = {m:.2f}{blend}.")
+def _margin_notes(values: Mapping[str, Any], spread: str, best: str, sep: float) -> list[Note]:
+    """The loss's workable-margin note, from its spec's templates (`LossSpec.notes`) filled with the geometry."""
+    spec = LOSS_SPECS[values["loss"]]
+    margin = values.get("margin")
+    if spec.notes is None or margin is None:
+        return []
+    options = spec.settled_options(values)  # SphereFace's original form: λ once it has fallen to λ_min
+    limit = geometry.max_margin(spec.name, separation_rad=sep, margin=margin)
+    fields = {"name": spec.short_label, "spread": spread, "best": best, "sep_deg": math.degrees(sep), "limit": limit,
+              "limit_deg": math.degrees(limit), **spec.margin_fields(margin), **options}
+    if spec.notes.no_room and limit <= 0:
+        return [("warning", spec.notes.no_room.format(**fields))]
+    if spec.notes.too_large and fields[spec.notes.bounded] >= limit:
+        return [("warning", spec.notes.too_large.format(**fields))]
+    arc = geometry.feasible_half_arc(spec.name, margin, separation_rad=sep, **options)
+    blend = spec.notes.blend.format(**fields) if any(options.values()) else ""
+    return [("caption", spec.notes.caption.format(**fields, arc_deg=math.degrees(arc), blend=blend))]
 
 
 def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int) -> list[Note]:
@@ -73,10 +44,7 @@ def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int) -> lis
     sep = geometry.tammes_angle(num_classes, dim)
     spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
     best = f"the widest spacing {num_classes} centres can have there"
-    if loss == "sphereface":
-        notes = [sphereface_note(values, spread, best, sep)]
-    else:
-        notes = _margin_notes(loss, values.get("margin"), spread, best, sep)
+    notes = _margin_notes(values, spread, best, sep)
     scale = state.param_by_name(loss, "scale")
     if scale is not None and state.is_active(scale, values):
         notes += scale_notes(float(values["scale"]), num_classes, dim)

@@ -47,6 +47,7 @@ from app.live import controls, exports, notes, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
 from app.training import pace as paces
 from app.training.worker import Frame
+from toy_models.heads import LOSS_SPECS
 from toy_models.train import TrainConfig
 
 MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls fragment, right under the loss
@@ -265,7 +266,7 @@ class LiveUnit(TrainingUnit):
         st.header("Loss")
         self._control("loss", values)
         hot_box = st.container()
-        if values["loss"] == "sphereface" and "sphereface_form" not in self.hidden:
+        if state.param_by_name(values["loss"], "sphereface_form") is not None and "sphereface_form" not in self.hidden:
             with st.expander("SphereFace form and λ annealing", expanded=values["sphereface_form"] == "original"):
                 for name in SPHEREFACE_NAMES:
                     self._control(name, values)
@@ -291,7 +292,7 @@ class LiveUnit(TrainingUnit):
         values = self.values
         for name in MARGIN_NAMES:
             self._control(name, values)
-        if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
+        if LOSS_SPECS[values["loss"]].feature_norm_scale(values):
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
         num_classes = len(self.run.frame.snapshot.class_names)
         for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"])):
@@ -380,9 +381,9 @@ class LiveUnit(TrainingUnit):
             self._notices_and_bar(narrow=self.placed is not None, notices=self.notices)
         self._layout()
         self._fragments()
-        original = values["loss"] == "sphereface" and values.get("sphereface_form") == "original"
         # In SphereFace's original form λ changes at every step: its curve follows the training.
-        every = 2 * self.pace.tick_s if run.playing and original else None
+        scheduled = LOSS_SPECS[values["loss"]].feature_norm_scale(values)
+        every = 2 * self.pace.tick_s if run.playing and scheduled else None
         st.fragment(self._instant, run_every=every, key=self._k("instant"))()
 
         with box:

@@ -19,6 +19,7 @@ from app import plots, state
 from app.components.live_plotly import live_plotly
 from app.live import preview
 from toy_models import geometry
+from toy_models.heads import LOSS_SPECS
 
 SPHERE_HEIGHT = 430  # the sphere and the target-logit curve share the first screen at 1366×768
 CURVE_HEIGHT = 430
@@ -45,6 +46,12 @@ def figure_scale(values: Mapping[str, Any]) -> float | None:
     return float(values["scale"]) if scale is not None and state.is_active(scale, values) else None
 
 
+def figure_form(values: Mapping[str, Any]) -> str:
+    """The form the target-logit curve is drawn in: "original" where each feature's length ‖x‖ is the scale
+    (SphereFace's original form), else "normalized"."""
+    return "original" if LOSS_SPECS[values["loss"]].feature_norm_scale(values) else "normalized"
+
+
 # --------------------------------------------------------------------------------------------
 # The model's views (the live fragment)
 # --------------------------------------------------------------------------------------------
@@ -57,20 +64,11 @@ GRADIENT_WORDS = {
 
 def running_text(config: Any, snap: Any) -> str:
     """One line saying what is training now, with what the screen could otherwise hide."""
-    loss = config.loss
-    text = f"Training {state.loss_label(loss)}"
-    if loss in ("softmax", "normface"):
-        text += "."
-    else:
-        text += f" with the {GRADIENT_WORDS[config.gradient]}."
-    if loss == "softmax":
-        text += (" Softmax predicts with W·x + b, so its accuracy comes from those logits; the circle, sphere and "
-                 "angles show only the directions of x and W (norms and biases left out).")
-    if loss == "sphereface" and config.sphereface_form == "original":
-        lam = snap.hyper.get("sphereface_lambda", 0.0)
-        text += (f" λ = {lam:.3g} at step {snap.step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), so the margin "
-                 f"phases in as λ falls to λ min = {config.lambda_min:g}. A smaller λ decay γ slows it down.")
-    return text
+    spec = LOSS_SPECS[config.loss]
+    text = f"Training {spec.short_label}"
+    text += f" with the {GRADIENT_WORDS[config.gradient]}." if spec.has_margin_gradient else "."
+    note = spec.run_note(config, snap.hyper, snap.step)
+    return f"{text} {note}" if note else text
 
 
 def progress_metrics(snap: Any, boxes: list[Any]) -> None:
@@ -145,9 +143,9 @@ def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambd
     """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops."""
 
     def build(v: Mapping[str, Any]) -> Any:
-        form = v.get("sphereface_form", "normalized") if v["loss"] == "sphereface" else "normalized"
         spec = plots.target_logit_figure(v["loss"], figure_margin(v), scale=figure_scale(v),
-                                         sphereface_lambda=sphereface_lambda, sphereface_form=form, as_spec=True)
+                                         sphereface_lambda=sphereface_lambda, sphereface_form=figure_form(v),
+                                         as_spec=True)
         spec["layout"].update(height=CURVE_HEIGHT, margin={"t": 60, "b": 10, "r": 10})
         return spec
 
@@ -156,9 +154,15 @@ def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambd
     live_plotly(figure, key=key, height=CURVE_HEIGHT, config=NO_MODEBAR, preview=previews)
 
 
+def decision_plane(loss: str) -> str:
+    """The plane the binary decision margins are drawn in: a margin in cosine units (CosFace's) is a straight band in
+    the cosine plane (CosFace Fig. 2); the others are drawn in the angle plane (ArcFace Fig. 5)."""
+    return "cos" if LOSS_SPECS[loss].margin_unit == "cos" else "angle"
+
+
 def decision_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str) -> None:
     """The binary decision margins (ArcFace Fig. 5; CosFace Fig. 2 in the cosine plane), previewed too."""
-    plane = "cos" if values["loss"] == "cosface" else "angle"  # CosFace's margin is a straight band in cos θ
+    plane = decision_plane(values["loss"])
 
     def build(v: Mapping[str, Any]) -> Any:
         return plots.decision_boundary_figure(v["loss"], figure_margin(v), plane=plane,
@@ -167,6 +171,6 @@ def decision_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: f
     figure = build(values)
     # The combined margin's target can turn and rise again: its grey region is a 2-D grid of decisions
     # (~0.1 s a figure), too slow to build a dozen times per slider move, so that chart waits for the server.
-    previewed = () if values["loss"] == "combined" else ("margin",)
+    previewed = ("margin",) if LOSS_SPECS[values["loss"]].target_is_monotone else ()
     previews = preview.figure_previews(unit_key, values, build, previewed, figure)
     live_plotly(figure, key=key, height=figure["layout"]["height"], config=NO_MODEBAR, preview=previews)

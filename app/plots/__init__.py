@@ -48,7 +48,7 @@ m = 0 has no jump, and the band is a heatmap instead of a polygon where the targ
 from toy_models.heads import LOSS_SPECS
 
 from .angles import HISTOGRAM_BIN_DEG, angle_histograms, histogram_edges_deg
-from .loss_views import PAPER_RANGE_DEG, decision_boundary_figure, target_logit_figure
+from .loss_views import decision_boundary_figure, target_logit_figure
 from .papers import (
     cosine_margin_panels,
     decision_margin_panels,
@@ -80,7 +80,6 @@ __all__ = [
     "NEUTRAL",
     "OTHER_COLOR",
     "PALETTE",
-    "PAPER_RANGE_DEG",
     "TARGET_COLOR",
     "angle_histograms",
     "class_color",

@@ -17,25 +17,12 @@ from toy_models.heads import LOSS_SPECS, SPHEREFACE_FORMS, Margin, check_loss
 
 from .style import BAND_FILL, NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _rgba, _title, class_color, margin_text
 
-PAPER_RANGE_DEG = (20.0, 100.0)  # the θ range ArcFace Fig. 4b shows (marked on ArcFace's view only)
-
 
 def _target_formula(loss: str, *, easy_margin: bool = False, sphereface_lambda: float = 0.0) -> str:
-    """The target g(θ) as the legend writes it: docs/losses.md §1, as heads.target_cos computes it."""
-    if loss in ("softmax", "normface"):
-        return "cos θ"
-    if loss == "cosface":
-        return "cos θ − m"
-    if loss == "arcface":
-        if easy_margin:
-            return "cos(θ + m) where cos θ > 0, else cos θ"
-        return "cos(θ + m), and cos θ − m·sin m beyond π − m"
-    if loss == "sphereface":
-        # ψ(θ) already holds the multiplier (it is the monotone cos(mθ)): writing ψ(mθ) would apply m twice.
-        if sphereface_lambda:
-            return "(λ·cos θ + ψ(θ)) / (1 + λ)"  # λ's value is in the subtitle
-        return "ψ(θ), the monotone cos(mθ)"
-    return "cos(m1·θ + m2) − m3"  # combined: no fallback, all three terms honoured
+    """The target g(θ) as the legend writes it: the loss's spec says it, as heads.target_cos computes it."""
+    spec = check_loss(loss)
+    options = {"easy_margin": easy_margin, "sphereface_lambda": sphereface_lambda}
+    return spec.legend_formula(**{name: value for name, value in options.items() if name in spec.target_options})
 
 
 def _curve_segments(
@@ -67,7 +54,7 @@ def _curve_scale(loss: str, scale: float | None, sphereface_form: str) -> tuple[
     if sphereface_form not in SPHEREFACE_FORMS:
         raise ValueError(f"unknown SphereFace form {sphereface_form!r}: choose 'normalized' or 'original'")
     if sphereface_form == "original":
-        if loss != "sphereface":
+        if not check_loss(loss).feature_norm_scale({"sphereface_form": sphereface_form}):
             raise ValueError(f"sphereface_form only exists for sphereface, not for {loss}")
         # The original form's logits are ‖x‖·cos θ_j and ‖x‖·g(θ_y): the feature norm is the scale and
         # differs per sample, so the curve stays in cosine units, whatever the s slider says.
@@ -80,14 +67,16 @@ def _curve_scale(loss: str, scale: float | None, sphereface_form: str) -> tuple[
     return s, "target logit s·g(θ)"
 
 
-def _paper_range_marks() -> tuple[list[dict], list[dict]]:
-    """The grey band over the θ range of ArcFace Fig. 4b, and its note: (shapes, annotations)."""
+def _paper_range_marks(figure: tuple[str, float, float]) -> tuple[list[dict], list[dict]]:
+    """The grey band over the θ range a paper's figure shows (a spec's `curve_figure`: name, θ low and high in
+    degrees), and its note: (shapes, annotations)."""
+    name, low_deg, high_deg = figure
     band = {
         "type": "rect",
         "xref": "x",
         "yref": "paper",
-        "x0": PAPER_RANGE_DEG[0],
-        "x1": PAPER_RANGE_DEG[1],
+        "x0": low_deg,
+        "x1": high_deg,
         "y0": 0,
         "y1": 1,
         "fillcolor": "rgba(128, 128, 128, 0.12)",
@@ -95,12 +84,12 @@ def _paper_range_marks() -> tuple[list[dict], list[dict]]:
         "layer": "below",
     }
     note = {
-        "x": sum(PAPER_RANGE_DEG) / 2,
+        "x": (low_deg + high_deg) / 2,
         "y": 0.99,
         "xref": "x",
         "yref": "paper",
         "yanchor": "top",
-        "text": "θ range of ArcFace Fig. 4b",
+        "text": f"θ range of {name}",
         "showarrow": False,
         "font": {"size": 11},
     }
@@ -189,15 +178,12 @@ def _rise_marks(turns: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def _target_subtitle(loss: str, margin, easy_margin: bool, sphereface_lambda: float, sphereface_form: str) -> str:
-    if loss == "softmax":
-        return "no margin: the target logit is ‖W‖‖x‖·cos θ + b; drawn: cos θ"
-    if loss == "normface":
-        return "no margin: the target logit is s·cos θ"
+    spec = check_loss(loss)
+    if not spec.has_margin:
+        return f"no margin: the target logit is {spec.logit_text}"
+    options = {"easy_margin": easy_margin, "sphereface_lambda": sphereface_lambda}
     subtitle = margin_text(loss, margin)
-    if loss == "arcface" and easy_margin:
-        subtitle += ", easy_margin"
-    if loss == "sphereface" and sphereface_lambda:
-        subtitle += f", λ = {sphereface_lambda:g}"
+    subtitle += spec.options_text(**{name: value for name, value in options.items() if name in spec.target_options})
     if sphereface_form == "original":
         subtitle += "; the scale is the feature norm ‖x‖"
     return subtitle
@@ -249,8 +235,8 @@ def target_logit_figure(
             "hovertemplate": "θ %{x:.1f}°: %{y:.3f}<extra>cos θ</extra>",
         }
     ]
-    margin_loss = loss not in ("softmax", "normface")
-    if margin_loss:
+    spec = LOSS_SPECS[loss]
+    if spec.has_margin:
         formula = _target_formula(loss, easy_margin=easy_margin, sphereface_lambda=sphereface_lambda)
         data.append(
             {
@@ -259,7 +245,7 @@ def target_logit_figure(
                 "x": theta_deg,
                 "y": s * g,
                 "mode": "lines",
-                "name": f"{LOSS_SPECS[loss].label}: {formula}",
+                "name": f"{spec.label}: {formula}",
                 "line": {"color": TARGET_COLOR, "width": 3, "simplify": False},
                 "connectgaps": False,
                 "hovertemplate": "θ %{x:.1f}°: %{y:.3f}<extra>target logit</extra>",
@@ -268,10 +254,8 @@ def target_logit_figure(
         )
     shapes: list[dict] = []
     annotations: list[dict] = []
-    if loss == "arcface":
-        # Only ArcFace's view mirrors that figure: its SphereFace curve is cos(1.35θ), not ψ, and on the
-        # other losses' views the note would read as a claim about a figure they do not reproduce.
-        shapes, annotations = _paper_range_marks()
+    if spec.curve_figure is not None:
+        shapes, annotations = _paper_range_marks(spec.curve_figure)
     for event in jumps:
         left, right = geometry.target_logit_curve(
             np.array([event["theta_rad"] - 1e-6, event["theta_rad"] + 1e-6]),
@@ -328,7 +312,7 @@ def decision_boundary_figure(
     )
     to_axis = np.degrees if plane == "angle" else (lambda a: np.asarray(a, dtype=np.float64))
     data: list[dict] = []
-    margin_loss = loss not in ("softmax", "normface")
+    margin_loss = LOSS_SPECS[loss].has_margin
     if band["band"] is not None and margin_loss:
         bx, by = band["band"]
         data.append(

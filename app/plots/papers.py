@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 
 from app.compat import tomllib
 from toy_models import geometry
-from toy_models.heads import LOSS_SPECS, Margin, check_loss
+from toy_models.heads import LOSS_SPECS, ArcFaceSpec, Margin, check_loss
 
 from .angles import histogram_edges_deg
 from .loss_views import _curve_segments, _paper_range_marks, decision_boundary_figure
@@ -50,15 +50,7 @@ COSFACE_FIG2_LOSSES = ("softmax", "normface", "sphereface", "cosface")
 # Softmax's binary boundary ‖W1‖cos θ1 = ‖W2‖cos θ2 depends on the weight norms; unequal ones show that it is
 # not the diagonal (CosFace Fig. 2 draws it for some unequal pair; the values are ours).
 SOFTMAX_WEIGHT_NORMS = (1.25, 0.8)
-# One colour per loss (Okabe–Ito, colour-blind safe), apart from the class palette: the classes own those.
-LOSS_COLORS = {
-    "softmax": "#999999",
-    "normface": "#CC79A7",
-    "sphereface": "#009E73",
-    "cosface": "#E69F00",
-    "arcface": "#0072B2",
-    "combined": "#D55E00",
-}
+ARCFACE_FIG4B = ArcFaceSpec.curve_figure  # the figure and the θ range it shows, in degrees
 # The three moments of ArcFace Fig. 4(a): light to dark.
 STAGE_COLORS = ("#BBBBBB", "#56B4E9", "#0072B2")
 # Above the panels, right of the title: below them it would sit on the x-axis titles.
@@ -99,17 +91,18 @@ def paper_captions(path: Path = CAPTIONS_FILE) -> dict[str, Caption]:
 
 def short_label(loss: str) -> str:
     """'CosFace' for 'CosFace (LMCL / AM-Softmax)': the loss's name without the aliases."""
-    return LOSS_SPECS[check_loss(loss).name].label.split(" (")[0]
+    return check_loss(loss).short_label
 
 
 def member_label(loss: str, margin: Margin | None = None) -> str:
     """A member's name in legends and panel titles: 'ArcFace, m = 0.50 rad (28.6°)', 'Softmax'."""
     name = short_label(loss)
-    return name if LOSS_SPECS[loss].margin_range is None or margin is None else f"{name}, {margin_text(loss, margin)}"
+    return name if not LOSS_SPECS[loss].has_margin or margin is None else f"{name}, {margin_text(loss, margin)}"
 
 
 def loss_color(loss: str) -> str:
-    return LOSS_COLORS.get(loss, NEUTRAL)
+    """The loss's own colour (its spec's: Okabe–Ito, colour-blind safe, apart from the class palette)."""
+    return check_loss(loss).color
 
 
 def _axis_names(index: int) -> tuple[str, str]:
@@ -259,7 +252,7 @@ def target_logit_curves(members: Sequence[Mapping[str, Any]], *, num: int = 361,
     }]  # fmt: skip
     for member in members:
         loss = check_loss(member["loss"]).name
-        if LOSS_SPECS[loss].margin_range is None:
+        if not LOSS_SPECS[loss].has_margin:
             continue
         margin = member.get("margin")
         options = {"easy_margin": bool(member.get("easy_margin", False)),
@@ -273,7 +266,7 @@ def target_logit_curves(members: Sequence[Mapping[str, Any]], *, num: int = 361,
             "line": {"color": loss_color(loss), "width": 3}, "connectgaps": False,
             "hovertemplate": "θ %{x:.1f}°: %{y:.3f}<extra>" + label + "</extra>",
         })  # fmt: skip
-    shapes, notes = _paper_range_marks()
+    shapes, notes = _paper_range_marks(ARCFACE_FIG4B)
     layout = {
         "title": _title("Target logit against θ_y", "unscaled, in cosine units; grey: the θ range of ArcFace Fig. 4b"),
         "xaxis": {"title": {"text": "θ_y: angle to the own class weight (°)"}, "range": [0, 180],
@@ -343,7 +336,7 @@ def cosine_margin_panels(
     specs, titles = [], []
     for loss in COSFACE_FIG2_LOSSES:
         margin = _margin_of(loss, margins)
-        if loss == "softmax":
+        if not LOSS_SPECS[loss].normalised:  # softmax: its boundary depends on the weight norms
             specs.append(_softmax_cosine_panel(weight_norms))
         else:
             specs.append(decision_boundary_figure(loss, margin, plane="cos", as_spec=True))

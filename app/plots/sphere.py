@@ -100,24 +100,22 @@ def hypersphere_figure(
     package docstring), and a margin loss gets one wedge or cap trace per class even when it is empty,
     so a browser can redraw the regions in place when only the margin moves.
     """
-    check_loss(loss)
+    spec = check_loss(loss)
     points, point_labels, weights = _check_sphere_inputs(features, labels, class_weights)
     dim = weights.shape[1]
     keep = geometry.balanced_sample(point_labels, max_points, seed=seed)
     points, point_labels = points[keep], point_labels[keep]
     layout = geometry.margin_layout(weights)
     half_arcs = None  # (C, 2) on the circle, (C, 1) on the sphere; None: no regions to draw
-    if loss not in ("softmax", "normface") and len(weights) >= 2:
+    if spec.has_margin and len(weights) >= 2:
         half_arcs = geometry.cap_half_arcs(
             loss, margin, layout.gaps_rad, easy_margin=easy_margin, sphereface_lambda=sphereface_lambda
         )
-    label_text = LOSS_SPECS[loss].label
-    heading = title or f"{label_text}: features on the unit {'circle' if dim == 2 else 'sphere'}"
-    subtitle = margin_text(loss, margin) if loss not in ("softmax", "normface") else None
-    if loss == "normface" and dim == 2:
-        subtitle = "no margin: the dotted bisectors are the decision boundaries"
-    if loss == "softmax" and dim == 2:
-        subtitle = "decision boundaries not drawn: softmax's depend on feature norms and biases"
+    heading = title or f"{spec.label}: features on the unit {'circle' if dim == 2 else 'sphere'}"
+    subtitle = margin_text(loss, margin) if spec.has_margin else None
+    if not spec.has_margin and dim == 2:
+        subtitle = ("no margin: the dotted bisectors are the decision boundaries" if spec.normalised else
+                    "decision boundaries not drawn: softmax's depend on feature norms and biases")
 
     # Angle of every point to its own class weight, for the hover text.
     theta_deg = (
@@ -233,7 +231,7 @@ def _circle_traces(points, point_labels, theta_deg, layout, half_arcs, class_nam
     )
     weights = layout.centres
     angles = np.arctan2(weights[:, 1], weights[:, 0])
-    if loss != "softmax" and len(weights) >= 2:
+    if LOSS_SPECS[loss].normalised and len(weights) >= 2:
         mids = angles + layout.gaps_rad[:, 1] / 2.0  # halfway to the counter-clockwise neighbour
         r = 1.0 + max(jitter, 0.0) + 0.2
         xs, ys = [], []

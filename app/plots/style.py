@@ -6,12 +6,11 @@ light or dark theme applies).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import plotly.graph_objects as go
 
-from toy_models.heads import LOSS_SPECS, Margin, check_loss
+from toy_models.heads import Margin, check_loss
 
 # Paul Tol's "muted" qualitative scheme (9 colours, https://personal.sron.nl/~pault/#sec:qualitative),
 # designed to stay distinct for the common colour-vision deficiencies (deuteranopia, protanopia,
@@ -80,16 +79,4 @@ def _title(text: str, subtitle: str | None = None) -> dict:
 def margin_text(loss: str, margin: Margin | None) -> str:
     """The margin as a reader wants it, with units: 'm = 0.50 rad (28.6°)', 'm = 0.35 (cosine units)',
     'm = 4 (multiplies θ)' (docs/losses.md §2.1: ArcFace radians, CosFace cosine units, SphereFace a multiplier)."""
-    check_loss(loss)
-    if loss in ("softmax", "normface") or margin is None:
-        return "no margin"
-    if loss == "combined":
-        m1, m2, m3 = (float(v) for v in margin)
-        return f"m1 = {m1:g} (multiplies θ), m2 = {m2:.2f} rad ({math.degrees(m2):.1f}°), m3 = {m3:.2f} (cosine units)"
-    m = float(margin)
-    unit = LOSS_SPECS[loss].margin_unit
-    if unit == "rad":
-        return f"m = {m:.2f} rad ({math.degrees(m):.1f}°)"
-    if unit == "cos":
-        return f"m = {m:.2f} (cosine units)"
-    return f"m = {m:g} (multiplies θ)"  # SphereFace: ψ(θ) is the monotone cos(mθ)
+    return check_loss(loss).margin_text(margin)

@@ -122,7 +122,7 @@ def _hot_fields() -> frozenset[str]:
 
 def loss_label(loss: str) -> str:
     """The short name of a loss for sentences: "ArcFace", "CosFace", "Combined margin"."""
-    return LOSS_SPECS[loss].label.split(" (")[0]
+    return LOSS_SPECS[loss].short_label
 
 
 def _loss_param() -> Param:
@@ -132,27 +132,11 @@ def _loss_param() -> Param:
         kind="choice",
         default=default,
         label="Loss",
-        help=(
-            "Softmax keeps features and weights unnormalised; NormFace normalises both and scales by s; "
-            "SphereFace multiplies the target angle (ψ(θ), a monotone cos(m·θ)), CosFace subtracts a cosine "
-            "margin (cos θ − m), ArcFace adds an angular margin (cos(θ + m)); the combined margin does all three. "
-            "Changing it rebuilds the model."
-        ),
+        help="; ".join(LOSS_SPECS[name].summary for name in LOSSES) + ". Changing it rebuilds the model.",
         options=LOSSES,
         option_labels=tuple(LOSS_SPECS[name].label for name in LOSSES),
     )
-_MARGIN_TEXT = {
-    "arcface": ("Margin m (rad)",
-                "ArcFace adds m to the angle between a feature and its own class weight: the target logit is "
-                "s·cos(θ + m). Radians (0.5 rad = 28.6°). Applied to the running model."),
-    "cosface": ("Margin m (cosine)",
-                "CosFace subtracts m from the target cosine: s·(cos θ − m). Cosine units, not an angle. "
-                "Applied to the running model."),
-    "sphereface": ("Multiplier m (×)",
-                   "SphereFace multiplies the target angle: the target is ψ(θ), a monotone extension of "
-                   "cos(m·θ), times s (normalized form) or ‖x‖ (original form). 1 = no margin. Applied to the "
-                   "running model."),
-}
+HOT = " Applied to the running model."  # what a hot control's help ends with
 
 
 def _on_grid(limits: tuple[float, float], unit: str) -> tuple[float, float]:
@@ -166,27 +150,17 @@ def _margin_params(loss: str) -> tuple[Param, ...]:
     spec = LOSS_SPECS[loss]
     if spec.margin_range is None:
         return ()
-    if loss == "combined":
-        (d1, d2, d3) = spec.default_margin
-        r1, r2, r3 = (_on_grid(r, u) for r, u in zip(spec.margin_range, ("x", "rad", "cos"), strict=True))
-        parts = (
-            Param("m1", "float", d1, "Multiplier m1 (×)",
-                  "Multiplies the target angle: cos(m1·θ + m2) − m3. 1 = no multiplicative margin (SphereFace).",
-                  r1[0], r1[1], _MARGIN_STEP["x"], "x"),
-            Param("m2", "float", d2, "Angular margin m2 (rad)",
-                  "Added to the target angle: cos(m1·θ + m2) − m3. 0 = no additive angular margin (ArcFace).",
-                  r2[0], r2[1], _MARGIN_STEP["rad"], "rad"),
-            Param("m3", "float", d3, "Cosine margin m3 (cosine)",
-                  "Subtracted from the target cosine: cos(m1·θ + m2) − m3. 0 = no cosine margin (CosFace).",
-                  r3[0], r3[1], _MARGIN_STEP["cos"], "cos"),
+    if spec.margin_parts:
+        parts = tuple(
+            Param(part.name, "float", default, part.label, part.help, *_on_grid(limits, part.unit), part.step,
+                  part.unit)
+            for part, default, limits in zip(spec.margin_parts, spec.default_margin, spec.margin_range, strict=True)
         )
-        return (Param("margin", "parts", (d1, d2, d3), "Combined margin (m1, m2, m3)",
-                      "The target is cos(m1·θ + m2) − m3: all three margins at once. Applied to the running model.",
+        return (Param("margin", "parts", tuple(spec.default_margin), spec.margin_label, spec.margin_help + HOT,
                       parts=parts),)
     low, high = _on_grid(spec.margin_range, spec.margin_unit)
-    label, text = _MARGIN_TEXT[loss]
-    return (Param("margin", "float", spec.default_margin, label, text, low, high, _MARGIN_STEP[spec.margin_unit],
-                  spec.margin_unit, aliases=("m",)),)
+    return (Param("margin", "float", spec.default_margin, spec.margin_label, spec.margin_help + HOT, low, high,
+                  spec.margin_step, spec.margin_unit, aliases=("m",)),)
 
 
 def _scale_param(loss: str) -> tuple[Param, ...]:
@@ -211,7 +185,7 @@ _GRADIENT_HELP = (
 
 
 def _gradient_params(loss: str) -> tuple[Param, ...]:
-    if loss in ("softmax", "normface"):
+    if not LOSS_SPECS[loss].has_margin_gradient:
         return ()  # no margin, so nothing to differentiate differently
     default = _config_defaults().gradient
     return (
@@ -248,7 +222,7 @@ def _training_params() -> tuple[Param, ...]:
 
 def _sphereface_params(loss: str) -> tuple[Param, ...]:
     """SphereFace's form and its λ annealing (docs/losses.md §3); λ matters in the original form only."""
-    if loss != "sphereface":
+    if "sphereface_form" not in LOSS_SPECS[loss].own_fields:
         return ()
     cfg = _config_defaults()
     lam = (
@@ -356,7 +330,8 @@ def schema_rows() -> list[dict[str, str]]:
 def is_active(param: Param, values: Mapping[str, Any]) -> bool:
     """Whether `param` acts under `values`: SphereFace's original form has no scale s (‖x‖ takes its place)
     and the λ schedule acts in that form only."""
-    original = values.get("loss") == "sphereface" and values.get("sphereface_form") == "original"
+    spec = LOSS_SPECS.get(values.get("loss"))
+    original = spec is not None and spec.feature_norm_scale(values)
     if param.name == "scale":
         return not original
     if param.name.startswith("lambda_"):

@@ -34,9 +34,10 @@ from app.state.schema import (
     shared_url_keys,
     snap,
 )
+from toy_models.heads import LOSS_SPECS, SphereFaceSpec
 
-MARGIN_PART_NAMES = ("m1", "m2", "m3")
-SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
+MARGIN_PART_NAMES = tuple(dict.fromkeys(part.name for spec in LOSS_SPECS.values() for part in spec.margin_parts))
+SPHEREFACE_NAMES = SphereFaceSpec.own_fields  # its form and λ schedule: a SphereFace unit shows them together
 
 
 def _quote(text: str) -> str:
@@ -252,14 +253,18 @@ _NAME_MEANING = {
 
 def _inactive_label(key: str, loss: str) -> str:
     """What a key means, for "ignored: NormFace has no <this>"."""
-    if key in MARGIN_PART_NAMES:
-        return f"{key} (only the combined margin has m1, m2, m3)"
+    owners = [spec for spec in LOSS_SPECS.values() if key in (part.name for part in spec.margin_parts)]
+    if owners:
+        names = ", ".join(part.name for part in owners[0].margin_parts)
+        return f"{key} (only the {owners[0].short_label.lower()} has {names})"
     name = control_name(key) or key
-    if name == "margin" and loss == "combined":
-        return "single margin m (it uses m1, m2, m3)"
+    parts = LOSS_SPECS[loss].margin_parts
+    if name == "margin" and parts:
+        return f"single margin m (it uses {', '.join(part.name for part in parts)})"
     if name in _NAME_MEANING:
         return _NAME_MEANING[name]
-    return f"{key} (a SphereFace setting)"
+    owners = [spec for spec in LOSS_SPECS.values() if name in spec.own_fields]
+    return f"{key} (a {owners[0].short_label} setting)" if owners else f"{key} (a setting of another loss)"
 
 
 def validate_over_preset(

@@ -52,7 +52,7 @@ def test_default_page_trains_four_losses_on_identical_batches():
 @pytest.mark.slow
 @pytest.mark.parametrize("dim", [2, 3])
 def test_every_loss_combination_renders(dim):
-    """All 63 non-empty sets of the six losses, in 2-D and 3-D: no exception, one view and one table row per
+    """Every non-empty set of the losses (2^n − 1 of them), in 2-D and 3-D: no exception, one view and one table row per
     loss, in the library's order, and the 3-D views (only they) share a camera group."""
     at = open_compare()
     at.radio(key="cmp-embedding_dim").set_value(dim).run()

@@ -437,13 +437,17 @@ def test_combined_equivalent_is_exact_for_cosface_and_normface_and_sphereface_be
 
 # ---------------------------------------------------------------- properties of the margin formulas (hypothesis)
 
-MARGIN_STRATEGY = {
-    "normface": st.none(),
-    "cosface": st.floats(0.0, 1.0),
-    "arcface": st.floats(0.0, math.pi / 2),
-    "sphereface": st.floats(1.0, 8.0),
-    "combined": st.tuples(st.floats(0.5, 4.0), st.floats(0.0, math.pi / 2), st.floats(0.0, 1.0)),
-}
+def margin_strategy(loss: str):
+    """Any margin in the loss's valid range (its spec's margin_range), part by part for a margin of several."""
+    spec = LOSS_SPECS[loss]
+    if spec.margin_range is None:
+        return st.none()
+    if spec.margin_parts:
+        return st.tuples(*(st.floats(low, high) for low, high in spec.margin_range))
+    return st.floats(*spec.margin_range)
+
+
+MARGIN_STRATEGY = {loss: margin_strategy(loss) for loss in MARGIN_LOSSES}
 
 
 @st.composite

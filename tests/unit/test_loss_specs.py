@@ -1,6 +1,5 @@
-"""Each loss's spec: its facts hold against its own formula, and the words it carries for the app say what the app
-says today (labels, help, steps, legend formulas, margin texts, the workable-margin notes), so the app can read
-them from the spec instead of spelling them itself."""
+"""Each loss's spec: its facts hold against its own formula, and the app's words come from it (labels, help, steps,
+the workable-margin notes); a sixth loss is in tests/unit/test_am_softmax.py."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import torch
 
 from app import state
 from app.live import notes
-from app.plots import loss_views, style
 from toy_models import geometry
 from toy_models.heads import HEAD_CLASSES, LOSS_SPECS, LOSSES, build_head
 
@@ -76,64 +74,43 @@ def test_margin_controls_say_what_the_spec_says(loss):
         assert (param.step, param.unit) == (spec.margin_step, spec.margin_unit)
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("options", [{}, {"easy_margin": True}, {"sphereface_lambda": 5.0}])
-def test_legend_formulas_are_the_specs(loss, options):
-    spec = LOSS_SPECS[loss]
-    options = {name: value for name, value in options.items() if name in spec.target_options}
-    assert spec.legend_formula(**options) == loss_views._target_formula(loss, **options)
-
-
 @pytest.mark.parametrize(
-    ("loss", "margin"),
-    [("softmax", None), ("normface", None), ("arcface", 0.5), ("arcface", None), ("cosface", 0.35),
-     ("sphereface", 4.0), ("sphereface", 1.35), ("combined", (1.0, 0.3, 0.2)), ("combined", (1.35, 0.0, 0.15))],
+    ("values", "note"),
+    [
+        ({"loss": "arcface", "margin": 0.5},
+         ("caption", "Workable for 10 classes on a circle: m < 0.63 rad (36.0°), the widest spacing 10 centres can "
+                     "have there. At m = 0.50, a sample must stay within ±3.7° of its centre.")),
+        ({"loss": "arcface", "margin": 0.7},
+         ("warning", "m = 0.70 rad leaves no room: with 10 classes on a circle ArcFace's margin must stay below "
+                     "0.63 rad (36.0°).")),
+        ({"loss": "cosface", "margin": 0.35},
+         ("warning", "m = 0.35 leaves no room: with 10 classes on a circle CosFace's margin must stay below 0.19 "
+                     "(1 − cos 36.0°).")),
+        ({"loss": "combined", "margin": (1.0, 1.5, 0.0)},
+         ("warning", "m2 = 1.50 rad alone leaves no room: with 10 classes on a circle (the widest spacing 10 centres "
+                     "can have there is 36.0°) even m3 = 0 is too much; lower m2.")),
+        ({"loss": "combined", "margin": (1.0, 0.3, 0.2)},
+         ("warning", "m3 = 0.20 leaves no room: with m2 = 0.30 and 10 classes on a circle m3 must stay below 0.15.")),
+        ({"loss": "sphereface", "margin": 4.0, "sphereface_form": "original", "lambda_min": 5.0},
+         ("caption", "SphereFace has no hard limit, but with 10 classes on a circle (the widest spacing 10 centres "
+                     "can have there is 36.0°) a sample must stay within ±12.7° of its centre at m = 4.00 once λ has "
+                     "fallen to λ min = 5.")),
+    ],
+    ids=lambda v: str(v.get("loss", "")) if isinstance(v, dict) else "",
 )
-def test_margin_texts_are_the_specs(loss, margin):
-    assert LOSS_SPECS[loss].margin_text(margin) == style.margin_text(loss, margin)
+def test_the_specs_note_templates_give_the_notes_users_read(values, note):
+    """The notes come from each spec's templates alone: the sentences the app showed when notes.py spelled them."""
+    assert notes.geometry_notes({**values, "scale": 64.0}, 10, 2) == [note]
 
 
-def render_margin_notes(values: dict, num_classes: int, dim: int) -> list[tuple[str, str]]:
-    """The workable-margin notes from the spec's templates alone: how a generic notes.py renders them."""
-    spec = LOSS_SPECS[values["loss"]]
-    if spec.notes is None:
-        return []
-    sep = geometry.tammes_angle(num_classes, dim)
-    options = spec.settled_options(values)
-    limit = geometry.max_margin(spec.name, separation_rad=sep, margin=values["margin"])
-    fields = {
-        "name": spec.short_label,
-        "spread": f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}",
-        "best": f"the widest spacing {num_classes} centres can have there",
-        "sep_deg": math.degrees(sep),
-        "limit": limit,
-        "limit_deg": math.degrees(limit),
-        **spec.margin_fields(values["margin"]),
-        **options,
-    }
-    if spec.notes.no_room and limit <= 0:
-        return [("warning", spec.notes.no_room.format(**fields))]
-    if spec.notes.too_large and fields[spec.notes.bounded] >= limit:
-        return [("warning", spec.notes.too_large.format(**fields))]
-    arc = geometry.feasible_half_arc(spec.name, values["margin"], separation_rad=sep, **options)
-    blend = spec.notes.blend.format(**fields) if any(options.values()) else ""
-    return [("caption", spec.notes.caption.format(**fields, arc_deg=math.degrees(arc), blend=blend))]
-
-
-NOTE_CASES = [
-    {"loss": "arcface", "margin": m} for m in (0.0, 0.3, 0.5, 0.62, 0.63, 1.2)
-] + [
-    {"loss": "cosface", "margin": m} for m in (0.0, 0.1, 0.19, 0.35)
-] + [
-    {"loss": "combined", "margin": m} for m in ((1.0, 0.3, 0.2), (1.0, 0.1, 0.05), (1.0, 1.5, 0.0), (0.9, 0.2, 0.0))
-] + [
-    {"loss": "sphereface", "margin": m, "sphereface_form": form, "lambda_min": 5.0}
-    for m in (1.0, 1.5, 4.0) for form in ("normalized", "original")
-] + [{"loss": "softmax", "margin": None}, {"loss": "normface", "margin": None}]
-
-
-@pytest.mark.parametrize("values", NOTE_CASES, ids=lambda v: f"{v['loss']}-{v['margin']}-{v.get('sphereface_form')}")
-@pytest.mark.parametrize(("num_classes", "dim"), [(10, 2), (10, 3), (8, 2), (4, 3)])
-def test_the_specs_note_templates_give_the_apps_sentences(values, num_classes, dim):
-    values = {**values, "scale": 64.0}  # a scale large enough that no scale warning joins the margin's note
-    assert render_margin_notes(values, num_classes, dim) == notes.geometry_notes(values, num_classes, dim)
+@pytest.mark.parametrize("loss", [name for name, spec in LOSS_SPECS.items() if spec.notes is not None])
+@pytest.mark.parametrize(("num_classes", "dim"), [(10, 2), (4, 3)])
+def test_every_note_template_names_only_fields_it_is_given(loss, num_classes, dim):
+    """A template with a field the renderer does not fill would raise KeyError on the page: fill each one, at the
+    default margin and at margins past the bound."""
+    spec = LOSS_SPECS[loss]
+    values = {**state.defaults(loss), "scale": 64.0}
+    for margin in (spec.default_margin, spec.margin_range[1] if not spec.margin_parts else
+                   tuple(high for _low, high in spec.margin_range)):
+        sentences = notes.geometry_notes({**values, "margin": margin}, num_classes, dim)
+        assert sentences and all(level in ("caption", "warning") and "{" not in text for level, text in sentences)

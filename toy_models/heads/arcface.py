@@ -22,6 +22,11 @@ class ArcFaceSpec(LossSpec):
                    "s·cos(θ + m). Radians (0.5 rad = 28.6°).")
     target_options = frozenset({"easy_margin"})
     formula = "cos(θ + m), and cos θ − m·sin m beyond π − m"
+    summary = "ArcFace adds an angular margin (cos(θ + m))"
+    color = "#0072B2"
+    # Only ArcFace's view mirrors that figure: its SphereFace curve is cos(1.35θ), not ψ, and on the other losses'
+    # views the band would read as a claim about a figure they do not reproduce.
+    curve_figure = ("ArcFace Fig. 4b", 20.0, 100.0)
     notes = MarginNotes(
         too_large="m = {margin:.2f} rad leaves no room: with {spread} {name}'s margin must stay below "
                   "{limit:.2f} rad ({limit_deg:.1f}°).",
@@ -43,6 +48,9 @@ class ArcFaceSpec(LossSpec):
 
     def legend_formula(self, *, easy_margin=False, **options):
         return "cos(θ + m) where cos θ > 0, else cos θ" if easy_margin else self.formula
+
+    def options_text(self, *, easy_margin=False, **options):
+        return ", easy_margin" if easy_margin else ""
 
     def max_margin(self, separation_rad, **ignored):
         return separation_rad  # cos m ≥ cos sep

@@ -28,6 +28,9 @@ class CombinedSpec(LossSpec):
     margin_label = "Combined margin (m1, m2, m3)"
     margin_help = "The target is cos(m1·θ + m2) − m3: all three margins at once."
     formula = "cos(m1·θ + m2) − m3"
+    summary = "the combined margin does all three"
+    color = "#D55E00"
+    target_is_monotone = False  # beyond m1·θ + m2 = π the target rises again: there is no fallback
     notes = MarginNotes(
         no_room="m2 = {m2:.2f} rad alone leaves no room: with {spread} ({best} is {sep_deg:.1f}°) even m3 = 0 is "
                 "too much; lower m2.",
@@ -60,6 +63,13 @@ class CombinedSpec(LossSpec):
         if need > 1.0:
             return -math.inf
         return math.acos(max(need, -1.0))
+
+    def fitting_margin(self, margin, separation_rad, share, snap_down):
+        """m2 capped at `share` of the separation, then m3 at `share` of the room m2 leaves; m1 kept."""
+        m1, m2, m3 = margin
+        m2 = snap_down(1, min(m2, share * separation_rad))
+        room = self.max_margin(separation_rad, margin=(m1, m2, 0.0), component="m3")
+        return (float(m1), m2, snap_down(2, max(0.0, min(m3, share * room))))
 
     def target_turns(self, margin):
         """Where m1·θ + m2 passes kπ: beyond the first such angle the target rises again (there is no fallback)."""

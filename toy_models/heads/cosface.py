@@ -19,6 +19,8 @@ class CosFaceSpec(LossSpec):
     margin_label = "Margin m (cosine)"
     margin_help = "CosFace subtracts m from the target cosine: s·(cos θ − m). Cosine units, not an angle."
     formula = "cos θ − m"
+    summary = "CosFace subtracts a cosine margin (cos θ − m)"
+    color = "#E69F00"
     notes = MarginNotes(
         too_large="m = {margin:.2f} leaves no room: with {spread} {name}'s margin must stay below {limit:.2f} "
                   "(1 − cos {sep_deg:.1f}°).",

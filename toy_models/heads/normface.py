@@ -9,6 +9,8 @@ from .spec import LossSpec
 class NormFaceSpec(LossSpec):
     name = "normface"
     label = "NormFace (normalised softmax)"
+    summary = "NormFace normalises both and scales by s"
+    color = "#CC79A7"
 
     def combined_equivalent(self, margin):
         return (1.0, 0.0, 0.0)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .amsoftmax import AMSoftmaxHead
 from .arcface import ArcFaceHead
 from .combined import CombinedMarginHead
 from .cosface import CosFaceHead
@@ -24,6 +25,7 @@ _HEADS: tuple[type[ClassifierHead], ...] = (
     NormFaceHead,
     SphereFaceHead,
     CosFaceHead,
+    AMSoftmaxHead,
     ArcFaceHead,
     CombinedMarginHead,
 )

@@ -15,7 +15,7 @@ Angles are radians; margin maths runs in the input's precision (the heads lift h
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -106,9 +106,16 @@ class LossSpec:
     normalised           features and class weights are unit vectors (False: softmax keeps their norms)
     target_options       the options `target` honours besides the margin ("easy_margin", "sphereface_lambda")
     head_options         cold head options that fix the head's kind: (head keyword, TrainConfig field) pairs
+    own_fields           the TrainConfig fields only this loss reads (SphereFace's form and λ schedule)
     formula              g(θ) as a legend writes it (legend_formula: as an option in use changes it)
     notes                MarginNotes about the workable margin, or None (nothing to say)
     sweep_top            top of a default margin sweep where geometry sets no bound (SphereFace: the paper's 4)
+    summary              what the loss does, as the loss control's help says it ("ArcFace adds an angular margin ...")
+    logit_text           the target logit without a margin, as a subtitle writes it ("s·cos θ")
+    running_text         a sentence the run's status line adds (softmax: what its angle views leave out)
+    color                its colour where several losses share a plot (Okabe–Ito, apart from the class palette)
+    target_is_monotone   g falls over [0, π] whatever the margin (False: the combined margin can turn and rise)
+    curve_figure         (paper figure, θ low, θ high in degrees): the range the target-logit view marks, or None
     """
 
     name: ClassVar[str]
@@ -125,9 +132,16 @@ class LossSpec:
     normalised: ClassVar[bool] = True
     target_options: ClassVar[frozenset[str]] = frozenset()
     head_options: ClassVar[tuple[tuple[str, str], ...]] = ()
+    own_fields: ClassVar[tuple[str, ...]] = ()
     formula: ClassVar[str] = "cos θ"
     notes: ClassVar[MarginNotes | None] = None
     sweep_top: ClassVar[float | None] = None
+    summary: ClassVar[str] = ""
+    logit_text: ClassVar[str] = "s·cos θ"
+    running_text: ClassVar[str] = ""
+    color: ClassVar[str] = "#777777"
+    target_is_monotone: ClassVar[bool] = True
+    curve_figure: ClassVar[tuple[str, float, float] | None] = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a LossSpec is read-only; subclass it to change {name}")
@@ -149,6 +163,17 @@ class LossSpec:
     def has_margin_gradient(self) -> bool:
         """Whether the true / straight-through gradient choice changes anything (only where a margin bends g)."""
         return self.has_margin
+
+    @property
+    def verification_rank(self) -> int:
+        """Where the papers place the loss in open-set verification: 0 plain softmax, 1 normalised softmax (no
+        margin), 2 a margin loss."""
+        return 0 if not self.normalised else 2 if self.has_margin else 1
+
+    def feature_norm_scale(self, values: Mapping[str, Any]) -> bool:
+        """Whether, under these settings (TrainConfig field names), each feature's length ‖x‖ is the scale instead
+        of s (SphereFace's original form): then there is no s to set, and a figure stays in cosine units."""
+        return False
 
     def margin_fields(self, margin: Margin | None) -> dict[str, float]:
         """The margin as template fields: {"margin": m}, plus each part by name ({"m1": ..., "m2": ..., "m3": ...})."""
@@ -212,6 +237,26 @@ class LossSpec:
             return ", ".join(value_text(part.name, float(value), part.unit) for part, value in parts)
         return value_text("m", float(margin), self.margin_unit)
 
+    def short_margin_text(self, margin: Margin | None) -> str:
+        """The margin for a small title: 'm 0.25 rad (14.3°)', 'm 0.35', 'm 1, 0.30 rad, 0.20'; '' without one."""
+        if self.margin_range is None or margin is None:
+            return ""
+        if self.margin_parts:
+            texts = {"x": "{:g}", "rad": "{:.2f} rad", "cos": "{:.2f}"}
+            parts = zip(self.margin_parts, margin, strict=True)
+            return "m " + ", ".join(texts[part.unit].format(float(value)) for part, value in parts)
+        m = float(margin)
+        return f"m {m:.2f} rad ({math.degrees(m):.1f}°)" if self.margin_unit == "rad" else f"m {m:g}"
+
+    def options_text(self, **options: Any) -> str:
+        """The target options in use, to follow the margin in a subtitle (", easy_margin", ", λ = 5"); '' if none."""
+        return ""
+
+    def run_note(self, config: Any, hyper: Mapping[str, float], step: int) -> str:
+        """A sentence for the run's status line: `running_text`, or what a schedule is doing now (SphereFace's λ).
+        config is the run's TrainConfig, hyper the head's current hyperparameters (its snapshot's), step the step."""
+        return self.running_text
+
     # -- the geometry the formula implies -------------------------------------------------------------------
     def max_margin(self, separation_rad: float, *, margin: Margin | None = None, component: str = "m3") -> float:
         """The largest margin for which a sample exactly on its class centre still beats the nearest other centre,
@@ -243,6 +288,19 @@ class LossSpec:
     def combined_equivalent(self, margin: Margin | None) -> tuple[float, float, float]:
         """(m1, m2, m3) whose combined target cos(m1·θ + m2) − m3 matches this loss's target (where it does)."""
         raise ValueError(f"{self.name} has no combined-margin equivalent")
+
+    def fitting_margin(
+        self, margin: Margin | None, separation_rad: float, share: float, snap_down: Callable[[int, float], float]
+    ) -> Margin | None:
+        """`margin`, lowered where needed to `share` of the room that class centres `separation_rad` apart leave
+        (`max_margin`): a default that trains there. snap_down(part, value) puts a value on a control's stop at or
+        below it (part 0 for a one-number margin). A loss with no finite bound keeps its margin."""
+        if self.margin_range is None or margin is None:
+            return margin
+        bound = self.max_margin(separation_rad, margin=margin)
+        if not math.isfinite(bound):
+            return margin
+        return snap_down(0, min(float(margin), share * bound))
 
     def settled_options(self, values: Mapping[str, Any]) -> dict[str, float]:
         """The target options once any schedule has run its course, from a config's values (TrainConfig field

@@ -51,6 +51,7 @@ class SphereFaceSpec(LossSpec):
                    "times s (normalized form) or ‖x‖ (original form). 1 = no margin.")
     target_options = frozenset({"sphereface_lambda"})
     head_options = (("form", "sphereface_form"),)
+    own_fields = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
     # ψ(θ) already holds the multiplier (it is the monotone cos(mθ)): writing ψ(mθ) would apply m twice.
     formula = "ψ(θ), the monotone cos(mθ)"
     notes = MarginNotes(
@@ -59,6 +60,8 @@ class SphereFaceSpec(LossSpec):
         blend=" once λ has fallen to λ min = {sphereface_lambda:g}",
     )
     sweep_top = 4.0  # the paper sweeps m = 1 … 4
+    summary = "SphereFace multiplies the target angle (ψ(θ), a monotone cos(m·θ))"
+    color = "#009E73"
 
     def target(self, cos, margin, *, sphereface_lambda=0.0, **options):
         """sphereface_lambda blends the target as (λ·cos + ψ)/(1 + λ) (0: pure ψ)."""
@@ -69,6 +72,19 @@ class SphereFaceSpec(LossSpec):
 
     def legend_formula(self, *, sphereface_lambda=0.0, **options):
         return "(λ·cos θ + ψ(θ)) / (1 + λ)" if sphereface_lambda else self.formula  # λ's value is in the subtitle
+
+    def options_text(self, *, sphereface_lambda=0.0, **options):
+        return f", λ = {sphereface_lambda:g}" if sphereface_lambda else ""
+
+    def feature_norm_scale(self, values):
+        return values.get("sphereface_form") == "original"
+
+    def run_note(self, config, hyper, step):
+        if config.sphereface_form != "original":
+            return ""
+        lam = hyper.get("sphereface_lambda", 0.0)
+        return (f"λ = {lam:.3g} at step {step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), so the margin phases in "
+                f"as λ falls to λ min = {config.lambda_min:g}. A smaller λ decay γ slows it down.")
 
     def max_margin(self, separation_rad, **ignored):
         return math.inf  # g(0) = ψ(0) = 1 for every m: no finite bound by this rule
