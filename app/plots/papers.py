@@ -90,7 +90,7 @@ def paper_captions(path: Path = CAPTIONS_FILE) -> dict[str, Caption]:
 
 
 def short_label(loss: str) -> str:
-    """'CosFace' for 'CosFace (LMCL / AM-Softmax)': the loss's name without the aliases."""
+    """'CosFace' for 'CosFace (LMCL)': the loss's name without the aliases."""
     return check_loss(loss).short_label
 
 

@@ -52,11 +52,12 @@ def test_default_page_trains_four_losses_on_identical_batches():
 @pytest.mark.slow
 @pytest.mark.parametrize("dim", [2, 3])
 def test_every_loss_combination_renders(dim):
-    """Every non-empty set of the losses (2^n − 1 of them), in 2-D and 3-D: no exception, one view and one table row per
-    loss, in the library's order, and the 3-D views (only they) share a camera group."""
+    """Every loss alone, every pair and all of them, in 2-D and 3-D: no exception, one view and one table row per
+    loss, in the library's order, and the 3-D views (only they) share a camera group. (Every non-empty set grows
+    as 2^n with the losses, and a set of three or more adds nothing a pair and the whole set do not exercise.)"""
     at = open_compare()
     at.radio(key="cmp-embedding_dim").set_value(dim).run()
-    for size in range(1, len(LOSSES) + 1):
+    for size in (1, 2, len(LOSSES)):
         for combo in itertools.combinations(LOSSES, size):
             at.multiselect(key="cmp-losses").set_value(list(combo)).run()
             assert not at.exception, (combo, [e.value for e in at.exception])

@@ -42,7 +42,7 @@ def run_until_done(at: AppTest, limit: int = 60) -> None:
 
 def test_a_sweep_trains_shows_one_frame_per_margin_and_is_kept():
     at = open_app({"losses": "softmax,cosface,arcface", "dim": "3"})
-    assert at.selectbox(key="sw-loss").options == ["CosFace (LMCL / AM-Softmax)", "ArcFace"]  # softmax: no margin
+    assert at.selectbox(key="sw-loss").options == ["CosFace (LMCL)", "ArcFace"]  # softmax: no margin
     at.selectbox(key="sw-loss").set_value("arcface")
     at.number_input(key="sw-epochs").set_value(3)
     at.run()
@@ -108,7 +108,7 @@ def test_beyond_the_workable_range_is_one_sentence_and_nothing_is_lost():
     high = next(n for n in at.number_input if n.key.startswith("sw-high-"))
     high.set_value(0.3).run()  # 10 classes on a circle leave CosFace room only below 0.19
     errors = texts(at.error)
-    assert errors == ["CosFace (LMCL / AM-Softmax)'s margin must lie in [0.00, 0.19) (cosine units) for 10 classes "
+    assert errors == ["CosFace (LMCL)'s margin must lie in [0.00, 0.19) (cosine units) for 10 classes "
                       "on a circle, so 0.3 is beyond the workable range."]
     assert not at.exception
     assert at.button(key="sw-start").disabled

@@ -1,4 +1,7 @@
-"""CosFace (LMCL, AM-Softmax): target s·(cos θ_y − m), m in cosine units."""
+"""CosFace (LMCL): target s·(cos θ_y − m), m in cosine units.
+
+AM-Softmax (amsoftmax.py) is the same target with its paper's fixed s = 30.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from .spec import LossSpec, MarginNotes
 
 class CosFaceSpec(LossSpec):
     name = "cosface"
-    label = "CosFace (LMCL / AM-Softmax)"
+    label = "CosFace (LMCL)"
     margin_unit = "cos"
     default_margin = 0.35
     margin_range = (0.0, 1.0)
