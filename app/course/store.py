@@ -358,7 +358,7 @@ class Store:
         """Keep `data` (JSON-safe) as `owner`'s progress in a lesson, replacing what was there."""
         text = json.dumps(data, ensure_ascii=False, allow_nan=False, sort_keys=True)
         if len(text.encode()) > PROGRESS_CAP:
-            raise StoreError(f"The progress of lesson {lesson_id} is too large to keep ({len(text):,} bytes).")
+            raise StoreError(f"The progress of lesson {lesson_id} is too large to keep ({len(text.encode()):,} bytes).")
         key = (progress.c.owner == owner) & (progress.c.lesson_id == lesson_id)
         try:
             with self.engine.begin() as conn:

@@ -264,3 +264,16 @@ def test_a_database_restarting_mid_class_refuses_then_accepts_and_loses_nothing(
         assert store.submit(make_record("after")).attempt == 1
         assert sorted(s.student_id for s in store.submissions(course_id="test-course")) == ["after", "before"]
         store.close()
+
+
+def test_progress_of_exactly_the_cap_is_kept_and_one_byte_more_is_one_sentence(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'cap.db'}")
+    cap = store_module.PROGRESS_CAP
+    room = cap - len(json.dumps({"x": ""}).encode())  # the characters of "x" that fill the cap exactly
+    store.save_progress("ada", "softmax", {"x": "a" * room})
+    with pytest.raises(StoreError) as caught:
+        store.save_progress("ada", "softmax", {"x": "a" * (room + 1)})
+    assert str(caught.value) == f"The progress of lesson softmax is too large to keep ({cap + 1:,} bytes)."
+    with pytest.raises(StoreError):  # the cap counts bytes: half as many two-byte characters, plus one
+        store.save_progress("ada", "softmax", {"x": "é" * (room // 2 + 1)})
+    assert store.load_progress("ada")["softmax"]["x"] == "a" * room  # what was kept is not lost

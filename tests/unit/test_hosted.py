@@ -361,3 +361,15 @@ def test_a_weight_above_the_cap_takes_the_whole_cap():
     slots = PlaySlots(2, clock=FakeClock())
     assert isinstance(slots.acquire("huge", weight=9), Admitted)
     assert isinstance(slots.acquire("next"), Queued)
+
+
+@pytest.mark.parametrize(("wait_s", "said"), [
+    (None, "there is no estimate of the wait yet"),
+    (0.0, "the wait is probably under a minute"),
+    (59.9, "the wait is probably under a minute"),
+    (60.0, "the wait is about 1 min"),  # the equality case: a minute is no longer "under a minute"
+    (150.0, "the wait is about 2 min"),
+])  # fmt: skip
+def test_the_queue_sentence_says_the_wait_in_words_from_its_estimate(wait_s, said):
+    sentence = hosted.queue_sentence(Queued("ada", 3, wait_s))
+    assert f"you are number 3 in the queue, and {said}." in sentence
