@@ -43,7 +43,7 @@ from app.live.unit import config_for
 from app.training.worker import Frame
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
-from toy_models.train import DEFAULT_COMPARE_LOSSES, TrainConfig
+from toy_models.train import DEFAULT_COMPARE_LOSSES, TrainConfig, device_reason
 
 VIEW_HEIGHT = 290  # four across and the table below fit a 1366×768 laptop screen
 
@@ -231,7 +231,9 @@ class CompareUnit(TrainingUnit):
         dataset, folder, notice = datasets.dataset_for(shared, self.folder())
         self.run.data_notice = notice
         members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
-        return [config_for(values, dataset, folder) for values in members], dataset
+        configs = [config_for(values, dataset, folder) for values in members]
+        self.run.device_note = device_reason(configs[0], dataset, len(configs)).reason if configs else ""
+        return configs, dataset
 
     def _build(self) -> Build | None:
         configs, _ = self.configs()

@@ -47,7 +47,7 @@ from app.live import controls, exports, notes, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
 from app.training import pace as paces
 from app.training.worker import Frame
-from toy_models.train import TrainConfig
+from toy_models.train import TrainConfig, device_reason
 
 MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls fragment, right under the loss
 SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
@@ -178,6 +178,8 @@ class LiveUnit(TrainingUnit):
         values = self.values
         dataset, folder, notice = datasets.dataset_for(values, self.folder())
         self.run.data_notice = notice
+        config = config_for(values, dataset, folder)
+        self.run.device_note = device_reason(config, dataset).reason
         cold = (*state.cold_key(values), ("dataset_used", dataset.name), ("folder", folder))
         built_from = dict(self.run.values)
 
@@ -185,7 +187,7 @@ class LiveUnit(TrainingUnit):
             words = state.cold_changes(built_from, values) or ["Dataset"]  # (a fixed folder loads differently)
             return words[0] + " changed" if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]} changed"
 
-        return Build((config_for(values, dataset, folder),), False, cold, changed)
+        return Build((config,), False, cold, changed)
 
     def _ensure(self) -> None:
         run = self.run

@@ -136,7 +136,7 @@ def test_the_sync_free_path_is_the_default_on_cuda_only(digits):
 
 
 def test_cuda_graphs_are_refused_off_cuda_in_one_sentence(digits):
-    with pytest.raises(ValueError, match="^CUDA graph capture needs a CUDA device, and this run trains on cpu$"):
+    with pytest.raises(ValueError, match=r"^CUDA graph capture needs a CUDA device, and this run trains on cpu$"):
         Trainer(TrainConfig(device="cpu"), dataset=digits, graphs=True)
     with pytest.raises(ValueError, match="needs the sync-free path"):
         check_graphs(True, torch.device("cuda"), sync_free=False)

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from ..data import Dataset
 from ..heads import check_loss
 from .batched import BatchedPass
-from .config import DEFAULT_COMPARE_LOSSES, TrainConfig, prepare_runtime
+from .config import DEFAULT_COMPARE_LOSSES, TrainConfig
+from .device import prepare_runtime
 from .fast import StepLedger, settle_run, sync_free_default
 from .loop import BatchStream, clone_tree, load_checked_dataset, train_for
 from .model import build_model, mlp_plan
@@ -163,9 +164,9 @@ class MultiTrainer:
                                      f"{getattr(config, name)!r}")
 
         first = configs[0]
-        self.device = prepare_runtime(first)
-        self.sync_free = sync_free_default(self.device) if sync_free is None else bool(sync_free)
         self.dataset = load_checked_dataset(first, dataset)
+        self.device = prepare_runtime(first, self.dataset, len(configs))
+        self.sync_free = sync_free_default(self.device) if sync_free is None else bool(sync_free)
         self._x_train = self.dataset.x_train.to(self.device)
         self._y_train = self.dataset.y_train.to(self.device)
         self._stream = BatchStream(len(self._y_train), first.batch_size, first.seed, self.device)

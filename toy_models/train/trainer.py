@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Dataset
-from .config import TrainConfig, is_hot_change, prepare_runtime
+from .config import TrainConfig, is_hot_change
+from .device import prepare_runtime
 from .fast import StepGraph, StepLedger, check_graphs, settle_run, sync_free_default
 from .loop import BatchStream, clone_tree, finite_flag, load_checked_dataset, train_for
 from .model import mlp_plan
@@ -51,10 +52,10 @@ class Trainer(ModelRun):
     def __init__(self, config: TrainConfig | None = None, dataset: Dataset | None = None, *,
                  sync_free: bool | None = None, graphs: bool = False):
         config = TrainConfig() if config is None else config
-        device = prepare_runtime(config)
+        dataset = load_checked_dataset(config, dataset)
+        device = prepare_runtime(config, dataset)
         self.sync_free = sync_free_default(device) if sync_free is None else bool(sync_free)
         self.graphs = check_graphs(graphs, device, self.sync_free)
-        dataset = load_checked_dataset(config, dataset)
         super().__init__(config, dataset, device)
         self._x_train = dataset.x_train.to(device)
         self._y_train = dataset.y_train.to(device)
