@@ -40,10 +40,11 @@ from app.components.live_plotly import live_plotly
 from app.live import controls, exports, preview, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
 from app.live.unit import config_for
+from app.training.device import device_caption
 from app.training.worker import Frame
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
-from toy_models.train import DEFAULT_COMPARE_LOSSES, TrainConfig, device_reason
+from toy_models.train import DEFAULT_COMPARE_LOSSES, TrainConfig
 
 VIEW_HEIGHT = 290  # four across and the table below fit a 1366×768 laptop screen
 
@@ -232,7 +233,7 @@ class CompareUnit(TrainingUnit):
         self.run.data_notice = notice
         members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
         configs = [config_for(values, dataset, folder) for values in members]
-        self.run.device_note = device_reason(configs[0], dataset, len(configs)).reason if configs else ""
+        self.run.device_note = device_caption(configs[0], dataset, len(configs)) if configs else ""
         return configs, dataset
 
     def _build(self) -> Build | None:

@@ -46,8 +46,9 @@ from app import datasets, hosted, state, urlbar
 from app.live import controls, exports, notes, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
 from app.training import pace as paces
+from app.training.device import device_caption, server_device
 from app.training.worker import Frame
-from toy_models.train import TrainConfig, device_reason
+from toy_models.train import TrainConfig
 
 MARGIN_NAMES = ("margin", "scale", "gradient")  # drawn in the hot-controls fragment, right under the loss
 SPHEREFACE_NAMES = ("sphereface_form", "lambda_base", "lambda_gamma", "lambda_power", "lambda_min")
@@ -71,7 +72,8 @@ class LiveResult:
 def config_for(values: Mapping[str, Any], dataset: Any, data_dir: str | None) -> TrainConfig:
     """The TrainConfig of a set of clean values (every other field keeps the library default)."""
     fields = {**state.config_fields(values), "dataset": dataset.name, "data_dir": data_dir}
-    return TrainConfig(**fields, num_threads=1)  # one torch thread: many sessions share the machine
+    # one torch thread: many sessions share the machine; the device: the server's setting, else auto
+    return TrainConfig(**fields, num_threads=1, device=server_device()[0])
 
 
 class LiveUnit(TrainingUnit):
@@ -179,7 +181,7 @@ class LiveUnit(TrainingUnit):
         dataset, folder, notice = datasets.dataset_for(values, self.folder())
         self.run.data_notice = notice
         config = config_for(values, dataset, folder)
-        self.run.device_note = device_reason(config, dataset).reason
+        self.run.device_note = device_caption(config, dataset)
         cold = (*state.cold_key(values), ("dataset_used", dataset.name), ("folder", folder))
         built_from = dict(self.run.values)
 
