@@ -83,16 +83,44 @@ def test_the_sync_free_trainer_reads_back_once_per_advance_not_per_step(digits, 
 
 
 def test_a_loss_that_turns_non_finite_is_restored_at_the_read_back(digits):
+    """The copy proposed at a read-back becomes last-good only once the next step's loss from it is finite, as
+    the plain path keeps only weights that just gave a finite loss."""
     trainer = Trainer(TrainConfig(loss="cosface"), dataset=digits, sync_free=True)
-    trainer.advance(steps=10)
+    trainer.advance(steps=10)  # proposes the weights of step 10
+    trainer.advance(steps=3)  # step 11's loss was finite: step 10's copy is kept; proposes step 13's
     kept = trainer.backbone.embedding.weight.detach().clone()
     with torch.no_grad():
         trainer.backbone.embedding.weight.fill_(3e38)  # finite weights whose forward overflows
     trainer.advance(steps=5)
     [event] = [e for e in trainer.events if e.kind == "diverged"]
-    assert event.step == 11 and event.restored_step == 10
+    assert event.step == 14 and event.restored_step == 10  # step 13's copy never gave a finite loss
     assert "the loss became non-finite" in event.message
-    assert torch.equal(trainer.backbone.embedding.weight.detach(), kept)
+    assert not torch.equal(trainer.backbone.embedding.weight.detach(), kept)
+    assert float(trainer.backbone.embedding.weight.detach().abs().max()) < 1e3
+    assert math.isfinite(trainer.snapshot().loss)
+
+
+def test_finite_weights_that_overflow_are_never_kept(digits):
+    """An update that leaves weights of 3e38 (finite) after a finite loss: proposed at the read-back, they must not
+    become the copy a restore goes back to, or every restore would overflow again."""
+    trainer = Trainer(TrainConfig(loss="cosface"), dataset=digits, sync_free=True)
+    trainer.advance(steps=4)  # proposes step 4's weights
+    update = trainer.optimizer.step
+
+    def poisoning_update(*args, **kwargs):
+        update(*args, **kwargs)
+        with torch.no_grad():
+            trainer.backbone.embedding.weight.fill_(3e38)
+
+    trainer.optimizer.step = poisoning_update
+    trainer.advance(steps=1)  # step 5's loss is finite (step 4's copy is kept), its update poisons: proposed
+    trainer.optimizer.step = update
+    assert math.isfinite(trainer.last_loss)
+    trainer.advance(steps=3)  # step 6 overflows
+    trainer.advance(steps=3)
+    events = [e for e in trainer.events if e.kind == "diverged"]
+    assert [(e.step, e.restored_step) for e in events] == [(6, 4)]  # once, to the proven copy
+    assert float(trainer.backbone.embedding.weight.detach().abs().max()) < 1e3
     assert math.isfinite(trainer.snapshot().loss)
 
 

@@ -13,12 +13,16 @@ generator and the step slices it where the data lives (the same batch order on e
 the batches its CPU replay sees). The data set stays on the device for the whole run.
 
 Everything is read back in one transfer by `StepLedger.read` (the trainers call it at the end of `advance`, at
-every epoch end and before a snapshot: once per drawn frame), and `settle` then replays what the plain path would
-have recorded step by step: the loss curve, the epoch's sums, the correct predictions, and the divergence guard.
-What differs: a loss that turns non-finite is seen at the read-back, not at once, so the weights go back to the
-last copy kept at an earlier read-back and the steps in between are lost (the plain path loses the steps since its
-last copy, at most GUARD_EVERY). Without a divergence the two paths compute the same numbers (tests/unit/
-test_train_fast.py holds them to it on the CPU).
+every epoch end and before a snapshot: once per drawn frame), and `settle_run` then replays what the plain path
+would have recorded step by step: the loss curve, the epoch's sums, the correct predictions, and the divergence
+guard. What differs: a loss that turns non-finite is seen at the read-back, not at once, so the weights go back to
+the last copy proven good at an earlier read-back and the steps in between are lost (the plain path loses the
+steps since its last copy, at most GUARD_EVERY). A copy is proven as the plain path proves it: the loss computed
+from its weights was finite (the first step after the read-back that proposed it). Without a divergence the two
+paths compute the same numbers (tests/unit/test_train_fast.py holds them to it on the CPU).
+
+Where a step still waits: SphereFace's original form reads its λ step count in Python (heads/sphereface.py), once
+per step; the sync-free path runs it, correctly, at the plain path's pace.
 
 CUDA graphs (`graphs=True`, CUDA only): `StepGraph` captures one whole step (forward, backward, optimiser update,
 ledger write) and replays it with one launch. A graph freezes its Python-side values (margin, scale, lr), so any
@@ -108,8 +112,13 @@ def settle_run(run, first_step: int, losses: Sequence[float], correct: Sequence[
     """Replay on `run` (a ModelRun) what the plain path records per step, for steps first_step + 1, ...: each loss
     (record_step), each finite step's correct predictions (add_correct). At the first non-finite loss the run's
     guard restores its last-good copy (record_step does) and the later steps, taken from broken weights, are not
-    recorded. `weights_finite`: the weights after the last step; if not, the guard restores too. Returns whether
-    the run came through healthy (its weights may then become the last-good copy)."""
+    recorded. `weights_finite`: the weights after the last step; if not, the guard restores too.
+
+    The guard's copies: the candidate proposed at the last read-back (the weights of step first_step) becomes the
+    last-good copy if the first loss computed from it is finite, before anything is restored. Returns whether the
+    run came through healthy: the owner then proposes its current weights (ModelRun.propose_last_good)."""
+    if losses:
+        run.confirm_last_good(math.isfinite(losses[0]))
     for offset, (loss, right, size) in enumerate(zip(losses, correct, sizes, strict=True)):
         step = first_step + offset + 1
         run.record_step(step, loss, size)

@@ -259,7 +259,7 @@ class MultiTrainer:
 
     def _settle(self) -> None:
         """Read the ledger back with every member's finite check (one transfer) and record its steps as the plain
-        path would (fast.settle_run); the healthy members keep one shared copy of the stack as last-good."""
+        path would (fast.settle_run); the healthy members propose one shared copy of the stack as last-good."""
         losses, correct, sizes, finite = self._ledger.read(self.stack.rows_finite_flags())
         first, self._ledger_start = self._ledger_start, self.step
         healthy = [
@@ -270,7 +270,7 @@ class MultiTrainer:
             copy = self.stack.capture()
             for member, ok in zip(self.members, healthy, strict=True):
                 if ok:
-                    member.keep_last_good(self.step, copy)
+                    member.propose_last_good(self.step, copy)
 
     def _count_pending(self) -> None:
         """Count the correct predictions of the queued steps for every member: one batched argmax per snapshot

@@ -177,7 +177,7 @@ class Trainer(ModelRun):
                              weights_finite == 1.0)
         self._ledger_start = self.step
         if healthy and losses:
-            self.keep_last_good(self.step)
+            self.propose_last_good(self.step)  # kept once the next step's loss proves it (fast.settle_run)
 
     def _keep_exactly(self) -> Any:
         """What a step changes, copied (for StepGraph's warm-up): weights, optimizer state, head buffers."""
