@@ -103,13 +103,7 @@ class Trainer(ModelRun):
         self.apply_requested_hyper()  # a value handed over by another thread counts from this step on
         index, epoch_done = self._stream.next()
         x, y = self._x_train.index_select(0, index), self._y_train.index_select(0, index)  # cheaper than x[index]
-        if self._mlp_layers is None:
-            features = self.backbone(x)
-        else:
-            features = x.flatten(1)
-            for layer in self._mlp_layers:
-                features = torch.relu(features) if layer is None else F.linear(features, *layer)
-        logits, scores = self.head.training_logits(features, y)
+        logits, scores = self.head.training_logits(self._forward(x), y)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
         if math.isfinite(loss_value):
@@ -126,8 +120,8 @@ class Trainer(ModelRun):
         if epoch_done:
             self.end_epoch()
 
-    # -- the sync-free path (fast.py) -------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's training forward (the plain MLP through its parameters, see __init__)."""
         if self._mlp_layers is None:
             return self.backbone(x)
         features = x.flatten(1)
@@ -135,6 +129,7 @@ class Trainer(ModelRun):
             features = torch.relu(features) if layer is None else F.linear(features, *layer)
         return features
 
+    # -- the sync-free path (fast.py) -------------------------------------------------------------------------
     def _step_body(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One update on the batch `index` with nothing read back: (loss, correct predictions), on the device."""
         x, y = self._x_train.index_select(0, index), self._y_train.index_select(0, index)
@@ -170,7 +165,7 @@ class Trainer(ModelRun):
 
     def _settle(self) -> None:
         """Read the ledger back (one transfer) and record its steps as the plain path would (fast.settle_run); a
-        healthy run's weights become the last-good copy."""
+        healthy run's weights are proposed as the last-good copy."""
         losses, correct, sizes, (weights_finite,) = self._ledger.read(
             finite_flag([*self.backbone.parameters(), *self.head.parameters()]))
         healthy = settle_run(self, self._ledger_start, [v[0] for v in losses], [c[0] for c in correct], sizes,
