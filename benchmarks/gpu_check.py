@@ -87,17 +87,19 @@ def perturb_weights(runs: Sequence[Any], relative: float, seed: int = 1) -> None
                 param.mul_(1 + relative * noise)
 
 
-def train_set(kind: str, base: TrainConfig, losses: Sequence[str], epochs: int, *, perturb: float = 0.0) -> TrainedSet:
+def train_set(kind: str, base: TrainConfig, losses: Sequence[str], epochs: int, *, perturb: float = 0.0,
+              graphs: bool = False) -> TrainedSet:
     """Train `losses` with one trainer kind ("one-model": a Trainer per loss; "all-at-once": one MultiTrainer)
     for `epochs` epochs; time the training only (the metrics are computed afterwards). `perturb`: relative
-    noise put on the initial weights (perturb_weights), to measure a tolerance on the CPU."""
+    noise put on the initial weights (perturb_weights), to measure a tolerance on the CPU. `graphs`: the one-model
+    Trainers capture their step as a CUDA graph (CUDA only)."""
     metrics: dict[str, dict[str, float]] = {}
     early: dict[str, dict[str, float]] = {}
     steps, seconds = 0, 0.0
     if kind == "one-model":
         jobs = []
         for loss in losses:
-            trainer = Trainer(replace(base, loss=loss, scale=None, margin=None))
+            trainer = Trainer(replace(base, loss=loss, scale=None, margin=None), graphs=graphs)
             jobs.append((trainer, [trainer]))
     elif kind == "all-at-once":
         multi = MultiTrainer(base, losses=list(losses))
@@ -163,13 +165,13 @@ def run_check(
     base: TrainConfig, *, device: str, reference_device: str = "cpu", reference_threads: int | None = None,
     losses: Sequence[str] = DEFAULT_COMPARE_LOSSES, epochs: int = 3, kinds: Sequence[str] = KINDS,
     accuracy_tolerance: float = ACCURACY_TOLERANCE, angle_tolerance_deg: float = ANGLE_TOLERANCE_DEG,
-    perturb: float = 0.0, out=print,
+    perturb: float = 0.0, graphs: bool = False, out=print,
 ) -> list[str]:
     """Train every kind on `device` and on `reference_device` from the same seed; print the comparison and
     the speed-up; return the disagreements (empty: the device agrees with the reference)."""
     problems = []
     for kind in kinds:
-        candidate = train_set(kind, replace(base, device=device), losses, epochs, perturb=perturb)
+        candidate = train_set(kind, replace(base, device=device), losses, epochs, perturb=perturb, graphs=graphs)
         threads = base.num_threads if reference_threads is None else reference_threads
         reference = train_set(kind, replace(base, device=reference_device, num_threads=threads), losses, epochs)
         found = disagreements(reference.early, candidate.early, accuracy_tolerance=EARLY_ACCURACY_TOLERANCE,
@@ -213,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--perturb", type=float, default=0.0, help="relative noise on the candidate's initial "
                         "weights (e.g. 1e-6 with --device cpu: how far last-bit differences grow; the tolerance's "
                         "basis)")
+    parser.add_argument("--graphs", action="store_true", help="the one-model Trainers on --device capture their "
+                        "step as a CUDA graph (CUDA only)")
     parser.add_argument("--accuracy-tolerance", type=float, default=ACCURACY_TOLERANCE)
     parser.add_argument("--angle-tolerance", type=float, default=ANGLE_TOLERANCE_DEG, help="degrees")
     args = parser.parse_args(argv)
@@ -230,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = run_check(base, device=args.device, reference_device=args.reference_device,
                              reference_threads=args.reference_threads, epochs=args.epochs,
                              accuracy_tolerance=args.accuracy_tolerance, angle_tolerance_deg=args.angle_tolerance,
-                             perturb=args.perturb)
+                             perturb=args.perturb, graphs=args.graphs)
     except (ValueError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from app.components.live_plotly import live_plotly
 from app.live import controls, exports, preview, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
 from app.live.unit import config_for
+from app.training.device import device_caption
 from app.training.worker import Frame
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, LOSSES
@@ -231,7 +232,9 @@ class CompareUnit(TrainingUnit):
         dataset, folder, notice = datasets.dataset_for(shared, self.folder())
         self.run.data_notice = notice
         members = [self.member_values(loss, dataset.num_classes) for loss in self.chosen]
-        return [config_for(values, dataset, folder) for values in members], dataset
+        configs = [config_for(values, dataset, folder) for values in members]
+        self.run.device_note = device_caption(configs[0], dataset, len(configs)) if configs else ""
+        return configs, dataset
 
     def _build(self) -> Build | None:
         configs, _ = self.configs()

@@ -81,6 +81,7 @@ class UnitRun:
     auto_paused: str = ""  # why playing stopped by itself
     queued: str = ""  # where this tab waits for a training slot (a hosted server's play cap), "" when not
     data_notice: str = ""  # why the chosen dataset could not be used
+    device_note: str = ""  # where the model trains and why ("CPU: faster than the GPU for ...")
     lost: str = ""  # the model's worker died (said until Play is pressed)
     last_divergence: str = ""
     last_hyper: str = ""
@@ -450,6 +451,8 @@ class TrainingUnit:
         if run.data_notice:
             st.warning(views.md(run.data_notice), icon=":material/folder_off:")
         progress = self._run_bar(narrow)
+        if run.device_note:
+            st.caption(views.md(run.device_note))
         if run.rebuilt:
             st.caption(views.md(run.rebuilt))
             if run.toasted != run.rebuilt_count:

@@ -46,6 +46,7 @@ from app import datasets, hosted, state, urlbar
 from app.live import controls, exports, notes, views
 from app.live.base import PACE_KEY, Build, TrainingUnit, UnitRun
 from app.training import pace as paces
+from app.training.device import device_caption, server_device
 from app.training.worker import Frame
 from toy_models.heads import LOSS_SPECS
 from toy_models.train import TrainConfig
@@ -72,7 +73,8 @@ class LiveResult:
 def config_for(values: Mapping[str, Any], dataset: Any, data_dir: str | None) -> TrainConfig:
     """The TrainConfig of a set of clean values (every other field keeps the library default)."""
     fields = {**state.config_fields(values), "dataset": dataset.name, "data_dir": data_dir}
-    return TrainConfig(**fields, num_threads=1)  # one torch thread: many sessions share the machine
+    # one torch thread: many sessions share the machine; the device: the server's setting, else auto
+    return TrainConfig(**fields, num_threads=1, device=server_device()[0])
 
 
 class LiveUnit(TrainingUnit):
@@ -179,6 +181,8 @@ class LiveUnit(TrainingUnit):
         values = self.values
         dataset, folder, notice = datasets.dataset_for(values, self.folder())
         self.run.data_notice = notice
+        config = config_for(values, dataset, folder)
+        self.run.device_note = device_caption(config, dataset)
         cold = (*state.cold_key(values), ("dataset_used", dataset.name), ("folder", folder))
         built_from = dict(self.run.values)
 
@@ -186,7 +190,7 @@ class LiveUnit(TrainingUnit):
             words = state.cold_changes(built_from, values) or ["Dataset"]  # (a fixed folder loads differently)
             return words[0] + " changed" if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]} changed"
 
-        return Build((config_for(values, dataset, folder),), False, cold, changed)
+        return Build((config,), False, cold, changed)
 
     def _ensure(self) -> None:
         run = self.run

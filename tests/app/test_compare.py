@@ -112,6 +112,8 @@ def test_a_cold_change_rebuilds_every_member_and_says_so():
     assert run.trainer is not old and run.trainer.step == 0
     assert all(c.seed == 3 for c in run.trainer.configs)
     assert "Seed changed: every member rebuilt from seed 3." in texts(at.caption)
+    # where the four members train, and why, under the run bar (their work counted together)
+    assert any(c.startswith("CPU: ") for c in texts(at.caption))
 
 
 @pytest.mark.slow

@@ -148,8 +148,9 @@ def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 
 def test_auto_device_is_the_cpu_here(digits):
+    """The digits MLP trains on the CPU on any machine: beside a GPU because the CPU is faster for it."""
     trainer = Trainer(TrainConfig(max_train=200), dataset=load_dataset("digits", max_train=200))
-    assert trainer.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert trainer.device.type == "cpu"
 
 
 # --------------------------------------------------------------------------------------------------------

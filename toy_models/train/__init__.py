@@ -27,6 +27,8 @@ The modules, in reading order:
 
     config.py    TrainConfig (every setting one row of the table FIELDS: kind, range or choices, doc, hot),
                  is_hot_change, choose_device
+    device.py    device_reason: where auto trains (the GPU only where it is faster for the workload) and why
+    fast.py      the sync-free path the trainers take on CUDA: a ledger read back once per frame; CUDA graphs
     records.py   what a run reports: TrainEvent, History, Snapshot, EvalResult
     model.py     build_model (backbone + head from a config alone), head_settings, mlp_plan
     loop.py      the loop's shared parts: BatchStream, train_for, load_checked_dataset, the guard's copies and checks
@@ -50,6 +52,7 @@ from .config import (
     choose_device,
     is_hot_change,
 )
+from .device import DeviceChoice, device_reason
 from .model import build_model
 from .model_run import GUARD_EVERY, ModelRun
 from .multi import MultiMember, MultiTrainer, reference_losses_and_gradients
@@ -63,6 +66,7 @@ __all__ = [
     "FIELDS",
     "GUARD_EVERY",
     "OPTIMIZERS",
+    "DeviceChoice",
     "EvalResult",
     "History",
     "ModelRun",
@@ -75,6 +79,7 @@ __all__ = [
     "Trainer",
     "build_model",
     "choose_device",
+    "device_reason",
     "is_hot_change",
     "reference_losses_and_gradients",
     "replay",

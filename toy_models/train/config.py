@@ -220,7 +220,8 @@ class TrainConfig:
     batch_size: int = integer(64, "samples per optimiser step", low=1)
     seed: int = integer(0, "seeds the initial weights and the batch order", low=0)
     # -- runtime -----------------------------------------------------------------------------------------
-    device: str = choice("auto", "where to train: auto picks CUDA, then Apple MPS, then the CPU", DEVICES)
+    device: str = choice("auto", "where to train: auto picks the GPU (CUDA, then Apple MPS) where it is faster "
+                         "for the workload, else the CPU (toy_models.train.device)", DEVICES)
     num_threads: int | None = integer(None, "torch's CPU threads (None: leave torch's setting alone)", low=1,
                                       none_ok=True)
     snapshot_per_class: int = integer(50, "test samples per class that a snapshot shows", low=1, hot=True)
@@ -357,7 +358,8 @@ def is_hot_change(old: TrainConfig, new: TrainConfig) -> bool:
 
 
 def choose_device(requested: str = "auto") -> torch.device:
-    """"auto": CUDA when available, else Apple MPS, else the CPU. An unavailable explicit choice is an error."""
+    """"auto": the GPU there is (CUDA, else Apple MPS), else the CPU. An unavailable explicit choice is an error.
+    Whether a run should use that GPU is device.device_reason's question: the trainers ask it."""
     cuda = torch.cuda.is_available()
     mps_backend = getattr(torch.backends, "mps", None)
     mps = bool(mps_backend is not None and mps_backend.is_available())
@@ -370,11 +372,3 @@ def choose_device(requested: str = "auto") -> torch.device:
     if requested not in DEVICES:
         raise ValueError(f"unknown device {requested!r}: choose one of {', '.join(DEVICES)}")
     return torch.device(requested)
-
-
-def prepare_runtime(config: TrainConfig) -> torch.device:
-    """The device for the config, after applying its thread count (process-wide by nature: the app keeps it at 1)."""
-    device = choose_device(config.device)
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    return device

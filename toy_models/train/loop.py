@@ -17,8 +17,13 @@ def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     """One check over many small tensors (a concatenation is cheaper than a check per tensor). x·0 is 0 for a
     finite x and NaN for ±inf and NaN, so the sum of the zeroed values is finite exactly when all are: two passes
     over the data instead of torch.isfinite's four."""
+    return bool(finite_flag(tensors))
+
+
+def finite_flag(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """all_finite's answer as a 0-d bool tensor, left on the device (the sync-free path reads it with the losses)."""
     flat = [t.detach().reshape(-1) for t in tensors]
-    return bool(torch.isfinite(torch.cat(flat).mul_(0.0).sum())) if flat else True
+    return torch.isfinite(torch.cat(flat).mul_(0.0).sum()) if flat else torch.tensor(True)
 
 
 def clone_tree(value):
@@ -45,7 +50,13 @@ class BatchStream:
         self.order = self._shuffle()
 
     def _shuffle(self) -> torch.Tensor:
-        return torch.randperm(self.num_samples, generator=self.generator).to(self.device)
+        # Drawn by the stream's CPU generator on every device, so a GPU run sees the batches its CPU replay sees; on
+        # CUDA it travels from pinned memory without waiting for the device (one copy per epoch, no sync), and
+        # the batches are slices of it on the device.
+        order = torch.randperm(self.num_samples, generator=self.generator)
+        if self.device.type == "cuda":
+            return order.pin_memory().to(self.device, non_blocking=True)
+        return order.to(self.device)
 
     @property
     def steps_per_epoch(self) -> int:

@@ -93,6 +93,7 @@ class ModelRun:
         self._epoch_correct = 0
         self._epoch_steps = 0
         self._checkpoint: tuple[int, Any] | None = None
+        self._candidate: tuple[int, Any] | None = None  # the sync-free path's copy not yet proven (propose_last_good)
         self._version = 0  # bumped by anything that changes what a snapshot shows
         self._snapshot_cache: tuple[Any, Snapshot] | None = None
         self._test_accuracy = (0.0, 0)  # (accuracy, step it was scored at)
@@ -151,6 +152,18 @@ class ModelRun:
         """
         self._checkpoint = (step, self._capture_state(shared))
 
+    def propose_last_good(self, step: int, shared: Any = None) -> None:
+        """The sync-free path's guard (fast.py): copy the weights now, as a candidate that becomes the last-good copy
+        only when the next step's loss from them proves finite (confirm_last_good); finite weights alone are not
+        enough."""
+        self._candidate = (step, self._capture_state(shared))
+
+    def confirm_last_good(self, proven: bool) -> None:
+        """The candidate's next loss was finite (`proven`): it becomes the last-good copy; else it is dropped."""
+        if proven and self._candidate is not None:
+            self._checkpoint = self._candidate
+        self._candidate = None
+
     def record_step(self, step: int, loss_value: float, count: int) -> None:
         """After optimiser step number `step` on `count` samples: record its loss, or, if the loss was not finite,
         restore the last-good copy."""
@@ -182,6 +195,7 @@ class ModelRun:
         """The divergence guard: restore the last-good copy and say so, once per copy (repeats raise the event's
         count). Weights and optimizer moments go back; the user's current settings stand."""
         restored_step, state = self._checkpoint
+        self._candidate = None  # taken from the weights being abandoned
         self._load_state(state)
         self._apply_optimizer_hyper()  # a state_dict brings its lr along: the current config's wins
         count = 1

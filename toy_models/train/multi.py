@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from ..data import Dataset
 from ..heads import check_loss
 from .batched import BatchedPass
-from .config import DEFAULT_COMPARE_LOSSES, TrainConfig, prepare_runtime
+from .config import DEFAULT_COMPARE_LOSSES, TrainConfig
+from .device import prepare_runtime
+from .fast import StepLedger, settle_run, sync_free_default
 from .loop import BatchStream, clone_tree, load_checked_dataset, train_for
 from .model import build_model, mlp_plan
 from .model_run import GUARD_EVERY, PENDING_LIMIT, ModelRun
@@ -124,6 +126,7 @@ class MultiTrainer:
     fast=True                               the hand-written batched pass (toy_models.train.batched) when the
                                             backbone is the MLP; fast=False, or the CNN: every member through
                                             autograd (reference_losses_and_gradients), the readable reference.
+    sync_free=None                          steps that never wait for the device (fast.py); None: on CUDA only.
 
     Either way the members' parameters live in one ParameterStack and one optimizer update moves them all.
     Adam's bias-correction step count is shared by the members (it is the MultiTrainer's), also after a
@@ -141,6 +144,7 @@ class MultiTrainer:
         *,
         dataset: Dataset | None = None,
         fast: bool = True,
+        sync_free: bool | None = None,
     ):
         if configs_or_base_config is None or isinstance(configs_or_base_config, TrainConfig):
             base = configs_or_base_config or TrainConfig()
@@ -160,8 +164,9 @@ class MultiTrainer:
                                      f"{getattr(config, name)!r}")
 
         first = configs[0]
-        self.device = prepare_runtime(first)
         self.dataset = load_checked_dataset(first, dataset)
+        self.device = prepare_runtime(first, self.dataset, len(configs))
+        self.sync_free = sync_free_default(self.device) if sync_free is None else bool(sync_free)
         self._x_train = self.dataset.x_train.to(self.device)
         self._y_train = self.dataset.y_train.to(self.device)
         self._stream = BatchStream(len(self._y_train), first.batch_size, first.seed, self.device)
@@ -179,6 +184,8 @@ class MultiTrainer:
         plan = mlp_plan(models[0][0])
         self.fast = fast and plan is not None
         self._batched = BatchedPass(self.stack, plan) if self.fast else None
+        self._ledger = StepLedger(len(configs), self.device) if self.sync_free else None
+        self._ledger_start = 0  # the step before the ledger's first
 
     # -- clock -----------------------------------------------------------------------------------------------
     @property
@@ -235,9 +242,43 @@ class MultiTrainer:
             for member in self.members:
                 member.end_epoch()
 
+    def _sync_free_step(self) -> None:
+        """The step of _train_step with nothing read back: losses and correct counts go to the ledger (fast.py)."""
+        for member in self.members:
+            member.apply_requested_hyper()
+        index, epoch_done = self._stream.next()
+        x, y = self._x_train.index_select(0, index), self._y_train.index_select(0, index)
+        losses, scores, grads = self.losses_and_gradients(x, y)
+        self.stack.optimizer_step(grads)
+        self.step += 1
+        self._ledger.add(losses, (scores.max(1).indices == y).sum(1), y.shape[0])
+        if epoch_done:
+            self._settle()
+            for member in self.members:
+                member.end_epoch()
+
+    def _settle(self) -> None:
+        """Read the ledger back with every member's finite check (one transfer) and record its steps as the plain
+        path would (fast.settle_run); the healthy members propose one shared copy of the stack as last-good."""
+        losses, correct, sizes, finite = self._ledger.read(self.stack.rows_finite_flags())
+        first, self._ledger_start = self._ledger_start, self.step
+        healthy = [
+            settle_run(member, first, [v[i] for v in losses], [c[i] for c in correct], sizes, finite[i] == 1.0)
+            for i, member in enumerate(self.members)
+        ]
+        if losses and any(healthy):
+            copy = self.stack.capture()
+            for member, ok in zip(self.members, healthy, strict=True):
+                if ok:
+                    member.propose_last_good(self.step, copy)
+
     def _count_pending(self) -> None:
         """Count the correct predictions of the queued steps for every member: one batched argmax per snapshot
-        or epoch instead of a few small ops and a synchronisation in every step."""
+        or epoch instead of a few small ops and a synchronisation in every step. On the sync-free path: read
+        the ledger back."""
+        if self.sync_free:
+            self._settle()
+            return
         if not self._pending:
             return
         # max(1).indices, not argmax(1): over the classes axis of (M, C, N) it is several times faster.
@@ -255,6 +296,10 @@ class MultiTrainer:
 
     def advance(self, steps: int | None = None, *, seconds: float | None = None, epochs: int | None = None) -> int:
         """As Trainer.advance, for all members at once; returns the number of (shared) steps taken."""
+        if self.sync_free:
+            done = train_for(self._sync_free_step, lambda: self.epoch, steps, seconds, epochs)
+            self._settle()
+            return done
         done = train_for(self._train_step, lambda: self.epoch, steps, seconds, epochs)
         for member, ok in zip(self.members, self.stack.rows_finite(), strict=True):
             if not ok:  # one check for all members: a weight the last step made non-finite is never shown

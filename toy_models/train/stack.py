@@ -190,8 +190,12 @@ class ParameterStack:
 
     def rows_finite(self) -> list[bool]:
         """Whether each member's parameters are all finite: one pass over the stack (x·0 is NaN for inf and NaN)."""
+        return self.rows_finite_flags().tolist()
+
+    def rows_finite_flags(self) -> torch.Tensor:
+        """rows_finite as an (M,) bool tensor left on the device (the sync-free path reads it with the losses)."""
         rows = torch.cat([v.reshape(self.count, -1) for v in self.values], dim=1)
-        return torch.isfinite(rows.mul_(0.0).sum(1)).tolist()
+        return torch.isfinite(rows.mul_(0.0).sum(1))
 
     def stack_gradients(self, per_member: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
         """The flat buffer's gradient from each member's own ({name: gradient}; a missing one is zero)."""
