@@ -1,6 +1,8 @@
 """Lessons: Markdown files with TOML front matter (data, never code), and the pure engine behind them.
 
     format     parse + validate lesson files -> Lesson (load_lesson, load_lessons, lesson_problems)
+    reader     the typed field reader behind it: one LessonError sentence per bad field
+    tasks      a lesson's questions and checks (Question, Check) and how they are read
     presets    a lesson's preset and solution steps, checked by app.state.validate; URL keys -> clean values
     numbers    "{{ tammes_deg(10, 3) }}" placeholders: a fixed catalogue of toy_models.geometry calls
     checks     the metrics of a run and the checks on it (run_metrics, evaluate, quiz_answer_correct)
