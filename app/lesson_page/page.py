@@ -220,7 +220,7 @@ class LessonPage:
         """A compare lesson: the Compare unit where its marker is (or under the objectives), its sections in
         their boxes, and the checks redrawn on their own timer while the members train."""
         lesson = self.lesson
-        unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+        unit = CompareUnit(self.key, preset=lesson.unit_preset, locked=lesson.locked, hidden=lesson.hidden,
                            fixed_by="This lesson", epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
         with view_boxes.get("compare") or self.top:
             result = unit.render()
@@ -248,7 +248,7 @@ class LessonPage:
 
     def _unit(self, view_boxes: dict[str, Any], run_bar: Any) -> LiveUnit:
         lesson = self.lesson
-        return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+        return LiveUnit(self.key, preset=lesson.unit_preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
                         on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
 

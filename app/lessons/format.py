@@ -68,6 +68,12 @@ class Lesson:
     checks: tuple[Check, ...]
     blocks: tuple[Block, ...]
     path: Path = field(compare=False)
+    pace: str | None = None  # the pace the lesson opens at (app.training.pace); None: the unit's default
+
+    @property
+    def unit_preset(self) -> dict:
+        """What the lesson's unit is built with: the preset, and the pace when the lesson sets one."""
+        return {**self.preset, presets.PACE_KEY: self.pace} if self.pace else dict(self.preset)
 
     def question(self, id: str) -> Question:
         return next(q for q in self.questions if q.id == id)
@@ -155,6 +161,7 @@ def load_lesson(path: Path | str) -> Lesson:
         fixed[name] = frozenset(names)
     locked, hidden = fixed["locked"], fixed["hidden"]
 
+    pace = presets.read_pace(r.table(data, "preset", ""), r)
     preset = presets.read_preset(r.table(data, "preset", ""), unit, r)
     dim = int(presets.clean_shared(preset, r, "preset")["embedding_dim"])
     solution = presets.read_solution(data["solution"], preset, unit, r)
@@ -169,7 +176,7 @@ def load_lesson(path: Path | str) -> Lesson:
     checks = read_checks(data["checks"], unit, losses, r, dim, default_loss)
     blocks = _read_body(body, body_line, unit, questions, checks, dim, r)
     return Lesson(lesson_id, number, title, version, minutes, summary, objectives, unit, preset, locked, hidden,
-                  solution, questions, checks, blocks, path)
+                  solution, questions, checks, blocks, path, pace)
 
 
 def _member_losses(preset: dict, solution: tuple[SolutionStep, ...]) -> tuple[str, ...]:

@@ -301,3 +301,20 @@ def test_compare_lesson_without_losses_compares_the_default_four(tmp_path):
     assert lesson.solution[0].values == {"dim": 3, "members": {"arcface": {"m": 0.4}}}
     message = error_of(tmp_path, text.replace('member = "arcface"', 'member = "combined"'))
     assert ": checks.spread.member: 'combined' is not one of the compared losses" in message
+
+
+def test_preset_pace_is_read_apart_from_the_settings(tmp_path):
+    from app.training.pace import PACES
+
+    assert load_lesson(write(tmp_path, GOOD)).pace is None  # no pace: the unit's own default
+    for name in PACES:
+        lesson = load_lesson(write(tmp_path, bad("[preset]\n", f'[preset]\npace = "{name}"\n')))
+        assert lesson.pace == name
+        assert "pace" not in lesson.preset and lesson.unit_preset == {**lesson.preset, "pace": name}
+        assert "pace" not in lesson.solution[0].values  # a solution step is settings only
+
+
+@pytest.mark.parametrize("value", ['"slow"', "3", '"Watch"'])
+def test_a_bad_pace_is_one_sentence_naming_the_paces(tmp_path, value):
+    message = error_of(tmp_path, bad("[preset]\n", f"[preset]\npace = {value}\n"))
+    assert ": preset.pace: " in message and "is not a pace; the paces are watch, steady, fast, max." in message
