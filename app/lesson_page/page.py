@@ -353,7 +353,7 @@ class LessonPage:
             self._record_result(check, found[check.id])
 
     def _record_result(self, check: Any, found: Any) -> None:
-        result = evaluate(check, found.values, found.metrics)
+        result = evaluate(check, found.values, found.metrics, found.window(check))
         st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(found.metrics.get("epoch", 0)))
         if result.status == "passed":
             self.progress.passed(check.id, result.reason, found.record)

@@ -20,6 +20,8 @@ from app import state
 from app.lessons import presets
 from app.lessons.checks import COSTLY_METRICS, CheckResult, check_metric_names, evaluate, run_metrics
 from app.lessons.format import Lesson, SolutionStep
+from app.lessons.run_record import run_record
+from app.lessons.window import trainer_window
 from toy_models.data import Dataset, load_dataset
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
 
@@ -76,7 +78,8 @@ class _Live:
         return run_metrics(self.trainer, needs=needs)
 
     def evaluate(self, check: Any, metrics: dict) -> CheckResult:
-        return evaluate(check, self.values, metrics)
+        window = trainer_window(check, self.trainer, run_record(self.trainer, metrics))
+        return evaluate(check, self.values, metrics, window)
 
 
 class _Compare:
@@ -110,7 +113,9 @@ class _Compare:
     def evaluate(self, check: Any, metrics: dict) -> CheckResult:
         if check.member not in metrics:
             return CheckResult(check.id, "failed", f"{check.member} is not among the compared losses.", check.feedback)
-        return evaluate(check, self.values[check.member], metrics[check.member])
+        member = next(m for m in self.multi.members if m.config.loss == check.member)
+        window = trainer_window(check, member, run_record(member, metrics[check.member], unit="compare"))
+        return evaluate(check, self.values[check.member], metrics[check.member], window)
 
 
 def _steps(lesson: Lesson, which: str) -> tuple[SolutionStep, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 from app import state
 from app.lessons import numbers, presets
 from app.lessons.reader import Reader, describe
+from toy_models.heads import LOSSES
 
 LIVE_VIEWS = ("sphere", "angle_histograms", "target_logit", "decision_margins", "angle_statistics",
               "training_curves")
@@ -27,7 +28,7 @@ METRICS = ("epoch", "test_accuracy", "train_accuracy", "loss", "w_ec_deg", "w_in
 ID = re.compile(r"[a-z0-9-]+")
 _QUESTION_KEYS = ("id", "kind", "prompt", "options", "answer", "tolerance", "unit", "explanation", "view")
 _CHECK_KEYS = ("id", "title", "settings", "at_most", "at_least", "within_epochs", "reach", "stay_below", "member",
-               "feedback")
+               "feedback", "about", "fresh_run")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class Check:
     stay_below: dict
     member: str | None
     feedback: str
+    about: tuple[str, ...] = ()  # more settings whose change restarts the epoch window (app.lessons.window)
+    fresh_run: bool = False  # the window always counts from the model's build: the check needs a fresh run
+
+
+FRESH_RUN_FEEDBACK = "Press Reset, then "  # how a fresh_run check's feedback starts
 
 
 def _tables(value: Any, key: str, r: Reader, at_least: int) -> list[dict]:
@@ -181,8 +187,21 @@ def read_checks(value: Any, unit: str, losses: tuple[str, ...], r: Reader, dim: 
         if not targets["reach"] and not targets["stay_below"]:
             raise r.fail(f"{where}.reach", "a check needs a target in reach or stay_below")
         within = r.integer(table, "within_epochs", where, 1, 10_000) if "within_epochs" in table else None
+        about = r.texts(table, "about", where)
+        for key in about:
+            if key not in url_keys - {"loss"}:
+                raise r.fail(f"{where}.about", f"{key!r} is not a setting (a share-link key such as m, s, lr)")
+            if str(loss) in LOSSES and not any(key in p.url_keys for p in state.params_for(str(loss))):
+                raise r.fail(f"{where}.about", f"{state.loss_label(str(loss))} has no setting {key}")
+        fresh = table.get("fresh_run", False)
+        if not isinstance(fresh, bool):
+            raise r.fail(f"{where}.fresh_run", f"expected true or false, got {describe(fresh)}")
+        if fresh and within is None:
+            raise r.fail(f"{where}.fresh_run", "a check without within_epochs has no epoch window to count")
+        if fresh and not feedback.startswith(FRESH_RUN_FEEDBACK):
+            raise r.fail(f"{where}.feedback", f"a fresh_run check's feedback starts with \"{FRESH_RUN_FEEDBACK}...\"")
         out.append(Check(ident, title, dict(settings), {k: float(v) for k, v in limits["at_most"].items()},
                          {k: float(v) for k, v in limits["at_least"].items()}, within,
                          {k: float(v) for k, v in targets["reach"].items()},
-                         {k: float(v) for k, v in targets["stay_below"].items()}, member, feedback))
+                         {k: float(v) for k, v in targets["stay_below"].items()}, member, feedback, about, fresh))
     return tuple(out)

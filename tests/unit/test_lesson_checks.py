@@ -35,7 +35,7 @@ def test_not_yet_while_within_the_budget():
 def test_passed_when_the_target_is_met_in_time():
     result = evaluate(make_check(), VALUES, {"epoch": 21, "inter_deg": 57.14})
     assert result.status == "passed" and result.passed and result.feedback == ""
-    assert result.reason == "Inter is 57.1° at epoch 21, at least 55° by epoch 30 as needed."
+    assert result.reason == "Inter is 57.1° at epoch 21: at least 55° by epoch 30, as this check needs."
 
 
 def test_failed_when_the_budget_is_spent():
