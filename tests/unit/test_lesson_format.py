@@ -318,3 +318,24 @@ def test_preset_pace_is_read_apart_from_the_settings(tmp_path):
 def test_a_bad_pace_is_one_sentence_naming_the_paces(tmp_path, value):
     message = error_of(tmp_path, bad("[preset]\n", f"[preset]\npace = {value}\n"))
     assert ": preset.pace: " in message and "is not a pace; the paces are watch, steady, fast, max." in message
+
+
+def test_check_about_and_fresh_run(tmp_path):
+    lesson = load_lesson(write(tmp_path, bad('feedback = "Raise m."', 'feedback = "Raise m."\nabout = ["lr", "s"]')))
+    assert lesson.check("spread").about == ("lr", "s") and not lesson.check("spread").fresh_run
+    fresh = 'feedback = "Press Reset, then raise m."\nfresh_run = true'
+    assert load_lesson(write(tmp_path, bad('feedback = "Raise m."', fresh))).check("spread").fresh_run
+
+
+@pytest.mark.parametrize(
+    ("new", "words"),
+    [
+        ('feedback = "Raise m."\nabout = ["colour"]', ": checks.spread.about: 'colour' is not a setting"),
+        ('feedback = "Raise m."\nabout = ["form"]', ": checks.spread.about: ArcFace has no setting form."),
+        ('feedback = "Raise m."\nfresh_run = "yes"', ": checks.spread.fresh_run: expected true or false"),
+        ('feedback = "Raise m."\nfresh_run = true',
+         ': checks.spread.feedback: a fresh_run check\'s feedback starts with "Press Reset, then ...".'),
+    ],
+)
+def test_bad_about_or_fresh_run_is_one_sentence(tmp_path, new, words):
+    assert words in error_of(tmp_path, bad('feedback = "Raise m."', new))
