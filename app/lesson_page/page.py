@@ -36,7 +36,7 @@ from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import handin, progress
 from app.lessons import numbers
-from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct
+from app.lessons.checks import check_metric_names, evaluate, quiz_feedback
 from app.lessons.probe import ProbePlan, measure_checks, measure_now
 from app.live import LiveUnit
 from app.live.views import md
@@ -288,19 +288,11 @@ class LessonPage:
                 self._reveal(question, given)
 
     def _reveal(self, question: Any, given: Any) -> None:
-        classes, dim = self.classes, int(self.values["embedding_dim"])
-        right = quiz_answer_correct(question, given, classes=classes, dim=dim)
-        if question.kind == "choice":
-            answer = self._fill(question.options[int(question.answer)])
-            yours = self._fill(question.options[int(given)])
-        else:
-            value = numbers.number_answer(question, classes=classes, dim=dim)
-            answer = f"{value:.3g}{question.unit} (± {question.tolerance:g})"
-            yours = f"{float(given):g}{question.unit}"
+        right, sentence = quiz_feedback(question, given, classes=self.classes, dim=int(self.values["embedding_dim"]))
         if right:
-            st.success(f"Right: {yours}.", icon=":material/check:")
+            st.success(sentence, icon=":material/check:")
         else:
-            st.error(f"You said {yours}; the answer is {answer}.", icon=":material/close:")
+            st.error(sentence, icon=":material/close:")
         pointer = f" See {view_link(question.view)}." if question.view else ""
         st.markdown(self._fill(question.explanation) + pointer)
 

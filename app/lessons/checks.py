@@ -337,3 +337,28 @@ def quiz_answer_correct(question: Any, given: Any, *, classes: int, dim: int) ->
     if not math.isfinite(value):
         return False
     return abs(value - numbers.number_answer(question, classes=classes, dim=dim)) <= (question.tolerance or 0.0)
+
+
+def quiz_feedback(question: Any, given: Any, *, classes: int, dim: int) -> tuple[bool, str]:
+    """(whether `given` is right, the sentence that says so): a choice quotes the options as written, each
+    with its own full stop ("You chose “Nothing: ….” The answer is “It rises: ….”"); a number names both
+    numbers with the unit ("You said 30°; the answer is 36° (± 1)."). Placeholders are filled for the
+    learner's classes and dimension."""
+    right = quiz_answer_correct(question, given, classes=classes, dim=dim)
+    if question.kind == "choice":
+        yours = _quoted(numbers.fill(question.options[int(given)], classes=classes, dim=dim))
+        if right:
+            return True, f"Right: {yours}"
+        answer = _quoted(numbers.fill(question.options[int(question.answer)], classes=classes, dim=dim))
+        return False, f"You chose {yours} The answer is {answer}"
+    value = numbers.number_answer(question, classes=classes, dim=dim)
+    yours = f"{float(given):g}{question.unit}"
+    if right:
+        return True, f"Right: {yours}."
+    return False, f"You said {yours}; the answer is {value:.3g}{question.unit} (± {question.tolerance:g})."
+
+
+def _quoted(text: str) -> str:
+    """An option as a quoted sentence: “It rises.” (a full stop added only where it has no end mark)."""
+    text = text.strip()
+    return f"“{text if text.endswith(('.', '?', '!', '…')) else text + '.'}”"
