@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from app.compare.values import parse_preset
-from app.lessons import presets
+from app.lessons import numbers, presets
 from app.live.controls import uses_stops, widget_key
 
 LESSONS_PAGE = "app/pages/lessons.py"
@@ -114,8 +114,6 @@ def train_until_passed(at: AppTest, lesson: Any, epochs: int) -> None:
 
 def answer_question(at: AppTest, lesson: Any, question_id: str) -> None:
     """Answer a question of the lesson correctly, through its form (the answer shows once committed)."""
-    from app.lessons import numbers
-
     question = lesson.question(question_id)
     key = f"lesson-{lesson.id}-q-{question.id}"
     if question.kind == "choice":

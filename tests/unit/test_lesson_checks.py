@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 
 from app import state
-from app.lessons import checks, numbers
-from app.lessons.checks import CheckResult, check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons import checks, load_lessons, numbers
+from app.lessons.checks import (
+    CheckResult,
+    check_metric_names,
+    evaluate,
+    quiz_answer_correct,
+    quiz_feedback,
+    run_metrics,
+)
 from app.lessons.format import METRICS, Check, Question
+from app.lessons.presets import compare_losses, live_values, member_values
 from app.lessons.window import Window
 from toy_models import geometry
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
@@ -179,8 +187,6 @@ def written_well(sentence: str) -> bool:
 
 
 def test_choice_feedback_quotes_the_options_without_doubled_stops():
-    from app.lessons.checks import quiz_feedback
-
     question = Question("q", "choice", "?", ("Nothing: softmax depends only on directions.", "It rises: the gaps "
                         "double too.", "Half of each"), 1, None, "", "", None)  # fmt: skip
     assert quiz_feedback(question, 1, classes=10, dim=3) == (True, "Right: “It rises: the gaps double too.”")
@@ -194,10 +200,6 @@ def test_choice_feedback_quotes_the_options_without_doubled_stops():
 
 
 def test_every_shipped_question_and_check_reads_as_written_sentences():
-    from app.lessons import load_lessons
-    from app.lessons.checks import quiz_feedback
-    from app.lessons.presets import compare_losses, live_values, member_values
-
     seen = 0
     for lesson in load_lessons():
         for question in lesson.questions:

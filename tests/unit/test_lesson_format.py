@@ -8,6 +8,7 @@ import pytest
 
 from app.lessons import __main__ as cli
 from app.lessons.format import LessonError, lesson_problems, load_lesson, load_lessons
+from app.training.pace import PACES
 
 GOOD = '''+++
 id = "tiny"
@@ -304,8 +305,6 @@ def test_compare_lesson_without_losses_compares_the_default_four(tmp_path):
 
 
 def test_preset_pace_is_read_apart_from_the_settings(tmp_path):
-    from app.training.pace import PACES
-
     assert load_lesson(write(tmp_path, GOOD)).pace is None  # no pace: the unit's own default
     for name in PACES:
         lesson = load_lesson(write(tmp_path, bad("[preset]\n", f'[preset]\npace = "{name}"\n')))

@@ -10,6 +10,7 @@ import pytest
 
 from app.lessons.format import lesson_files, lesson_problems, load_lesson, load_lessons
 from app.lessons.headless import run_lesson
+from app.training.pace import PACES
 
 FILES = lesson_files()
 IDS = [path.stem for path in FILES]
@@ -54,8 +55,6 @@ PACE_PENDING = {"open-set"}
 def test_lesson_sets_its_pace(path):
     """Every lesson opens at a pace that suits its story: the ones whose prose says to watch the first epochs
     (softmax's spread, SphereFace's collapse) at watch, the rest at least steady."""
-    from app.training.pace import PACES
-
     lesson = load_lesson(path)
     if lesson.id in PACE_PENDING:
         pytest.skip("rebuilt on another branch")
