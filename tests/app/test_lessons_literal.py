@@ -197,3 +197,19 @@ def test_gradient_find_a_trapped_seed_then_free_it():
     move(at, lesson, "gradient", "detached")  # "Keep the trapped run and switch Margin gradient"
     keep_playing(at, lesson, 12, until={"free-them"})
     all_passed(at, lesson)
+
+
+def test_reset_restarts_the_count_on_the_page():
+    """Lesson 4's feedback names Reset as a way out too: after a run that spent the 50 epochs at m = 0.35, Reset
+    builds the model again, and its count starts at 0."""
+    lesson = lesson_of("cosface")
+    at = open_at_pace(lesson)
+    press(at, lesson, "play")
+    keep_playing(at, lesson, 52)
+    assert "by epoch 50." in check_reason(at, lesson, "circle") and "circle" not in passed(at, lesson)
+    press(at, lesson, "reset")  # (Reset pauses)
+    move(at, lesson, "margin", 0.1)
+    press(at, lesson, "play")
+    keep_playing(at, lesson, 50, until={"circle"})
+    record = at.session_state["lesson-progress"][lesson.id].checks["circle"]
+    assert record["run"]["epoch"] <= 50 and all(step == 0 for step, _ in record["run"]["hyper_log"]), record
