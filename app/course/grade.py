@@ -29,6 +29,7 @@ from typing import Any
 from app.course.course import Course, CourseLesson
 from app.course.record import ReportError, read_report, receipt_status, validate_record
 from app.lessons.run_record import RunError, replay_compare_run, replay_run
+from app.lessons.window import window_start
 
 # A claimed metric matches its replay when |claimed - replayed| <= ABS_TOL + REL_TOL * |replayed|. Replays on
 # one machine are bit-identical; the slack covers another CPU or PyTorch release (pytorch.org notes/randomness)
@@ -230,14 +231,17 @@ def replay_job(run: Mapping[str, Any], needs: Sequence[str] | Mapping[str, Seque
             members = dict(zip(values, multi.members, strict=True))
             measured = {loss: {"metrics": run_metrics(members[loss], needs=set(names)), "values": values[loss]}
                         for loss, names in needs.items() if loss in members}
-            return {"members": measured, "step": multi.step, "epoch": multi.epoch}
+            return {"members": measured, "step": multi.step, "epoch": multi.epoch,
+                    "steps_per_epoch": multi.steps_per_epoch}
         trainer, values = replay_run(run, data_dir=data_dir, max_epochs=max_epochs)
         metrics = run_metrics(trainer, needs=set(needs))
     except (RunError, ValueError, OSError) as err:
         return {"error": str(err).rstrip(".") + "."}
     except Exception as err:
         return {"error": f"the replay failed ({type(err).__name__}: {str(err)[:200]})."}
-    return {"metrics": metrics, "values": values, "step": trainer.step, "epoch": trainer.epoch}
+    clock = getattr(trainer, "owner", None) or trainer
+    return {"metrics": metrics, "values": values, "step": trainer.step, "epoch": trainer.epoch,
+            "steps_per_epoch": clock.steps_per_epoch}
 
 
 def _sorted_needs(needs: set[str] | Mapping[str, set[str]]) -> list[str] | dict[str, list[str]]:
@@ -287,8 +291,12 @@ def metric_mismatches(claimed: Mapping[str, float], replayed: Mapping[str, float
 
 def _past_budget(check: Any, run: Mapping[str, Any]) -> bool:
     """A run handed in after the check's epoch budget fails it, as the app says: no replay needed (a claim
-    that only costs the student points need not be checked)."""
-    return check.within_epochs is not None and run["epoch"] > check.within_epochs
+    that only costs the student points need not be checked). Only where the window surely counts from the
+    model's build: a logged change of a setting the check is about moves it (app.lessons.window), and where
+    to, the replay's epoch length says."""
+    if check.within_epochs is None or run["epoch"] <= check.within_epochs:
+        return False
+    return window_start(check, run, steps_per_epoch=1).start == 0  # (any change at all gives a start > 0)
 
 
 def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Mapping[str, Any] | None,
@@ -317,7 +325,8 @@ def _score_check(entry: CourseLesson, check_id: str, points: float, claimed: Map
         return 0.0, "error", True, f"The run could not be replayed: {result['error']}"
     if _is_compare(run):
         result = {**result, **result["members"][run["member"]]}
-    verdict = evaluate(check, result["values"], result["metrics"])
+    window = window_start(check, run, int(result.get("steps_per_epoch", 0)))  # the window the app found
+    verdict = evaluate(check, result["values"], result["metrics"], window)
     problems = []
     if run["epoch"] != result["epoch"]:
         problems.append(f"the epoch was reported as {run['epoch']} but the replay reaches epoch {result['epoch']}")
@@ -442,7 +451,8 @@ def _add_jobs(jobs: dict[str, tuple[dict, Any, int]], entry: CourseLesson, recor
             continue
         key = _run_key(run)
         wanted = check_metric_names(check) | set(run["metrics"])
-        budget = MAX_REPLAY_EPOCHS if check.within_epochs is None else check.within_epochs + 1
+        moved = check.within_epochs is not None and window_start(check, run, steps_per_epoch=1).start > 0
+        budget = MAX_REPLAY_EPOCHS if check.within_epochs is None or moved else check.within_epochs + 1
         if _is_compare(run):
             _, needs, longest = jobs.get(key, (run, {}, 0))
             needs = {**needs, run["member"]: needs.get(run["member"], set()) | wanted}

@@ -36,7 +36,7 @@ from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import handin, progress
 from app.lessons import numbers
-from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct
+from app.lessons.checks import check_metric_names, evaluate, quiz_feedback
 from app.lessons.probe import ProbePlan, measure_checks, measure_now
 from app.live import LiveUnit
 from app.live.views import md
@@ -220,7 +220,7 @@ class LessonPage:
         """A compare lesson: the Compare unit where its marker is (or under the objectives), its sections in
         their boxes, and the checks redrawn on their own timer while the members train."""
         lesson = self.lesson
-        unit = CompareUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+        unit = CompareUnit(self.key, preset=lesson.unit_preset, locked=lesson.locked, hidden=lesson.hidden,
                            fixed_by="This lesson", epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
         with view_boxes.get("compare") or self.top:
             result = unit.render()
@@ -248,7 +248,7 @@ class LessonPage:
 
     def _unit(self, view_boxes: dict[str, Any], run_bar: Any) -> LiveUnit:
         lesson = self.lesson
-        return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
+        return LiveUnit(self.key, preset=lesson.unit_preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
                         on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
 
@@ -288,19 +288,11 @@ class LessonPage:
                 self._reveal(question, given)
 
     def _reveal(self, question: Any, given: Any) -> None:
-        classes, dim = self.classes, int(self.values["embedding_dim"])
-        right = quiz_answer_correct(question, given, classes=classes, dim=dim)
-        if question.kind == "choice":
-            answer = self._fill(question.options[int(question.answer)])
-            yours = self._fill(question.options[int(given)])
-        else:
-            value = numbers.number_answer(question, classes=classes, dim=dim)
-            answer = f"{value:.3g}{question.unit} (± {question.tolerance:g})"
-            yours = f"{float(given):g}{question.unit}"
+        right, sentence = quiz_feedback(question, given, classes=self.classes, dim=int(self.values["embedding_dim"]))
         if right:
-            st.success(f"Right: {yours}.", icon=":material/check:")
+            st.success(sentence, icon=":material/check:")
         else:
-            st.error(f"You said {yours}; the answer is {answer}.", icon=":material/close:")
+            st.error(sentence, icon=":material/close:")
         pointer = f" See {view_link(question.view)}." if question.view else ""
         st.markdown(self._fill(question.explanation) + pointer)
 
@@ -353,7 +345,7 @@ class LessonPage:
             self._record_result(check, found[check.id])
 
     def _record_result(self, check: Any, found: Any) -> None:
-        result = evaluate(check, found.values, found.metrics)
+        result = evaluate(check, found.values, found.metrics, found.window(check))
         st.session_state.setdefault(f"{self.key}-results", {})[check.id] = (result, int(found.metrics.get("epoch", 0)))
         if result.status == "passed":
             self.progress.passed(check.id, result.reason, found.record)

@@ -22,6 +22,7 @@ import torch
 
 from app import state
 from app.lessons import numbers
+from app.lessons.window import Window
 from toy_models.heads import LOSSES
 
 COSTLY_METRICS = frozenset({"verification_auc"})
@@ -238,54 +239,90 @@ def _broken_setting(check: Any, values: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _targets(check: Any, metrics: Mapping[str, float]) -> tuple[list[str], list[str]]:
-    """(targets met, targets missed), each as "Inter is 48.2°" / "≥ 55°" phrases."""
+def _targets(check: Any, metrics: Mapping[str, float], start: int) -> tuple[list, list]:
+    """(targets met, targets missed), each as (metric, value, sign, target). An `epoch` target counts epochs
+    into the window (the epochs trained since `start`)."""
     met, missed = [], []
     for name, target, sign, ok in (
         *((n, t, "≥", lambda v, t: v >= t) for n, t in check.reach.items()),
         *((n, t, "≤", lambda v, t: v <= t) for n, t in check.stay_below.items()),
     ):
         value = metrics.get(name, math.nan)
-        good = value is not None and not math.isnan(value) and ok(value, target)
+        judged = value - start if name == "epoch" and value is not None else value
+        good = judged is not None and not math.isnan(judged) and ok(judged, target)
         (met if good else missed).append((name, value, sign, target))
     return met, missed
 
 
-def evaluate(check: Any, values: Mapping[str, Any], metrics: Mapping[str, float]) -> CheckResult:
+def _span(check: Any, window: Window, values: Mapping[str, Any]) -> str:
+    """When the targets are due: " by epoch 30", " between epochs 15 and 25", and, for a window that a change
+    started, which change: " by epoch 180 (50 epochs after your last change of Margin m)"."""
+    budget = check.within_epochs
+    floor = check.reach.get("epoch")
+    deadline = None if budget is None else window.start + budget
+    if floor is not None:
+        first = window.start + int(floor)
+        span = f" between epochs {first} and {deadline}" if deadline is not None else f" from epoch {first} on"
+    else:
+        span = f" by epoch {deadline}" if deadline is not None else ""
+    if deadline is not None and window.changed:
+        param = state.param_by_name(values.get("loss") or "", window.changed)
+        name = _short(param.label) if param is not None else window.changed
+        span += f" ({budget} epochs after your last change of {name})"
+    return span
+
+
+def evaluate(check: Any, values: Mapping[str, Any], metrics: Mapping[str, float],
+             window: Window | None = None) -> CheckResult:
     """Passed, not yet, or failed, with one sentence saying what was measured against what is needed.
 
     failed: a settings / at_most / at_least constraint is broken, or the epoch budget is spent (the targets
-    were not met by the end of epoch within_epochs). not_yet: the constraints hold and there is still time.
+    were not met by the end of epoch within_epochs of the window). not_yet: the constraints hold and there is
+    still time. `window` (app.lessons.window.window_start) says where the budget counts from: the student's last
+    change of a setting the check is about; by default, the model's build.
     """
     broken = _broken_setting(check, values)
     if broken:
         return CheckResult(check.id, "failed", broken, check.feedback)
+    window = window or Window()
     epoch = int(metrics.get("epoch", 0))
-    met, missed = _targets(check, metrics)
-    budget = check.within_epochs
-    by = f" by epoch {budget}" if budget is not None else ""
+    met, missed = _targets(check, metrics, window.start)
+    deadline = None if check.within_epochs is None else window.start + check.within_epochs
+    span = _span(check, window, values)
     if not missed:
-        if budget is not None and epoch > budget:
-            return CheckResult(check.id, "failed", f"{_phrase(met[0])} only at epoch {epoch}; this check needs it"
-                                                   f"{by}.", check.feedback)
-        return CheckResult(check.id, "passed", f"{_phrase(met[0])} at epoch {epoch}, "
-                                               f"{_need(met[0])}{by} as needed.", "")
-    name, _, sign, target = missed[0]
-    needed = _show_metric(name, target, target=True)
-    reason = f"{_phrase(missed[0])} at epoch {epoch}; this check needs {sign} {needed}{by}."
-    if budget is not None and epoch >= budget:
+        shown = [item for item in met if item[0] != "epoch"] or met
+        if deadline is not None and epoch > deadline:
+            return CheckResult(check.id, "failed", f"{_phrases(shown)} only at epoch {epoch}; this check needs "
+                                                   f"{'it' if len(shown) == 1 else 'them'}{span}.", check.feedback)
+        return CheckResult(check.id, "passed", f"{_phrases(shown)} at epoch {epoch}: {_needs(shown)}{span}, as "
+                                               "this check needs.", "")
+    missing = [item for item in missed if item[0] != "epoch"]
+    if missing:
+        name, _, sign, target = missing[0]
+        reason = f"{_phrases(missing[:1])} at epoch {epoch}; this check needs {sign} " \
+                 f"{_show_metric(name, target, target=True)}{span}."
+    else:  # only the epoch is missing: the check is judged later in the window
+        reason = f"It is epoch {epoch}; this check is judged{span}."
+    if deadline is not None and epoch >= deadline:
         return CheckResult(check.id, "failed", reason, check.feedback)
     return CheckResult(check.id, "not_yet", reason, "")
 
 
-def _phrase(item: tuple) -> str:
-    name, value, _, _ = item
-    return f"{_label(name)} is {_show_metric(name, value)}"
+def _phrases(items: list) -> str:
+    """"Inter is 58.3° and test accuracy is 91.0 %": the first label as written, the others mid-sentence."""
+    parts = []
+    for i, (name, value, _, _) in enumerate(items):
+        label = _label(name)
+        if i and (label.startswith("The ") or label.endswith(" accuracy")):
+            label = label[0].lower() + label[1:]
+        parts.append(f"{label} is {_show_metric(name, value)}")
+    return " and ".join(parts)
 
 
-def _need(item: tuple) -> str:
-    name, _, sign, target = item
-    return f"{'at least' if sign == '≥' else 'at most'} {_show_metric(name, target, target=True)}"
+def _needs(items: list) -> str:
+    """"at least 55° and at most 0.1"."""
+    return " and ".join(f"{'at least' if sign == '≥' else 'at most'} {_show_metric(name, target, target=True)}"
+                        for name, _, sign, target in items)
 
 
 def quiz_answer_correct(question: Any, given: Any, *, classes: int, dim: int) -> bool:
@@ -300,3 +337,28 @@ def quiz_answer_correct(question: Any, given: Any, *, classes: int, dim: int) ->
     if not math.isfinite(value):
         return False
     return abs(value - numbers.number_answer(question, classes=classes, dim=dim)) <= (question.tolerance or 0.0)
+
+
+def quiz_feedback(question: Any, given: Any, *, classes: int, dim: int) -> tuple[bool, str]:
+    """(whether `given` is right, the sentence that says so): a choice quotes the options as written, each
+    with its own full stop ("You chose “Nothing: ….” The answer is “It rises: ….”"); a number names both
+    numbers with the unit ("You said 30°; the answer is 36° (± 1)."). Placeholders are filled for the
+    learner's classes and dimension."""
+    right = quiz_answer_correct(question, given, classes=classes, dim=dim)
+    if question.kind == "choice":
+        yours = _quoted(numbers.fill(question.options[int(given)], classes=classes, dim=dim))
+        if right:
+            return True, f"Right: {yours}"
+        answer = _quoted(numbers.fill(question.options[int(question.answer)], classes=classes, dim=dim))
+        return False, f"You chose {yours} The answer is {answer}"
+    value = numbers.number_answer(question, classes=classes, dim=dim)
+    yours = f"{float(given):g}{question.unit}"
+    if right:
+        return True, f"Right: {yours}."
+    return False, f"You said {yours}; the answer is {value:.3g}{question.unit} (± {question.tolerance:g})."
+
+
+def _quoted(text: str) -> str:
+    """An option as a quoted sentence: “It rises.” (a full stop added only where it has no end mark)."""
+    text = text.strip()
+    return f"“{text if text.endswith(('.', '?', '!', '…')) else text + '.'}”"

@@ -20,6 +20,8 @@ from app import state
 from app.lessons import presets
 from app.lessons.checks import COSTLY_METRICS, CheckResult, check_metric_names, evaluate, run_metrics
 from app.lessons.format import Lesson, SolutionStep
+from app.lessons.run_record import run_record
+from app.lessons.window import Window, trainer_window
 from toy_models.data import Dataset, load_dataset
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
 
@@ -75,8 +77,11 @@ class _Live:
     def measure(self, lesson: Lesson, needs: set[str]) -> dict:
         return run_metrics(self.trainer, needs=needs)
 
+    def window(self, check: Any, metrics: dict | None = None) -> Window:
+        return trainer_window(check, self.trainer, run_record(self.trainer, metrics or {}))
+
     def evaluate(self, check: Any, metrics: dict) -> CheckResult:
-        return evaluate(check, self.values, metrics)
+        return evaluate(check, self.values, metrics, self.window(check, metrics))
 
 
 class _Compare:
@@ -110,7 +115,14 @@ class _Compare:
     def evaluate(self, check: Any, metrics: dict) -> CheckResult:
         if check.member not in metrics:
             return CheckResult(check.id, "failed", f"{check.member} is not among the compared losses.", check.feedback)
-        return evaluate(check, self.values[check.member], metrics[check.member])
+        return evaluate(check, self.values[check.member], metrics[check.member],
+                        self.window(check, metrics[check.member]))
+
+    def window(self, check: Any, metrics: dict | None = None) -> Window:
+        member = next((m for m in self.multi.members if m.config.loss == check.member), None)
+        if member is None:
+            return Window()
+        return trainer_window(check, member, run_record(member, metrics or {}, unit="compare"))
 
 
 def _steps(lesson: Lesson, which: str) -> tuple[SolutionStep, ...]:
@@ -127,7 +139,8 @@ def run_lesson(lesson: Lesson, *, which: str = "solution", max_epochs: int | Non
     every epoch end. A check that passes once stays passed; a step stops early once every check passed.
 
     Costly metrics (verification_auc, a training run of its own) are measured only at a step's last epoch and
-    at the epoch budgets (within_epochs) of the checks that need them. max_epochs caps each step.
+    at the end of the epoch windows (within_epochs from the last change a check is about) of the checks that
+    need them. max_epochs caps each step.
     """
     steps = _steps(lesson, which)
     unit = _Compare() if lesson.unit == "compare" else _Live()
@@ -144,7 +157,7 @@ def run_lesson(lesson: Lesson, *, which: str = "solution", max_epochs: int | Non
             trained += 1
             open_checks = [c for c in lesson.checks if c.id not in passed]
             costly = {name for c in open_checks for name in check_metric_names(c) & COSTLY_METRICS
-                      if epoch == epochs or _run_epoch(unit) == c.within_epochs}
+                      if epoch == epochs or _run_epoch(unit) == _deadline(unit, c)}
             metrics = unit.measure(lesson, costly)
             for check in open_checks:
                 result = unit.evaluate(check, metrics)
@@ -156,6 +169,11 @@ def run_lesson(lesson: Lesson, *, which: str = "solution", max_epochs: int | Non
         if len(passed) == len(lesson.checks):
             break
     return LessonRun(results, trained, time.process_time() - start, metrics, unit.values)
+
+
+def _deadline(unit: Any, check: Any) -> int | None:
+    """The epoch a check's window ends at (its budget counted from the last change it is about), or None."""
+    return None if check.within_epochs is None else unit.window(check).start + check.within_epochs
 
 
 def _run_epoch(unit: Any) -> int:

@@ -19,10 +19,12 @@ from typing import Any
 
 from app import state
 from app.compare.values import default_member_values
+from app.training.pace import PACES
 from toy_models.heads import LOSSES
 from toy_models.train import DEFAULT_COMPARE_LOSSES
 
 STEP_KEYS = ("epochs", "continue")
+PACE_KEY = "pace"  # the pace a lesson opens at: a preset key, not a setting of the model (app.training.pace)
 _NOTICE_KEY = re.compile(r"(?:value|key) ([A-Za-z0-9_]+)(?:=| )")
 _SOURCE = "Lesson file"
 
@@ -106,8 +108,19 @@ def check_constraint(loss: str, key: str, value: Any, where: str, r: Any, *, num
         _check_validates({"loss": loss, key: value}, where.rsplit(".", 1)[0], r)
 
 
+def read_pace(table: dict, r: Any) -> str | None:
+    """The preset's `pace` (a name in app.training.pace.PACES), or None when it sets none (the unit's default)."""
+    if PACE_KEY not in table:
+        return None
+    pace = table[PACE_KEY]
+    if not isinstance(pace, str) or pace not in PACES:
+        raise r.fail(f"preset.{PACE_KEY}", f"{pace!r} is not a pace; the paces are {', '.join(PACES)}")
+    return pace
+
+
 def read_preset(table: dict, unit: str, r: Any) -> dict:
-    """The preset as written (URL keys), validated."""
+    """The preset as written (URL keys), validated; its `pace` is read by read_pace and left out here."""
+    table = {key: value for key, value in table.items() if key != PACE_KEY}
     if unit == "compare":
         _check_compare(table, "preset", r)
     else:

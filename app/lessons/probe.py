@@ -19,6 +19,7 @@ from typing import Any
 
 from app.lessons.checks import run_metrics
 from app.lessons.run_record import run_record, values_of_config
+from app.lessons.window import Window, window_start
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class Measured:
     metrics: dict[str, float]
     values: dict[str, Any]
     record: dict[str, Any]
+    steps_per_epoch: int = 0
+
+    def window(self, check: Any) -> Window:
+        """Where `check`'s epoch window starts on this run: its last change of a setting the check is about."""
+        return window_start(check, self.record, self.steps_per_epoch)
 
 
 def _member(model: Any, loss: str | None) -> Any:
@@ -56,7 +62,9 @@ def measure_checks(model: Any, plan: ProbePlan) -> dict[str, Measured]:
         if run is None:
             continue
         metrics = run_metrics(run, needs=names)
-        measured[loss] = Measured(metrics, values_of_config(run.config), run_record(run, metrics, unit=plan.unit))
+        clock = getattr(run, "owner", None) or run
+        measured[loss] = Measured(metrics, values_of_config(run.config), run_record(run, metrics, unit=plan.unit),
+                                  int(clock.steps_per_epoch))
     return {check_id: measured[loss] for check_id, loss, _ in plan.checks if loss in measured}
 
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from app.compare.values import parse_preset
-from app.lessons import presets
+from app.lessons import numbers, presets
 from app.live.controls import uses_stops, widget_key
 
 LESSONS_PAGE = "app/pages/lessons.py"
@@ -106,3 +106,50 @@ def train_until_passed(at: AppTest, lesson: Any, epochs: int) -> None:
         assert not at.exception, [e.value for e in at.exception]
     at.button(key=f"{unit}-play").click().run()
     assert not run.playing
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A student who follows a lesson's prose: answer, press, move a control while it plays, keep playing
+
+
+def answer_question(at: AppTest, lesson: Any, question_id: str) -> None:
+    """Answer a question of the lesson correctly, through its form (the answer shows once committed)."""
+    question = lesson.question(question_id)
+    key = f"lesson-{lesson.id}-q-{question.id}"
+    if question.kind == "choice":
+        at.radio(key=f"{key}-choice").set_value(int(question.answer))
+    else:
+        value = numbers.number_answer(question, classes=10, dim=lesson.dim)
+        at.number_input(key=f"{key}-number").set_value(round(value, 1))
+    [submit] = [b for b in at.button if b.proto.form_id == f"{key}-form"]
+    submit.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def press(at: AppTest, lesson: Any, button: str) -> None:
+    """Press Play (Pause), Step or Reset of the lesson's unit ("play", "step", "reset")."""
+    at.button(key=f"lesson-{lesson.id}-{button}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def epoch(at: AppTest, lesson: Any) -> int:
+    return int(at.session_state[f"lesson-{lesson.id}-run"].trainer.epoch)
+
+
+def keep_playing(at: AppTest, lesson: Any, epochs: int, *, until: Any = ()) -> None:
+    """Let the playing run train about `epochs` more epochs (each page run is one tick at the lesson's pace),
+    or stop sooner once every check in `until` passed."""
+    unit = f"lesson-{lesson.id}"
+    run = at.session_state[f"{unit}-run"]
+    assert run.playing, "the student pressed Play before this"
+    stop = epoch(at, lesson) + epochs
+    while epoch(at, lesson) < stop and not (until and set(until) <= passed(at, lesson)):
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+
+
+def check_reason(at: AppTest, lesson: Any, check_id: str) -> str:
+    """What the page last said about a check (its reason), for an assertion message."""
+    found = at.session_state[f"lesson-{lesson.id}-results"].get(check_id) if f"lesson-{lesson.id}-results" in \
+        at.session_state else None  # fmt: skip
+    return found[0].reason if found else "not judged yet"

@@ -12,6 +12,7 @@ from app.course.course import load_course
 from app.lessons.checks import check_metric_names, evaluate, run_metrics
 from app.lessons.format import load_lessons
 from app.lessons.run_record import run_record
+from app.lessons.window import trainer_window
 from toy_models.train import TrainConfig, Trainer
 
 FIXTURES = Path(__file__).parent / "course_fixtures"
@@ -69,8 +70,9 @@ def live_record(course, lesson_id: str = "alpha", *, student_id: str = "s1", nam
     checks = {}
     for check in entry.lesson.checks:
         metrics = run_metrics(trainer, needs=check_metric_names(check))
-        verdict = evaluate(check, changed, metrics)
-        checks[check.id] = {"status": verdict.status, "reason": verdict.reason, "run": run_record(trainer, metrics)}
+        run = run_record(trainer, metrics)
+        verdict = evaluate(check, changed, metrics, trainer_window(check, trainer, run))  # as the page judges it
+        checks[check.id] = {"status": verdict.status, "reason": verdict.reason, "run": run}
     return record_module.new_record(
         course=course.ref(), student_id=student_id, student_name=name, identity="typed", lesson_id=entry.id,
         lesson_version=entry.version, answers={"wedge": 1, "spacing": 36.0} if answers is None else answers,

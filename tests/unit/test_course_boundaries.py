@@ -53,10 +53,19 @@ def test_a_replay_that_gives_nan_flags_the_claim_and_a_metric_not_replayed_decid
     assert metric_mismatches({"inter_deg": 55.0, "made_up": 1.0}, {"inter_deg": 55.0}) == []  # missing: ignored
 
 
+def budget_check(within: int | None) -> SimpleNamespace:
+    return SimpleNamespace(within_epochs=within, settings={"loss": "arcface"}, at_most={"m": 0.5}, at_least={},
+                           about=(), member=None)
+
+
 @pytest.mark.parametrize(("epoch", "past"), [(2, False), (3, False), (4, True)])
 def test_a_run_handed_in_at_the_budget_itself_is_replayed_not_failed(epoch, past):
-    assert _past_budget(SimpleNamespace(within_epochs=3), {"epoch": epoch}) is past
-    assert _past_budget(SimpleNamespace(within_epochs=None), {"epoch": 10**6}) is False  # no budget: never past
+    run = {"epoch": epoch, "initial": {"loss": "arcface"}, "hyper_log": [[1, {"lr": "0.02"}]]}
+    assert _past_budget(budget_check(3), run) is past
+    assert _past_budget(budget_check(None), {**run, "epoch": 10**6}) is False  # no budget: never past
+    # A logged change of m moves the window (by the replay's epoch length): the replay decides, not the claim.
+    moved = {**run, "hyper_log": [[40, {"margin": "0.3"}]]}
+    assert _past_budget(budget_check(3), moved) is False
 
 
 def source(label: str, at: str, attempt: int | None) -> tuple[Source, dict]:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 from app import state
-from app.lessons import checks, numbers
-from app.lessons.checks import CheckResult, check_metric_names, evaluate, quiz_answer_correct, run_metrics
+from app.lessons import checks, load_lessons, numbers
+from app.lessons.checks import (
+    CheckResult,
+    check_metric_names,
+    evaluate,
+    quiz_answer_correct,
+    quiz_feedback,
+    run_metrics,
+)
 from app.lessons.format import METRICS, Check, Question
+from app.lessons.presets import compare_losses, live_values, member_values
+from app.lessons.window import Window
 from toy_models import geometry
 from toy_models.train import MultiTrainer, TrainConfig, Trainer
 
@@ -35,7 +45,7 @@ def test_not_yet_while_within_the_budget():
 def test_passed_when_the_target_is_met_in_time():
     result = evaluate(make_check(), VALUES, {"epoch": 21, "inter_deg": 57.14})
     assert result.status == "passed" and result.passed and result.feedback == ""
-    assert result.reason == "Inter is 57.1° at epoch 21, at least 55° by epoch 30 as needed."
+    assert result.reason == "Inter is 57.1° at epoch 21: at least 55° by epoch 30, as this check needs."
 
 
 def test_failed_when_the_budget_is_spent():
@@ -164,3 +174,51 @@ def test_member_metrics_by_loss(one_thread, digits):
     assert by_loss["softmax"]["epoch"] == 1
     with pytest.raises(TypeError, match="member_metrics"):
         run_metrics(multi)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Sentences a person would write: no ".." or ".;", no "the epoch is 15 at epoch 15"
+
+TRIP_UPS = ("..", ".;", ".”.", "?.", ". .", "the epoch is")
+
+
+def written_well(sentence: str) -> bool:
+    return not any(bad in sentence.lower() for bad in TRIP_UPS) and sentence.endswith((".", ".”", "?”", "!”"))
+
+
+def test_choice_feedback_quotes_the_options_without_doubled_stops():
+    question = Question("q", "choice", "?", ("Nothing: softmax depends only on directions.", "It rises: the gaps "
+                        "double too.", "Half of each"), 1, None, "", "", None)  # fmt: skip
+    assert quiz_feedback(question, 1, classes=10, dim=3) == (True, "Right: “It rises: the gaps double too.”")
+    assert quiz_feedback(question, 0, classes=10, dim=3) == (
+        False, "You chose “Nothing: softmax depends only on directions.” The answer is “It rises: the gaps double "
+               "too.”")
+    assert quiz_feedback(question, 2, classes=10, dim=3)[1].startswith("You chose “Half of each.” The answer")
+    number = Question("n", "number", "?", (), "{{ separation_deg(classes) }}", 1.0, "°", "", None)
+    assert quiz_feedback(number, 36.5, classes=10, dim=2) == (True, "Right: 36.5°.")
+    assert quiz_feedback(number, 30, classes=10, dim=2) == (False, "You said 30°; the answer is 36° (± 1).")
+
+
+def test_every_shipped_question_and_check_reads_as_written_sentences():
+    seen = 0
+    for lesson in load_lessons():
+        for question in lesson.questions:
+            givens = range(len(question.options)) if question.kind == "choice" else (0.5, 1e6)
+            for given in givens:
+                _, sentence = quiz_feedback(question, given, classes=10, dim=lesson.dim)
+                assert written_well(sentence), (lesson.id, question.id, sentence)
+                seen += 1
+        for check in lesson.checks:
+            if lesson.unit == "compare":
+                assert check.member in compare_losses(lesson.preset)
+                values = member_values(lesson.preset, check.member, 10)
+            else:
+                values = live_values(lesson.preset)
+            met = {**check.reach, **check.stay_below}
+            missed = {name: (target - 1 if name in check.reach else target + 1) for name, target in met.items()}
+            changed = Window(3, state.params_for(values["loss"])[-1].name)
+            for targets, epoch, window in itertools.product((met, missed), (2, 20, 999), (None, changed)):
+                reason = evaluate(check, values, {**targets, "epoch": epoch}, window).reason
+                assert written_well(reason), (lesson.id, check.id, reason)
+                seen += 1
+    assert seen > 100

@@ -8,6 +8,7 @@ import pytest
 
 from app.lessons import __main__ as cli
 from app.lessons.format import LessonError, lesson_problems, load_lesson, load_lessons
+from app.training.pace import PACES
 
 GOOD = '''+++
 id = "tiny"
@@ -301,3 +302,39 @@ def test_compare_lesson_without_losses_compares_the_default_four(tmp_path):
     assert lesson.solution[0].values == {"dim": 3, "members": {"arcface": {"m": 0.4}}}
     message = error_of(tmp_path, text.replace('member = "arcface"', 'member = "combined"'))
     assert ": checks.spread.member: 'combined' is not one of the compared losses" in message
+
+
+def test_preset_pace_is_read_apart_from_the_settings(tmp_path):
+    assert load_lesson(write(tmp_path, GOOD)).pace is None  # no pace: the unit's own default
+    for name in PACES:
+        lesson = load_lesson(write(tmp_path, bad("[preset]\n", f'[preset]\npace = "{name}"\n')))
+        assert lesson.pace == name
+        assert "pace" not in lesson.preset and lesson.unit_preset == {**lesson.preset, "pace": name}
+        assert "pace" not in lesson.solution[0].values  # a solution step is settings only
+
+
+@pytest.mark.parametrize("value", ['"slow"', "3", '"Watch"'])
+def test_a_bad_pace_is_one_sentence_naming_the_paces(tmp_path, value):
+    message = error_of(tmp_path, bad("[preset]\n", f"[preset]\npace = {value}\n"))
+    assert ": preset.pace: " in message and "is not a pace; the paces are watch, steady, fast, max." in message
+
+
+def test_check_about_and_fresh_run(tmp_path):
+    lesson = load_lesson(write(tmp_path, bad('feedback = "Raise m."', 'feedback = "Raise m."\nabout = ["lr", "s"]')))
+    assert lesson.check("spread").about == ("lr", "s") and not lesson.check("spread").fresh_run
+    fresh = 'feedback = "Press Reset, then raise m."\nfresh_run = true'
+    assert load_lesson(write(tmp_path, bad('feedback = "Raise m."', fresh))).check("spread").fresh_run
+
+
+@pytest.mark.parametrize(
+    ("new", "words"),
+    [
+        ('feedback = "Raise m."\nabout = ["colour"]', ": checks.spread.about: 'colour' is not a setting"),
+        ('feedback = "Raise m."\nabout = ["form"]', ": checks.spread.about: ArcFace has no setting form."),
+        ('feedback = "Raise m."\nfresh_run = "yes"', ": checks.spread.fresh_run: expected true or false"),
+        ('feedback = "Raise m."\nfresh_run = true',
+         ': checks.spread.feedback: a fresh_run check\'s feedback starts with "Press Reset, then ...".'),
+    ],
+)
+def test_bad_about_or_fresh_run_is_one_sentence(tmp_path, new, words):
+    assert words in error_of(tmp_path, bad('feedback = "Raise m."', new))
