@@ -4,6 +4,8 @@ two-state protocol (a failure and the recovery, a wait and the end of it)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -11,10 +13,13 @@ from types import SimpleNamespace
 import pytest
 from _course_helpers import COURSE_TEXT, course_at, fixture_lessons, write_course
 
-from app.course.access import Throttle
+from app.course import serving
+from app.course.access import PREFIX, Throttle, verify_password
 from app.course.course import load_course
 from app.course.grade import ABS_TOL, Source, _newest, _past_budget, metric_mismatches
-from app.course.record import MAX_ID, REPORT_SIZE_CAP, ReportError, parse_report
+from app.course.record import MAX_ID, MIN_RECEIPT_KEY, REPORT_SIZE_CAP, ReportError, parse_report
+from app.course.serving import MAX_ID as FORM_MAX_ID
+from app.course.serving import _identity_problem
 from app.course.store import Store
 
 # -- due dates ------------------------------------------------------------------------------------------------
@@ -177,3 +182,28 @@ def test_times_compare_as_instants_across_offsets():
 
     assert not CourseLesson.is_late(entry, "2026-12-15T17:00:00+01:00")
     assert CourseLesson.is_late(entry, "2026-12-15T17:00:01+01:00")
+
+
+def test_a_receipt_key_of_exactly_the_minimum_length_signs_and_one_shorter_is_ignored(monkeypatch):
+    monkeypatch.setattr(serving, "secret", lambda name, default=None: "k" * MIN_RECEIPT_KEY)
+    assert serving.receipt_key() == "k" * MIN_RECEIPT_KEY
+    monkeypatch.setattr(serving, "secret", lambda name, default=None: "k" * (MIN_RECEIPT_KEY - 1))
+    assert serving.receipt_key() is None
+
+
+def test_the_forms_student_id_of_exactly_its_maximum_is_taken_and_one_more_is_refused():
+    assert _identity_problem("x" * FORM_MAX_ID, None, None) == ""
+    assert _identity_problem("x" * (FORM_MAX_ID + 1), None, None) == (
+        f"A student ID is one line of at most {FORM_MAX_ID} characters.")  # fmt: skip
+
+
+@pytest.mark.parametrize(("r", "p", "readable"), [(32, 1, True), (33, 1, False), (1, 16, True), (1, 17, False)])
+def test_a_password_hash_at_the_edge_of_scrypts_accepted_costs(r, p, readable):
+    salt = b"0123456789abcdef"
+    key = hashlib.scrypt(b"right", salt=salt, n=2, r=r, p=p, dklen=32)
+    stored = f"{PREFIX}$2${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(key).decode()}"
+    if readable:
+        assert verify_password("right", stored) and not verify_password("wrong", stored)
+    else:
+        with pytest.raises(ValueError, match="is damaged"):
+            verify_password("right", stored)

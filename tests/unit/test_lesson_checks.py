@@ -222,3 +222,56 @@ def test_every_shipped_question_and_check_reads_as_written_sentences():
                 assert written_well(reason), (lesson.id, check.id, reason)
                 seen += 1
     assert seen > 100
+
+
+# --------------------------------------------------------------------------------------------
+# The equality case of every comparison a check makes
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_target_met_exactly_passes_and_one_hair_short_does_not():
+    reach = make_check(reach={"inter_deg": 55.0})
+    assert evaluate(reach, VALUES, {"epoch": 5, "inter_deg": 55.0}).status == "passed"
+    assert evaluate(reach, VALUES, {"epoch": 5, "inter_deg": 54.999}).status == "not_yet"
+    below = make_check(reach={}, stay_below={"loss": 1.0})
+    assert evaluate(below, VALUES, {"epoch": 5, "loss": 1.0}).status == "passed"
+    assert evaluate(below, VALUES, {"epoch": 5, "loss": 1.001}).status == "not_yet"
+    assert evaluate(below, VALUES, {"epoch": 5, "loss": math.nan}).status == "not_yet"  # a NaN loss never passes
+
+
+def test_a_setting_exactly_at_its_bound_passes_also_through_float_noise():
+    at_bound = state.validate({"loss": "arcface", "dim": 3, "m": 0.5}).values
+    assert evaluate(make_check(), at_bound, {"epoch": 5, "inter_deg": 60.0}).status == "passed"  # at_most m 0.5
+    noisy = dict(VALUES, margin=0.1 + 0.2)  # 0.30000000000000004: a slider's float, not a real excess
+    assert evaluate(make_check(at_most={"m": 0.3}), noisy, {"epoch": 5, "inter_deg": 60.0}).status == "passed"
+    assert evaluate(make_check(at_most={}, at_least={"m": 0.3 + 1e-12}), dict(VALUES, margin=0.3),
+                    {"epoch": 5, "inter_deg": 60.0}).status == "passed"  # fmt: skip
+    for bound, value in (("at_most", 0.301), ("at_least", 0.299)):
+        off = make_check(**{"at_most": {}, "at_least": {}, bound: {"m": 0.3}})
+        assert evaluate(off, dict(VALUES, margin=value), {"epoch": 5, "inter_deg": 60.0}).status == "failed"
+
+
+class _FakeTest:
+    def __init__(self, angles_deg_by_class):
+        rows, labels = [], []
+        for label, angles in enumerate(angles_deg_by_class):
+            for angle in np.radians(angles):
+                rows.append([np.cos(angle), np.sin(angle)])
+                labels.append(label)
+        self.embeddings = np.array(rows)
+        self.labels = np.array(labels)
+        self.class_weights = np.tile([1.0, 0.0], (len(angles_deg_by_class), 1))
+
+
+def test_a_class_exactly_at_90_degrees_is_not_stuck_and_one_past_it_is(monkeypatch):
+    run = type("Run", (), {"evaluate_test": lambda self: _FakeTest([[80, 90, 100], [85, 90.5, 95], [10, 20, 30]])})()
+    monkeypatch.setattr(checks, "_raw_test_features", lambda run: np.ones((9, 4)))
+    stuck, ratio = checks._stuck_and_norms(run)
+    assert stuck == 1.0  # class 0's median is exactly 90°: not stuck; class 1's is 90.5°: stuck
+    assert ratio == 1.0
+
+
+def test_a_class_whose_features_vanish_makes_the_norm_ratio_infinite(monkeypatch):
+    run = type("Run", (), {"evaluate_test": lambda self: _FakeTest([[10, 20], [30, 40]])})()
+    monkeypatch.setattr(checks, "_raw_test_features", lambda run: np.array([[2.0, 0], [2.0, 0], [0, 0], [0, 0]]))
+    assert checks._stuck_and_norms(run)[1] == math.inf
