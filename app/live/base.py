@@ -314,8 +314,8 @@ class TrainingUnit:
         self.pace  # noqa: B018 - seeds the widget's value before it is drawn
         pace_box.selectbox("Pace", list(paces.PACES), key=self._k(PACE_KEY), on_change=self._set_pace,
                            format_func=lambda name: paces.PACES[name].label, label_visibility="collapsed",
-                           help="How fast Play trains: Watch draws every epoch, statistics included; As fast as "
-                                "the machine trains for the whole of every tick.")  # fmt: skip
+                           help="How fast Play trains, in epochs a second: Watch draws every epoch, statistics "
+                                "included; Max speed trains for the whole of every tick.")  # fmt: skip
         return [box.empty() for box in metrics]
 
     def _messages(self, frame: Frame) -> None:

@@ -47,11 +47,11 @@ class Pace:
 PACES: dict[str, Pace] = {
     pace.name: pace
     for pace in (
-        Pace("watch", "Watch (3 epochs/s)", 3.0,
+        Pace("watch", "Watch · 3/s", 3.0,
              "Every epoch is drawn, statistics included: watch the features move, epoch by epoch."),
-        Pace("steady", "Steady (10 epochs/s)", 10.0, "A few epochs per redraw: the shape of training in seconds."),
-        Pace("fast", "Fast (30 epochs/s)", 30.0, "Many epochs per redraw; the statistics follow every other tick."),
-        Pace("max", "As fast as the machine", None,
+        Pace("steady", "Steady · 10/s", 10.0, "A few epochs per redraw: the shape of training in seconds."),
+        Pace("fast", "Fast · 30/s", 30.0, "Many epochs per redraw; the statistics follow every other tick."),
+        Pace("max", "Max speed", None,
              "Trains for the whole of every tick: the end result soonest, the first epochs too fast to see."),
     )
 }  # fmt: skip
