@@ -35,7 +35,7 @@ from app.course import serving
 from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import handin, progress
-from app.lessons import numbers
+from app.lessons import numbers, withhold
 from app.lessons.checks import check_metric_names, evaluate, quiz_answer_correct
 from app.lessons.probe import ProbePlan, measure_checks, measure_now
 from app.live import LiveUnit
@@ -250,13 +250,16 @@ class LessonPage:
         lesson = self.lesson
         return LiveUnit(self.key, preset=lesson.preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
-                        on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
+                        on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge,
+                        withheld=withhold.withheld_facts(lesson, self.progress.answers))  # fmt: skip
 
     def _fill(self, text: str) -> str:
         return numbers.fill(text, classes=self.classes, dim=int(self.values["embedding_dim"]))
 
     def _text_block(self, block: Any) -> None:
-        if block.kind == "prose":
+        if block.kind == "prose" and withhold.held_back(block, self.progress.answers):  # it gives the answer away
+            st.caption(":material/lock: The next paragraph shows once you have answered the question above.")
+        elif block.kind == "prose":
             st.markdown(self._fill(block.text_or_name))
         elif block.kind == "question":
             self._question(self.lesson.question(block.text_or_name))
@@ -284,6 +287,8 @@ class LessonPage:
                     elif choice is not None:
                         self.progress.answer(question.id, choice)
                         given = choice
+                        if withhold.question_facts(question):
+                            st.rerun()  # the unit drew its notes without this answer's fact: now they may show it
             if given is not None:
                 self._reveal(question, given)
 

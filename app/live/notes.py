@@ -3,12 +3,15 @@
 `geometry_notes(values, num_classes, dim)` returns (level, sentence) pairs: "caption" for the workable
 range, "warning" when the setting is beyond it. In 2-D the class centres can at best be spread evenly
 on the circle (2π/C apart); in 3-D the Tammes bound gives the best separation on the sphere.
+
+A lesson may ask for one of these numbers before it shows it: `withheld` names the facts to keep back
+(FACTS; `app.lessons.withhold` says which question keeps which), and the notes are then worded without them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from app import state
@@ -16,6 +19,15 @@ from toy_models import geometry
 
 Note = tuple[str, str]
 TARGET_PROBABILITY = 0.99  # "every class can reach p = 0.99": the scale warning's yardstick
+# What a lesson can keep back while its question is open: the largest workable margin, the smallest scale that
+# lets every class reach TARGET_PROBABILITY, and the Tammes angle (the best spacing of C centres).
+# Each is kept back for one dimension at a time: "margin_limit:2" is the circle's limit (`withheld_here`).
+MARGIN_LIMIT, SCALE_BOUND, TAMMES = "margin_limit", "scale_bound", "tammes"
+FACTS = (MARGIN_LIMIT, SCALE_BOUND, TAMMES)
+MARGIN_WITHHELD = ("caption", "How large the margin may be here is one of this lesson's questions: answer it, and "
+                              "this note gives the workable range.")
+SCALE_WITHHELD = ("caption", "How large s must be is one of this lesson's questions: answer it, and this note "
+                             "says whether s is large enough.")
 
 
 def _fmt_angle(rad: float) -> str:
@@ -67,20 +79,31 @@ def sphereface_note(values: Mapping[str, Any], spread: str, best: str, sep: floa
                        f"sample must stay within ±{math.degrees(arc):.1f}° of its centre at m = {m:.2f}{blend}.")
 
 
-def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int) -> list[Note]:
-    """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions."""
+def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int,
+                   withheld: Collection[str] = ()) -> list[Note]:
+    """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions, without
+    the facts in `withheld` (FACTS)."""
+    withheld = withheld_here(withheld, dim)
     loss = values["loss"]
     sep = geometry.tammes_angle(num_classes, dim)
     spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
     best = f"the widest spacing {num_classes} centres can have there"
     if loss == "sphereface":
-        notes = [sphereface_note(values, spread, best, sep)]
+        notes = [] if TAMMES in withheld else [sphereface_note(values, spread, best, sep)]
+    elif loss in ("arcface", "cosface", "combined") and withheld and {MARGIN_LIMIT, TAMMES} & set(withheld):
+        notes = [MARGIN_WITHHELD]  # the limit is the Tammes angle's consequence: either gives the other away
     else:
         notes = _margin_notes(loss, values.get("margin"), spread, best, sep)
     scale = state.param_by_name(loss, "scale")
     if scale is not None and state.is_active(scale, values):
-        notes += scale_notes(float(values["scale"]), num_classes, dim)
+        # (held back, the note shows either way: its absence alone would say that s is large enough)
+        notes += [SCALE_WITHHELD] if SCALE_BOUND in withheld else scale_notes(float(values["scale"]), num_classes, dim)
     return notes
+
+
+def withheld_here(withheld: Collection[str], dim: int) -> frozenset[str]:
+    """The FACTS kept back in this dimension, from keys such as "margin_limit:2"."""
+    return frozenset(key.split(":")[0] for key in withheld if key.endswith(f":{dim}"))
 
 
 def scale_notes(scale: float, num_classes: int, dim: int) -> list[Note]:

@@ -18,6 +18,8 @@ views:    {view name: container} to place the views one by one (a lesson puts ea
           layout, every view.
 run_bar:  where the run bar goes when `views` is given (default: the top of the controls), laid out for a
           narrow column.
+withheld: facts a lesson's open questions ask for (app.live.notes.FACTS): the notes and the statistics are
+          worded without them.
 on_details: called with the run inside the statistics fragment (every tick at the watch pace, and on every
           page run): a lesson shows its checks there, so they follow the training live.
 epoch_probe, on_probes: see app.live.base (a lesson measures its checks at every epoch end).
@@ -92,6 +94,7 @@ class LiveUnit(TrainingUnit):
         on_details: Callable[[UnitRun], None] | None = None,
         epoch_probe: Callable[[], Callable[[Any], Any] | None] | None = None,
         on_probes: Callable[[UnitRun, Any], None] | None = None,
+        withheld: Collection[str] = (),
     ):
         preset = dict(preset or {})
         super().__init__(key, fixed_by=fixed_by, controls=controls, epoch_probe=epoch_probe,
@@ -106,6 +109,7 @@ class LiveUnit(TrainingUnit):
         self.placed = dict(views) if views is not None else None
         self.run_bar = run_bar
         self.on_details = on_details
+        self.withheld = frozenset(withheld)
         self.preset, problems = state.validate(preset, source="Preset")
         if problems:
             raise ValueError(problems[0])
@@ -294,7 +298,7 @@ class LiveUnit(TrainingUnit):
         if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
         num_classes = len(self.run.frame.snapshot.class_names)
-        for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"])):
+        for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"]), self.withheld):
             if level == "warning":
                 st.warning(text, icon=":material/block:")
             else:
@@ -339,8 +343,10 @@ class LiveUnit(TrainingUnit):
         snap, boxes = frame.snapshot, self.boxes
         if boxes["stats"] is not None:
             with boxes["stats"], st.container():
-                views.angle_statistics(snap, len(snap.class_names), int(self.values["embedding_dim"]),
-                                       per_row=6 if self.placed is None else 3)  # fmt: skip
+                dim = int(self.values["embedding_dim"])
+                views.angle_statistics(snap, len(snap.class_names), dim,
+                                       per_row=6 if self.placed is None else 3,
+                                       hide_bound=notes.TAMMES in notes.withheld_here(self.withheld, dim))  # fmt: skip
         if boxes["histograms"] is not None:
             with boxes["histograms"], st.container():
                 views.histogram_view(snap, key=self._k("angle-hist"))

@@ -104,9 +104,10 @@ def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str
     live_plotly(spec, key=key, height=SPHERE_HEIGHT, preview=previews)
 
 
-def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6) -> None:
+def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6, hide_bound: bool = False) -> None:
     """The ArcFace paper's angle statistics, and the closest pair of centres beside its Tammes bound
-    (six in a row, or in rows of `per_row` where the column is narrow)."""
+    (six in a row, or in rows of `per_row` where the column is narrow; the bound is "?" with hide_bound, while
+    a lesson's question asks for it)."""
     stats = snap.angle_stats
     tammes = math.degrees(geometry.tammes_angle(num_classes, dim))
     where = "circle" if dim == 2 else "sphere"
@@ -121,6 +122,10 @@ def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6)
                     help="Mean angle from each class centre to its nearest other centre: how far apart classes are.")
     cells[4].metric("Closest centres", _degrees(stats["min_center_angle_deg"]),
                     help="The smallest angle between any two class centres. It can never exceed the Tammes bound.")
+    if hide_bound:
+        cells[5].metric("Tammes bound", "?", help="The best separation the class centres could ever reach: one of "
+                        "this lesson's questions asks for it, so it shows once you have answered.")  # fmt: skip
+        return
     cells[5].metric("Tammes bound", f"{tammes:.1f}°",
                     help=f"The largest possible smallest angle between {num_classes} directions on a {where} "
                          f"({dim}-D): the best separation the class centres could ever reach.")

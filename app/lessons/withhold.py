@@ -1,0 +1,112 @@
+"""No spoilers: what a lesson page holds back until a question is answered.
+
+Predict, then reveal only works if nothing on the page shows the answer first. Two things can:
+
+- **The prose after a question.** `[after: ID]`, alone on its line after `[question: ID]`, holds back the
+  prose that follows it (up to the next marker) until question ID is answered:
+
+      [question: largest-circle]
+
+      [after: largest-circle]
+      So m must stay below {{ max_margin(cosface, classes) }} on the circle ...
+
+  `format.py` calls `check_marker` for each such marker and `attach` once the body is read: the prose block
+  comes out with `after = "largest-circle"` and the page shows a one-line "answer first" note in its place.
+
+- **The live unit's own numbers.** The notes under the margin slider ("Workable ... m < 0.19"), the scale
+  warning ("only when s ≥ 27.7") and the Tammes bound in the angle statistics are computed from the code,
+  so they can state a number question's answer. `withheld_facts(lesson, answered)` names the facts the open
+  questions would give away, from the placeholder each answer is computed with; the unit words its notes
+  without them (app.live.notes, app.live.views).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from app.lessons import numbers
+
+MARKER = "after"
+
+# The facts the live unit can state, each for one dimension: "margin_limit:2" is the largest workable margin on
+# a circle. app.live.notes.FACTS names the same three; FACT_OF says which placeholder function computes which
+# fact, and in which dimensions (None: the one its dimension argument names, at that position).
+MARGIN_LIMIT, SCALE_BOUND, TAMMES = "margin_limit", "scale_bound", "tammes"
+FACT_OF: dict[str, tuple[str, tuple[int, ...] | int]] = {
+    "max_margin": (MARGIN_LIMIT, (2,)),
+    "max_margin_deg": (MARGIN_LIMIT, (2,)),
+    "max_margin_sphere": (MARGIN_LIMIT, (3,)),
+    "max_margin_deg_sphere": (MARGIN_LIMIT, (3,)),
+    "min_scale": (SCALE_BOUND, 1),  # min_scale(C, d, P): d is argument 1
+    "cosface_min_scale": (SCALE_BOUND, (2, 3)),
+    "tammes_deg": (TAMMES, 1),  # tammes_deg(C, d)
+    "separation_deg": (TAMMES, (2,)),  # on a circle the Tammes angle is 2π/C
+}
+DIMS = (2, 3)
+
+
+def fact(name: str, dim: int) -> str:
+    """A fact's key: its name and the dimension it is about ("tammes:2")."""
+    return f"{name}:{dim}"
+
+
+def check_marker(name: str, questions: Collection[str], placed: Collection[str], where: str, r: Any) -> None:
+    """`[after: NAME]` must name a question of the lesson, placed above it (the prose follows the question)."""
+    if name not in questions:
+        raise r.fail(where, f"[after: {name}] names no question of this lesson")
+    if name not in placed:
+        raise r.fail(where, f"[after: {name}] comes before [question: {name}]; put it below the question whose "
+                            "answer its prose gives")  # fmt: skip
+
+
+def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
+    """Fold each `after` block into the prose block that follows it (`after=` the question's id)."""
+    out: list[Any] = []
+    waiting = None
+    for block in blocks:
+        if waiting is not None:
+            if block.kind != "prose":
+                raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose it holds back right "
+                                    "below it")  # fmt: skip
+            out.append(dataclasses.replace(block, after=waiting))
+            waiting = None
+        elif block.kind == MARKER:
+            waiting = block.text_or_name
+        else:
+            out.append(block)
+    if waiting is not None:
+        raise r.fail(where, f"[after: {waiting}] at the end holds back nothing; put the prose it holds back right "
+                            "below it")  # fmt: skip
+    return out
+
+
+def question_facts(question: Any) -> frozenset[str]:
+    """The live unit's facts this question's answer is (none for a choice, or a number typed into the file)."""
+    if question.kind != "number" or not isinstance(question.answer, str):
+        return frozenset()
+    match = numbers.single_placeholder(question.answer)
+    if match is None or match.group(1) not in FACT_OF:
+        return frozenset()
+    name, dims = FACT_OF[match.group(1)]
+    if isinstance(dims, int):  # the dimension is an argument: a number, or the learner's `dim` (either)
+        args = [a.strip() for a in match.group(2).split(",")]
+        given = args[dims] if dims < len(args) else ""
+        dims = (int(given),) if given.isdigit() else DIMS
+    return frozenset(fact(name, d) for d in dims)
+
+
+def withheld_facts(lesson: Any, answered: Collection[str]) -> frozenset[str]:
+    """The facts the live unit keeps back: those of every question not answered yet."""
+    facts: set[str] = set()
+    for question in lesson.questions:
+        if question.id not in answered:
+            facts |= question_facts(question)
+    return frozenset(facts)
+
+
+def held_back(block: Any, answered: Collection[str]) -> bool:
+    """Whether this block waits for an answer still to come."""
+    after = getattr(block, "after", None)
+    return after is not None and after not in answered
