@@ -75,7 +75,7 @@ class Check:
 class Block:
     kind: str  # "prose", "view", "question" or "check"
     text_or_name: str
-    after: str | None = None  # prose held back until this question is answered (`[after: ID]`, app.lessons.withhold)
+    after: tuple[str, ...] = ()  # prose held back until these questions are answered (app.lessons.withhold)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Predict, then reveal only works if nothing on the page shows the answer first. Two things can:
 
 - **The prose after a question.** `[after: ID]`, alone on its line after `[question: ID]`, holds back the
-  prose that follows it (up to the next marker) until question ID is answered:
+  prose that follows it (up to the next marker) until question ID is answered (`[after: ID1, ID2]`: until
+  both are):
 
       [question: largest-circle]
 
@@ -11,7 +12,7 @@ Predict, then reveal only works if nothing on the page shows the answer first. T
       So m must stay below {{ max_margin(cosface, classes) }} on the circle ...
 
   `format.py` calls `check_marker` for each such marker and `attach` once the body is read: the prose block
-  comes out with `after = "largest-circle"` and the page shows a one-line "answer first" note in its place.
+  comes out with `after = ("largest-circle",)` and the page shows a one-line "answer first" note in its place.
 
 - **The live unit's own numbers.** The notes under the margin slider ("Workable ... m < 0.19"), the scale
   warning ("only when s ≥ 27.7") and the Tammes bound in the angle statistics are computed from the code,
@@ -52,17 +53,23 @@ def fact(name: str, dim: int) -> str:
     return f"{name}:{dim}"
 
 
-def check_marker(name: str, questions: Collection[str], placed: Collection[str], where: str, r: Any) -> None:
-    """`[after: NAME]` must name a question of the lesson, placed above it (the prose follows the question)."""
-    if name not in questions:
-        raise r.fail(where, f"[after: {name}] names no question of this lesson")
-    if name not in placed:
-        raise r.fail(where, f"[after: {name}] comes before [question: {name}]; put it below the question whose "
-                            "answer its prose gives")  # fmt: skip
+def names(marker_text: str) -> tuple[str, ...]:
+    """The question ids of an `[after: ...]` marker ("a, b" -> ("a", "b"))."""
+    return tuple(name.strip() for name in marker_text.split(","))
+
+
+def check_marker(text: str, questions: Collection[str], placed: Collection[str], where: str, r: Any) -> None:
+    """`[after: ID, ...]` must name questions of the lesson, each placed above it (the prose follows them)."""
+    for name in names(text):
+        if name not in questions:
+            raise r.fail(where, f"[after: {text}] names no question {name!r} of this lesson")
+        if name not in placed:
+            raise r.fail(where, f"[after: {text}] comes before [question: {name}]; put it below the question whose "
+                                "answer its prose gives")  # fmt: skip
 
 
 def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
-    """Fold each `after` block into the prose block that follows it (`after=` the question's id)."""
+    """Fold each `after` block into the prose block that follows it (`after=` the questions' ids)."""
     out: list[Any] = []
     waiting = None
     for block in blocks:
@@ -70,7 +77,7 @@ def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
             if block.kind != "prose":
                 raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose it holds back right "
                                     "below it")  # fmt: skip
-            out.append(dataclasses.replace(block, after=waiting))
+            out.append(dataclasses.replace(block, after=names(waiting)))
             waiting = None
         elif block.kind == MARKER:
             waiting = block.text_or_name
@@ -108,5 +115,4 @@ def withheld_facts(lesson: Any, answered: Collection[str]) -> frozenset[str]:
 
 def held_back(block: Any, answered: Collection[str]) -> bool:
     """Whether this block waits for an answer still to come."""
-    after = getattr(block, "after", None)
-    return after is not None and after not in answered
+    return any(name not in answered for name in getattr(block, "after", ()))

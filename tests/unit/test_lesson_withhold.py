@@ -16,15 +16,24 @@ PICKED = GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pick]\n
 def test_after_holds_back_the_prose_below_it_until_the_question_is_answered(tmp_path):
     lesson = load_lesson(write(tmp_path, PICKED))
     kinds = [(b.kind, b.after) for b in lesson.blocks]
-    assert kinds[:4] == [("prose", None), ("view", None), ("question", None), ("prose", "pick")]
+    assert kinds[:4] == [("prose", ()), ("view", ()), ("question", ()), ("prose", ("pick",))]
     [held] = [b for b in lesson.blocks if b.after]
     assert held.text_or_name == "That one, because of the reason."
     assert held_back(held, {}) and held_back(held, {"angle": 3}) and not held_back(held, {"pick": 0})
     assert not held_back(lesson.blocks[0], {})
 
 
+def test_after_two_questions_waits_for_both(tmp_path):
+    text = GOOD.replace("[check: spread]\n", "[check: spread]\n\n[question: angle]\n\n[after: pick, angle]\nBoth.\n")
+    [held] = [b for b in load_lesson(write(tmp_path, text)).blocks if b.after]
+    assert held.after == ("pick", "angle")
+    assert held_back(held, {"pick": 1}) and not held_back(held, {"pick": 1, "angle": 66})
+    message = error_of(tmp_path, text.replace("[check: spread]\n\n[question: angle]", "[check: spread]"))
+    assert "[after: pick, angle] comes before [question: angle]" in message
+
+
 @pytest.mark.parametrize(("text", "words"), [
-    (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pik]\nSo.\n"), "[after: pik] names no question"),
+    (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pik]\nSo.\n"), "names no question 'pik'"),
     (GOOD.replace("[view: sphere]\n", "[after: pick]\nSo.\n\n[view: sphere]\n"), "[after: pick] comes before"),
     (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pick]\n"), "[after: pick] holds back nothing"),
     (GOOD + "\n[after: pick]\n", "[after: pick] at the end holds back nothing"),
