@@ -3,8 +3,8 @@
 Predict, then reveal only works if nothing on the page shows the answer first. Two things can:
 
 - **The prose after a question.** `[after: ID]`, alone on its line after `[question: ID]`, holds back the
-  prose that follows it (up to the next marker) until question ID is answered (`[after: ID1, ID2]`: until
-  both are):
+  paragraph right below it (up to the next blank line or marker) until question ID is answered
+  (`[after: ID1, ID2]`: until both are); repeat the marker to hold back more paragraphs:
 
       [question: largest-circle]
 
@@ -24,12 +24,14 @@ Predict, then reveal only works if nothing on the page shows the answer first. T
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from app.lessons import numbers
 
 MARKER = "after"
+_PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 
 # The facts the live unit can state, each for one dimension: "margin_limit:2" is the largest workable margin on
 # a circle. app.live.notes.FACTS names the same three; FACT_OF says which placeholder function computes which
@@ -69,7 +71,8 @@ def check_marker(text: str, questions: Collection[str], placed: Collection[str],
 
 
 def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
-    """Fold each `after` block into the prose block that follows it (`after=` the questions' ids)."""
+    """Fold each `after` block into the first paragraph of the prose block that follows it (`after=` the
+    questions' ids); the rest of that prose stays a block of its own, shown as usual."""
     out: list[Any] = []
     waiting = None
     for block in blocks:
@@ -77,7 +80,10 @@ def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
             if block.kind != "prose":
                 raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose it holds back right "
                                     "below it")  # fmt: skip
-            out.append(dataclasses.replace(block, after=names(waiting)))
+            held, *rest = _PARAGRAPH_END.split(block.text_or_name, maxsplit=1)
+            out.append(dataclasses.replace(block, text_or_name=held.strip(), after=names(waiting)))
+            if rest and rest[0].strip():
+                out.append(dataclasses.replace(block, text_or_name=rest[0].strip()))
             waiting = None
         elif block.kind == MARKER:
             waiting = block.text_or_name

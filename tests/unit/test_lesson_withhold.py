@@ -23,6 +23,13 @@ def test_after_holds_back_the_prose_below_it_until_the_question_is_answered(tmp_
     assert not held_back(lesson.blocks[0], {})
 
 
+def test_after_holds_back_one_paragraph(tmp_path):
+    text = PICKED.replace("That one, because of the reason.\n", "That one, because\nof the reason.\n\nNow train.\n")
+    blocks = load_lesson(write(tmp_path, text)).blocks
+    assert [(b.kind, b.text_or_name, b.after) for b in blocks[3:5]] == [
+        ("prose", "That one, because\nof the reason.", ("pick",)), ("prose", "Now train.", ())]
+
+
 def test_after_two_questions_waits_for_both(tmp_path):
     text = GOOD.replace("[check: spread]\n", "[check: spread]\n\n[question: angle]\n\n[after: pick, angle]\nBoth.\n")
     [held] = [b for b in load_lesson(write(tmp_path, text)).blocks if b.after]
