@@ -17,8 +17,8 @@ Predict, then reveal only works if nothing on the page shows the answer first. T
 - **The live unit's own numbers.** The notes under the margin slider ("Workable ... m < 0.19"), the scale
   warning ("only when s ≥ 27.7") and the Tammes bound in the angle statistics are computed from the code,
   so they can state a number question's answer. `withheld_facts(lesson, answered)` names the facts the open
-  questions would give away, from the placeholder each answer is computed with; the unit words its notes
-  without them (app.live.notes, app.live.views).
+  questions would give away, from the placeholder each answer is computed with (for its dimension and number
+  of classes); the unit words its notes without them (app.live.notes, app.live.views).
 """
 
 from __future__ import annotations
@@ -33,26 +33,28 @@ from app.lessons import numbers
 MARKER = "after"
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 
-# The facts the live unit can state, each for one dimension: "margin_limit:2" is the largest workable margin on
-# a circle. app.live.notes.FACTS names the same three; FACT_OF says which placeholder function computes which
-# fact, and in which dimensions (None: the one its dimension argument names, at that position).
+# The facts the live unit can state, each for one dimension and number of classes: "margin_limit:2:10" is the
+# largest workable margin for ten classes on a circle ("*": any number of classes, the learner's `classes`).
+# app.live.notes.FACTS names the same three. FACT_OF: which placeholder function computes which fact, the position
+# of its classes argument, and its dimensions (an int: the position of its dimension argument).
 MARGIN_LIMIT, SCALE_BOUND, TAMMES = "margin_limit", "scale_bound", "tammes"
-FACT_OF: dict[str, tuple[str, tuple[int, ...] | int]] = {
-    "max_margin": (MARGIN_LIMIT, (2,)),
-    "max_margin_deg": (MARGIN_LIMIT, (2,)),
-    "max_margin_sphere": (MARGIN_LIMIT, (3,)),
-    "max_margin_deg_sphere": (MARGIN_LIMIT, (3,)),
-    "min_scale": (SCALE_BOUND, 1),  # min_scale(C, d, P): d is argument 1
-    "cosface_min_scale": (SCALE_BOUND, (2, 3)),
-    "tammes_deg": (TAMMES, 1),  # tammes_deg(C, d)
-    "separation_deg": (TAMMES, (2,)),  # on a circle the Tammes angle is 2π/C
+FACT_OF: dict[str, tuple[str, int, tuple[int, ...] | int]] = {
+    "max_margin": (MARGIN_LIMIT, 1, (2,)),  # max_margin(loss, C)
+    "max_margin_deg": (MARGIN_LIMIT, 1, (2,)),
+    "max_margin_sphere": (MARGIN_LIMIT, 1, (3,)),
+    "max_margin_deg_sphere": (MARGIN_LIMIT, 1, (3,)),
+    "min_scale": (SCALE_BOUND, 0, 1),  # min_scale(C, d, P)
+    "cosface_min_scale": (SCALE_BOUND, 0, (2, 3)),  # cosface_min_scale(C, P): a simplex, in any dimension
+    "tammes_deg": (TAMMES, 0, 1),  # tammes_deg(C, d)
+    "separation_deg": (TAMMES, 0, (2,)),  # separation_deg(C): on a circle the Tammes angle is 2π/C
 }
 DIMS = (2, 3)
+ANY = "*"
 
 
-def fact(name: str, dim: int) -> str:
-    """A fact's key: its name and the dimension it is about ("tammes:2")."""
-    return f"{name}:{dim}"
+def fact(name: str, dim: int, classes: int | str = ANY) -> str:
+    """A fact's key: its name, the dimension and the number of classes it is about ("tammes:2:10")."""
+    return f"{name}:{dim}:{classes}"
 
 
 def names(marker_text: str) -> tuple[str, ...]:
@@ -102,12 +104,16 @@ def question_facts(question: Any) -> frozenset[str]:
     match = numbers.single_placeholder(question.answer)
     if match is None or match.group(1) not in FACT_OF:
         return frozenset()
-    name, dims = FACT_OF[match.group(1)]
-    if isinstance(dims, int):  # the dimension is an argument: a number, or the learner's `dim` (either)
-        args = [a.strip() for a in match.group(2).split(",")]
-        given = args[dims] if dims < len(args) else ""
-        dims = (int(given),) if given.isdigit() else DIMS
-    return frozenset(fact(name, d) for d in dims)
+    name, classes_at, dims = FACT_OF[match.group(1)]
+    args = [a.strip() for a in match.group(2).split(",")]
+
+    def literal(at: int) -> int | None:  # a whole number written in the file; None for `classes` / `dim`
+        return int(args[at]) if at < len(args) and args[at].isdigit() else None
+
+    classes = literal(classes_at) or ANY
+    if isinstance(dims, int):
+        dims = (literal(dims),) if literal(dims) else DIMS
+    return frozenset(fact(name, d, classes) for d in dims)
 
 
 def withheld_facts(lesson: Any, answered: Collection[str]) -> frozenset[str]:

@@ -21,7 +21,8 @@ Note = tuple[str, str]
 TARGET_PROBABILITY = 0.99  # "every class can reach p = 0.99": the scale warning's yardstick
 # What a lesson can keep back while its question is open: the largest workable margin, the smallest scale that
 # lets every class reach TARGET_PROBABILITY, and the Tammes angle (the best spacing of C centres).
-# Each is kept back for one dimension at a time: "margin_limit:2" is the circle's limit (`withheld_here`).
+# Each is kept back for one dimension and number of classes: "margin_limit:2:10" is the limit for ten classes on a
+# circle, "*" any number of classes (`withheld_here`).
 MARGIN_LIMIT, SCALE_BOUND, TAMMES = "margin_limit", "scale_bound", "tammes"
 FACTS = (MARGIN_LIMIT, SCALE_BOUND, TAMMES)
 MARGIN_WITHHELD = ("caption", "How large the margin may be here is one of this lesson's questions: answer it, and "
@@ -83,7 +84,7 @@ def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int,
                    withheld: Collection[str] = ()) -> list[Note]:
     """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions, without
     the facts in `withheld` (FACTS)."""
-    withheld = withheld_here(withheld, dim)
+    withheld = withheld_here(withheld, dim, num_classes)
     loss = values["loss"]
     sep = geometry.tammes_angle(num_classes, dim)
     spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
@@ -101,9 +102,14 @@ def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int,
     return notes
 
 
-def withheld_here(withheld: Collection[str], dim: int) -> frozenset[str]:
-    """The FACTS kept back in this dimension, from keys such as "margin_limit:2"."""
-    return frozenset(key.split(":")[0] for key in withheld if key.endswith(f":{dim}"))
+def withheld_here(withheld: Collection[str], dim: int, num_classes: int) -> frozenset[str]:
+    """The FACTS kept back for C classes in this dimension, from keys such as "margin_limit:2:10" ("*": any C)."""
+    here = set()
+    for key in withheld:
+        name, fact_dim, classes = [*key.split(":"), "", ""][:3]
+        if fact_dim == str(dim) and classes in ("*", str(num_classes)):
+            here.add(name)
+    return frozenset(here)
 
 
 def scale_notes(scale: float, num_classes: int, dim: int) -> list[Note]:

@@ -343,10 +343,9 @@ class LiveUnit(TrainingUnit):
         snap, boxes = frame.snapshot, self.boxes
         if boxes["stats"] is not None:
             with boxes["stats"], st.container():
-                dim = int(self.values["embedding_dim"])
-                views.angle_statistics(snap, len(snap.class_names), dim,
-                                       per_row=6 if self.placed is None else 3,
-                                       hide_bound=notes.TAMMES in notes.withheld_here(self.withheld, dim))  # fmt: skip
+                dim, classes = int(self.values["embedding_dim"]), len(snap.class_names)
+                views.angle_statistics(snap, classes, dim, per_row=6 if self.placed is None else 3,
+                                       hide_bound=notes.TAMMES in notes.withheld_here(self.withheld, dim, classes))
         if boxes["histograms"] is not None:
             with boxes["histograms"], st.container():
                 views.histogram_view(snap, key=self._k("angle-hist"))

@@ -44,7 +44,7 @@ def test_after_two_questions_waits_for_both(tmp_path):
     (GOOD.replace("[view: sphere]\n", "[after: pick]\nSo.\n\n[view: sphere]\n"), "[after: pick] comes before"),
     (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pick]\n"), "[after: pick] holds back nothing"),
     (GOOD + "\n[after: pick]\n", "[after: pick] at the end holds back nothing"),
-])  # fmt: skip
+], ids=["unknown", "above", "nothing", "at-the-end"])  # fmt: skip
 def test_a_bad_after_marker_is_one_sentence(tmp_path, text, words):
     message = error_of(tmp_path, text)
     assert words in message, message
@@ -53,7 +53,7 @@ def test_a_bad_after_marker_is_one_sentence(tmp_path, text, words):
 def test_an_open_question_keeps_back_the_fact_its_answer_is(tmp_path):
     lesson = load_lesson(write(tmp_path, GOOD))
     # answer = "{{ tammes_deg(classes, dim) }}": the Tammes bound, in either dimension the learner picks
-    assert question_facts(lesson.question("angle")) == {"tammes:2", "tammes:3"}
+    assert question_facts(lesson.question("angle")) == {"tammes:2:*", "tammes:3:*"}
     assert question_facts(lesson.question("pick")) == frozenset()  # a choice states no number of the unit's
     assert withheld_facts(lesson, {"angle"}) == frozenset()
     assert {key.split(":")[0] for key in withheld_facts(lesson, ())} <= set(notes.FACTS)
@@ -63,13 +63,15 @@ def test_notes_keep_the_margin_limit_back_only_in_its_dimension():
     cosface = {"loss": "cosface", "margin": 0.35, "scale": 16.0}
     told = notes.geometry_notes(cosface, 10, 2)
     assert any("must stay below 0.19" in text for _, text in told)
-    kept = notes.geometry_notes(cosface, 10, 2, {"margin_limit:2"})
-    assert kept[0] == notes.MARGIN_WITHHELD and not any("0.19" in text for _, text in kept)
-    assert notes.geometry_notes(cosface, 10, 2, {"margin_limit:3"}) == told  # the sphere's question: not here
+    for key in ("margin_limit:2:*", "margin_limit:2:10"):
+        kept = notes.geometry_notes(cosface, 10, 2, {key})
+        assert kept[0] == notes.MARGIN_WITHHELD and not any("0.19" in text for _, text in kept)
+    assert notes.geometry_notes(cosface, 10, 2, {"margin_limit:3:*"}) == told  # the sphere's question: not here
+    assert notes.geometry_notes(cosface, 10, 2, {"margin_limit:2:8"}) == told  # eight classes' limit: not ten's
 
 
 def test_the_scale_note_is_kept_back_whether_or_not_s_is_large_enough():
     for scale in (2.0, 64.0):
-        kept = notes.geometry_notes({"loss": "normface", "scale": scale}, 10, 3, {"scale_bound:3"})
+        kept = notes.geometry_notes({"loss": "normface", "scale": scale}, 10, 3, {"scale_bound:3:*"})
         assert kept == [notes.SCALE_WITHHELD]
     assert any("10.1" in text for _, text in notes.geometry_notes({"loss": "normface", "scale": 2.0}, 10, 3))
