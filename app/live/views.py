@@ -68,8 +68,8 @@ def running_text(config: Any, snap: Any) -> str:
                  "angles show only the directions of x and W (norms and biases left out).")
     if loss == "sphereface" and config.sphereface_form == "original":
         lam = snap.hyper.get("sphereface_lambda", 0.0)
-        text += (f" λ = {lam:.3g} at step {snap.step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), so the margin "
-                 f"phases in as λ falls to λ min = {config.lambda_min:g}. A smaller λ decay γ slows it down.")
+        text += (f" λ = {plots.lambda_text(lam)} at step {snap.step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), λ "
+                 f"falling to λ min = {plots.lambda_text(config.lambda_min)}.")
     return text
 
 

@@ -15,7 +15,18 @@ import plotly.graph_objects as go
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, SPHEREFACE_FORMS, Margin, check_loss
 
-from .style import BAND_FILL, NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _rgba, _title, class_color, margin_text
+from .style import (
+    BAND_FILL,
+    NEUTRAL,
+    OTHER_COLOR,
+    TARGET_COLOR,
+    _figure,
+    _rgba,
+    _title,
+    class_color,
+    lambda_text,
+    margin_text,
+)
 
 PAPER_RANGE_DEG = (20.0, 100.0)  # the θ range ArcFace Fig. 4b shows (marked on ArcFace's view only)
 
@@ -197,7 +208,7 @@ def _target_subtitle(loss: str, margin, easy_margin: bool, sphereface_lambda: fl
     if loss == "arcface" and easy_margin:
         subtitle += ", easy_margin"
     if loss == "sphereface" and sphereface_lambda:
-        subtitle += f", λ = {sphereface_lambda:g}"
+        subtitle += f", λ = {lambda_text(sphereface_lambda)}"
     if sphereface_form == "original":
         subtitle += "; the scale is the feature norm ‖x‖"
     return subtitle

@@ -77,6 +77,16 @@ def _title(text: str, subtitle: str | None = None) -> dict:
     return title
 
 
+def lambda_text(lam: float) -> str:
+    """SphereFace's λ as every view prints it: whole above 100, else three significant digits, never in
+    scientific notation ("1000", "12.3", "0.5")."""
+    lam = float(lam)
+    if abs(lam) >= 100:
+        return f"{lam:.0f}"
+    text = f"{lam:.3g}"
+    return f"{lam:.3f}".rstrip("0").rstrip(".") if "e" in text else text
+
+
 def margin_text(loss: str, margin: Margin | None) -> str:
     """The margin as a reader wants it, with units: 'm = 0.50 rad (28.6°)', 'm = 0.35 (cosine units)',
     'm = 4 (multiplies θ)' (docs/losses.md §2.1: ArcFace radians, CosFace cosine units, SphereFace a multiplier)."""
