@@ -49,14 +49,13 @@ def figure_scale(values: Mapping[str, Any]) -> float | None:
 # The model's views (the live fragment)
 # --------------------------------------------------------------------------------------------
 
-GRADIENT_WORDS = {
-    "detached": "straight-through margin gradient (as insightface and opensphere train)",
-    "true": "true margin gradient (as the papers' equations)",
-}
+GRADIENT_WORDS = {"detached": "straight-through margin gradient", "true": "true margin gradient"}
+STATUS_CHARS = 140  # about one line of the status line's width on a 1366×768 screen
 
 
 def running_text(config: Any, snap: Any) -> str:
-    """One line saying what is training now, with what the screen could otherwise hide."""
+    """One line (on a laptop screen) saying what is training now, with what the screen could otherwise hide.
+    (The Margin gradient control's help says who trains which way.)"""
     loss = config.loss
     text = f"Training {state.loss_label(loss)}"
     if loss in ("softmax", "normface"):
@@ -64,12 +63,12 @@ def running_text(config: Any, snap: Any) -> str:
     else:
         text += f" with the {GRADIENT_WORDS[config.gradient]}."
     if loss == "softmax":
-        text += (" Softmax predicts with W·x + b, so its accuracy comes from those logits; the circle, sphere and "
-                 "angles show only the directions of x and W (norms and biases left out).")
+        text = ("Training Softmax: it predicts with W·x + b; the views show only the directions of x and W (norms and "
+                "biases left out).")
     if loss == "sphereface" and config.sphereface_form == "original":
         lam = snap.hyper.get("sphereface_lambda", 0.0)
-        text += (f" λ = {plots.lambda_text(lam)} at step {snap.step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), λ "
-                 f"falling to λ min = {plots.lambda_text(config.lambda_min)}.")
+        text += (f" λ = {plots.lambda_text(lam)} at step {snap.step:,}, falling to λ min = "
+                 f"{plots.lambda_text(config.lambda_min)}: the target is (λ·cos θ + ψ(θ)) / (1 + λ).")
     return text
 
 
