@@ -10,6 +10,7 @@ A lesson may ask for one of these numbers before it shows it: `withheld` names t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -100,6 +101,17 @@ def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int,
         # (held back, the note shows either way: its absence alone would say that s is large enough)
         notes += [SCALE_WITHHELD] if SCALE_BOUND in withheld else scale_notes(float(values["scale"]), num_classes, dim)
     return notes
+
+
+def notes_at_stop(values: Mapping[str, Any], num_classes: int, dim: int, withheld: Collection[str] = ()) -> list[Note]:
+    """`geometry_notes`, remembered: the charts send the notes at a dozen stops around the slider with every
+    tick (app.live.preview.with_notes), and they change only when a setting does."""
+    return list(_remembered(tuple(sorted(values.items())), num_classes, dim, frozenset(withheld)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered(items: tuple, num_classes: int, dim: int, withheld: frozenset) -> tuple[Note, ...]:
+    return tuple(geometry_notes(dict(items), num_classes, dim, withheld))
 
 
 def withheld_here(withheld: Collection[str], dim: int, num_classes: int) -> frozenset[str]:

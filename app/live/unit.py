@@ -298,11 +298,12 @@ class LiveUnit(TrainingUnit):
         if values["loss"] == "sphereface" and values.get("sphereface_form") == "original":
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
         num_classes = len(self.run.frame.snapshot.class_names)
-        for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"]), self.withheld):
-            if level == "warning":
-                st.warning(text, icon=":material/block:")
-            else:
-                st.caption(text)
+        with st.container(key=self._k("notes")):  # the charts' previews rewrite these while the thumb moves
+            for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"]), self.withheld):
+                if level == "warning":
+                    st.warning(text, icon=":material/block:")
+                else:
+                    st.caption(text)
         self._train_when_drawn()
 
     def _share(self) -> None:
@@ -328,6 +329,11 @@ class LiveUnit(TrainingUnit):
                          stats=placed.get("angle_statistics"), histograms=placed.get("angle_histograms"),
                          decision=placed.get("decision_margins"), curves=placed.get("training_curves"))  # fmt: skip
 
+    def _notes_at(self) -> views.NotesAt:
+        """Where the notes under the margin and scale sliders are, and what they say at any values."""
+        classes, dim = len(self.run.frame.snapshot.class_names), int(self.values["embedding_dim"])
+        return self._k("notes"), lambda v: notes.notes_at_stop(v, classes, dim, self.withheld)
+
     def _running_text(self, frame: Frame) -> str:
         return views.running_text(frame.configs[0], frame.snapshot)
 
@@ -336,7 +342,8 @@ class LiveUnit(TrainingUnit):
         # place in an outside box only if it wrote there in the last full run.
         if self.boxes["sphere"] is not None:
             with self.boxes["sphere"], st.container():
-                views.sphere_view(self.key, frame.snapshot, self.values, key=self._k("sphere"))
+                views.sphere_view(self.key, frame.snapshot, self.values, key=self._k("sphere"),
+                                  notes_at=self._notes_at())
 
     def _draw_details(self, frame: Frame) -> None:
         """The angle statistics, histograms and training curves (every tick at the watch pace)."""
@@ -361,7 +368,7 @@ class LiveUnit(TrainingUnit):
         lam = self.run.frame.snapshot.hyper.get("sphereface_lambda", 0.0)  # SphereFace's original form blends λ
         if self.boxes["target"] is not None:
             with self.boxes["target"], st.container():
-                views.target_logit_view(self.key, values, lam, key=self._k("target-logit"))
+                views.target_logit_view(self.key, values, lam, key=self._k("target-logit"), notes_at=self._notes_at())
         if self.boxes["decision"] is not None:
             with self.boxes["decision"], st.container():
                 views.decision_view(self.key, values, lam, key=self._k("decision"))

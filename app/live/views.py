@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -85,8 +85,13 @@ def progress_metrics(snap: Any, boxes: list[Any]) -> None:
     boxes[3].metric("Loss", f"{snap.loss:.3f}", help="Moving average of the training loss.")
 
 
-def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str) -> None:
-    """Features and class weights on the circle or sphere, with the margin's wedges or caps (previewed)."""
+NotesAt = tuple[str, Callable[[Mapping[str, Any]], Any]]  # (the notes' container key, values -> their notes)
+
+
+def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str,
+                notes_at: NotesAt | None = None) -> None:
+    """Features and class weights on the circle or sphere, with the margin's wedges or caps (previewed; with
+    `notes_at`, the notes under the margin slider follow the thumb too)."""
     spec = plots.hypersphere_figure(
         snap.embeddings,
         snap.labels,
@@ -100,6 +105,8 @@ def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str
     spec["layout"].update(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
     previews = preview.sphere_previews(unit_key, values, spec, snap.class_weights,
                                        snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
+    if notes_at is not None:
+        previews = preview.with_notes(previews, unit_key, values, *notes_at)
     live_plotly(spec, key=key, height=SPHERE_HEIGHT, preview=previews)
 
 
@@ -145,8 +152,10 @@ def curves_view(snap: Any, *, key: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str) -> None:
-    """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops."""
+def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str,
+                      notes_at: NotesAt | None = None) -> None:
+    """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops (with
+    `notes_at`, the notes under those sliders too)."""
 
     def build(v: Mapping[str, Any]) -> Any:
         form = v.get("sphereface_form", "normalized") if v["loss"] == "sphereface" else "normalized"
@@ -157,6 +166,8 @@ def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambd
 
     figure = build(values)
     previews = preview.figure_previews(unit_key, values, build, ("margin", "scale"), figure)
+    if notes_at is not None:
+        previews = preview.with_notes(previews, unit_key, values, *notes_at)
     live_plotly(figure, key=key, height=CURVE_HEIGHT, config=NO_MODEBAR, preview=previews)
 
 
