@@ -86,7 +86,6 @@ def dim_of(at, lesson) -> int:
     return lesson.dim
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("lesson", "question"), CASES)
 def test_a_question_s_answer_shows_only_once_it_is_answered(lesson, question):
     at = open_lesson(lesson.id)
@@ -96,6 +95,9 @@ def test_a_question_s_answer_shows_only_once_it_is_answered(lesson, question):
     for block in held:
         text = numbers.fill(block.text_or_name, classes=CLASSES, dim=dim)
         assert text not in texts(at.markdown), f"held-back prose shows before {question.id} is answered: {text[:60]}"
+    if held:  # in its place, one line says why
+        assert any(c.endswith("The next paragraph shows once you have answered the question above.")
+                   for c in texts(at.caption))
 
     if lesson.unit == "live":  # where the student's own moves take the run: the worked solution's settings
         for step in lesson.solution:
