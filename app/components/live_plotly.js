@@ -287,6 +287,7 @@ function sliderValue(control) {
 }
 
 function register(div, data) {
+  watchNotes(data);
   for (const divs of previewers.values()) divs.delete(div);
   for (const control of previewsOf(data)) {
     if (!previewers.has(control.widget)) previewers.set(control.widget, new Set());
@@ -304,12 +305,82 @@ function register(div, data) {
         for (const div of previewers.get(widget) || []) {
           const state = graphs.get(div);
           if (!state || !div.isConnected) continue;
+          showNotes(state.latest || state.current);
           state.redraw = true;
           drain(div, state.parentElement);
         }
       }
     });
     sliderObserver.observe(document.body, { subtree: true, attributes: true, attributeFilter: ["value"] });
+  }
+}
+
+// The notes under a slider ("Workable for 10 classes ...: m < 1.15 rad ..., at m = 0.53 ...") follow the thumb too:
+// a control with `notes_box` carries, in each variant, the notes at that stop as [[level, text], ...]
+// (app/live/preview.py with_notes). They are written into the notes' own elements at once, without waiting
+// for a chart's draw; the server's notes replace them a moment later. Only when the stop's notes have the
+// same kinds in the same order as those on the page (a caption that turns into a warning waits for the server).
+function noteElements(box) {
+  const out = [];
+  for (const el of box.querySelectorAll('[data-testid="stElementContainer"]')) {
+    const caption = el.querySelector('[data-testid="stCaptionContainer"] p');
+    const warning = el.querySelector('[data-testid="stAlert"] [data-testid="stMarkdownContainer"] p');
+    const p = caption || warning;
+    // Only a paragraph of one text node: its node is React's, so the text is changed in place (nodeValue),
+    // never replaced; React's next update then lands on the same node.
+    if (!p || p.childNodes.length !== 1 || p.firstChild.nodeType !== Node.TEXT_NODE) return null;
+    out.push([caption ? "caption" : "warning", p.firstChild]);
+  }
+  return out;
+}
+
+function showNotes(data) {
+  if (!data) return;
+  const boxes = new Map(); // notes box key -> its controls (the margin's and the scale's share one box)
+  for (const control of previewsOf(data)) {
+    if (control.notes_box) boxes.set(control.notes_box, [...(boxes.get(control.notes_box) || []), control]);
+  }
+  for (const [key, controls] of boxes) {
+    const box = document.querySelector(`.st-key-${CSS.escape(key)}`);
+    const here = box && noteElements(box);
+    if (!here) continue;
+    // One slider moves at a time: the first whose thumb left the figure's stop decides, else the notes at the
+    // figure's own values (the notes are a function of the sliders, so either is what the server will write).
+    let notes = controls[0].notes_now;
+    let shown = null;
+    for (const control of controls) {
+      const value = sliderValue(control);
+      if (Math.abs(value - control.current) < control.step / 2) continue;
+      const hit = control.variants.find(([stop]) => Math.abs(stop - value) < control.step / 2);
+      notes = hit && hit[1].notes;
+      shown = hit ? hit[0] : null;
+      break;
+    }
+    if (!notes || notes.length !== here.length || notes.some(([level], i) => level !== here[i][0])) continue;
+    here.forEach(([, text], i) => {
+      if (text.nodeValue !== notes[i][1]) text.nodeValue = notes[i][1]; // (a write is a mutation: only when it differs)
+    });
+    if (shown !== null) box.dataset.shown = String(shown);
+  }
+}
+
+// The server redraws the notes when it answers, perhaps for a stop the thumb has already left: each notes box
+// is watched, and what the server wrote is previewed again for where the thumb is now.
+const notesWatch = new Map(); // notes box key -> {data, el, observer}
+
+function watchNotes(data) {
+  for (const control of previewsOf(data)) {
+    if (!control.notes_box) continue;
+    const entry = notesWatch.get(control.notes_box) || {};
+    notesWatch.set(control.notes_box, entry);
+    entry.data = data;
+    const el = document.querySelector(`.st-key-${CSS.escape(control.notes_box)}`);
+    if (el && entry.el !== el) {
+      if (entry.observer) entry.observer.disconnect();
+      entry.el = el;
+      entry.observer = new MutationObserver(() => showNotes(entry.data));
+      entry.observer.observe(el, { subtree: true, childList: true, characterData: true });
+    }
   }
 }
 

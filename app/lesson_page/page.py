@@ -35,7 +35,8 @@ from app.course import serving
 from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import handin, progress
-from app.lessons import numbers
+from app.lesson_page.titles import view_link, view_title
+from app.lessons import numbers, withhold
 from app.lessons.checks import check_metric_names, evaluate, quiz_feedback
 from app.lessons.probe import ProbePlan, measure_checks, measure_now
 from app.live import LiveUnit
@@ -44,31 +45,9 @@ from app.live.views import md
 PLAYGROUND_UNIT_KEY = "pg"  # the Playground's unit (app/pages/playground.py)
 LESSONS_PAGE = "app/pages/lessons.py"
 PLAYGROUND_PAGE = "app/pages/playground.py"
-VIEW_TITLES = {
-    "sphere": "Features on the sphere",
-    "angle_histograms": "Angle histograms",
-    "target_logit": "Target logit",
-    "decision_margins": "Decision margins",
-    "angle_statistics": "Angle statistics",
-    "training_curves": "Training curves",
-    "compare": "The losses side by side",
-    "papers_figures": "The papers' figures",
-    "open_set_verification": "Open-set verification",
-    "margin_sweep": "Margin sweep",
-}
 COMPARE_VIEWS = frozenset({"compare", "papers_figures", "open_set_verification", "margin_sweep"})
 COSTLY_METRICS = frozenset({"verification_auc"})  # a replay with classes held out: on request only
 STATUS_ICONS = {"passed": ":material/check_circle:", "not_yet": ":material/pending:", "failed": ":material/error:"}
-
-
-def view_anchor(name: str) -> str:
-    """The anchor Streamlit gives a view's heading (its title, lower case, words joined by hyphens)."""
-    return re.sub(r"[^a-z0-9]+", "-", VIEW_TITLES.get(name, name).lower().replace("'", "")).strip("-")
-
-
-def view_link(name: str) -> str:
-    """A Markdown link to a view's heading on the page (the reveal points at it)."""
-    return f"[{VIEW_TITLES.get(name, name)}](#{view_anchor(name)})"
 
 
 def sections(blocks: Sequence[Any]) -> list[tuple[list[Any], list[str]]]:
@@ -196,7 +175,7 @@ class LessonPage:
                 right = right.container(key=f"lesson-views-{index}")
             for name in views:
                 with right if name in live_views else st.container():
-                    st.markdown(f"##### {VIEW_TITLES[name]}")
+                    st.markdown(f"##### {view_title(name, self._dim())}")
                     view_boxes[name] = st.container()
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
         footer = st.container()
@@ -250,13 +229,20 @@ class LessonPage:
         lesson = self.lesson
         return LiveUnit(self.key, preset=lesson.unit_preset, locked=lesson.locked, hidden=lesson.hidden,
                         fixed_by="This lesson", use_url=False, views=view_boxes, run_bar=run_bar,
-                        on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge)  # fmt: skip
+                        on_details=self._live_checks, epoch_probe=self._probe, on_probes=self._judge,
+                        withheld=withhold.withheld_facts(lesson, self.progress.answers))  # fmt: skip
+
+    def _dim(self) -> int:
+        """The run's embedding dimension now (the preset's before the unit has its values)."""
+        return int(st.session_state.get(f"{self.key}-values", {}).get("embedding_dim", self.lesson.dim))
 
     def _fill(self, text: str) -> str:
         return numbers.fill(text, classes=self.classes, dim=int(self.values["embedding_dim"]))
 
     def _text_block(self, block: Any) -> None:
-        if block.kind == "prose":
+        if block.kind == "prose" and withhold.held_back(block, self.progress.answers):  # it gives the answer away
+            st.caption(":material/lock: The next paragraph shows once you have answered the question above.")
+        elif block.kind == "prose":
             st.markdown(self._fill(block.text_or_name))
         elif block.kind == "question":
             self._question(self.lesson.question(block.text_or_name))
@@ -284,6 +270,8 @@ class LessonPage:
                     elif choice is not None:
                         self.progress.answer(question.id, choice)
                         given = choice
+                        if withhold.question_facts(question):
+                            st.rerun()  # the unit drew its notes without this answer's fact: now they may show it
             if given is not None:
                 self._reveal(question, given)
 
@@ -293,7 +281,7 @@ class LessonPage:
             st.success(sentence, icon=":material/check:")
         else:
             st.error(sentence, icon=":material/close:")
-        pointer = f" See {view_link(question.view)}." if question.view else ""
+        pointer = f" See {view_link(question.view, self._dim())}." if question.view else ""
         st.markdown(self._fill(question.explanation) + pointer)
 
     # -- checks -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from app import state
 from app.compat import tomllib
-from app.lessons import presets
+from app.lessons import presets, withhold
 from app.lessons.presets import SolutionStep
 from app.lessons.reader import REPO, LessonError, Reader
 from app.lessons.tasks import (
@@ -48,6 +48,7 @@ _TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 class Block:
     kind: str  # "prose", "view", "question" or "check"
     text_or_name: str
+    after: tuple[str, ...] = ()  # prose held back until these questions are answered (app.lessons.withhold)
 
 
 @dataclass(frozen=True)
@@ -222,11 +223,15 @@ def _read_body(body: str, first_line: int, unit: str, questions: tuple[Question,
             if (kind, name) in placed:
                 raise r.fail(where, f"the {kind} {name!r} is placed twice")
             placed.add((kind, name))
+        elif kind == withhold.MARKER:
+            withhold.check_marker(name, known["question"], {n for k, n in placed if k == "question"}, where, r)
         else:
-            raise r.fail(where, f"unknown marker [{kind}: …]; markers are [view: NAME], [question: ID], [check: ID]")
+            raise r.fail(where, f"unknown marker [{kind}: …]; markers are [view: NAME], [question: ID], "
+                                "[check: ID], [after: ID]")
         flush()
         blocks.append(Block(kind, name))
     flush()
+    blocks = withhold.attach(blocks, "body", r)
     blocks += [Block("question", q.id) for q in questions if ("question", q.id) not in placed]
     blocks += [Block("check", c.id) for c in checks if ("check", c.id) not in placed]
     return tuple(blocks)

@@ -79,6 +79,7 @@ class UnitRun:
     rebuilt_count: int = 0  # bumps at every rebuild, so the page toasts each one once
     toasted: int = 0
     auto_paused: str = ""  # why playing stopped by itself
+    played_from: int = 0  # the epoch Play was last pressed at: the MAX_EPOCHS cap counts from there
     queued: str = ""  # where this tab waits for a training slot (a hosted server's play cap), "" when not
     data_notice: str = ""  # why the chosen dataset could not be used
     device_note: str = ""  # where the model trains and why ("CPU: faster than the GPU for ...")
@@ -120,6 +121,7 @@ class TrainingUnit:
     # (~0.1 s of browser time each, in software), so its ticks come less often and train more epochs each.
     tick_scale = 1.0
     has_details = True  # a unit with slower views (statistics, histograms, curves) redrawn by their own fragment
+    wide_status = True  # the status line runs across the page (set by each render: a lesson's sidebar is narrow)
     boxes: dict[str, Any]
 
     def __init__(self, key: str, *, fixed_by: str = "This lesson", controls: Any = None,
@@ -197,10 +199,10 @@ class TrainingUnit:
         run.handle = ModelHandle(runner(), build.configs, compare=build.compare)
         run.cold, run.reset_requested = build.cold, False
         run.events_seen, run.last_divergence, run.last_hyper = {}, "", ""
+        run.auto_paused, run.played_from = "", 0  # the message was about the old model
         if why:
             run.rebuilt = f"{why}: {self._rebuilt_words()} from seed {build.configs[0].seed}."
             run.rebuilt_count += 1
-            run.auto_paused = ""  # the message was about the old model
 
     def _rebuilt_words(self) -> str:
         return "model rebuilt"
@@ -223,6 +225,7 @@ class TrainingUnit:
         run.auto_paused, run.lost = "", ""
         run.touch()
         if playing:
+            run.played_from = run.handle.epoch if run.handle is not None else 0
             slots.press_play(self.key, run)
         else:
             self._stop_playing()
@@ -284,9 +287,9 @@ class TrainingUnit:
         if time.monotonic() - run.last_interaction > IDLE_PAUSE_S:
             run.auto_paused = (f"Paused automatically after {IDLE_PAUSE_S // 60} minutes without interaction "
                                "(it saves the CPU). Press Play to go on.")  # fmt: skip
-        elif run.handle is not None and run.handle.epoch >= MAX_EPOCHS:
-            run.auto_paused = (f"Paused automatically at epoch {run.handle.epoch}: a run stops at {MAX_EPOCHS} "
-                               "epochs. Press Play to go on, or Reset.")  # fmt: skip
+        elif run.handle is not None and run.handle.epoch - run.played_from >= MAX_EPOCHS:
+            run.auto_paused = (f"Paused automatically at epoch {run.handle.epoch}: Play trains at most {MAX_EPOCHS} "
+                               "epochs at a time. Press Play to go on, or Reset.")  # fmt: skip
         else:
             return False
         self._stop_playing()
@@ -321,10 +324,14 @@ class TrainingUnit:
     def _messages(self, frame: Frame) -> None:
         run = self.run
         line = self._running_text(frame)
+        if run.rebuilt and self.wide_status:  # one status line across the page (a narrow column has its own)
+            line = f"{run.rebuilt} {line}"
         if run.last_hyper:
             line += f" Applied to the running model, no reset: {run.last_hyper}."
-        if line:
-            st.caption(views.md(line))
+        if run.device_note and self.wide_status:
+            line = f"{line} {run.device_note}".strip()
+        if line:  # one line across the page; a longer one ends in "…" and shows whole in its tooltip
+            st.caption(views.md(line), help=views.md(line) if len(line) > views.STATUS_CHARS else None)
         if run.last_divergence:
             st.warning(views.md(run.last_divergence) + "; training goes on from there. A smaller lr, s or m may "
                        "help.", icon=":material/warning:")  # fmt: skip
@@ -451,10 +458,12 @@ class TrainingUnit:
         if run.data_notice:
             st.warning(views.md(run.data_notice), icon=":material/folder_off:")
         progress = self._run_bar(narrow)
-        if run.device_note:
+        self.wide_status = not narrow
+        if run.device_note and narrow:  # across the page it closes the status line instead (one line on a laptop)
             st.caption(views.md(run.device_note))
         if run.rebuilt:
-            st.caption(views.md(run.rebuilt))
+            if narrow:  # across the page it opens the status line instead: a line more would push the statistics
+                st.caption(views.md(run.rebuilt))  # row off a 1366×768 screen
             if run.toasted != run.rebuilt_count:
                 st.toast(run.rebuilt, icon=":material/restart_alt:")
                 run.toasted = run.rebuilt_count
@@ -462,4 +471,10 @@ class TrainingUnit:
         # waiting for a slow tick (four WebGL scenes on the Compare page) is switched off for it.
         st.html(f"<style>.st-key-{self._k('messages')} [data-stale='true'] {{opacity: 1 !important; "
                 "transition: none !important;}</style>")
+        if not narrow:  # across the page it stays one line, so the statistics row stays on a 1366×768 screen; the
+            # tooltip with the whole of a longer line keeps its place at the right end, clear of the "…"
+            line = f".st-key-{self._k('messages')} [data-testid='stCaptionContainer'] p"
+            st.html(f"<style>{line} {{white-space: nowrap; overflow: hidden; text-overflow: ellipsis; "
+                    f"position: relative; padding-right: 1.5rem;}} "
+                    f"{line} > span:last-child {{position: absolute; right: 0; top: 0;}}</style>")
         self.boxes = {"progress": progress, "messages": st.container(key=self._k("messages"))}

@@ -3,12 +3,16 @@
 `geometry_notes(values, num_classes, dim)` returns (level, sentence) pairs: "caption" for the workable
 range, "warning" when the setting is beyond it. In 2-D the class centres can at best be spread evenly
 on the circle (2π/C apart); in 3-D the Tammes bound gives the best separation on the sphere.
+
+A lesson may ask for one of these numbers before it shows it: `withheld` names the facts to keep back
+(FACTS; `app.lessons.withhold` says which question keeps which), and the notes are then worded without them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from app import state
@@ -17,6 +21,16 @@ from toy_models.heads import LOSS_SPECS
 
 Note = tuple[str, str]
 TARGET_PROBABILITY = 0.99  # "every class can reach p = 0.99": the scale warning's yardstick
+# What a lesson can keep back while its question is open: the largest workable margin, the smallest scale that
+# lets every class reach TARGET_PROBABILITY, and the Tammes angle (the best spacing of C centres).
+# Each is kept back for one dimension and number of classes: "margin_limit:2:10" is the limit for ten classes on a
+# circle, "*" any number of classes (`withheld_here`).
+MARGIN_LIMIT, SCALE_BOUND, TAMMES = "margin_limit", "scale_bound", "tammes"
+FACTS = (MARGIN_LIMIT, SCALE_BOUND, TAMMES)
+MARGIN_WITHHELD = ("caption", "How large the margin may be here is one of this lesson's questions: answer it, and "
+                              "this note gives the workable range.")
+SCALE_WITHHELD = ("caption", "How large s must be is one of this lesson's questions: answer it, and this note "
+                             "says whether s is large enough.")
 
 
 def _margin_notes(values: Mapping[str, Any], spread: str, best: str, sep: float) -> list[Note]:
@@ -38,17 +52,48 @@ def _margin_notes(values: Mapping[str, Any], spread: str, best: str, sep: float)
     return [("caption", spec.notes.caption.format(**fields, arc_deg=math.degrees(arc), blend=blend))]
 
 
-def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int) -> list[Note]:
-    """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions."""
+def geometry_notes(values: Mapping[str, Any], num_classes: int, dim: int,
+                   withheld: Collection[str] = ()) -> list[Note]:
+    """(level, sentence) notes about the workable margin and scale for C classes in `dim` dimensions, without
+    the facts in `withheld` (FACTS)."""
+    withheld = withheld_here(withheld, dim, num_classes)
     loss = values["loss"]
     sep = geometry.tammes_angle(num_classes, dim)
     spread = f"{num_classes} classes {'on a circle' if dim == 2 else 'on a sphere'}"
     best = f"the widest spacing {num_classes} centres can have there"
-    notes = _margin_notes(values, spread, best, sep)
+    notes_of_loss = LOSS_SPECS[loss].notes
+    if notes_of_loss is not None and notes_of_loss.too_large and {MARGIN_LIMIT, TAMMES} & set(withheld):
+        notes = [MARGIN_WITHHELD]  # the limit is the Tammes angle's consequence: either gives the other away
+    elif notes_of_loss is not None and not notes_of_loss.too_large and TAMMES in withheld:
+        notes = []  # no hard limit (SphereFace): its note would only give the spacing, the Tammes angle, away
+    else:
+        notes = _margin_notes(values, spread, best, sep)
     scale = state.param_by_name(loss, "scale")
     if scale is not None and state.is_active(scale, values):
-        notes += scale_notes(float(values["scale"]), num_classes, dim)
+        # (held back, the note shows either way: its absence alone would say that s is large enough)
+        notes += [SCALE_WITHHELD] if SCALE_BOUND in withheld else scale_notes(float(values["scale"]), num_classes, dim)
     return notes
+
+
+def notes_at_stop(values: Mapping[str, Any], num_classes: int, dim: int, withheld: Collection[str] = ()) -> list[Note]:
+    """`geometry_notes`, remembered: the charts send the notes at a dozen stops around the slider with every
+    tick (app.live.preview.with_notes), and they change only when a setting does."""
+    return list(_remembered(tuple(sorted(values.items())), num_classes, dim, frozenset(withheld)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered(items: tuple, num_classes: int, dim: int, withheld: frozenset) -> tuple[Note, ...]:
+    return tuple(geometry_notes(dict(items), num_classes, dim, withheld))
+
+
+def withheld_here(withheld: Collection[str], dim: int, num_classes: int) -> frozenset[str]:
+    """The FACTS kept back for C classes in this dimension, from keys such as "margin_limit:2:10" ("*": any C)."""
+    here = set()
+    for key in withheld:
+        name, fact_dim, classes = [*key.split(":"), "", ""][:3]
+        if fact_dim == str(dim) and classes in ("*", str(num_classes)):
+            here.add(name)
+    return frozenset(here)
 
 
 def scale_notes(scale: float, num_classes: int, dim: int) -> list[Note]:

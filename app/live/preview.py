@@ -14,6 +14,9 @@ A patch says what differs from the figure it was sent with:
      "arcs": {"<trace index>": [centre_rad, cw_rad, ccw_rad, radius, points]}}  # a 2-D margin wedge
 `rings` and `arcs` are drawn by live_plotly.js exactly as app/plots/sphere.py draws them (the browser
 tests compare the two), so a per-tick hypersphere preview costs a few numbers per class, not arrays.
+A patch may also hold "notes": the notes under the sliders at that stop, [[level, text], ...] (`with_notes`),
+which live_plotly.js writes into the notes' own elements; the control then names them in "notes_box", with
+the notes at the figure's own values in "notes_now".
 A value of None removes the field. Float arrays travel as float32 (a preview is on screen for a
 fraction of a second; the server's figure brings full precision).
 
@@ -151,6 +154,23 @@ def figure_previews(
         if control["variants"]:
             out.append(control)
     return out
+
+
+def with_notes(previews: list[dict[str, Any]], unit_key: str, values: Mapping[str, Any], box: str,
+               notes_at: Callable[[Mapping[str, Any]], Sequence[tuple[str, str]]]) -> list[dict[str, Any]]:
+    """The previews, each margin or scale stop also carrying the notes under the sliders at that stop
+    (`notes_at(values)`, e.g. app.live.notes.geometry_notes), for the notes in the container keyed `box`:
+    live_plotly.js writes them there the moment the thumb moves, as it redraws the charts."""
+    for name, index, part, _ in sliders(values, ("margin", "scale")):
+        widget = controls.widget_key(unit_key, part.name)
+        for control in previews:
+            if control["widget"] != widget:
+                continue
+            control["notes_box"] = box
+            control["notes_now"] = [list(note) for note in notes_at(values)]
+            for variant in control["variants"]:
+                variant[1]["notes"] = [list(note) for note in notes_at(_with(values, name, index, variant[0]))]
+    return previews
 
 
 def sphere_previews(

@@ -18,6 +18,8 @@ views:    {view name: container} to place the views one by one (a lesson puts ea
           layout, every view.
 run_bar:  where the run bar goes when `views` is given (default: the top of the controls), laid out for a
           narrow column.
+withheld: facts a lesson's open questions ask for (app.live.notes.FACTS): the notes and the statistics are
+          worded without them.
 on_details: called with the run inside the statistics fragment (every tick at the watch pace, and on every
           page run): a lesson shows its checks there, so they follow the training live.
 epoch_probe, on_probes: see app.live.base (a lesson measures its checks at every epoch end).
@@ -95,6 +97,7 @@ class LiveUnit(TrainingUnit):
         on_details: Callable[[UnitRun], None] | None = None,
         epoch_probe: Callable[[], Callable[[Any], Any] | None] | None = None,
         on_probes: Callable[[UnitRun, Any], None] | None = None,
+        withheld: Collection[str] = (),
     ):
         preset = dict(preset or {})
         super().__init__(key, fixed_by=fixed_by, controls=controls, epoch_probe=epoch_probe,
@@ -109,6 +112,7 @@ class LiveUnit(TrainingUnit):
         self.placed = dict(views) if views is not None else None
         self.run_bar = run_bar
         self.on_details = on_details
+        self.withheld = frozenset(withheld)
         self.preset, problems = state.validate(preset, source="Preset")
         if problems:
             raise ValueError(problems[0])
@@ -299,11 +303,12 @@ class LiveUnit(TrainingUnit):
         if LOSS_SPECS[values["loss"]].feature_norm_scale(values):
             st.caption("Scale: the original form uses each feature's length ‖x‖ as its scale, so there is no s.")
         num_classes = len(self.run.frame.snapshot.class_names)
-        for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"])):
-            if level == "warning":
-                st.warning(text, icon=":material/block:")
-            else:
-                st.caption(text)
+        with st.container(key=self._k("notes")):  # the charts' previews rewrite these while the thumb moves
+            for level, text in notes.geometry_notes(values, num_classes, int(values["embedding_dim"]), self.withheld):
+                if level == "warning":
+                    st.warning(text, icon=":material/block:")
+                else:
+                    st.caption(text)
         self._train_when_drawn()
 
     def _share(self) -> None:
@@ -329,6 +334,11 @@ class LiveUnit(TrainingUnit):
                          stats=placed.get("angle_statistics"), histograms=placed.get("angle_histograms"),
                          decision=placed.get("decision_margins"), curves=placed.get("training_curves"))  # fmt: skip
 
+    def _notes_at(self) -> views.NotesAt:
+        """Where the notes under the margin and scale sliders are, and what they say at any values."""
+        classes, dim = len(self.run.frame.snapshot.class_names), int(self.values["embedding_dim"])
+        return self._k("notes"), lambda v: notes.notes_at_stop(v, classes, dim, self.withheld)
+
     def _running_text(self, frame: Frame) -> str:
         return views.running_text(frame.configs[0], frame.snapshot)
 
@@ -337,15 +347,17 @@ class LiveUnit(TrainingUnit):
         # place in an outside box only if it wrote there in the last full run.
         if self.boxes["sphere"] is not None:
             with self.boxes["sphere"], st.container():
-                views.sphere_view(self.key, frame.snapshot, self.values, key=self._k("sphere"))
+                views.sphere_view(self.key, frame.snapshot, self.values, key=self._k("sphere"),
+                                  notes_at=self._notes_at())
 
     def _draw_details(self, frame: Frame) -> None:
         """The angle statistics, histograms and training curves (every tick at the watch pace)."""
         snap, boxes = frame.snapshot, self.boxes
         if boxes["stats"] is not None:
             with boxes["stats"], st.container():
-                views.angle_statistics(snap, len(snap.class_names), int(self.values["embedding_dim"]),
-                                       per_row=6 if self.placed is None else 3)  # fmt: skip
+                dim, classes = int(self.values["embedding_dim"]), len(snap.class_names)
+                views.angle_statistics(snap, classes, dim, per_row=6 if self.placed is None else 3,
+                                       hide_bound=notes.TAMMES in notes.withheld_here(self.withheld, dim, classes))
         if boxes["histograms"] is not None:
             with boxes["histograms"], st.container():
                 views.histogram_view(snap, key=self._k("angle-hist"))
@@ -361,7 +373,7 @@ class LiveUnit(TrainingUnit):
         lam = self.run.frame.snapshot.hyper.get("sphereface_lambda", 0.0)  # SphereFace's original form blends λ
         if self.boxes["target"] is not None:
             with self.boxes["target"], st.container():
-                views.target_logit_view(self.key, values, lam, key=self._k("target-logit"))
+                views.target_logit_view(self.key, values, lam, key=self._k("target-logit"), notes_at=self._notes_at())
         if self.boxes["decision"] is not None:
             with self.boxes["decision"], st.container():
                 views.decision_view(self.key, values, lam, key=self._k("decision"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -56,14 +56,13 @@ def figure_form(values: Mapping[str, Any]) -> str:
 # The model's views (the live fragment)
 # --------------------------------------------------------------------------------------------
 
-GRADIENT_WORDS = {
-    "detached": "straight-through margin gradient (as insightface and opensphere train)",
-    "true": "true margin gradient (as the papers' equations)",
-}
+GRADIENT_WORDS = {"detached": "straight-through margin gradient", "true": "true margin gradient"}
+STATUS_CHARS = 140  # about one line of the status line's width on a 1366×768 screen
 
 
 def running_text(config: Any, snap: Any) -> str:
-    """One line saying what is training now, with what the screen could otherwise hide."""
+    """One line (on a laptop screen) saying what is training now, with what the screen could otherwise hide.
+    (The Margin gradient control's help says who trains which way.)"""
     spec = LOSS_SPECS[config.loss]
     text = f"Training {spec.short_label}"
     text += f" with the {GRADIENT_WORDS[config.gradient]}." if spec.has_margin_gradient else "."
@@ -84,8 +83,13 @@ def progress_metrics(snap: Any, boxes: list[Any]) -> None:
     boxes[3].metric("Loss", f"{snap.loss:.3f}", help="Moving average of the training loss.")
 
 
-def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str) -> None:
-    """Features and class weights on the circle or sphere, with the margin's wedges or caps (previewed)."""
+NotesAt = tuple[str, Callable[[Mapping[str, Any]], Any]]  # (the notes' container key, values -> their notes)
+
+
+def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str,
+                notes_at: NotesAt | None = None) -> None:
+    """Features and class weights on the circle or sphere, with the margin's wedges or caps (previewed; with
+    `notes_at`, the notes under the margin slider follow the thumb too)."""
     spec = plots.hypersphere_figure(
         snap.embeddings,
         snap.labels,
@@ -99,12 +103,15 @@ def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str
     spec["layout"].update(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
     previews = preview.sphere_previews(unit_key, values, spec, snap.class_weights,
                                        snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
+    if notes_at is not None:
+        previews = preview.with_notes(previews, unit_key, values, *notes_at)
     live_plotly(spec, key=key, height=SPHERE_HEIGHT, preview=previews)
 
 
-def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6) -> None:
+def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6, hide_bound: bool = False) -> None:
     """The ArcFace paper's angle statistics, and the closest pair of centres beside its Tammes bound
-    (six in a row, or in rows of `per_row` where the column is narrow)."""
+    (six in a row, or in rows of `per_row` where the column is narrow; the bound is "?" with hide_bound, while
+    a lesson's question asks for it)."""
     stats = snap.angle_stats
     tammes = math.degrees(geometry.tammes_angle(num_classes, dim))
     where = "circle" if dim == 2 else "sphere"
@@ -119,6 +126,10 @@ def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6)
                     help="Mean angle from each class centre to its nearest other centre: how far apart classes are.")
     cells[4].metric("Closest centres", _degrees(stats["min_center_angle_deg"]),
                     help="The smallest angle between any two class centres. It can never exceed the Tammes bound.")
+    if hide_bound:
+        cells[5].metric("Tammes bound", "?", help="The best separation the class centres could ever reach: one of "
+                        "this lesson's questions asks for it, so it shows once you have answered.")  # fmt: skip
+        return
     cells[5].metric("Tammes bound", f"{tammes:.1f}°",
                     help=f"The largest possible smallest angle between {num_classes} directions on a {where} "
                          f"({dim}-D): the best separation the class centres could ever reach.")
@@ -139,8 +150,10 @@ def curves_view(snap: Any, *, key: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str) -> None:
-    """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops."""
+def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambda: float, *, key: str,
+                      notes_at: NotesAt | None = None) -> None:
+    """The target logit against θ (ArcFace Fig. 4b), previewed at the margin's and scale's nearby stops (with
+    `notes_at`, the notes under those sliders too)."""
 
     def build(v: Mapping[str, Any]) -> Any:
         spec = plots.target_logit_figure(v["loss"], figure_margin(v), scale=figure_scale(v),
@@ -151,6 +164,8 @@ def target_logit_view(unit_key: str, values: Mapping[str, Any], sphereface_lambd
 
     figure = build(values)
     previews = preview.figure_previews(unit_key, values, build, ("margin", "scale"), figure)
+    if notes_at is not None:
+        previews = preview.with_notes(previews, unit_key, values, *notes_at)
     live_plotly(figure, key=key, height=CURVE_HEIGHT, config=NO_MODEBAR, preview=previews)
 
 

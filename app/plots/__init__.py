@@ -67,6 +67,7 @@ from .style import (
     PALETTE,
     TARGET_COLOR,
     class_color,
+    lambda_text,
     margin_text,
 )
 from .training import training_curves
@@ -88,6 +89,7 @@ __all__ = [
     "decision_margin_panels",
     "histogram_edges_deg",
     "hypersphere_figure",
+    "lambda_text",
     "margin_text",
     "pair_angle_histograms",
     "paper_captions",

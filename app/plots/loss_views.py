@@ -15,7 +15,17 @@ import plotly.graph_objects as go
 from toy_models import geometry
 from toy_models.heads import LOSS_SPECS, SPHEREFACE_FORMS, Margin, check_loss
 
-from .style import BAND_FILL, NEUTRAL, OTHER_COLOR, TARGET_COLOR, _figure, _rgba, _title, class_color, margin_text
+from .style import (
+    BAND_FILL,
+    NEUTRAL,
+    OTHER_COLOR,
+    TARGET_COLOR,
+    _figure,
+    _rgba,
+    _title,
+    class_color,
+    margin_text,
+)
 
 
 def _target_formula(loss: str, *, easy_margin: bool = False, sphereface_lambda: float = 0.0) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from toy_models.heads import Margin, check_loss
+from toy_models.heads.sphereface import lambda_text  # noqa: F401 - the views print λ with it
 
 # Paul Tol's "muted" qualitative scheme (9 colours, https://personal.sron.nl/~pault/#sec:qualitative),
 # designed to stay distinct for the common colour-vision deficiencies (deuteranopia, protanopia,

@@ -111,9 +111,9 @@ def test_a_cold_change_rebuilds_every_member_and_says_so():
     run = compare_run(at)
     assert run.trainer is not old and run.trainer.step == 0
     assert all(c.seed == 3 for c in run.trainer.configs)
-    assert "Seed changed: every member rebuilt from seed 3." in texts(at.caption)
+    assert any(c.startswith("Seed changed: every member rebuilt from seed 3.") for c in texts(at.caption))
     # where the four members train, and why, under the run bar (their work counted together)
-    assert any(c.startswith("CPU: ") for c in texts(at.caption))
+    assert any("CPU: " in c for c in texts(at.caption))
 
 
 @pytest.mark.slow
@@ -127,7 +127,7 @@ def test_reset_rebuilds_from_the_seed_pauses_and_says_so():
     run = compare_run(at)
     assert not run.playing and run.trainer.step == 0
     assert all(np.array_equal(a, m.snapshot().embeddings) for a, m in zip(first, run.trainer.members, strict=True))
-    assert "Reset: every member rebuilt from seed 0." in texts(at.caption)
+    assert any(c.startswith("Reset: every member rebuilt from seed 0.") for c in texts(at.caption))
 
 
 def test_nothing_selected_gets_one_sentence_and_keeps_the_settings():

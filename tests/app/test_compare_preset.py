@@ -110,7 +110,7 @@ def test_a_locked_value_cannot_be_moved_and_a_free_change_keeps_the_preset():
     run = lesson_run(at)
     assert all(c.seed == 4 for c in run.trainer.configs)
     assert margins(at) == pytest.approx({"cosface": 0.1, "arcface": 0.2})
-    assert "Seed changed: every member rebuilt from seed 4." in texts(at.caption)
+    assert any(c.startswith("Seed changed: every member rebuilt from seed 4.") for c in texts(at.caption))
     # A free hot change reaches its member.
     at.radio(key="les-arcface-gradient").set_value("true").run()
     assert {c.loss: c.gradient for c in lesson_run(at).trainer.configs}["arcface"] == "true"

@@ -18,8 +18,8 @@ class SoftmaxSpec(LossSpec):
     normalised = False  # the weights and features keep their norms: angles alone do not decide
     summary = "Softmax keeps features and weights unnormalised"
     logit_text = "‖W‖‖x‖·cos θ + b; drawn: cos θ"
-    running_text = ("Softmax predicts with W·x + b, so its accuracy comes from those logits; the circle, sphere and "
-                    "angles show only the directions of x and W (norms and biases left out).")
+    running_text = ("It predicts with W·x + b; the views show only the directions of x and W (norms and biases "
+                    "left out).")
     color = "#999999"
 
 

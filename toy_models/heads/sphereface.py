@@ -39,6 +39,16 @@ def psi(theta: torch.Tensor, m: float) -> torch.Tensor:
     return sign * torch.cos(m * theta) - 2.0 * k
 
 
+
+def lambda_text(lam: float) -> str:
+    """SphereFace's λ as every view prints it: whole from 100 up, else three significant digits, never in
+    scientific notation ("1000", "12.3", "0.5")."""
+    lam = float(lam)
+    if abs(lam) >= 100:
+        return f"{lam:.0f}"
+    text = f"{lam:.3g}"
+    return f"{lam:.3f}".rstrip("0").rstrip(".") if "e" in text else text
+
 class SphereFaceSpec(LossSpec):
     name = "sphereface"
     label = "SphereFace (A-Softmax)"
@@ -74,7 +84,7 @@ class SphereFaceSpec(LossSpec):
         return "(λ·cos θ + ψ(θ)) / (1 + λ)" if sphereface_lambda else self.formula  # λ's value is in the subtitle
 
     def options_text(self, *, sphereface_lambda=0.0, **options):
-        return f", λ = {sphereface_lambda:g}" if sphereface_lambda else ""
+        return f", λ = {lambda_text(sphereface_lambda)}" if sphereface_lambda else ""
 
     def feature_norm_scale(self, values):
         return values.get("sphereface_form") == "original"
@@ -83,8 +93,8 @@ class SphereFaceSpec(LossSpec):
         if config.sphereface_form != "original":
             return ""
         lam = hyper.get("sphereface_lambda", 0.0)
-        return (f"λ = {lam:.3g} at step {step:,}: the target is (λ·cos θ + ψ(θ)) / (1 + λ), so the margin phases in "
-                f"as λ falls to λ min = {config.lambda_min:g}. A smaller λ decay γ slows it down.")
+        return (f"λ = {lambda_text(lam)} at step {step:,}, falling to λ min = {lambda_text(config.lambda_min)}: the "
+                "target is (λ·cos θ + ψ(θ)) / (1 + λ).")
 
     def max_margin(self, separation_rad, **ignored):
         return math.inf  # g(0) = ψ(0) = 1 for every m: no finite bound by this rule
