@@ -293,6 +293,8 @@ class CompareUnit(TrainingUnit):
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
+        if state.is_active(state.shared_param("train_identities"), self.shared):
+            self._shared_control("train_identities")  # glyphs only
         if datasets.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
@@ -344,10 +346,14 @@ class CompareUnit(TrainingUnit):
         dim = int(self.shared["embedding_dim"])
         snaps, configs = frame.snapshots, frame.configs
         with self.boxes["views"], st.container():
-            per_row = 4 if len(snaps) <= 4 else 3
-            for start in range(0, len(snaps), per_row):
+            if dim not in state.DRAWN_DIMS:
+                st.info(views.undrawn_text(dim, len(snaps[0].class_names)) + " The table has every member's.",
+                        icon=":material/deployed_code:")
+            drawn = snaps if dim in state.DRAWN_DIMS else ()
+            per_row = 4 if len(drawn) <= 4 else 3
+            for start in range(0, len(drawn), per_row):
                 cells = st.columns(per_row, gap="small")
-                for cell, snap, config in zip(cells, snaps[start:start + per_row], configs[start:], strict=False):
+                for cell, snap, config in zip(cells, drawn[start:start + per_row], configs[start:], strict=False):
                     with cell:
                         self._member_view(snap, config, dim)
         with self.boxes["table"], st.container():
