@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import load_dataset
+from .data import fixed_holdout, load_dataset
 from .heads import check_loss
 from .train import MultiTrainer, Snapshot, TrainConfig
 
@@ -209,12 +209,14 @@ def open_set_verification(
     """Train the member configs with `holdout_classes` kept out of training; their records carry the
     verification metrics of those classes (metrics["verification_auc"], ...) and their features.
 
+    A dataset that holds out identities of its own (glyphs: the same fixed ones for every K, never trained on)
+    keeps them, and `holdout_classes` is ignored for it: every caller then verifies on the same pairs.
     A holdout that leaves fewer than two training classes raises DatasetError before anything trains.
     """
     held = tuple(sorted(int(c) for c in holdout_classes))
-    return train_side_by_side(
-        [dataclasses.replace(c, holdout_classes=held) for c in configs], epochs, on_epoch=on_epoch
-    )
+    members = [c if fixed_holdout(c.dataset, c.train_identities) is not None
+               else dataclasses.replace(c, holdout_classes=held) for c in configs]
+    return train_side_by_side(members, epochs, on_epoch=on_epoch)
 
 
 def paper_runs(

@@ -56,3 +56,27 @@ def test_compare_trains_every_member_on_the_same_glyph_identities():
     frame = at.session_state["cmp-run"].handle.frame
     assert [c.train_identities for c in frame.configs] == [10, 10, 10]
     assert any(views.undrawn_text(8, 10) in i.value for i in at.info)
+
+
+def test_compare_verifies_on_the_glyphs_own_held_out_identities_and_compares_k_with_k():
+    at = AppTest.from_file(ENTRY, default_timeout=120)
+    at.query_params.update({"dataset": "glyphs", "train_identities": "6", "embedding_dim": "8",
+                            "losses": "softmax,normface,arcface"})
+    at.switch_page("app/pages/compare.py")
+    at.run()
+    _no_exception(at)
+    # Nothing to choose: the glyphs hold out their own identities.
+    assert not [m for m in at.multiselect if m.key == "cmp-verify-holdout"]
+    assert any("the glyphs' own 72 identities" in c.value for c in at.caption)
+    at.button(key="cmp-verify-run").click().run()
+    _no_exception(at)
+    finding = next(i.value for i in at.info if "training identities" in i.value)
+    assert finding.startswith("With K = 6 training identities, AUC on the held-out identities from best to worst:")
+    assert "ArcFace against NormFace" in finding and "Change the training identities K" in finding
+    at.number_input(key="cmp-train_identities").set_value(9).run()
+    at.button(key="cmp-verify-run").click().run()
+    _no_exception(at)
+    finding = next(i.value for i in at.info if "training identities" in i.value)
+    assert "From K = 6 to K = 9 the AUC moved by Softmax" in finding
+    kept = at.table[-1].value
+    assert list(kept["K"]) == ["6", "9"] and {"Softmax", "NormFace", "ArcFace"} <= set(kept.columns)
