@@ -7,7 +7,7 @@ import math
 import re
 
 from app.compare import open_set_glyphs
-from app.compare.open_set_glyphs import SEED_SPREAD, glyph_finding, k_table, tar_note, verify_epochs
+from app.compare.open_set_glyphs import glyph_finding, k_table, seed_spread, tar_note, verify_epochs
 from app.compare.verification import ordering_finding
 
 
@@ -37,8 +37,11 @@ def test_the_glyph_finding_weighs_the_margin_against_the_seed_spread():
     assert "ArcFace against NormFace: -0.003, inside the spread" in close
     assert "ArcFace against Softmax: +0.003, inside the spread" in close
     assert "Change the training identities K" in close
-    far = glyph_finding([_row("normface", 0.90), _row("arcface", 0.90 + 3 * SEED_SPREAD)], {}, 128)
-    assert "+0.030, more than the seed spread" in far
+    assert "ArcFace against NormFace: -0.010, inside" in glyph_finding([_row("normface", 0.954),
+                                                                     _row("arcface", 0.944)], {}, 128)
+    far = glyph_finding([_row("normface", 0.90), _row("arcface", 0.90 + 3 * seed_spread(128))], {}, 128)
+    assert "+0.030, more than the seed spread of about 0.01: better here" in far
+    assert "inside the spread of about 0.03" in glyph_finding([_row("normface", 0.73), _row("arcface", 0.75)], {}, 8)
     assert re.search(r"from best to worst: ArcFace 0\.930, NormFace 0\.900\.", far)
 
 
