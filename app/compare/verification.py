@@ -102,7 +102,7 @@ def _class_names(dataset: str, data_dir: str | None, data_seed: int, num_identit
 
 def _train(configs: Sequence[TrainConfig], held: Sequence[int], epochs: int) -> list[experiments.MemberRecord] | None:
     return train_with_status(
-        "Training without the held-out classes…", "Trained without the held-out classes.",
+        "Training without the held-out classes…", "Trained without the held-out classes in {took}.",
         "Verification could not be trained",
         lambda report: experiments.open_set_verification(
             configs, held, epochs=epochs,
