@@ -423,7 +423,7 @@ def member_figures(run: UnitRun, values_of: Any) -> dict[str, Any]:
         return figure
 
     return {f"{state.loss_label(c.loss)}: features on the hypersphere": build(i)
-            for i, c in enumerate(run.frame.configs)}  # fmt: skip
+            for i, c in enumerate(run.frame.configs) if c.embedding_dim in state.DRAWN_DIMS}  # fmt: skip
 
 
 def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, as_spec: bool = False) -> Any:

@@ -36,7 +36,7 @@ LR_LADDER = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 # The circle and the sphere are drawn; past 3-D the views that work in any dimension (angle statistics, histograms,
 # verification) carry the story, and the sphere's place says why it is not drawn.
-EMBEDDING_DIMS = (2, 3, 8, 16, 32)
+EMBEDDING_DIMS = (2, 3, 16)  # three: a radio, as before; 16-D is where the glyphs have room
 DRAWN_DIMS = (2, 3)
 SEED_MAX = 2**31 - 1
 _DATASET_LABELS = {
@@ -233,8 +233,8 @@ def _training_params() -> tuple[Param, ...]:
         Param("lr", "ladder", float(cfg.lr), "Learning rate",
               "Step size of the optimiser. Applied to the running model.", lrs[0], lrs[-1], options=lrs),
         Param("embedding_dim", "choice", int(cfg.embedding_dim), "Embedding dim",
-              "2: features on a circle; 3: on a sphere (drag to rotate); 8 to 32: room for many identities, "
-              "not drawn. Changing it rebuilds the model.", options=EMBEDDING_DIMS,
+              "2: features on a circle; 3: on a sphere (drag to rotate); 16: room for many identities, not "
+              "drawn. Changing it rebuilds the model.", options=EMBEDDING_DIMS,
               option_labels=("2-D circle", "3-D sphere", *(f"{d}-D (not drawn)" for d in EMBEDDING_DIMS[2:])),
               aliases=("dim",)),
         Param("dataset", "choice", cfg.dataset, "Dataset",

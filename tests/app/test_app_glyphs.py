@@ -5,7 +5,7 @@ from __future__ import annotations
 from apphelpers import ENTRY, epoch, figure, k, run_state, start, texts
 from streamlit.testing.v1 import AppTest
 
-from app.live import views
+from app.live import exports, views
 from toy_models.glyphs import HOLDOUT_IDENTITIES
 
 
@@ -27,6 +27,8 @@ def test_glyphs_in_16_d_train_on_k_identities_and_say_why_nothing_is_drawn():
     assert len(data.holdout_classes) == HOLDOUT_IDENTITIES and min(data.holdout_classes) == 12
     assert views.undrawn_text(16, 12) in [i.value for i in at.info]
     assert {"Intra", "Inter", "Tammes bound"} <= {m.label for m in at.metric}
+    names = exports.live_unit_figures(run_state(at), at.session_state[k("values")])
+    assert "Hypersphere" not in names and "Angle histograms" in names  # no sphere to export either
     at.number_input(key=k("train_identities")).set_value(20).run()
     _no_exception(at)
     assert run_state(at).trainer.dataset.num_classes == 20 and at.query_params["train_identities"] == "20"
@@ -48,19 +50,19 @@ def test_other_datasets_show_no_k_control():
 
 def test_compare_trains_every_member_on_the_same_glyph_identities():
     at = AppTest.from_file(ENTRY, default_timeout=90)
-    at.query_params.update({"dataset": "glyphs", "train_identities": "10", "embedding_dim": "8",
+    at.query_params.update({"dataset": "glyphs", "train_identities": "10", "embedding_dim": "16",
                             "losses": "softmax,normface,arcface"})
     at.switch_page("app/pages/compare.py")
     at.run()
     _no_exception(at)
     frame = at.session_state["cmp-run"].handle.frame
     assert [c.train_identities for c in frame.configs] == [10, 10, 10]
-    assert any(views.undrawn_text(8, 10) in i.value for i in at.info)
+    assert any(views.undrawn_text(16, 10) in i.value for i in at.info)
 
 
 def test_compare_verifies_on_the_glyphs_own_held_out_identities_and_compares_k_with_k():
     at = AppTest.from_file(ENTRY, default_timeout=120)
-    at.query_params.update({"dataset": "glyphs", "train_identities": "6", "embedding_dim": "8",
+    at.query_params.update({"dataset": "glyphs", "train_identities": "6", "embedding_dim": "16",
                             "losses": "softmax,normface,arcface"})
     at.switch_page("app/pages/compare.py")
     at.run()
