@@ -618,3 +618,14 @@ def test_k_is_cold_and_the_dimensions_past_3_are_not_drawn():
                               {"loss": "arcface", "train_identities": 32}) == ["Training identities K"]
     dims = state.shared_param("embedding_dim").options
     assert set(state.DRAWN_DIMS) < set(dims) and max(dims) >= 16
+
+
+def test_a_config_without_k_reads_back_as_the_controls_default_and_writes_a_link():
+    from app.lessons.run_record import values_of_config
+    from toy_models.train import TrainConfig
+
+    digits = values_of_config(TrainConfig())
+    assert digits["train_identities"] == state.shared_param("train_identities").default
+    assert "train_identities" not in state.to_query(digits)
+    glyphs = values_of_config(TrainConfig(dataset="glyphs", train_identities=12))
+    assert state.to_query(glyphs)["train_identities"] == "12"
