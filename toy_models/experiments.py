@@ -168,16 +168,19 @@ def eight_identity_toy(
     `losses`: loss names, mappings such as {"loss": "cosface", "margin": 0.1}, or configs (their loss, margin,
     scale and the other member settings; the rest comes from `base`). `base` supplies the dataset and
     optimizer settings (default: digits); every class from the ninth on is held out, so the remaining eight are
-    the "8 identities".
+    the "8 identities" (on the glyphs, which hold out their own identities: the first eight, K = 8).
     """
     base = base or TrainConfig()
     num_classes = len(class_names(base))
     if num_classes < TOY_IDENTITIES:
         raise ValueError(f"the eight-identity toy needs a dataset with at least 8 classes, {base.dataset} has "
                          f"{num_classes}")
-    base = dataclasses.replace(
-        base, embedding_dim=2, seed=seed, holdout_classes=tuple(range(TOY_IDENTITIES, num_classes))
-    )
+    if fixed_holdout(base.dataset, base.train_identities) is not None:  # glyphs: K = 8 is their first eight
+        base = dataclasses.replace(base, embedding_dim=2, seed=seed, train_identities=TOY_IDENTITIES)
+    else:
+        base = dataclasses.replace(
+            base, embedding_dim=2, seed=seed, holdout_classes=tuple(range(TOY_IDENTITIES, num_classes))
+        )
     return train_side_by_side(_members(base, losses), epochs, on_epoch=on_epoch)
 
 
