@@ -42,7 +42,7 @@ def verify_epochs(train_samples: int, batch_size: int) -> int:
 
 def tar_note(rows: Sequence[Mapping[str, Any]]) -> str:
     """A sentence when TAR at FAR = 1e-2 is near useless for every loss, else ""."""
-    tars = [r["tar_at_far_1e-2"] for r in rows if math.isfinite(r["tar_at_far_1e-2"])]
+    tars = [r["tar_at_far_1e-2"] for r in rows if math.isfinite(r.get("tar_at_far_1e-2", math.nan))]
     if not tars or max(tars) >= TAR_USELESS:
         return ""
     low, high = min(tars), max(tars)
