@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from apphelpers import ENTRY, epoch, figure, k, run_state, start, texts
 from streamlit.testing.v1 import AppTest
 
@@ -60,6 +61,7 @@ def test_compare_trains_every_member_on_the_same_glyph_identities():
     assert any(views.undrawn_text(16, 10) in i.value for i in at.info)
 
 
+@pytest.mark.slow  # two verification runs of about 1,600 steps each
 def test_compare_verifies_on_the_glyphs_own_held_out_identities_and_compares_k_with_k():
     at = AppTest.from_file(ENTRY, default_timeout=120)
     at.query_params.update({"dataset": "glyphs", "train_identities": "6", "embedding_dim": "16",
