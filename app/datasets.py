@@ -41,9 +41,9 @@ def dataset_of(config: TrainConfig) -> Dataset:
     return worker.dataset_of(config)
 
 
-def cached_dataset(name: str, data_dir: str | None) -> Dataset:
-    """The dataset a default TrainConfig of this name and folder would load."""
-    return dataset_of(TrainConfig(dataset=name, data_dir=data_dir))
+def cached_dataset(name: str, data_dir: str | None, train_identities: int | None = None) -> Dataset:
+    """The dataset a default TrainConfig of this name and folder (and, for glyphs, K identities) would load."""
+    return dataset_of(TrainConfig(dataset=name, data_dir=data_dir, train_identities=train_identities))
 
 
 def dataset_for(values: Mapping[str, Any], data_dir: str | None) -> tuple[Dataset, str | None, str]:
@@ -60,8 +60,9 @@ def dataset_for(values: Mapping[str, Any], data_dir: str | None) -> tuple[Datase
     if name in NEEDS_FOLDER and folder is None:
         notice = f"{label} needs a folder with its IDX files: {hint}. Training on digits meanwhile."
         return cached_dataset("digits", None), None, notice
+    identities = state.config_fields({"loss": "softmax", **values}).get("train_identities")  # glyphs only
     try:
-        return cached_dataset(name, folder), folder, ""
+        return cached_dataset(name, folder, identities), folder, ""
     except DatasetError as err:
         why = str(err).rstrip(".")
         more = f" Fix the folder ({hint})." if name in NEEDS_FOLDER else ""

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import load_dataset
+from .data import fixed_holdout, load_dataset
 from .heads import check_loss
 from .train import MultiTrainer, Snapshot, TrainConfig
 
@@ -168,16 +168,19 @@ def eight_identity_toy(
     `losses`: loss names, mappings such as {"loss": "cosface", "margin": 0.1}, or configs (their loss, margin,
     scale and the other member settings; the rest comes from `base`). `base` supplies the dataset and
     optimizer settings (default: digits); every class from the ninth on is held out, so the remaining eight are
-    the "8 identities".
+    the "8 identities" (on the glyphs, which hold out their own identities: the first eight, K = 8).
     """
     base = base or TrainConfig()
     num_classes = len(class_names(base))
     if num_classes < TOY_IDENTITIES:
         raise ValueError(f"the eight-identity toy needs a dataset with at least 8 classes, {base.dataset} has "
                          f"{num_classes}")
-    base = dataclasses.replace(
-        base, embedding_dim=2, seed=seed, holdout_classes=tuple(range(TOY_IDENTITIES, num_classes))
-    )
+    if fixed_holdout(base.dataset, base.train_identities) is not None:  # glyphs: K = 8 is their first eight
+        base = dataclasses.replace(base, embedding_dim=2, seed=seed, train_identities=TOY_IDENTITIES)
+    else:
+        base = dataclasses.replace(
+            base, embedding_dim=2, seed=seed, holdout_classes=tuple(range(TOY_IDENTITIES, num_classes))
+        )
     return train_side_by_side(_members(base, losses), epochs, on_epoch=on_epoch)
 
 
@@ -209,12 +212,14 @@ def open_set_verification(
     """Train the member configs with `holdout_classes` kept out of training; their records carry the
     verification metrics of those classes (metrics["verification_auc"], ...) and their features.
 
+    A dataset that holds out identities of its own (glyphs: the same fixed ones for every K, never trained on)
+    keeps them, and `holdout_classes` is ignored for it: every caller then verifies on the same pairs.
     A holdout that leaves fewer than two training classes raises DatasetError before anything trains.
     """
     held = tuple(sorted(int(c) for c in holdout_classes))
-    return train_side_by_side(
-        [dataclasses.replace(c, holdout_classes=held) for c in configs], epochs, on_epoch=on_epoch
-    )
+    members = [c if fixed_holdout(c.dataset, c.train_identities) is not None
+               else dataclasses.replace(c, holdout_classes=held) for c in configs]
+    return train_side_by_side(members, epochs, on_epoch=on_epoch)
 
 
 def paper_runs(

@@ -1,13 +1,15 @@
 """Compare page section: the papers' figures, reproduced on the page's data (docs/losses.md §9).
 
 render(configs, key=...) draws the figures that need no model at once (target logits, decision margins) and
-the trained ones after "Reproduce the figures" (toy_models.experiments.paper_runs: a few seconds on digits).
+the trained ones after "Reproduce the figures" (toy_models.experiments.paper_runs: 3 to 5 CPU-seconds on digits,
+with a progress bar that shows the time so far and the time it took).
 Results are cached in st.session_state under the key, per configs, so a rerun never retrains.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -68,24 +70,31 @@ def _sphere_panels(records: Sequence[experiments.MemberRecord], *, subtitle_stat
 
 def train_with_status(label: str, done_label: str, failure: str, train: Callable[[Callable[[float, str], None]], T]
                       ) -> T | None:
-    """Run `train(report)` inside a status box with a progress bar (`report(fraction, text)` moves it); None, with
-    one sentence ("<failure>: <reason>"), when the data cannot load or a setting is refused."""
+    """Run `train(report)` inside a status box with a progress bar (`report(fraction, text)` moves it, and it shows
+    the seconds so far); `done_label` may say how long it took ("{took}": "4.2 s"). None, with one sentence
+    ("<failure>: <reason>"), when the data cannot load or a setting is refused."""
+    started = time.perf_counter()
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0)
+
+        def report(fraction: float, text: str) -> None:  # the time so far, so a slow machine says how slow it is
+            bar.progress(min(fraction, 1.0), text=f"{text} · {time.perf_counter() - started:.0f} s so far")
+
         try:
-            result = train(lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
+            result = train(report)
         except (ValueError, DatasetError) as error:
             status.update(label="Nothing was trained.", state="error")
             st.error(f"{failure}: {error}")
             return None
-        status.update(label=done_label, state="complete", expanded=False)
+        took = time.perf_counter() - started
+        status.update(label=done_label.format(took=f"{took:.1f} s"), state="complete", expanded=False)
     return result
 
 
 def _train(configs: Sequence[TrainConfig]) -> dict[str, list[experiments.MemberRecord]] | None:
     """Train every run the figures need, with a status box; None (and one sentence) when the data cannot load."""
     return train_with_status(
-        "Training the runs behind the figures…", "Trained: the figures below come from these runs.",
+        "Training the runs behind the figures…", "Trained in {took}: the figures below come from these runs.",
         "The figures could not be trained",
         lambda report: experiments.paper_runs(configs, epochs=EPOCHS,
                                               on_progress=lambda fraction, what: report(fraction, f"Training {what}")),
@@ -117,8 +126,10 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
             results[this] = runs
     runs = results.get(this)
     if runs is None:
-        st.caption("Press **Reproduce the figures** to train the runs behind the figures below (a few seconds on "
-                   "digits; each run starts from the seed, so the figures are the same every time).")
+        st.caption("Press **Reproduce the figures** to train the runs behind the figures below: on digits about 2,600 "
+                   "steps of small models, 3 to 5 s of CPU on one core (benchmarks/figure_speed.py --reproduce), "
+                   "longer while other training shares the machine; a progress bar says how far it is and how long "
+                   "it has taken. Each run starts from the seed, so the figures are the same every time.")
         return
 
     chosen = runs["chosen"]

@@ -296,6 +296,8 @@ class CompareUnit(TrainingUnit):
             self._shared_control(name)
         st.header("Data")
         self._shared_control("dataset")
+        if state.is_active(state.shared_param("train_identities"), self.shared):
+            self._shared_control("train_identities")  # glyphs only
         if datasets.asks_for_folder(self.shared["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input("Data folder", key=self._k("data"), help="A folder holding the MNIST / Fashion-MNIST IDX "
@@ -347,10 +349,14 @@ class CompareUnit(TrainingUnit):
         dim = int(self.shared["embedding_dim"])
         snaps, configs = frame.snapshots, frame.configs
         with self.boxes["views"], st.container():
-            per_row = 4 if len(snaps) <= 4 else 3
-            for start in range(0, len(snaps), per_row):
+            if dim not in state.DRAWN_DIMS:
+                st.info(views.undrawn_text(dim, len(snaps[0].class_names)) + " The table has every member's.",
+                        icon=":material/deployed_code:")
+            drawn = snaps if dim in state.DRAWN_DIMS else ()
+            per_row = 4 if len(drawn) <= 4 else 3
+            for start in range(0, len(drawn), per_row):
                 cells = st.columns(per_row, gap="small")
-                for cell, snap, config in zip(cells, snaps[start:start + per_row], configs[start:], strict=False):
+                for cell, snap, config in zip(cells, drawn[start:start + per_row], configs[start:], strict=False):
                     with cell:
                         self._member_view(snap, config, dim)
         with self.boxes["table"], st.container():
@@ -420,7 +426,7 @@ def member_figures(run: UnitRun, values_of: Any) -> dict[str, Any]:
         return figure
 
     return {f"{state.loss_label(c.loss)}: features on the hypersphere": build(i)
-            for i, c in enumerate(run.frame.configs)}  # fmt: skip
+            for i, c in enumerate(run.frame.configs) if c.embedding_dim in state.DRAWN_DIMS}  # fmt: skip
 
 
 def member_sphere(snap: Any, config: TrainConfig, values: Mapping[str, Any], *, as_spec: bool = False) -> Any:

@@ -9,6 +9,7 @@ normalised softmax above softmax), the section says so and explains it with the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,10 +17,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app import datasets
+from app.compare import open_set_glyphs
 from app.compare.papers import NO_LOSSES, cache_key, show_figure, train_with_status
 from app.plots import papers, verification
 from toy_models import experiments
-from toy_models.data import DatasetError
+from toy_models.data import DatasetError, fixed_holdout
 from toy_models.heads import LOSS_SPECS
 from toy_models.metrics import pair_angles, pair_similarities
 from toy_models.train import TrainConfig
@@ -53,14 +56,13 @@ def ordering_finding(rows: Sequence[Mapping[str, Any]], medians: Mapping[str, tu
     breaches = []
     for low in scored:
         beaten = [h for h in scored if EXPECTED_RANK[h["loss"]] > EXPECTED_RANK[low["loss"]] and h["auc"] <= low["auc"]]
-        if beaten:
-            names = ", ".join(f"{h['label']} ({h['auc']:.3f})" for h in beaten)
-            breaches.append(f"{low['label']}, {RANK_WORDS[EXPECTED_RANK[low['loss']]]}, reaches AUC {low['auc']:.3f}, "
-                            f"at least as high as {names}")
+        if beaten:  # each AUC is written once, in the ranking below
+            breaches.append(f"{low['label']} reaches at least the AUC of {_and(h['label'] for h in beaten)}")
+    tar = open_set_glyphs.tar_note(rows)
     if not breaches:
         return True, (f"AUC from best to worst: {ranking}. This is the order the papers lead one to expect: the "
                       "margin losses verify unseen classes better than normalised softmax, and that better than "
-                      "plain softmax.")
+                      f"plain softmax.{tar}")
     gaps = "; ".join(f"{label}: {same:.0f}° against {other:.0f}° (a gap of {other - same:.0f}°)"
                      for label, (same, other) in medians.items())
     text = (
@@ -71,9 +73,15 @@ def ordering_finding(rows: Sequence[Mapping[str, Any]], medians: Mapping[str, tu
         f"classes already share them out, so an unseen class lands on or between the trained clusters; a margin "
         f"pulls features harder onto the trained class directions, which helps the trained classes and need not "
         f"help unseen ones. The held-out pairs show it, as the median angle of same-class pairs against "
-        f"different-class pairs: {gaps}. The smaller the gap, the harder the unseen classes are to tell apart."
+        f"different-class pairs: {gaps}. The smaller the gap, the harder the unseen classes are to tell apart.{tar}"
     )
     return False, text
+
+
+def _and(names: Any) -> str:
+    """"A", "A and B", "A, B and C"."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _number(value: float) -> str:
@@ -93,28 +101,18 @@ def _class_names(dataset: str, data_dir: str | None, data_seed: int, num_identit
                                                num_identities=num_identities))
 
 
-def _train(configs: Sequence[TrainConfig], held: Sequence[int]) -> list[experiments.MemberRecord] | None:
+def _train(configs: Sequence[TrainConfig], held: Sequence[int], epochs: int) -> list[experiments.MemberRecord] | None:
     return train_with_status(
-        "Training without the held-out classes…", "Trained without the held-out classes.",
+        "Training without the held-out classes…", "Trained without the held-out classes in {took}.",
         "Verification could not be trained",
         lambda report: experiments.open_set_verification(
-            configs, held, epochs=EPOCHS,
+            configs, held, epochs=epochs,
             on_epoch=lambda done, total: report(done / total, f"epoch {done} of {total}")),
     )  # fmt: skip
 
 
-def render(configs: Sequence[TrainConfig], *, key: str) -> None:
-    """Open-set verification of the member configs the Compare page trains."""
-    configs = list(configs)
-    if not configs:
-        st.info(NO_LOSSES.replace("reproduce the papers' figures", "verify on held-out classes"))
-        return
-    base = configs[0]
-    try:
-        names = _class_names(base.dataset, base.data_dir, base.data_seed, base.num_identities)
-    except DatasetError as error:
-        st.error(f"The classes could not be listed: {error}")
-        return
+def _chosen_holdout(names: Sequence[str], key: str) -> list[int] | None:
+    """The classes the user holds out (default: the last two); None, with one sentence, when they cannot do."""
     # Streamlit forgets a widget's value when a run does not draw it (the user went to another page); the
     # section's memory (not a widget key) survives, so coming back shows the classes the user held out.
     widget, memory = f"{key}-holdout", st.session_state.setdefault(f"{key}-memory", {})
@@ -129,14 +127,43 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
     problem = holdout_problem(held, len(names))
     if problem:
         st.warning(problem)
+        return None
+    return sorted(held)
+
+
+def render(configs: Sequence[TrainConfig], *, key: str) -> None:
+    """Open-set verification of the member configs the Compare page trains."""
+    configs = list(configs)
+    if not configs:
+        st.info(NO_LOSSES.replace("reproduce the papers' figures", "verify on held-out classes"))
         return
-    held = sorted(held)
+    base = configs[0]
+    fixed = fixed_holdout(base.dataset, base.train_identities)
+    try:
+        if fixed is None:
+            names = _class_names(base.dataset, base.data_dir, base.data_seed, base.num_identities)
+        else:
+            trained = len(datasets.dataset_of(base).y_train)
+    except DatasetError as error:
+        st.error(f"The classes could not be listed: {error}")
+        return
+    if fixed is None:
+        held, epochs = _chosen_holdout(names, key), EPOCHS
+        if held is None:
+            return
+        num_trained = len(names) - len(held)
+    else:  # glyphs: their own held-out identities, the same for every K; every K trains about as many steps
+        held, epochs, num_trained = list(fixed), open_set_glyphs.verify_epochs(trained, base.batch_size), fixed[0]
+        st.caption(f"Held out: the glyphs' own {len(held)} identities, the same for every K and never trained on. "
+                   f"Training: {epochs} epochs of the K = {num_trained} identities, then a third as many at a tenth "
+                   f"of the learning rate (about {open_set_glyphs.VERIFY_STEPS:,} steps for every K, so that only K "
+                   "changes).")
 
     results = st.session_state.setdefault(f"{key}-results", {})
-    this = cache_key(configs, holdout=held, epochs=EPOCHS)
+    this = cache_key(configs, holdout=held, epochs=epochs)
     if st.button("Train and verify", key=f"{key}-run", type="primary", disabled=this in results,
                  help="Trains the chosen losses from the seed without the held-out classes"):
-        records = _train(configs, held)
+        records = _train(configs, held, epochs)
         if records is not None:
             results[this] = records
     records = results.get(this)
@@ -162,8 +189,16 @@ def render(configs: Sequence[TrainConfig], *, key: str) -> None:
     for r in rows:
         for note in r["notes"].values():
             st.caption(f"{r['label']}: {note}.")
-    holds, text = ordering_finding(rows, medians, base.embedding_dim, len(names) - len(held))
-    (st.success if holds else st.warning)(text)
+    if fixed is None:
+        holds, text = ordering_finding(rows, medians, base.embedding_dim, num_trained)
+        (st.success if holds else st.warning)(text)
+    else:
+        # Every K verified with these settings is kept, so the finding can compare K against K.
+        kept = st.session_state.setdefault(f"{key}-by-k", {})
+        by_k = kept.setdefault(cache_key([dataclasses.replace(c, train_identities=None) for c in configs]), {})
+        by_k[num_trained] = {r["loss"]: float(r["auc"]) for r in rows if math.isfinite(r["auc"])}
+        st.info(open_set_glyphs.glyph_finding(rows, by_k, num_trained) + open_set_glyphs.tar_note(rows))
+        st.table(open_set_glyphs.k_table(by_k))
     st.plotly_chart(papers.pair_angle_histograms(
         angle_panels, title="Angles between pairs of held-out features"), key=f"{key}-held-pairs",
                     config={"displayModeBar": False})

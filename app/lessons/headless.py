@@ -48,8 +48,13 @@ class LessonRun:
 
 
 @lru_cache(maxsize=4)
-def _dataset(name: str) -> Dataset:
-    return load_dataset(name)
+def _dataset(name: str, train_identities: int | None = None) -> Dataset:
+    """The dataset a run of these values trains on (glyphs: its first K training identities)."""
+    return load_dataset(name, train_identities=train_identities)
+
+
+def _dataset_of(values: Mapping[str, Any]) -> Dataset:
+    return _dataset(values["dataset"], state.config_fields({"loss": "softmax", **values}).get("train_identities"))
 
 
 def _config(values: Mapping[str, Any]) -> TrainConfig:
@@ -69,7 +74,7 @@ class _Live:
         if continue_run and self.trainer is not None:
             self.trainer.set_hyper(**state.hot_values(self.values))
         else:
-            self.trainer = Trainer(_config(self.values), dataset=_dataset(self.values["dataset"]))
+            self.trainer = Trainer(_config(self.values), dataset=_dataset_of(self.values))
 
     def advance(self) -> None:
         self.trainer.advance(epochs=1)
@@ -93,7 +98,7 @@ class _Compare:
 
     def start(self, url_values: Mapping[str, Any], continue_run: bool) -> None:
         shared = presets.clean_shared(url_values)
-        dataset = _dataset(shared["dataset"])
+        dataset = _dataset_of(shared)
         losses = presets.compare_losses(url_values)
         self.values = {loss: presets.member_values(url_values, loss, dataset.num_classes) for loss in losses}
         if continue_run and self.multi is not None:

@@ -33,7 +33,9 @@ def values_of_config(config: TrainConfig) -> dict[str, Any]:
     """Clean values (by Param name) of the controls `config` sets: the inverse of app.state.config_fields."""
     values = state.defaults(config.loss)
     for param in state.params_for(config.loss):
-        values[param.name] = getattr(config, param.name)  # a control's name is its TrainConfig field
+        value = getattr(config, param.name)  # a control's name is its TrainConfig field
+        if value is not None:  # None: the library's default, which is the control's (train_identities: all K)
+            values[param.name] = value
     return values
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app import plots
+from app import plots, state
 from app.live import views
 from app.plots.export import figure_html
 from toy_models import export
@@ -124,8 +124,9 @@ def live_unit_figures(run: Any, values: Mapping[str, Any]) -> dict[str, Callable
         return plots.decision_boundary_figure(values["loss"], views.figure_margin(values), plane=plane,
                                               sphereface_lambda=lam)  # fmt: skip
 
+    drawn = run.frame.configs[0].embedding_dim in state.DRAWN_DIMS  # past 3-D: no circle or sphere to export
     return {
-        "Hypersphere": sphere,
+        **({"Hypersphere": sphere} if drawn else {}),
         "Angle histograms": histograms,
         "Training curves": lambda: plots.training_curves(snapshot().history),
         "Target logit": target_logit,

@@ -285,6 +285,7 @@ class LiveUnit(TrainingUnit):
             self._control(name, values)
         st.header("Data")
         self._control("dataset", values)
+        self._control("train_identities", values)  # glyphs only (state.is_active)
         if datasets.asks_for_folder(values["dataset"]) and "dataset" not in self.hidden:
             st.session_state.setdefault(self._k("data"), "")
             st.text_input(
@@ -347,8 +348,14 @@ class LiveUnit(TrainingUnit):
         # place in an outside box only if it wrote there in the last full run.
         if self.boxes["sphere"] is not None:
             with self.boxes["sphere"], st.container():
+                dim, classes = int(self.values["embedding_dim"]), len(frame.snapshot.class_names)
+                if dim not in state.DRAWN_DIMS:
+                    st.info(views.undrawn_text(dim, classes), icon=":material/deployed_code:")
+                    return
                 views.sphere_view(self.key, frame.snapshot, self.values, key=self._k("sphere"),
                                   notes_at=self._notes_at())
+                if classes > views.LEGEND_MAX_CLASSES:
+                    st.caption(views.many_classes_text(classes))
 
     def _draw_details(self, frame: Frame) -> None:
         """The angle statistics, histograms and training curves (every tick at the watch pace)."""

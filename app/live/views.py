@@ -101,11 +101,29 @@ def sphere_view(unit_key: str, snap: Any, values: Mapping[str, Any], *, key: str
         as_spec=True,
     )
     spec["layout"].update(height=SPHERE_HEIGHT, margin={"t": 60, "b": 10, "l": 10, "r": 10})
+    if len(snap.class_names) > LEGEND_MAX_CLASSES:  # hundreds of glyph identities: a legend would fill the view
+        spec["layout"]["showlegend"] = False
     previews = preview.sphere_previews(unit_key, values, spec, snap.class_weights,
                                        snap.hyper.get("sphereface_lambda", 0.0))  # fmt: skip
     if notes_at is not None:
         previews = preview.with_notes(previews, unit_key, values, *notes_at)
     live_plotly(spec, key=key, height=SPHERE_HEIGHT, preview=previews)
+
+
+LEGEND_MAX_CLASSES = 20  # more classes than this: no legend, and the ten colours repeat
+
+
+def undrawn_text(dim: int, num_classes: int) -> str:
+    """What stands in the sphere's place when the features have more dimensions than a picture."""
+    return (f"The features have {dim} dimensions: there is no circle or sphere to draw, and a projection to 3-D "
+            f"would move the angles this lab is about. The angle statistics and histograms measure the {num_classes} "
+            f"classes in all {dim} dimensions.")
+
+
+def many_classes_text(num_classes: int) -> str:
+    """A caption under a drawn view of more classes than the legend and the palette can tell apart."""
+    return (f"{num_classes} classes: the ten colours repeat and the legend is left out; hover over a point for its "
+            "class.")
 
 
 def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6, hide_bound: bool = False) -> None:
@@ -114,7 +132,7 @@ def angle_statistics(snap: Any, num_classes: int, dim: int, *, per_row: int = 6,
     a lesson's question asks for it)."""
     stats = snap.angle_stats
     tammes = math.degrees(geometry.tammes_angle(num_classes, dim))
-    where = "circle" if dim == 2 else "sphere"
+    where = "circle" if dim == 2 else "sphere" if dim == 3 else "hypersphere"
     cells = [cell for _ in range(0, 6, per_row) for cell in st.columns(per_row)]
     cells[0].metric("W-EC", _degrees(stats["w_ec_deg"]),
                     help="Mean angle between each class weight W_j and the centre of its features (ArcFace Table 3).")

@@ -26,6 +26,7 @@ anything from a user, and the share link).
 from app.state.schema import (
     BATCH_SIZES,
     DATA_NAMES,
+    DRAWN_DIMS,
     GRADIENTS_SHOWN,
     LR_LADDER,
     MAX_TEXT,
@@ -60,6 +61,7 @@ from app.state.urls import Validated, to_query, validate, validate_over_preset, 
 __all__ = [
     "BATCH_SIZES",
     "DATA_NAMES",
+    "DRAWN_DIMS",
     "GRADIENTS_SHOWN",
     "LR_LADDER",
     "MAX_TEXT",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toy_models.data import DATASETS
+from toy_models.glyphs import TRAIN_IDENTITIES as GLYPH_TRAIN_IDENTITIES
 from toy_models.heads import LOSS_SPECS, LOSSES, SPHEREFACE_FORMS
 from toy_models.nets import BACKBONES
 
@@ -33,13 +34,17 @@ SCALE_STEP = 0.5
 # A log-spaced ladder (1-2-5 per decade), like the Playground's learning-rate select.
 LR_LADDER = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
-EMBEDDING_DIMS = (2, 3)  # the dimensions the hypersphere view can draw
+# The circle and the sphere are drawn; past 3-D the views that work in any dimension (angle statistics, histograms,
+# verification) carry the story, and the sphere's place says why it is not drawn.
+EMBEDDING_DIMS = (2, 3, 16)  # three: a radio, as before; 16-D is where the glyphs have room
+DRAWN_DIMS = (2, 3)
 SEED_MAX = 2**31 - 1
 _DATASET_LABELS = {
     "digits": "Digits (8×8, built in)",
     "mnist": "MNIST (needs a folder)",
     "fashion-mnist": "Fashion-MNIST (needs a folder)",
     "toy": "Toy identities (synthetic)",
+    "glyphs": "Glyphs (hundreds of identities, built in)",
 }
 MAX_TEXT = 80  # a URL value longer than this is rejected before parsing (and quoted shortened)
 GRADIENTS_SHOWN = ("detached", "true")  # the library's default first
@@ -202,12 +207,18 @@ def _training_params() -> tuple[Param, ...]:
         Param("lr", "ladder", float(cfg.lr), "Learning rate",
               "Step size of the optimiser. Applied to the running model.", lrs[0], lrs[-1], options=lrs),
         Param("embedding_dim", "choice", int(cfg.embedding_dim), "Embedding dim",
-              "2: features on a circle; 3: features on a sphere (drag to rotate). Changing it rebuilds the model.",
-              options=EMBEDDING_DIMS, option_labels=("2-D circle", "3-D sphere"), aliases=("dim",)),
+              "2: features on a circle; 3: on a sphere (drag to rotate); 16: room for many identities, not "
+              "drawn. Changing it rebuilds the model.", options=EMBEDDING_DIMS,
+              option_labels=("2-D circle", "3-D sphere", *(f"{d}-D (not drawn)" for d in EMBEDDING_DIMS[2:])),
+              aliases=("dim",)),
         Param("dataset", "choice", cfg.dataset, "Dataset",
               "digits ships with scikit-learn (1,797 8×8 images). MNIST and Fashion-MNIST need a folder with "
-              "the IDX files. Changing it rebuilds the model.", options=DATASETS,
+              "the IDX files. Glyphs: 28×28 renderings of Unicode glyphs, one identity each, some held out and "
+              "never trained on. Changing it rebuilds the model.", options=DATASETS,
               option_labels=tuple(_DATASET_LABELS.get(d, d) for d in DATASETS)),
+        Param("train_identities", "int", cfg.train_identities or GLYPH_TRAIN_IDENTITIES, "Training identities K",
+              "Glyphs only: train on the first K identities; the held-out identities stay the same for every K. "
+              "Changing it rebuilds the model.", 2, GLYPH_TRAIN_IDENTITIES, 1, aliases=("k",)),
         Param("backbone", "choice", cfg.backbone, "Backbone",
               "The small network that maps an image to its embedding. Changing it rebuilds the model.",
               options=BACKBONES, option_labels=tuple(b.upper() for b in BACKBONES)),
@@ -244,7 +255,7 @@ def _sphereface_params(loss: str) -> tuple[Param, ...]:
 
 # The settings every loss has (and every member of a comparison shares), in the order the units show them.
 TRAINING_NAMES = ("lr", "batch_size", "backbone", "seed")
-DATA_NAMES = ("dataset", "embedding_dim")
+DATA_NAMES = ("dataset", "train_identities", "embedding_dim")
 SHARED_NAMES = (*TRAINING_NAMES, *DATA_NAMES)
 
 
@@ -329,14 +340,14 @@ def schema_rows() -> list[dict[str, str]]:
 
 def is_active(param: Param, values: Mapping[str, Any]) -> bool:
     """Whether `param` acts under `values`: SphereFace's original form has no scale s (‖x‖ takes its place)
-    and the λ schedule acts in that form only."""
+    and the λ schedule acts in that form only; the number of training identities K acts on glyphs only."""
     spec = LOSS_SPECS.get(values.get("loss"))
     original = spec is not None and spec.feature_norm_scale(values)
     if param.name == "scale":
         return not original
     if param.name.startswith("lambda_"):
         return original
-    return True
+    return param.name != "train_identities" or values.get("dataset") == "glyphs"
 
 
 # --------------------------------------------------------------------------------------------

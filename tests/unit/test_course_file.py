@@ -98,7 +98,7 @@ BAD = [
     ("unknown check", COURSE_TEXT.replace("learns = 3", "learn = 3"), "lessons[0].checks.learn", "no check 'learn'"),
     ("negative points", COURSE_TEXT.replace("learns = 3", "learns = -3"), "lessons[0].checks.learns", "negative"),
     ("compare preset", COURSE_TEXT.replace("preset = { seed = 4 }", "preset = { m = 0.3 }"), "lessons[2].preset.m",
-     "a compare lesson takes only lr, batch_size, backbone, seed, dataset, embedding_dim here"),
+     "a compare lesson takes only lr, batch_size, backbone, seed, dataset, train_identities, embedding_dim here"),
     ("unknown key", COURSE_TEXT.replace("due = 2026-12-15", "deadline = 2026-12-15"), "lessons[0].deadline",
      "unknown key"),
     ("unknown control", COURSE_TEXT.replace('locked = ["margin"]', 'locked = ["margn"]'), "lessons[0].locked",

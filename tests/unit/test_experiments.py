@@ -93,6 +93,23 @@ def test_open_set_verification_reports_the_held_out_classes():
         experiments.open_set_verification(configs, range(9), epochs=1)
 
 
+def test_open_set_verification_on_glyphs_keeps_their_own_held_out_identities():
+    from toy_models.glyphs import HOLDOUT_IDENTITIES
+
+    config = TrainConfig(dataset="glyphs", train_identities=5, embedding_dim=8, loss="normface", seed=0)
+    [record] = experiments.open_set_verification([config], experiments.default_holdout(10), epochs=1)
+    assert record.config.holdout_classes == ()  # the glyphs' fixed holdout, not the digits' last two
+    assert set(np.unique(record.holdout_labels)) == set(range(5, 5 + HOLDOUT_IDENTITIES))
+    assert 0.0 <= record.metrics["verification_auc"] <= 1.0
+
+
+def test_the_eight_identity_toy_on_glyphs_trains_their_first_eight():
+    base = TrainConfig(dataset="glyphs", train_identities=40, seed=0)
+    [record] = experiments.eight_identity_toy(["normface"], epochs=1, base=base)
+    assert record.config.train_identities == 8 and record.config.embedding_dim == 2
+    assert len(record.final.class_names) == 8
+
+
 def test_paper_runs_trains_every_run_the_figures_need():
     configs = [dataclasses.replace(SMALL, loss=loss) for loss in ("softmax", "cosface")]
     seen = []

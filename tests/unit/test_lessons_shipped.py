@@ -47,17 +47,11 @@ def test_preset_alone_fails_a_check_with_feedback(one_thread, path):
     assert failed, {ident: (r.status, r.reason) for ident, r in run.results.items()}
 
 
-# The open-set lesson is being rebuilt on its own branch, which sets its pace there.
-PACE_PENDING = {"open-set"}
-
-
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_lesson_sets_its_pace(path):
     """Every lesson opens at a pace that suits its story: the ones whose prose says to watch the first epochs
     (softmax's spread, SphereFace's collapse) at watch, the rest at least steady."""
     lesson = load_lesson(path)
-    if lesson.id in PACE_PENDING:
-        pytest.skip("rebuilt on another branch")
     assert lesson.pace in PACES, f"{path.name} sets no pace in its [preset]"
     if lesson.id in ("softmax", "sphereface"):
         assert lesson.pace == "watch"

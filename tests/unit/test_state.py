@@ -206,7 +206,8 @@ def test_good_values_pass_silently():
     values, notices = state.validate(raw)
     assert notices == []
     assert values == {"loss": "cosface", "margin": 0.2, "scale": 20.0, "gradient": "detached", "lr": 0.001,
-                      "embedding_dim": 2, "dataset": "digits", "seed": 7, "backbone": "cnn", "batch_size": 32}
+                      "embedding_dim": 2, "dataset": "digits", "seed": 7, "backbone": "cnn", "batch_size": 32,
+                      "train_identities": 289}
 
 
 def test_case_and_spelling_are_forgiven():
@@ -581,3 +582,50 @@ def test_one_bad_value_does_not_stop_the_others():
     values, notices = state.validate({"m": "abc", "dim": [], "s": "20", "seed": "7"})
     assert (values["margin"], values["scale"], values["seed"]) == (0.5, 20.0, 7)
     assert len(notices) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Glyphs: the number of training identities K, and embeddings past 3-D
+# --------------------------------------------------------------------------------------------
+
+
+def test_glyphs_k_travels_in_the_link_and_reaches_the_config():
+    from toy_models.glyphs import TRAIN_IDENTITIES
+
+    values, notices = state.validate({"dataset": "glyphs", "train_identities": "32", "dim": "16"})
+    assert notices == []
+    assert values["train_identities"] == 32 and values["embedding_dim"] == 16
+    query = state.to_query(values)
+    assert query["train_identities"] == "32" and query["embedding_dim"] == "16"
+    assert state.validate(query).values == values
+    assert state.config_fields(values)["train_identities"] == 32
+    too_many, notices = state.validate({"dataset": "glyphs", "k": str(TRAIN_IDENTITIES + 50)})
+    assert too_many["train_identities"] == TRAIN_IDENTITIES and len(notices) == 1
+    assert "train_identities" in notices[0] or "k=" in notices[0], notices
+
+
+def test_k_acts_on_glyphs_only_and_stays_out_of_other_links():
+    values, _ = state.validate({"dataset": "digits"})
+    assert "train_identities" not in state.config_fields(values)
+    assert "train_identities" not in state.to_query(values)
+    assert not state.is_active(state.shared_param("train_identities"), values)
+    assert "train_identities" in state.SHARED_NAMES  # every member of a comparison trains on the same K
+
+
+def test_k_is_cold_and_the_dimensions_past_3_are_not_drawn():
+    assert not state.shared_param("train_identities").hot
+    assert state.cold_changes({"loss": "arcface", "train_identities": 8},
+                              {"loss": "arcface", "train_identities": 32}) == ["Training identities K"]
+    dims = state.shared_param("embedding_dim").options
+    assert set(state.DRAWN_DIMS) < set(dims) and max(dims) >= 16
+
+
+def test_a_config_without_k_reads_back_as_the_controls_default_and_writes_a_link():
+    from app.lessons.run_record import values_of_config
+    from toy_models.train import TrainConfig
+
+    digits = values_of_config(TrainConfig())
+    assert digits["train_identities"] == state.shared_param("train_identities").default
+    assert "train_identities" not in state.to_query(digits)
+    glyphs = values_of_config(TrainConfig(dataset="glyphs", train_identities=12))
+    assert state.to_query(glyphs)["train_identities"] == "12"
