@@ -181,3 +181,11 @@ def test_reset_restarts_the_count(cosface):
     trainer.advance(epochs=1)
     record = run_record(trainer, run_metrics(trainer))
     assert window_start(cosface.check("circle"), record, trainer.steps_per_epoch) == Window(3, "margin")
+
+
+def test_a_run_without_a_whole_epoch_of_steps_counts_from_its_build():
+    """steps_per_epoch < 1 (an empty data set) cannot place a change in an epoch: the window is the build's, and
+    nothing divides by zero; one step an epoch already places it."""
+    changed = live_run([7, {"margin": "0.1"}])
+    assert window_start(CIRCLE, changed, 0) == Window(0, None)
+    assert window_start(CIRCLE, changed, 1) == Window(7, "margin")

@@ -238,6 +238,23 @@ def test_a_bad_config_is_named_in_one_sentence(tmp_path, text, says):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("line", "accepted"), [
+    ("play_cap = 1", True), ("port = 1", True), ("port = 0", False), ("port = 65535", True), ("port = 65536", False),
+    ("workers = 0", True), ("workers = -1", False), ("slot_expiry_s = 0.001", True), ("slot_expiry_s = 0.0", False),
+    ("upload_cap_mb = 1", True), ("upload_cap_mb = 0", False),
+])  # fmt: skip
+def test_each_bound_of_the_config_is_accepted_and_one_past_it_is_one_sentence(tmp_path, line, accepted):
+    config = tmp_path / "edge.toml"
+    config.write_text(f"[margin_lab]\n{line}\n")
+    if accepted:
+        key, value = (part.strip() for part in line.split("="))
+        assert getattr(hosted.load_settings(config, environ={}), key) == float(value)
+    else:
+        with pytest.raises(HostedConfigError) as caught:
+            hosted.load_settings(config, environ={})
+        assert str(caught.value).startswith(f"{config}: {line.split(' = ')[0]} = ") and "\n" not in str(caught.value)
+
+
 def test_a_missing_config_file_and_a_bad_flag_are_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(HostedConfigError, match="does not exist"):

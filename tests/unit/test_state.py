@@ -629,3 +629,10 @@ def test_a_config_without_k_reads_back_as_the_controls_default_and_writes_a_link
     assert "train_identities" not in state.to_query(digits)
     glyphs = values_of_config(TrainConfig(dataset="glyphs", train_identities=12))
     assert state.to_query(glyphs)["train_identities"] == "12"
+
+
+def test_a_number_one_character_past_max_text_is_refused_in_one_sentence():
+    values, notices = state.validate({"seed": "0" * state.MAX_TEXT + "7"})
+    assert values["seed"] == state.defaults()["seed"]
+    assert notices == [f"URL value seed={'0' * 20}… is too long ({state.MAX_TEXT + 1} characters) to be a number; "
+                       f"using the default {state.defaults()['seed']}."]

@@ -1,0 +1,32 @@
+"""The paces: how often a unit ticks and redraws its statistics, at each boundary of the rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.training.pace import DEFAULT_PACE, PACES, TICK_S, Pace
+
+
+def pace_at(epochs_per_s: float | None) -> Pace:
+    return Pace("test", "Test", epochs_per_s, "")
+
+
+@pytest.mark.parametrize(("epochs_per_s", "every"), [(3.0, 1), (4.0, 1), (4.01, 2), (30.0, 2), (None, 2)])
+def test_statistics_are_redrawn_every_tick_up_to_four_epochs_a_second(epochs_per_s, every):
+    assert pace_at(epochs_per_s).details_every == every
+
+
+@pytest.mark.parametrize(("epochs_per_s", "tick_s"), [
+    (0.5, TICK_S),  # slower than one epoch a tick: a tick is TICK_S at most
+    (1.0, 1.0), (3.0, 1 / 3), (4.0, 0.25),  # one epoch a tick
+    (10.0, 0.25), (None, TICK_S),  # faster: a tick is never shorter than 0.25 s; max trains for a whole tick
+])  # fmt: skip
+def test_a_tick_lasts_one_epoch_between_a_quarter_second_and_tick_s(epochs_per_s, tick_s):
+    assert pace_at(epochs_per_s).tick_s == pytest.approx(tick_s)
+
+
+def test_the_default_pace_draws_every_epoch_statistics_included():
+    watch = PACES[DEFAULT_PACE]
+    assert watch.details_every == 1 and watch.tick_s == pytest.approx(1 / watch.epochs_per_s)
+    speeds = [p.epochs_per_s for p in PACES.values()]
+    assert speeds[-1] is None and speeds[:-1] == sorted(speeds[:-1])  # slowest first, max last
