@@ -363,7 +363,7 @@ def test_bad_url_gives_one_line_notices(streamlit_server, page, screenshot_path)
     # One notice per bad value, naming the key, the raw value, the cause and the value used instead.
     expected = [
         r"^URL value m=abc is not a number; using the default 0\.5\.$",
-        r"^URL value dim=7 is not one of 2, 3; using the default 3\.$",
+        r"^URL value dim=7 is not one of 2, 3, 16; using the default 3\.$",
     ]
     for pattern in expected:
         matching = [text for text in texts if re.search(pattern, text)]
