@@ -332,8 +332,12 @@ class CompareUnit(TrainingUnit):
                         "shared by every member.")  # fmt: skip
         boxes[1].metric("Members", f"{len(frame.snapshots)}", help="Losses trained together on identical batches.")
         best = max(frame.snapshots, key=lambda snap: snap.test_accuracy)
-        boxes[2].metric("Best test accuracy", "not yet" if frame.step == 0 else f"{best.test_accuracy:.1%}",
-                        help=f"{state.loss_label(best.loss_name)}'s; each member's is in its view and the table.")
+        if frame.step == 0:  # a dash: "not yet" does not fit the run bar's column on a laptop screen
+            boxes[2].metric("Best test accuracy", "–", help="Not scored yet: the test set is scored at the end of "
+                            "each epoch, for every member.")  # fmt: skip
+        else:
+            boxes[2].metric("Best test accuracy", f"{best.test_accuracy:.1%}",
+                            help=f"{state.loss_label(best.loss_name)}'s; each member's is in its view and the table.")
         widest = max(frame.snapshots, key=lambda snap: snap.angle_stats["min_center_angle_deg"])
         boxes[3].metric("Widest closest pair", f"{widest.angle_stats['min_center_angle_deg']:.1f}°",
                         help=f"{state.loss_label(widest.loss_name)}'s closest pair of class centres, the widest of "
@@ -360,7 +364,8 @@ class CompareUnit(TrainingUnit):
                     with cell:
                         self._member_view(snap, config, dim)
         with self.boxes["table"], st.container():
-            st.dataframe(statistics_table(snaps, configs, dim), hide_index=True, width="stretch")
+            st.dataframe(statistics_table(snaps, configs, dim), hide_index=True, width="stretch",
+                         column_config=DEGREE_COLUMNS)
 
     def _member_view(self, snap: Any, config: TrainConfig, dim: int) -> None:
         values = self.member_values(config.loss, len(snap.class_names))
@@ -448,6 +453,11 @@ def member_title(config: TrainConfig, snap: Any) -> str:
         parts.append(f"s {config.scale:g}")
     first = f"<b>{state.loss_label(config.loss)}</b> · {accuracy}"
     return first + ("<br>" + " · ".join(parts) if parts else "<br>no margin")
+
+
+# One decimal in every degree column: 76.0 beside 58.7, not 76 (the table's numbers stay numbers, so they sort).
+DEGREE_COLUMNS = {name: st.column_config.NumberColumn(format="%.1f") for name in (
+    "W-EC (°)", "W-Inter (°)", "Intra (°)", "Inter (°)", "Closest centres (°)", "Tammes bound (°)")}  # fmt: skip
 
 
 def statistics_table(snaps: Sequence[Any], configs: Sequence[TrainConfig], dim: int) -> list[dict[str, Any]]:

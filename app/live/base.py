@@ -305,7 +305,7 @@ class TrainingUnit:
             pace_box = st.container()
             metrics = [*st.columns(2), *st.columns(2)]
         else:
-            cells = st.columns([1.1, 1, 1, 1.6, 1.1, 1.3, 1.3, 1.1], vertical_alignment="center")
+            cells = st.columns([1.2, 1.1, 1.25, 1.45, 0.95, 1.35, 1.35, 1.25], gap="small", vertical_alignment="center")
             buttons, pace_box, metrics = cells[:3], cells[3], cells[4:]
         buttons[0].button("Pause" if run.playing else "Play", key=self._k("play"), type="primary",
                           icon=":material/pause:" if run.playing else ":material/play_arrow:",
@@ -317,8 +317,9 @@ class TrainingUnit:
         self.pace  # noqa: B018 - seeds the widget's value before it is drawn
         pace_box.selectbox("Pace", list(paces.PACES), key=self._k(PACE_KEY), on_change=self._set_pace,
                            format_func=lambda name: paces.PACES[name].label, label_visibility="collapsed",
-                           help="How fast Play trains, in epochs a second: Watch draws every epoch, statistics "
-                                "included; Max speed trains for the whole of every tick.")  # fmt: skip
+                           help="How fast Play trains: Watch 3 epochs a second, every epoch drawn, "
+                                "statistics included; Steady 10; Fast 30; Max speed trains for the whole of every "
+                                "tick.")  # fmt: skip
         return [box.empty() for box in metrics]
 
     def _messages(self, frame: Frame) -> None:

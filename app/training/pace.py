@@ -47,10 +47,10 @@ class Pace:
 PACES: dict[str, Pace] = {
     pace.name: pace
     for pace in (
-        Pace("watch", "Watch · 3/s", 3.0,
+        Pace("watch", "Watch", 3.0,
              "Every epoch is drawn, statistics included: watch the features move, epoch by epoch."),
-        Pace("steady", "Steady · 10/s", 10.0, "A few epochs per redraw: the shape of training in seconds."),
-        Pace("fast", "Fast · 30/s", 30.0, "Many epochs per redraw; the statistics follow every other tick."),
+        Pace("steady", "Steady", 10.0, "A few epochs per redraw: the shape of training in seconds."),
+        Pace("fast", "Fast", 30.0, "Many epochs per redraw; the statistics follow every other tick."),
         Pace("max", "Max speed", None,
              "Trains for the whole of every tick: the end result soonest, the first epochs too fast to see."),
     )
