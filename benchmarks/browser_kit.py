@@ -179,7 +179,9 @@ def choose_pace(page, name: str, unit: str = UNIT) -> None:
     box = page.locator(f".st-key-{unit}-pace")
     box.click()
     page.get_by_role("option", name=PACES[name].label).click()
-    box.filter(has_text=PACES[name].label).wait_for(timeout=60_000)
+    # Streamlit's selectbox shows its value in a combobox input, which has_text does not read.
+    page.wait_for_function("([selector, label]) => document.querySelector(selector)?.value === label",
+                           arg=[f".st-key-{unit}-pace input", PACES[name].label], timeout=60_000)
 
 
 def app_epochs_per_s(page, seconds: float, unit: str = UNIT) -> dict:
