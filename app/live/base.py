@@ -272,11 +272,7 @@ class TrainingUnit:
 
     def _tick_plan(self) -> tuple[float, int | None]:
         """(seconds between ticks, the most epochs a tick trains; None: as many as fit in the tick)."""
-        pace = self.pace
-        every = pace.tick_s * self.tick_scale
-        if pace.epochs_per_s is None:
-            return 0.8 * every, None  # a request always waits when a tick ends: ticks run back to back
-        return every, max(1, round(pace.epochs_per_s * every))
+        return self.pace.plan(self.tick_scale)
 
     # -- the policy -----------------------------------------------------------------------------------------
     def _check_pauses(self) -> bool:

@@ -16,6 +16,7 @@ statistics every other tick, as the Playground always did.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 TICK_S = 1.0  # a tick at full speed: the browser's redraw shares the cores (benchmarks/ui_latency.py)
@@ -37,6 +38,17 @@ class Pace:
         if self.epochs_per_s is None:
             return TICK_S
         return min(TICK_S, max(1.0 / self.epochs_per_s, 0.25))
+
+    def plan(self, tick_scale: float = 1.0) -> tuple[float, int | None]:
+        """(seconds between ticks, epochs a tick trains; None: as many as fit in the tick), for a unit whose ticks
+        are `tick_scale` times the usual (Compare's four models draw more). A paced tick trains a whole number of
+        epochs and lasts exactly as long as they take at the pace: 10 epochs a second is 3 epochs every 0.3 s,
+        not round(2.5) = 2 every 0.25 s (which was 8 a second)."""
+        every = self.tick_s * tick_scale
+        if self.epochs_per_s is None:
+            return 0.8 * every, None  # a request always waits when a tick ends: ticks run back to back
+        epochs = max(1, math.ceil(self.epochs_per_s * every - 1e-9))
+        return epochs / self.epochs_per_s, epochs
 
     @property
     def details_every(self) -> int:

@@ -30,3 +30,18 @@ def test_the_default_pace_draws_every_epoch_statistics_included():
     assert watch.details_every == 1 and watch.tick_s == pytest.approx(1 / watch.epochs_per_s)
     speeds = [p.epochs_per_s for p in PACES.values()]
     assert speeds[-1] is None and speeds[:-1] == sorted(speeds[:-1])  # slowest first, max last
+
+
+@pytest.mark.parametrize("tick_scale", [1.0, 1.5])
+@pytest.mark.parametrize("name", [name for name, pace in PACES.items() if pace.epochs_per_s is not None])
+def test_a_paced_tick_trains_whole_epochs_at_exactly_the_pace(name, tick_scale):
+    pace = PACES[name]
+    every, epochs = pace.plan(tick_scale)
+    assert isinstance(epochs, int) and epochs >= 1
+    assert epochs / every == pytest.approx(pace.epochs_per_s)  # steady: 3 epochs every 0.3 s, not 2 every 0.25 s
+    assert every >= pace.tick_s * tick_scale - 1e-9  # never ticks more often than the pace's tick
+
+
+def test_max_speed_ticks_back_to_back_and_trains_for_the_tick():
+    every, epochs = PACES["max"].plan(1.5)
+    assert epochs is None and every == pytest.approx(0.8 * TICK_S * 1.5)
