@@ -178,6 +178,7 @@ class LessonPage:
                     st.markdown(f"##### {view_title(name, self._dim())}")
                     view_boxes[name] = st.container()
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
+        self.check_after = {block.text_or_name: block for block, _ in text_boxes if block.kind == "check"}
         footer = st.container()
 
         if lesson.unit == "compare":
@@ -285,9 +286,14 @@ class LessonPage:
         st.markdown(self._fill(question.explanation) + pointer)
 
     # -- checks -----------------------------------------------------------------------------------
+    def _held(self, check: Any) -> bool:
+        """Whether the check waits for an answer: its title or feedback would give the answer away."""
+        block = getattr(self, "check_after", {}).get(check.id)
+        return block is not None and withhold.held_back(block, self.progress.answers)
+
     def _check_controls(self, check: Any) -> None:
         """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
-        if self._costly(check) and not self.progress.has_passed(check.id):
+        if self._costly(check) and not self.progress.has_passed(check.id) and not self._held(check):
             st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
                       on_click=self._check_now, args=(check,),
                       help="This check trains your settings again with some classes held out (a few seconds).")
@@ -340,6 +346,9 @@ class LessonPage:
             progress.save(serving.shared_store()[0], self.lesson.id)  # a reload now keeps the pass
 
     def _show_check(self, check: Any) -> None:
+        if self._held(check):  # (still judged on the run: a pass shows once the question is answered)
+            st.caption(":material/lock: This check shows once you have answered the question above.")
+            return
         st.markdown(f":material/flag: **Check:** {md(check.title)}")
         if self.progress.has_passed(check.id):
             record = self.progress.checks[check.id]
