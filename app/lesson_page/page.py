@@ -271,8 +271,8 @@ class LessonPage:
                     elif choice is not None:
                         self.progress.answer(question.id, choice)
                         given = choice
-                        if withhold.question_facts(question):
-                            st.rerun()  # the unit drew its notes without this answer's fact: now they may show it
+                        if withhold.question_facts(question) or self._holds_a_check(question.id):
+                            st.rerun()  # the unit drew its notes and checks without this answer: now they may show
             if given is not None:
                 self._reveal(question, given)
 
@@ -290,6 +290,9 @@ class LessonPage:
         """Whether the check waits for an answer: its title or feedback would give the answer away."""
         block = getattr(self, "check_after", {}).get(check.id)
         return block is not None and withhold.held_back(block, self.progress.answers)
+
+    def _holds_a_check(self, question_id: str) -> bool:
+        return any(question_id in block.after for block in getattr(self, "check_after", {}).values())
 
     def _check_controls(self, check: Any) -> None:
         """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
