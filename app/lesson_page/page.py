@@ -295,8 +295,9 @@ class LessonPage:
         return any(question_id in block.after for block in getattr(self, "check_after", {}).values())
 
     def _check_controls(self, check: Any) -> None:
-        """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
-        if self._costly(check) and not self.progress.has_passed(check.id) and not self._held(check):
+        """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it (there
+        even while the check is held back: the button names no answer, and a run may be measured before)."""
+        if self._costly(check) and not self.progress.has_passed(check.id):
             st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
                       on_click=self._check_now, args=(check,),
                       help="This check trains your settings again with some classes held out (a few seconds).")
