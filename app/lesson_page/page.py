@@ -350,8 +350,12 @@ class LessonPage:
             progress.save(serving.shared_store()[0], self.lesson.id)  # a reload now keeps the pass
 
     def _show_check(self, check: Any) -> None:
-        if self._held(check):  # (still judged on the run: a pass shows once the question is answered)
-            st.caption(":material/lock: This check shows once you have answered the question above.")
+        if self._held(check):  # still judged on the run: a pass says so, the check's words wait for the answer
+            if self.progress.has_passed(check.id):
+                st.success(f"Passed on your run at epoch {self.progress.checks[check.id]['run']['epoch']}. What it "
+                           "asked shows once you have answered the question above.", icon=STATUS_ICONS["passed"])
+            else:
+                st.caption(":material/lock: This check shows once you have answered the question above.")
             return
         st.markdown(f":material/flag: **Check:** {md(check.title)}")
         if self.progress.has_passed(check.id):
