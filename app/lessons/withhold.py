@@ -20,10 +20,10 @@ Predict, then reveal only works if nothing on the page shows the answer first. T
   warning ("only when s ≥ 27.7") and the Tammes bound in the angle statistics are computed from the code,
   so they can state a number question's answer. `withheld_facts(lesson, answered)` names the facts the open
   questions would give away, from the placeholder each answer is computed with (for its dimension and number
-  of classes); the unit words its notes without them (app.live.notes, app.live.views). A largest workable
-  margin follows one rule in every dimension (ArcFace: the spacing itself), so a margin question also keeps back
-  the limit in the dimensions no other question of the lesson asks about: the sphere's note would state the rule
-  behind the circle's answer.
+  of classes), or from a choice question's `keeps_back` placeholder; the unit words its notes without them
+  (app.live.notes, app.live.views). A largest workable margin follows one rule in every dimension (ArcFace: the
+  spacing itself), so a margin question also keeps back the limit in the dimensions no other question of the
+  lesson asks about: the sphere's note would state the rule behind the circle's answer.
 """
 
 from __future__ import annotations
@@ -107,10 +107,17 @@ def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
 
 
 def question_facts(question: Any) -> frozenset[str]:
-    """The live unit's facts this question's answer is (none for a choice, or a number typed into the file)."""
-    if question.kind != "number" or not isinstance(question.answer, str):
-        return frozenset()
-    match = numbers.single_placeholder(question.answer)
+    """The live unit's facts this question's answer is (none for a number typed into the file), and the one its
+    `keeps_back` names (a choice question whose answer a note would show)."""
+    facts = _facts_of(getattr(question, "keeps_back", ""))
+    if question.kind == "number" and isinstance(question.answer, str):
+        facts |= _facts_of(question.answer)
+    return facts
+
+
+def _facts_of(placeholder: str) -> frozenset[str]:
+    """The facts one placeholder computes ("{{ max_margin(cosface, classes) }}" -> margin limits on a circle)."""
+    match = numbers.single_placeholder(placeholder) if placeholder else None
     if match is None or match.group(1) not in FACT_OF:
         return frozenset()
     name, classes_at, dims = FACT_OF[match.group(1)]

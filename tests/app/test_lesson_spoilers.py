@@ -158,6 +158,10 @@ def test_open_questions_withhold_the_facts_their_answers_are():
     assert everything == {"margin_limit:2:*", "margin_limit:3:*"}
     assert withhold.withheld_facts(cosface, {"largest-circle"}) == {"margin_limit:3:*"}
     assert withhold.withheld_facts(cosface, {q.id for q in cosface.questions}) == frozenset()
+    # A choice question names what it keeps back: lesson 8's sphere-scale, the sphere's scale warning's number.
+    lesson8 = next(lesson for lesson in LESSONS if lesson.id == "choosing-s-and-m")
+    assert "scale_bound:3:8" in withhold.withheld_facts(lesson8, {"digits-bound", "sphere-bound"})
+    assert "scale_bound:3:8" not in withhold.withheld_facts(lesson8, {"sphere-scale"})
 
 
 def dims_of(lesson) -> set[int]:

@@ -57,6 +57,17 @@ def test_a_margin_question_keeps_back_the_limit_where_no_other_question_asks(tmp
     assert withheld_facts(lesson, {"angle"}) == frozenset()
 
 
+def test_a_choice_question_keeps_back_the_fact_it_names(tmp_path):
+    kept = GOOD.replace('answer = 1\n', 'answer = 1\nkeeps_back = "{{ min_scale(8, 3, 0.99) }}"\n', 1)
+    lesson = load_lesson(write(tmp_path, kept))
+    assert question_facts(lesson.question("pick")) == {"scale_bound:3:8"}
+    assert withheld_facts(lesson, {"angle"}) == {"scale_bound:3:8"}
+    assert withheld_facts(lesson, {"angle", "pick"}) == frozenset()
+    for bad_value in ("8", "{{ deg(0.5) }}"):
+        message = error_of(tmp_path, kept.replace("{{ min_scale(8, 3, 0.99) }}", bad_value))
+        assert "questions.pick.keeps_back: must be exactly one placeholder of a fact" in message, message
+
+
 @pytest.mark.parametrize(("text", "words"), [
     (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pik]\nSo.\n"), "names no question 'pik'"),
     (GOOD.replace("[view: sphere]\n", "[after: pick]\nSo.\n\n[view: sphere]\n"), "[after: pick] comes before"),
