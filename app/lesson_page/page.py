@@ -178,6 +178,7 @@ class LessonPage:
                     st.markdown(f"##### {view_title(name, self._dim())}")
                     view_boxes[name] = st.container()
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
+        self.check_after = {block.text_or_name: block for block, _ in text_boxes if block.kind == "check"}
         footer = st.container()
 
         if lesson.unit == "compare":
@@ -270,8 +271,8 @@ class LessonPage:
                     elif choice is not None:
                         self.progress.answer(question.id, choice)
                         given = choice
-                        if withhold.question_facts(question):
-                            st.rerun()  # the unit drew its notes without this answer's fact: now they may show it
+                        if withhold.question_facts(question) or self._holds_a_check(question.id):
+                            st.rerun()  # the unit drew its notes and checks without this answer: now they may show
             if given is not None:
                 self._reveal(question, given)
 
@@ -285,8 +286,17 @@ class LessonPage:
         st.markdown(self._fill(question.explanation) + pointer)
 
     # -- checks -----------------------------------------------------------------------------------
+    def _held(self, check: Any) -> bool:
+        """Whether the check waits for an answer: its title or feedback would give the answer away."""
+        block = getattr(self, "check_after", {}).get(check.id)
+        return block is not None and withhold.held_back(block, self.progress.answers)
+
+    def _holds_a_check(self, question_id: str) -> bool:
+        return any(question_id in block.after for block in getattr(self, "check_after", {}).values())
+
     def _check_controls(self, check: Any) -> None:
-        """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it."""
+        """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it (there
+        even while the check is held back: the button names no answer, and a run may be measured before)."""
         if self._costly(check) and not self.progress.has_passed(check.id):
             st.button("Check my run", key=f"{self.key}-c-{check.id}-run", icon=":material/fact_check:",
                       on_click=self._check_now, args=(check,),
@@ -340,6 +350,13 @@ class LessonPage:
             progress.save(serving.shared_store()[0], self.lesson.id)  # a reload now keeps the pass
 
     def _show_check(self, check: Any) -> None:
+        if self._held(check):  # still judged on the run: a pass says so, the check's words wait for the answer
+            if self.progress.has_passed(check.id):
+                st.success(f"Passed on your run at epoch {self.progress.checks[check.id]['run']['epoch']}. What it "
+                           "asked shows once you have answered the question above.", icon=STATUS_ICONS["passed"])
+            else:
+                st.caption(":material/lock: This check shows once you have answered the question above.")
+            return
         st.markdown(f":material/flag: **Check:** {md(check.title)}")
         if self.progress.has_passed(check.id):
             record = self.progress.checks[check.id]

@@ -48,7 +48,7 @@ _TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 class Block:
     kind: str  # "prose", "view", "question" or "check"
     text_or_name: str
-    after: tuple[str, ...] = ()  # prose held back until these questions are answered (app.lessons.withhold)
+    after: tuple[str, ...] = ()  # prose (or a check) held back until these are answered (app.lessons.withhold)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import state
-from app.lessons import numbers, presets
+from app.lessons import numbers, presets, withhold
 from app.lessons.reader import Reader, describe
 from toy_models.heads import LOSSES
 
@@ -26,7 +26,8 @@ VIEWS = {"live": LIVE_VIEWS, "compare": COMPARE_VIEWS}
 METRICS = ("epoch", "test_accuracy", "train_accuracy", "loss", "w_ec_deg", "w_inter_deg", "intra_deg",
            "inter_deg", "min_center_angle_deg", "stuck_classes", "norm_ratio", "verification_auc")
 ID = re.compile(r"[a-z0-9-]+")
-_QUESTION_KEYS = ("id", "kind", "prompt", "options", "answer", "tolerance", "unit", "explanation", "view")
+_QUESTION_KEYS = ("id", "kind", "prompt", "options", "answer", "tolerance", "unit", "explanation", "view",
+                  "keeps_back")
 _CHECK_KEYS = ("id", "title", "settings", "at_most", "at_least", "within_epochs", "reach", "stay_below", "member",
                "feedback", "about", "fresh_run")
 
@@ -42,6 +43,7 @@ class Question:
     unit: str
     explanation: str
     view: str | None
+    keeps_back: str = ""  # one placeholder: the live unit's fact an open choice question would be answered by
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,14 @@ def read_questions(value: Any, unit: str, dim: int, r: Reader) -> tuple[Question
                 raise r.fail(f"{where}.tolerance", f"{tolerance:g} is negative")
         else:
             raise r.fail(f"{where}.kind", f"{kind!r} is not a question kind; use \"choice\" or \"number\"")
-        out.append(Question(ident, kind, prompt, options, answer, tolerance, unit_text, explanation, view))
+        keeps_back = r.text(table, "keeps_back", where, "")
+        if keeps_back and (numbers.single_placeholder(keeps_back) is None
+                           or numbers.single_placeholder(keeps_back).group(1) not in withhold.FACT_OF):
+            raise r.fail(f"{where}.keeps_back", "must be exactly one placeholder of a fact the live unit states: "
+                                                f"{', '.join(withhold.FACT_OF)}")  # fmt: skip
+        if keeps_back:
+            r.fill(keeps_back, f"{where}.keeps_back", dim)
+        out.append(Question(ident, kind, prompt, options, answer, tolerance, unit_text, explanation, view, keeps_back))
     return tuple(out)
 
 

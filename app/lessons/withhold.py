@@ -13,12 +13,17 @@ Predict, then reveal only works if nothing on the page shows the answer first. T
 
   `format.py` calls `check_marker` for each such marker and `attach` once the body is read: the prose block
   comes out with `after = ("largest-circle",)` and the page shows a one-line "answer first" note in its place.
+  Right above a `[check: ID]`, the marker holds back the check itself (its title, its hint, its feedback) where
+  they cannot be worded without the answer; the check is still judged on the run meanwhile.
 
 - **The live unit's own numbers.** The notes under the margin slider ("Workable ... m < 0.19"), the scale
   warning ("only when s ≥ 27.7") and the Tammes bound in the angle statistics are computed from the code,
   so they can state a number question's answer. `withheld_facts(lesson, answered)` names the facts the open
   questions would give away, from the placeholder each answer is computed with (for its dimension and number
-  of classes); the unit words its notes without them (app.live.notes, app.live.views).
+  of classes), or from a choice question's `keeps_back` placeholder; the unit words its notes without them
+  (app.live.notes, app.live.views). A largest workable margin follows one rule in every dimension (ArcFace: the
+  spacing itself), so a margin question also keeps back the limit in the dimensions no other question of the
+  lesson asks about: the sphere's note would state the rule behind the circle's answer.
 """
 
 from __future__ import annotations
@@ -79,9 +84,13 @@ def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
     waiting = None
     for block in blocks:
         if waiting is not None:
+            if block.kind == "check":  # the whole check: its title and feedback
+                out.append(dataclasses.replace(block, after=names(waiting)))
+                waiting = None
+                continue
             if block.kind != "prose":
-                raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose it holds back right "
-                                    "below it")  # fmt: skip
+                raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose or check it holds back "
+                                    "right below it")  # fmt: skip
             held, *rest = _PARAGRAPH_END.split(block.text_or_name, maxsplit=1)
             out.append(dataclasses.replace(block, text_or_name=held.strip(), after=names(waiting)))
             if rest and rest[0].strip():
@@ -98,10 +107,17 @@ def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
 
 
 def question_facts(question: Any) -> frozenset[str]:
-    """The live unit's facts this question's answer is (none for a choice, or a number typed into the file)."""
-    if question.kind != "number" or not isinstance(question.answer, str):
-        return frozenset()
-    match = numbers.single_placeholder(question.answer)
+    """The live unit's facts this question's answer is (none for a number typed into the file), and the one its
+    `keeps_back` names (a choice question whose answer a note would show)."""
+    facts = _facts_of(getattr(question, "keeps_back", ""))
+    if question.kind == "number" and isinstance(question.answer, str):
+        facts |= _facts_of(question.answer)
+    return facts
+
+
+def _facts_of(placeholder: str) -> frozenset[str]:
+    """The facts one placeholder computes ("{{ max_margin(cosface, classes) }}" -> margin limits on a circle)."""
+    match = numbers.single_placeholder(placeholder) if placeholder else None
     if match is None or match.group(1) not in FACT_OF:
         return frozenset()
     name, classes_at, dims = FACT_OF[match.group(1)]
@@ -117,11 +133,17 @@ def question_facts(question: Any) -> frozenset[str]:
 
 
 def withheld_facts(lesson: Any, answered: Collection[str]) -> frozenset[str]:
-    """The facts the live unit keeps back: those of every question not answered yet."""
+    """The facts the live unit keeps back: those of every question not answered yet, and with a margin limit the
+    same limit in the dimensions no question of the lesson asks about (it shows the rule behind the answer)."""
+    asked = {key.split(":")[1] for question in lesson.questions for key in question_facts(question)
+             if key.startswith(f"{MARGIN_LIMIT}:")}  # fmt: skip
     facts: set[str] = set()
     for question in lesson.questions:
         if question.id not in answered:
-            facts |= question_facts(question)
+            own = question_facts(question)
+            facts |= own
+            facts |= {fact(MARGIN_LIMIT, d, key.split(":")[2]) for key in own if key.startswith(f"{MARGIN_LIMIT}:")
+                      for d in DIMS if str(d) not in asked}  # fmt: skip
     return frozenset(facts)
 
 

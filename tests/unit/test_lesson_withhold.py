@@ -39,10 +39,40 @@ def test_after_two_questions_waits_for_both(tmp_path):
     assert "[after: pick, angle] comes before [question: angle]" in message
 
 
+def test_after_above_a_check_holds_back_the_whole_check(tmp_path):
+    text = GOOD.replace("[check: spread]\n", "[after: pick]\n[check: spread]\n")
+    blocks = load_lesson(write(tmp_path, text)).blocks
+    [held] = [b for b in blocks if b.after]
+    assert (held.kind, held.text_or_name, held.after) == ("check", "spread", ("pick",))
+    assert held_back(held, {}) and not held_back(held, {"pick": 1})
+    assert [b.kind for b in blocks] == [b.kind for b in load_lesson(write(tmp_path, GOOD)).blocks]
+
+
+def test_a_margin_question_keeps_back_the_limit_where_no_other_question_asks(tmp_path):
+    circle = GOOD.replace('answer = "{{ tammes_deg(classes, dim) }}"',
+                          'answer = "{{ max_margin_deg(arcface, classes) }}"')
+    lesson = load_lesson(write(tmp_path, circle))
+    assert question_facts(lesson.question("angle")) == {"margin_limit:2:*"}
+    assert withheld_facts(lesson, ()) == {"margin_limit:2:*", "margin_limit:3:*"}  # the sphere's note: the rule
+    assert withheld_facts(lesson, {"angle"}) == frozenset()
+
+
+def test_a_choice_question_keeps_back_the_fact_it_names(tmp_path):
+    kept = GOOD.replace('answer = 1\n', 'answer = 1\nkeeps_back = "{{ min_scale(8, 3, 0.99) }}"\n', 1)
+    lesson = load_lesson(write(tmp_path, kept))
+    assert question_facts(lesson.question("pick")) == {"scale_bound:3:8"}
+    assert withheld_facts(lesson, {"angle"}) == {"scale_bound:3:8"}
+    assert withheld_facts(lesson, {"angle", "pick"}) == frozenset()
+    for bad_value in ("8", "{{ deg(0.5) }}"):
+        message = error_of(tmp_path, kept.replace("{{ min_scale(8, 3, 0.99) }}", bad_value))
+        assert "questions.pick.keeps_back: must be exactly one placeholder of a fact" in message, message
+
+
 @pytest.mark.parametrize(("text", "words"), [
     (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pik]\nSo.\n"), "names no question 'pik'"),
     (GOOD.replace("[view: sphere]\n", "[after: pick]\nSo.\n\n[view: sphere]\n"), "[after: pick] comes before"),
-    (GOOD.replace("[question: pick]\n", "[question: pick]\n\n[after: pick]\n"), "[after: pick] holds back nothing"),
+    (GOOD.replace("[question: pick]\n\n[check: spread]", "[question: pick]\n\n[after: pick]\n[question: angle]\n\n"
+                  "[check: spread]"), "[after: pick] holds back nothing"),
     (GOOD + "\n[after: pick]\n", "[after: pick] at the end holds back nothing"),
 ], ids=["unknown", "above", "nothing", "at-the-end"])  # fmt: skip
 def test_a_bad_after_marker_is_one_sentence(tmp_path, text, words):
