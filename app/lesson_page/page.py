@@ -35,7 +35,7 @@ from app.course import serving
 from app.course.record import ReportError, new_record, report_json
 from app.course.store import StoreError
 from app.lesson_page import handin, progress
-from app.lesson_page.titles import view_link, view_title
+from app.lesson_page.titles import sections, view_link, view_title
 from app.lessons import numbers, withhold
 from app.lessons.checks import check_metric_names, evaluate, quiz_feedback
 from app.lessons.probe import ProbePlan, measure_checks, measure_now
@@ -48,25 +48,6 @@ PLAYGROUND_PAGE = "app/pages/playground.py"
 COMPARE_VIEWS = frozenset({"compare", "papers_figures", "open_set_verification", "margin_sweep"})
 COSTLY_METRICS = frozenset({"verification_auc"})  # a replay with classes held out: on request only
 STATUS_ICONS = {"passed": ":material/check_circle:", "not_yet": ":material/pending:", "failed": ":material/error:"}
-
-
-def sections(blocks: Sequence[Any]) -> list[tuple[list[Any], list[str]]]:
-    """The body as (text blocks, views) pairs: each run of prose, questions and checks with the views named
-    right after it. Views that follow one another share a section; trailing text has no views."""
-    out: list[tuple[list[Any], list[str]]] = []
-    text: list[Any] = []
-    for block in blocks:
-        if block.kind == "view":
-            if not text and out:
-                out[-1][1].append(block.text_or_name)
-            else:
-                out.append((text, [block.text_or_name]))
-                text = []
-        else:
-            text.append(block)
-    if text:
-        out.append((text, []))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,6 +147,8 @@ class LessonPage:
         st.html("<style>[data-testid='stColumn']:has(> div > [class*='st-key-lesson-views-']), "
                 "[data-testid='stColumn']:has([class*='st-key-lesson-views-']) "
                 "{position: sticky; top: 3.5rem; align-self: flex-start;}</style>")
+        held_views = {block.text_or_name for block in lesson.blocks  # a view that would show an open answer
+                      if block.kind == "view" and withhold.held_back(block, self.progress.answers)}  # fmt: skip
         for index, (text, views) in enumerate(sections(lesson.blocks)):
             live_views = [v for v in views if v not in COMPARE_VIEWS]
             left, right = st.columns([5, 6], gap="large") if live_views else (st.container(), None)
@@ -176,7 +159,11 @@ class LessonPage:
             for name in views:
                 with right if name in live_views else st.container():
                     st.markdown(f"##### {view_title(name, self._dim())}")
-                    view_boxes[name] = st.container()
+                    if name in held_views:
+                        st.caption("This view shows the answer to the question beside it: it appears once you "
+                                   "have answered.")
+                    else:
+                        view_boxes[name] = st.container()
         self.check_boxes = {block.text_or_name: box for block, box in text_boxes if block.kind == "check"}
         self.check_after = {block.text_or_name: block for block, _ in text_boxes if block.kind == "check"}
         footer = st.container()
@@ -271,8 +258,10 @@ class LessonPage:
                     elif choice is not None:
                         self.progress.answer(question.id, choice)
                         given = choice
-                        if withhold.question_facts(question) or self._holds_a_check(question.id):
-                            st.rerun()  # the unit drew its notes and checks without this answer: now they may show
+                        if (withhold.question_facts(question) or self._holds_a_check(question.id)
+                                or self._holds_a_view(question.id)):
+                            st.rerun()  # the unit drew its notes, checks and views without this answer: now they
+                            # may show
             if given is not None:
                 self._reveal(question, given)
 
@@ -293,6 +282,10 @@ class LessonPage:
 
     def _holds_a_check(self, question_id: str) -> bool:
         return any(question_id in block.after for block in getattr(self, "check_after", {}).values())
+
+    def _holds_a_view(self, question_id: str) -> bool:
+        """Whether a view of this lesson waits for this question's answer (`[after: ID]` above `[view: ...]`)."""
+        return any(block.kind == "view" and question_id in block.after for block in self.lesson.blocks)
 
     def _check_controls(self, check: Any) -> None:
         """The check's box (filled live by `_live_checks`) and, for a costly metric, the button that runs it (there

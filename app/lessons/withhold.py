@@ -84,13 +84,13 @@ def attach(blocks: Sequence[Any], where: str, r: Any) -> list[Any]:
     waiting = None
     for block in blocks:
         if waiting is not None:
-            if block.kind == "check":  # the whole check: its title and feedback
+            if block.kind in ("check", "view"):  # the whole check (title and feedback), or a view that shows it
                 out.append(dataclasses.replace(block, after=names(waiting)))
                 waiting = None
                 continue
             if block.kind != "prose":
-                raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose or check it holds back "
-                                    "right below it")  # fmt: skip
+                raise r.fail(where, f"[after: {waiting}] holds back nothing; put the prose, check or view it holds "
+                                    "back right below it")  # fmt: skip
             held, *rest = _PARAGRAPH_END.split(block.text_or_name, maxsplit=1)
             out.append(dataclasses.replace(block, text_or_name=held.strip(), after=names(waiting)))
             if rest and rest[0].strip():

@@ -19,6 +19,7 @@ import pytest
 from apphelpers import texts
 from lessonhelpers import apply_live, open_lesson
 
+from app.components.live_plotly import find_live_plotly
 from app.lessons import load_lessons, numbers, presets, withhold
 from app.lessons.checks import CheckResult
 from app.live.notes import MARGIN_WITHHELD
@@ -208,3 +209,19 @@ def test_a_margin_question_keeps_back_the_limit_in_a_dimension_no_question_asks_
     assert "widest spacing" not in shown(at)
     answer(at, arcface, arcface.question("largest"), 3)
     assert "widest spacing" in shown(at) and MARGIN_WITHHELD[1] not in texts(at.caption)
+
+
+def test_a_view_that_draws_an_answer_waits_for_it():
+    """Lesson 3's target-logit curve reaches ψ(180°) = −7, the answer to psi-end: `[after: psi-end]` above
+    `[view: target_logit]` keeps the chart off the page (its place says why) until the question is answered."""
+    lesson = next(lesson for lesson in LESSONS if lesson.id == "sphereface")
+    [block] = [b for b in lesson.blocks if b.kind == "view" and b.after]
+    assert (block.text_or_name, block.after) == ("target_logit", ("psi-end",))
+    at = open_lesson(lesson.id)
+    chart_key = f"lesson-{lesson.id}-target-logit"
+    with pytest.raises(LookupError):
+        find_live_plotly(at, chart_key)
+    assert any(c.startswith("This view shows the answer to the question beside it") for c in texts(at.caption))
+    answer(at, lesson, lesson.question("psi-end"), dim_of(at, lesson))
+    assert find_live_plotly(at, chart_key)
+    assert not any(c.startswith("This view shows the answer to the question beside it") for c in texts(at.caption))
