@@ -144,6 +144,17 @@ def test_tar_at_far_says_so_when_there_are_too_few_negatives():
     assert tar_at_far(scores, is_same, 1e-2) == (1.0, "")
 
 
+@pytest.mark.parametrize(("negatives", "resolved"), [(99, False), (100, True)])
+def test_far_1e_2_is_resolved_from_exactly_100_different_class_pairs(negatives, resolved):
+    scores = np.concatenate([np.ones(5), np.linspace(0, 0.5, negatives)])
+    is_same = np.concatenate([np.ones(5, bool), np.zeros(negatives, bool)])
+    value, note = tar_at_far(scores, is_same, 1e-2)
+    if resolved:
+        assert (value, note) == (1.0, "")
+    else:
+        assert math.isnan(value) and note == "FAR 0.01 needs at least 100 different-class pairs to resolve, got 99"
+
+
 def test_verification_with_a_single_class_is_nan_with_reasons():
     result = verification_metrics(FEATURES[:2], LABELS[:2])
     assert math.isnan(result["verification_auc"])
