@@ -428,6 +428,10 @@ class TrainingUnit:
         budget = every  # a paced tick's epochs take a fraction of it on any machine that can keep the pace
         if epochs is None:  # full speed: train for what is left of the tick
             budget = max(paces.MIN_TRAIN_S, paces.TICK_S * self.tick_scale - (time.monotonic() - started))
+        left = MAX_EPOCHS - (run.handle.epoch - run.played_from)  # Play trains at most MAX_EPOCHS at a time
+        if left <= 0:
+            return  # the next tick pauses, and says so
+        epochs = left if epochs is None else min(epochs, left)
         self._hand_over_hot()
         if not run.handle.placed_well() and run.handle.step == 0:
             # About to play in a worker another student trains in while a worker idles: an untrained model is

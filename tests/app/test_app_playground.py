@@ -295,6 +295,7 @@ def test_auto_pause_after_idle_and_at_the_epoch_cap(monkeypatch):
     assert not run_state(at).playing
     assert any("Play trains at most 2 epochs at a time" in i for i in texts(at.info))
     capped = epoch(at)
+    assert capped == 2  # the cap's equality case: it pauses at exactly MAX_EPOCHS epochs after Play, not one later
 
     # Play goes on, as the message says (it paused again at once before), and the box goes.
     at.button(key=k("play")).click().run()
