@@ -113,6 +113,18 @@ def runner() -> Any:
     return runners.process_runner(runners.worker_count(settings.workers, hosted=settings.hosted))
 
 
+def pause_reason(idle_s: float, epoch: int | None, played_from: int) -> str:
+    """Why Play stops by itself now, in one sentence ("" when it goes on): more than IDLE_PAUSE_S without
+    interaction, or MAX_EPOCHS trained since Play was pressed (at `played_from`)."""
+    if idle_s > IDLE_PAUSE_S:
+        return (f"Paused automatically after {IDLE_PAUSE_S // 60} minutes without interaction (it saves the CPU). "
+                "Press Play to go on.")
+    if epoch is not None and epoch - played_from >= MAX_EPOCHS:
+        return (f"Paused automatically at epoch {epoch}: Play trains at most {MAX_EPOCHS} epochs at a time. Press "
+                "Play to go on, or Reset.")
+    return ""
+
+
 class TrainingUnit:
     """The shared skeleton of a live unit; see the module docstring. Subclasses set `default_pace`."""
 
@@ -280,13 +292,9 @@ class TrainingUnit:
         run = self.run
         if not run.playing:
             return False
-        if time.monotonic() - run.last_interaction > IDLE_PAUSE_S:
-            run.auto_paused = (f"Paused automatically after {IDLE_PAUSE_S // 60} minutes without interaction "
-                               "(it saves the CPU). Press Play to go on.")  # fmt: skip
-        elif run.handle is not None and run.handle.epoch - run.played_from >= MAX_EPOCHS:
-            run.auto_paused = (f"Paused automatically at epoch {run.handle.epoch}: Play trains at most {MAX_EPOCHS} "
-                               "epochs at a time. Press Play to go on, or Reset.")  # fmt: skip
-        else:
+        epoch = None if run.handle is None else run.handle.epoch
+        run.auto_paused = pause_reason(time.monotonic() - run.last_interaction, epoch, run.played_from)
+        if not run.auto_paused:
             return False
         self._stop_playing()
         return True

@@ -59,3 +59,15 @@ def test_every_k_verifies_about_the_same_number_of_steps():
         steps = epochs * math.ceil(64 * k / 64)
         assert abs(steps - open_set_glyphs.VERIFY_STEPS) <= k / 2 + 1, (k, epochs, steps)
     assert verify_epochs(10**6, 64) == 1
+
+
+def test_the_seed_spread_is_the_many_identities_one_from_exactly_many_from():
+    few, many, edge = open_set_glyphs.SPREAD_FEW, open_set_glyphs.SPREAD_MANY, open_set_glyphs.MANY_FROM
+    assert (seed_spread(edge - 1), seed_spread(edge), seed_spread(8), seed_spread(128)) == (few, many, few, many)
+
+
+def test_a_tar_of_exactly_the_useless_line_gets_no_sentence_and_just_below_it_does():
+    at_line = open_set_glyphs.TAR_USELESS
+    assert tar_note([{"tar_at_far_1e-2": at_line}, {"tar_at_far_1e-2": 0.02}]) == ""
+    assert tar_note([{"tar_at_far_1e-2": at_line - 0.001}, {"tar_at_far_1e-2": 0.02}]).startswith(" TAR at FAR")
+    assert tar_note([{"tar_at_far_1e-2": math.nan}]) == ""  # no TAR measured: nothing to call useless

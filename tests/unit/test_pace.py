@@ -1,9 +1,10 @@
-"""The paces: how often a unit ticks and redraws its statistics, at each boundary of the rules."""
+"""The paces: how often a unit ticks and redraws its statistics, and when Play stops by itself, at each boundary."""
 
 from __future__ import annotations
 
 import pytest
 
+from app.live.base import IDLE_PAUSE_S, MAX_EPOCHS, pause_reason
 from app.training.pace import DEFAULT_PACE, PACES, TICK_S, Pace
 
 
@@ -45,3 +46,17 @@ def test_a_paced_tick_trains_whole_epochs_at_exactly_the_pace(name, tick_scale):
 def test_max_speed_ticks_back_to_back_and_trains_for_the_tick():
     every, epochs = PACES["max"].plan(1.5)
     assert epochs is None and every == pytest.approx(0.8 * TICK_S * 1.5)
+
+
+@pytest.mark.parametrize(("idle_s", "epoch", "played_from", "says"), [
+    (IDLE_PAUSE_S, 5, 0, ""),  # exactly the idle limit: not yet
+    (IDLE_PAUSE_S + 0.001, 5, 0, "after 10 minutes without interaction"),
+    (0.0, MAX_EPOCHS - 1, 0, ""),
+    (0.0, MAX_EPOCHS, 0, f"at epoch {MAX_EPOCHS}: Play trains at most {MAX_EPOCHS} epochs at a time"),  # the cap
+    (0.0, MAX_EPOCHS + 30, 30, f"at epoch {MAX_EPOCHS + 30}"),  # counted from the last Play
+    (0.0, MAX_EPOCHS + 29, 30, ""),
+    (0.0, None, 0, ""),  # no model yet
+])  # fmt: skip
+def test_play_stops_by_itself_past_the_idle_limit_and_at_the_epoch_cap(idle_s, epoch, played_from, says):
+    reason = pause_reason(idle_s, epoch, played_from)
+    assert (says in reason and reason.startswith("Paused automatically")) if says else reason == ""
