@@ -697,3 +697,12 @@ def test_glyph_sized_bounds_come_at_once_and_never_past_rankins_right_angle(n, d
     polished = {(40, 3): 33.2, (33, 16): 87.3}  # degrees, from the exact search (seconds to a minute)
     if (n, dim) in polished:
         assert math.degrees(angle) > 0.95 * polished[(n, dim)]
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, -0.1, 1.5])
+def test_a_target_probability_must_lie_strictly_between_0_and_1(p):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        min_scale(10, 3, p)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        cosface_min_scale(10, p)
+    assert min_scale(10, 3, 0.001) is not None  # just inside works

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from toy_models import geometry
+from toy_models import geometry, sweep
+from toy_models.heads import LOSS_SPECS
 from toy_models.sweep import MarginSweep, margin_grid, workable_range
 from toy_models.train import TrainConfig, Trainer
 
@@ -91,3 +92,15 @@ def test_results_one_per_margin_as_separate_runs_would_give():
     alone = Trainer(TrainConfig(**{**BASE.to_dict(), "margin": sweep.margins[3]}))
     alone.advance(epochs=1)
     np.testing.assert_allclose(alone.snapshot().class_weights, results[3].class_weights, atol=1e-4)
+
+
+def test_a_bound_exactly_at_the_formulas_top_is_left_out_of_the_range(monkeypatch):
+    """At the workable bound itself a perfectly placed sample only ties with its neighbour: the range is open
+    there, even when the bound is exactly the top of the formula's own range."""
+    top = float(LOSS_SPECS["arcface"].margin_range[1])
+    monkeypatch.setattr(sweep.geometry, "max_margin", lambda loss, separation_rad: top)
+    at_top = workable_range("arcface", 10, 3)
+    assert (at_top.high, at_top.high_open) == (top, True) and not at_top.contains(top)
+    monkeypatch.setattr(sweep.geometry, "max_margin", lambda loss, separation_rad: top + 0.01)
+    above = workable_range("arcface", 10, 3)
+    assert (above.high, above.high_open) == (top, False) and above.contains(top)
