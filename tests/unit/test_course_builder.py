@@ -10,7 +10,15 @@ from datetime import date, datetime, timezone
 import pytest
 
 from app.course import CourseError, load_course
-from app.course.builder import LessonChoice, build_course, gradebook_csv, lesson_link, link_controls
+from app.course.builder import (
+    MAX_NAMES,
+    LessonChoice,
+    LinkControls,
+    build_course,
+    gradebook_csv,
+    lesson_link,
+    link_controls,
+)
 from app.lessons import load_lessons
 
 LESSONS = load_lessons()
@@ -74,6 +82,10 @@ def test_link_controls_ignore_unknown_names_with_one_sentence():
     assert len(got.notices) == 1 and "is not a control" in got.notices[0]
     too_many = link_controls({"hide": ",".join(["dim"] * 40)})
     assert too_many.hidden == frozenset() and "more than the 32 allowed" in too_many.notices[0]
+    # The equality case: exactly MAX_NAMES names are read, one more is the sentence.
+    assert link_controls({"hide": ",".join(["dim"] * MAX_NAMES)}) == LinkControls(frozenset(), {"embedding_dim"}, ())
+    one_more = link_controls({"hide": ",".join(["dim"] * (MAX_NAMES + 1))})
+    assert one_more.hidden == frozenset() and f"lists {MAX_NAMES + 1} names" in one_more.notices[0]
 
 
 def test_gradebook_csv_keeps_ids_as_text_and_defuses_formulas():
