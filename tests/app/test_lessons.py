@@ -10,6 +10,7 @@ import pytest
 from apphelpers import ENTRY, texts
 from lessonhelpers import (
     LESSONS_PAGE,
+    answer_question,
     apply_compare,
     apply_live,
     open_lesson,
@@ -51,18 +52,6 @@ def control_keys(lesson, name: str) -> list[str]:
     if p is None:
         return []
     return [widget_key(unit, part.name) for part in p.parts] if p.parts else [widget_key(unit, p.name)]
-
-
-def answer(at, lesson, question) -> None:
-    key = f"lesson-{lesson.id}-q-{question.id}"
-    if question.kind == "choice":
-        at.radio(key=f"{key}-choice").set_value(int(question.answer))
-    else:
-        value = numbers.number_answer(question, classes=10, dim=lesson.dim)
-        at.number_input(key=f"{key}-number").set_value(round(value, 1))
-    [submit] = [b for b in at.button if b.proto.form_id == f"{key}-form"]
-    submit.click().run()
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_nine_lessons_are_listed_with_their_minutes_and_marks():
@@ -183,7 +172,7 @@ def test_a_lesson_page_sets_its_preset_locks_its_controls_and_reaches_its_soluti
     question = lesson.questions[0]
     explanation = numbers.fill(question.explanation, classes=10, dim=lesson.dim)[:60]
     assert explanation not in shown(at)
-    answer(at, lesson, question)
+    answer_question(at, lesson, question.id)
     assert explanation in shown(at)
     assert any(s.startswith("Right:") for s in texts(at.success))
 
