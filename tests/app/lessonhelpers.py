@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apphelpers import ENTRY
+from apphelpers import ENTRY, texts
 from streamlit.testing.v1 import AppTest
 
 from app import state
@@ -110,6 +110,11 @@ def train_until_passed(at: AppTest, lesson: Any, epochs: int) -> None:
 
 # ------------------------------------------------------------------------------------------------------------
 # A student who follows a lesson's prose: answer, press, move a control while it plays, keep playing
+
+
+def shown(at: AppTest) -> str:
+    """The page's prose, captions and verdicts, as one text to search."""
+    return "\n".join(texts(at.markdown) + texts(at.caption) + texts(at.success) + texts(at.error))
 
 
 def answer_question(at: AppTest, lesson: Any, question_id: str) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 from apphelpers import texts
-from lessonhelpers import open_lesson, passed
-from test_lessons import answer, shown
+from lessonhelpers import answer_question, open_lesson, passed, shown
 
 from app.compare.open_set_glyphs import seed_spread
 from app.lessons import load_lessons
@@ -54,7 +53,7 @@ def test_a_student_who_follows_lesson_7_literally_passes_every_check():
 
     # The ROC question, then "Press Train and verify".
     _no_answer_shown(at, "roc")
-    answer(at, LESSON, _question("roc"))
+    answer_question(at, LESSON, "roc")
     at.button(key=f"{UNIT}-open_set_verification-run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     small = _finding(at)
@@ -63,7 +62,7 @@ def test_a_student_who_follows_lesson_7_literally_passes_every_check():
     # Predict, before anything at K = 128 has been trained.
     for ident in ("more-identities", "margin-twin"):
         _no_answer_shown(at, ident)
-        answer(at, LESSON, _question(ident))
+        answer_question(at, LESSON, ident)
         assert any(s.startswith("Right:") for s in texts(at.success))
 
     # "Set Training identities K to 128 ... Press Play for about 10 epochs, then Train and verify again."
@@ -90,5 +89,5 @@ def test_a_student_who_follows_lesson_7_literally_passes_every_check():
     assert passed(at, LESSON) == {"closed-set", "many-identities"}
 
     _no_answer_shown(at, "room")
-    answer(at, LESSON, _question("room"))
+    answer_question(at, LESSON, "room")
     assert passed(at, LESSON) == {"closed-set", "many-identities"}

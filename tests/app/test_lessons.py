@@ -15,6 +15,7 @@ from lessonhelpers import (
     apply_live,
     open_lesson,
     passed,
+    shown,
     train_until_passed,
     widget,
 )
@@ -30,10 +31,6 @@ from toy_models.data import load_dataset
 from toy_models.train import TrainConfig
 
 LESSONS = load_lessons()
-
-
-def shown(at) -> str:
-    return "\n".join(texts(at.markdown) + texts(at.caption) + texts(at.success) + texts(at.error))
 
 
 def control_keys(lesson, name: str) -> list[str]:
