@@ -125,6 +125,35 @@ def test_a_waiter_that_left_loses_its_place():
     assert slots.acquire("stays").position == 1
 
 
+def test_silent_for_exactly_the_expiry_is_still_there_and_a_moment_more_is_gone():
+    clock = FakeClock()
+    slots = PlaySlots(1, expiry_s=5.0, clock=clock)
+    slots.acquire("holder")
+    slots.acquire("waiter")
+    clock.advance(5.0)  # both silent for exactly expiry_s: the holder keeps its slot, the waiter its place
+    assert isinstance(slots.acquire("third"), Queued) and slots.acquire("third").position == 2
+    assert slots.holds("holder") and slots.status().queued == 2
+    clock.advance(0.5)  # now past it: both are gone
+    assert isinstance(slots.acquire("third"), Admitted)
+
+
+def test_a_holder_at_exactly_the_typical_hold_is_expected_to_hold_half_that_again():
+    clock = FakeClock()
+    slots = PlaySlots(1, clock=clock, expiry_s=1e9)
+    slots.acquire("a")
+    clock.advance(60.0)
+    slots.release("a")  # the typical hold is now 60 s
+    slots.acquire("b")
+    clock.advance(60.0)  # b has held exactly the typical 60 s
+    assert slots.acquire("c").estimated_wait_s == pytest.approx(30.0)
+    clock.advance(1.0)
+    assert slots.acquire("c").estimated_wait_s == pytest.approx(30.0)  # past it: still half a typical hold
+    slots.release("b")
+    slots.acquire("c")
+    clock.advance(59.0)  # the typical hold is now the median of 60 and 61 s; c is 1.5 s short of it
+    assert slots.acquire("d").estimated_wait_s == pytest.approx(1.5)
+
+
 def test_wait_estimate_comes_from_observed_holds():
     clock = FakeClock()
     slots = PlaySlots(1, clock=clock, expiry_s=1e9)
