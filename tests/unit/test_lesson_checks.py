@@ -275,3 +275,34 @@ def test_a_class_whose_features_vanish_makes_the_norm_ratio_infinite(monkeypatch
     run = type("Run", (), {"evaluate_test": lambda self: _FakeTest([[10, 20], [30, 40]])})()
     monkeypatch.setattr(checks, "_raw_test_features", lambda run: np.array([[2.0, 0], [2.0, 0], [0, 0], [0, 0]]))
     assert checks._stuck_and_norms(run)[1] == math.inf
+
+
+def test_the_verification_cache_keeps_exactly_its_size_and_one_epoch_is_enough_to_measure(monkeypatch):
+    """verification_auc is measured from one epoch on (0 epochs: no run, NaN), and its LRU keeps exactly
+    VERIFICATION_CACHE_SIZE runs: the oldest is trained again only once one more has come in."""
+    from toy_models import experiments
+    from toy_models.train import TrainConfig
+
+    trained: list[int] = []
+
+    class Record:
+        def __init__(self, epochs: int):
+            self.metrics = {"verification_auc": 0.5 + epochs / 1000}
+
+    def fake_verification(configs, holdout, *, epochs):
+        trained.append(epochs)
+        return [Record(epochs)]
+
+    monkeypatch.setattr(experiments, "open_set_verification", fake_verification)
+    monkeypatch.setattr(checks, "_verification_cache", checks.OrderedDict())
+    config = TrainConfig(loss="arcface")
+    assert math.isnan(checks.verification_auc(config, 0)) and trained == []
+    assert checks.verification_auc(config, 1) == pytest.approx(0.501) and trained == [1]
+    for epochs in range(2, checks.VERIFICATION_CACHE_SIZE + 1):
+        checks.verification_auc(config, epochs)
+    assert len(trained) == checks.VERIFICATION_CACHE_SIZE
+    checks.verification_auc(config, 1)  # still cached: exactly SIZE runs are kept
+    assert len(trained) == checks.VERIFICATION_CACHE_SIZE
+    checks.verification_auc(config, checks.VERIFICATION_CACHE_SIZE + 1)  # one more: the oldest (epochs 2) goes
+    checks.verification_auc(config, 2)
+    assert trained[-2:] == [checks.VERIFICATION_CACHE_SIZE + 1, 2]
