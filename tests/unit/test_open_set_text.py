@@ -71,3 +71,21 @@ def test_a_tar_of_exactly_the_useless_line_gets_no_sentence_and_just_below_it_do
     assert tar_note([{"tar_at_far_1e-2": at_line}, {"tar_at_far_1e-2": 0.02}]) == ""
     assert tar_note([{"tar_at_far_1e-2": at_line - 0.001}, {"tar_at_far_1e-2": 0.02}]).startswith(" TAR at FAR")
     assert tar_note([{"tar_at_far_1e-2": math.nan}]) == ""  # no TAR measured: nothing to call useless
+
+
+def test_an_auc_equal_to_a_higher_ranked_losss_breaks_the_ordering_and_one_just_under_does_not():
+    tie = [_row("softmax", 0.700), _row("normface", 0.700), _row("arcface", 0.800)]
+    holds, text = ordering_finding(tie, {}, embedding_dim=3, num_trained=8)
+    assert not holds and "Softmax reaches at least the AUC of NormFace" in text, text
+    holds, text = ordering_finding([_row("softmax", 0.699), *tie[1:]], {}, embedding_dim=3, num_trained=8)
+    assert holds, text
+
+
+def test_a_held_out_set_leaves_at_least_two_classes_to_train_and_holds_out_at_least_two():
+    from app.compare.verification import holdout_problem
+
+    assert holdout_problem(range(8), 10) is None and holdout_problem([0, 1], 10) is None
+    assert holdout_problem(range(9), 10) == (
+        "Holding out 9 of the 10 classes leaves 1 to train on: at least two are needed, so nothing was trained."
+    )
+    assert holdout_problem([3], 10).startswith("Hold out at least two classes")
