@@ -189,3 +189,22 @@ def test_progress_goes_to_stderr_unless_quiet(monkeypatch, capsys):
     assert status == 0 and "\r[" in err and "epoch 1/1" in err and "\r" not in out
     status, _, err = run_main(capsys, "train", "--epochs", "1", "--quiet")
     assert status == 0 and err == ""
+
+
+def test_a_receipt_key_of_exactly_the_minimum_length_is_read_and_one_shorter_is_not(tmp_path):
+    from app.course.cli import UsageError, _receipt_key
+    from app.course.record import MIN_RECEIPT_KEY
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'receipt_key = "{"k" * MIN_RECEIPT_KEY}"\n')
+    assert _receipt_key(secrets) == "k" * MIN_RECEIPT_KEY
+    secrets.write_text(f'receipt_key = "{"k" * (MIN_RECEIPT_KEY - 1)}"\n')
+    with pytest.raises(UsageError, match=f"must be text of at least {MIN_RECEIPT_KEY} characters"):
+        _receipt_key(secrets)
+
+
+def test_a_listed_prompt_of_exactly_the_width_is_whole_and_one_longer_is_cut():
+    from app.course.cli import _short
+
+    assert _short("x" * 90) == "x" * 90
+    assert _short("x" * 91) == "x" * 89 + "…" and len(_short("x" * 91)) == 90
