@@ -600,3 +600,21 @@ def test_every_figure_validates_and_serialises():
         assert "NaN" not in text and "Infinity" not in text, name
         assert fig.layout.title.text, name
         assert fig.layout.paper_bgcolor is None and fig.layout.plot_bgcolor is None, "the theme picks backgrounds"
+
+
+@pytest.mark.parametrize(("epochs", "mode"), [(29, "lines+markers"), (30, "lines")])
+def test_training_curves_mark_each_epoch_below_30_epochs_and_draw_lines_from_30(epochs, mode):
+    history = {"epoch": list(range(1, epochs + 1)), "loss": [1.0] * epochs, "train_accuracy": [0.5] * epochs,
+               "test_accuracy": [0.5] * epochs}  # fmt: skip
+    figure = plots.training_curves(history, as_spec=True)
+    assert {trace["mode"] for trace in figure["data"] if trace.get("name") in ("training loss", "train accuracy")} == {
+        mode
+    }
+
+
+def test_a_class_past_the_named_ones_is_called_by_its_number():
+    from app.plots.sphere import _class_name
+
+    assert _class_name(["zero", "one"], 1) == "one"
+    assert _class_name(["zero", "one"], 2) == "class 2"
+    assert _class_name(None, 0) == "class 0"
