@@ -208,3 +208,10 @@ def test_a_listed_prompt_of_exactly_the_width_is_whole_and_one_longer_is_cut():
 
     assert _short("x" * 90) == "x" * 90
     assert _short("x" * 91) == "x" * 89 + "…" and len(_short("x" * 91)) == 90
+
+
+def test_zero_epochs_is_a_run_that_trains_nothing(capsys, tmp_path):
+    path = tmp_path / "zero.json"
+    status, _, err = run_main(capsys, "train", "--epochs", "0", "--quiet", "--json", str(path))
+    assert status == 0 and err == ""
+    assert json.loads(path.read_text())["config"]["epochs"] == 0

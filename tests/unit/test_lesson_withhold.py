@@ -105,3 +105,12 @@ def test_the_scale_note_is_kept_back_whether_or_not_s_is_large_enough():
         kept = notes.geometry_notes({"loss": "normface", "scale": scale}, 10, 3, {"scale_bound:3:*"})
         assert kept == [notes.SCALE_WITHHELD]
     assert any("10.1" in text for _, text in notes.geometry_notes({"loss": "normface", "scale": 2.0}, 10, 3))
+
+
+def test_a_placeholder_that_leaves_out_its_classes_or_dimension_withholds_as_for_any():
+    """An argument the file leaves out counts as `classes` / `dim` (any), not as an error."""
+    from app.lessons.withhold import _facts_of
+
+    assert _facts_of("{{ max_margin(cosface) }}") == _facts_of("{{ max_margin(cosface, classes) }}")
+    assert _facts_of("{{ max_margin(cosface) }}") == {"margin_limit:2:*"}
+    assert _facts_of("{{ tammes_deg(10) }}") == {"tammes:2:10", "tammes:3:10"}
