@@ -122,3 +122,13 @@ def test_a_model_about_to_play_beside_a_player_moves_to_an_idle_worker():
         assert ModelHandle(pool, [TrainConfig(num_threads=1)]).placed_well()
     finally:
         pool.shutdown()
+
+
+def test_a_pool_of_one_worker_is_a_pool_and_of_none_is_one_sentence():
+    pool = WorkerPool(1)  # (its process starts with its first model: none is started here)
+    try:
+        assert pool.size == 1
+    finally:
+        pool.shutdown()
+    with pytest.raises(ValueError, match="^a worker pool needs at least one worker, got 0$"):
+        WorkerPool(0)
