@@ -49,3 +49,22 @@ def test_notes_at_a_stop_are_remembered_and_equal_to_the_notes():
     hits = notes._remembered.cache_info().hits
     assert notes.notes_at_stop(dict(VALUES), 10, 2) == first
     assert notes._remembered.cache_info().hits == hits + 1  # a tick's dozen stops cost nothing the second time
+
+
+def test_a_cap_or_wedge_with_exactly_no_room_is_emptied_and_its_ray_dotted():
+    """A half-arc of exactly 0 (the geometry clamps a margin that does not fit to 0) is no cap at all: the preview
+    empties the cap's trace and dots the class's ray; a half-arc above 0 draws a ring and keeps the ray solid."""
+    import numpy as np
+
+    plain = {"layout": {}}
+    regions = [(1, {"class": 0, "role": "cap", "centre": [1.0, 0.0, 0.0]}),
+               (2, {"class": 1, "role": "cap", "centre": [0.0, 1.0, 0.0]})]  # fmt: skip
+    rays = {0: (5, {"line": {"dash": "solid"}}), 1: (6, {"line": {"dash": "solid"}})}
+    arcs = np.array([[0.0, 0.0], [0.1, 0.1]])
+    base = np.array([[0.2, 0.2], [0.2, 0.2]])
+    patch = preview._region_patch(plain, regions, rays, arcs, base, "arcface", 0.5)
+    assert patch["data"]["1"] == {"x": [], "y": [], "z": []} and "1" not in patch["rings"]
+    assert patch["data"]["5"]["line"]["dash"] == "dot"
+    assert patch["rings"]["2"][3] == 0.1 and "6" not in patch["data"]  # unchanged: still room, still solid
+    back = preview._region_patch(plain, regions, rays, base, arcs, "arcface", 0.5)  # from no room to room again
+    assert back["data"]["5"]["line"]["dash"] == "solid" and "6" not in back["data"]
