@@ -618,3 +618,17 @@ def test_a_class_past_the_named_ones_is_called_by_its_number():
     assert _class_name(["zero", "one"], 1) == "one"
     assert _class_name(["zero", "one"], 2) == "class 2"
     assert _class_name(None, 0) == "class 0"
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_a_margin_that_leaves_no_room_says_so_and_one_that_fits_does_not(dim):
+    """The geometry clamps a half-arc that cannot exist to exactly 0: such a class gets the "does not fit" note."""
+    rng = np.random.default_rng(0)
+    features, labels, weights = rng.normal(size=(50, dim)), np.arange(50) % 10, rng.normal(size=(10, dim))
+
+    def classes_without_room(margin: float) -> set[str]:
+        spec = plots.hypersphere_figure(features, labels, weights, loss="arcface", margin=margin, as_spec=True)
+        return {t.get("legendgroup") or t.get("name") for t in spec["data"] if "does not fit" in str(t)}
+
+    assert classes_without_room(1.5)  # (random centres: a class with wide gaps may still have room)
+    assert classes_without_room(0.05) == set()
