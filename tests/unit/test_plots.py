@@ -628,7 +628,10 @@ def test_a_margin_that_leaves_no_room_says_so_and_one_that_fits_does_not(dim):
 
     def classes_without_room(margin: float) -> set[str]:
         spec = plots.hypersphere_figure(features, labels, weights, loss="arcface", margin=margin, as_spec=True)
-        return {t.get("legendgroup") or t.get("name") for t in spec["data"] if "does not fit" in str(t)}
+        return {t["legendgroup"] for t in spec["data"] if str(t.get("name", "")).startswith("W ")
+                and "does not fit" in t["hovertemplate"] and t["line"]["dash"] == "dot"}  # the class's own ray
 
-    assert classes_without_room(1.5)  # (random centres: a class with wide gaps may still have room)
+    layout = geometry.margin_layout(weights)
+    clamped = (geometry.cap_half_arcs("arcface", 1.5, layout.gaps_rad) == 0.0).all(axis=1)
+    assert 0 < clamped.sum() and len(classes_without_room(1.5)) == clamped.sum()  # exactly the clamped ones
     assert classes_without_room(0.05) == set()
