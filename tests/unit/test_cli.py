@@ -215,3 +215,15 @@ def test_zero_epochs_is_a_run_that_trains_nothing(capsys, tmp_path):
     status, _, err = run_main(capsys, "train", "--epochs", "0", "--quiet", "--json", str(path))
     assert status == 0 and err == ""
     assert json.loads(path.read_text())["config"]["epochs"] == 0
+
+
+def test_a_difference_of_exactly_the_tolerance_matches_and_one_just_over_it_does_not(tmp_path, capsys):
+    path = tmp_path / "run.json"
+    assert main(["train", "--json", str(path), *QUICK]) == 0
+    saved = json.loads(path.read_text())
+    saved["metrics"]["test_accuracy"] += 0.25  # exactly representable: the difference is exactly 0.25
+    path.write_text(json.dumps(saved))
+    status, out, err = run_main(capsys, "replay", str(path), "--quiet", "--tolerance", "0.25")
+    assert status == 0 and "replay matches" in out and "largest difference 0.25" in out, (out, err)
+    status, _, err = run_main(capsys, "replay", str(path), "--quiet", "--tolerance", "0.2499")
+    assert status == 1 and "more than the tolerance 0.2499" in err
