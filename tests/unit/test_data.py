@@ -744,3 +744,15 @@ def test_altered_real_files_are_recognised_by_their_images(tmp_path, folder_name
         load_dataset(asked, tmp_path)
     assert "checksum" not in str(err.value)
     assert load_dataset(folder_name, tmp_path).name == folder_name
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 0.0, 1.0])
+def test_a_test_fraction_of_exactly_0_or_1_is_refused(fraction):
+    with pytest.raises(DatasetError, match=f"^test_fraction must be between 0 and 1 \\(exclusive\\), got {fraction}$"):
+        load_dataset("digits", test_fraction=fraction)
+
+
+def test_the_last_class_may_be_held_out_and_one_past_it_is_no_class():
+    assert 9 in load_dataset("digits", holdout_classes=(9,)).holdout_classes
+    with pytest.raises(DatasetError, match="^class 10 does not exist: .* has classes 0–9$"):
+        load_dataset("digits", holdout_classes=(10,))
