@@ -706,3 +706,17 @@ def test_a_target_probability_must_lie_strictly_between_0_and_1(p):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         cosface_min_scale(10, p)
     assert min_scale(10, 3, 0.001) is not None  # just inside works
+
+
+@pytest.mark.parametrize("norms", [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (1.0, math.inf)])
+def test_a_weight_norm_of_zero_or_less_or_infinite_is_refused(norms):
+    with pytest.raises(ValueError, match=r"^weight_norms must be two positive numbers"):
+        decision_boundary(np.array([0.5]), "softmax", weight_norms=norms)
+
+
+def test_an_angle_of_exactly_0_or_pi_is_an_angle_and_past_the_rounding_is_not():
+    assert np.isfinite(decision_boundary(np.array([0.0, math.pi]), "softmax")).all()
+    with pytest.raises(ValueError, match=r"must lie in \[0, π\] radians"):
+        decision_boundary(np.array([math.pi + 1e-3]), "softmax")
+    with pytest.raises(ValueError, match=r"must lie in \[0, π\] radians"):
+        decision_boundary(np.array([-1e-3]), "softmax")
