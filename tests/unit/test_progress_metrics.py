@@ -1,0 +1,33 @@
+"""The run's four metrics as the page writes them: test accuracy is "not yet" only after a step and before the
+first scoring of a large test set; at step 0 it is the untrained model's score."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from app.live.views import progress_metrics
+
+
+class Box:
+    def __init__(self):
+        self.shown: tuple[str, str] | None = None
+
+    def metric(self, label: str, value: str, *, help: str) -> None:
+        self.shown = (label, value)
+
+
+@pytest.mark.parametrize(("step", "scored_at", "shown"), [
+    (0, 0, "10.0%"),  # before training: the untrained model's score
+    (1, 0, "not yet"),  # trained, the large test set not yet scored
+    (1, 1, "45.0%"),
+])  # fmt: skip
+def test_test_accuracy_is_not_yet_only_between_the_first_step_and_the_first_score(step, scored_at, shown):
+    accuracy = 0.10 if step == 0 else 0.45
+    snap = SimpleNamespace(epoch=0, step=step, train_accuracy=0.5, test_accuracy=accuracy,
+                           test_accuracy_step=scored_at, loss=2.3)  # fmt: skip
+    boxes = [Box() for _ in range(4)]
+    progress_metrics(snap, boxes)
+    assert boxes[2].shown == ("Test accuracy", shown)
+    assert [box.shown[0] for box in boxes] == ["Epoch", "Train accuracy", "Test accuracy", "Loss"]
