@@ -1,5 +1,5 @@
-"""The run's four metrics as the page writes them: test accuracy is "not yet" only after a step and before the
-first scoring of a large test set; at step 0 it is the untrained model's score."""
+"""The live views as the page writes them: test accuracy is "not yet" only after a step and before the first
+scoring of a large test set; the sphere keeps its legend up to exactly LEGEND_MAX_CLASSES classes."""
 
 from __future__ import annotations
 
@@ -31,3 +31,21 @@ def test_test_accuracy_is_not_yet_only_between_the_first_step_and_the_first_scor
     progress_metrics(snap, boxes)
     assert boxes[2].shown == ("Test accuracy", shown)
     assert [box.shown[0] for box in boxes] == ["Epoch", "Train accuracy", "Test accuracy", "Loss"]
+
+
+@pytest.mark.parametrize(("classes", "legend"), [(20, True), (21, False)])
+def test_the_sphere_keeps_its_legend_up_to_exactly_20_classes(monkeypatch, classes, legend):
+    import numpy as np
+
+    from app import state
+    from app.live import views
+
+    drawn = []
+    monkeypatch.setattr(views, "live_plotly", lambda spec, **kwargs: drawn.append(spec))
+    rng = np.random.default_rng(0)
+    snap = SimpleNamespace(embeddings=rng.normal(size=(4 * classes, 3)), labels=np.arange(4 * classes) % classes,
+                           class_weights=rng.normal(size=(classes, 3)), class_names=[str(k) for k in range(classes)],
+                           hyper={})  # fmt: skip
+    views.sphere_view("pg", snap, state.defaults(), key="sphere")
+    [spec] = drawn
+    assert spec["layout"].get("showlegend", True) is legend
