@@ -635,3 +635,15 @@ def test_a_margin_that_leaves_no_room_says_so_and_one_that_fits_does_not(dim):
     clamped = (geometry.cap_half_arcs("arcface", 1.5, layout.gaps_rad) == 0.0).all(axis=1)
     assert 0 < clamped.sum() and len(classes_without_room(1.5)) == clamped.sum()  # exactly the clamped ones
     assert classes_without_room(0.05) == set()
+
+
+def test_the_log_roc_keeps_a_point_at_exactly_half_the_axis_start_and_drops_far_0():
+    from app.plots.verification import FAR_AXIS_MIN, roc_figure
+
+    positive = [1.0] * 5 + [0.85] * 5
+    negative = [0.0] * 19_999 + [0.9]  # one different-class pair above 0.85: a FAR of exactly 1 / 20000
+    assert 1 / 20_000 == FAR_AXIS_MIN / 2
+    spec = roc_figure([("ArcFace", "arcface", positive, negative)], as_spec=True)
+    [curve] = [t for t in spec["data"] if t.get("name", "").startswith("ArcFace: AUC")]
+    far = np.asarray(curve["x"], dtype=np.float64)
+    assert far.min() == FAR_AXIS_MIN / 2 and 0.0 not in far
