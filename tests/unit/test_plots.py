@@ -647,3 +647,28 @@ def test_the_log_roc_keeps_a_point_at_exactly_half_the_axis_start_and_drops_far_
     [curve] = [t for t in spec["data"] if t.get("name", "").startswith("ArcFace: AUC")]
     far = np.asarray(curve["x"], dtype=np.float64)
     assert far.min() == FAR_AXIS_MIN / 2 and 0.0 not in far
+
+
+@pytest.mark.parametrize(("theta_deg", "ax"), [(90.0, 60), (90.5, -60)])
+def test_a_jump_note_points_right_up_to_exactly_90_degrees_and_left_past_it(theta_deg, ax):
+    from app.plots.loss_views import _jump_marks
+
+    event = {"theta_deg": theta_deg, "theta_rad": math.radians(theta_deg), "jump": -0.1, "label": "fallback"}
+    _, _, note = _jump_marks(event, 0.5, 0.4, 1.0)
+    assert note["ax"] == ax
+
+
+@pytest.mark.parametrize(("start", "x", "anchor"), [(140.0, 180.0, "right"), (139.0, 159.5, "center")])
+def test_a_rise_of_exactly_40_degrees_is_labelled_at_its_end_and_a_wider_one_in_its_middle(start, x, anchor):
+    from app.plots.loss_views import _rise_marks
+
+    _, [note] = _rise_marks([{"direction": "rises", "theta_deg": start}])
+    assert (note["x"], note["xanchor"]) == (x, anchor)
+
+
+def test_the_target_curve_breaks_only_strictly_inside_0_and_pi():
+    from app.plots.loss_views import _curve_segments
+
+    theta, _ = _curve_segments("arcface", 0.5, False, 0.0, [0.0, math.pi, 1.0], 64)
+    assert np.isnan(theta).sum() == 1  # one gap, at 1 rad: a break at an end is no break
+    assert theta[0] == 0.0 and theta[-1] == math.pi
