@@ -71,3 +71,12 @@ def test_bad_inputs():
         sweep_figure([])
     with pytest.raises(ValueError, match="start"):
         sweep_figure(_results("cosface", 3), start=8)
+
+
+@pytest.mark.parametrize(("dim", "top", "bottom"), [(2, ("x2", "y2"), ("x3", "y3")), (3, ("x", "y"), ("x2", "y2"))])
+def test_the_curves_sit_on_the_axes_the_view_leaves_free(dim, top, bottom):
+    """On the circle the view owns the first cartesian axes, so the curves take the 2nd and 3rd; the sphere is a
+    scene, so they take the 1st ("x", not "x1") and 2nd."""
+    spec = sweep_figure(_results("arcface", dim), as_spec=True)
+    axes = {t["name"]: (t["xaxis"], t["yaxis"]) for t in spec["data"] if t.get("name") in ("test accuracy", "Intra")}
+    assert axes == {"test accuracy": top, "Intra": bottom}
