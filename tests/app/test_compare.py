@@ -214,3 +214,12 @@ def test_a_bad_compare_link_value_is_one_sentence_and_the_default_stays():
     assert any("batch=abc" in w for w in warnings), warnings
     configs = compare_run(at).frame.configs
     assert [c.loss for c in configs] == ["arcface"] and configs[0].margin == pytest.approx(1.57)
+
+
+@pytest.mark.parametrize(("losses", "cells"), [("softmax,sphereface,cosface,arcface", [0.25] * 4),
+                                               ("softmax,normface,sphereface,cosface,arcface", [1 / 3] * 6)])
+def test_up_to_exactly_four_losses_share_one_row_and_five_wrap_three_to_a_row(losses, cells):
+    at = _compare_at({"losses": losses, "dim": "2"})
+    assert not at.exception, [e.value for e in at.exception]
+    views = [c.weight for c in at.columns if c.weight in (0.25, pytest.approx(1 / 3))]
+    assert views == pytest.approx(cells)  # five: two rows of three cells, the last one left empty
