@@ -720,3 +720,10 @@ def test_an_angle_of_exactly_0_or_pi_is_an_angle_and_past_the_rounding_is_not():
         decision_boundary(np.array([math.pi + 1e-3]), "softmax")
     with pytest.raises(ValueError, match=r"must lie in \[0, π\] radians"):
         decision_boundary(np.array([-1e-3]), "softmax")
+
+
+def test_a_class_with_exactly_its_share_gives_all_its_points_and_the_rest_go_to_the_others():
+    labels = np.array([0] * 3 + [1] * 10)
+    chosen = balanced_sample(labels, 7, seed=0)  # share 3 each and one over: class 0 has exactly 3
+    assert len(chosen) == 7 and np.sum(labels[chosen] == 0) == 3 and np.sum(labels[chosen] == 1) == 4
+    assert list(balanced_sample(labels, 13, seed=0)) == list(range(13))  # exactly every point: all of them
