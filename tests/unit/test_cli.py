@@ -227,3 +227,17 @@ def test_a_difference_of_exactly_the_tolerance_matches_and_one_just_over_it_does
     assert status == 0 and "replay matches" in out and "largest difference 0.25" in out, (out, err)
     status, _, err = run_main(capsys, "replay", str(path), "--quiet", "--tolerance", "0.2499")
     assert status == 1 and "more than the tolerance 0.2499" in err
+
+
+def test_a_saved_run_of_exactly_0_steps_replays(tmp_path, capsys):
+    path = tmp_path / "zero.json"
+    assert main(["train", "--epochs", "0", "--quiet", "--json", str(path)]) == 0
+    saved = json.loads(path.read_text())
+    saved["config"]["steps"] = 0  # steps (exact) win over epochs; 0 is a length, not an error
+    path.write_text(json.dumps(saved))
+    status, out, err = run_main(capsys, "replay", str(path), "--quiet")
+    assert status == 0 and "replay matches" in out, (out, err)
+    saved["config"]["steps"] = -1
+    path.write_text(json.dumps(saved))
+    status, _, err = run_main(capsys, "replay", str(path), "--quiet")
+    assert status == 2 and "'steps' in the config must be a non-negative integer, got -1" in err
