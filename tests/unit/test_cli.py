@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,6 +188,9 @@ def test_progress_goes_to_stderr_unless_quiet(monkeypatch, capsys):
     monkeypatch.setattr(cli, "PROGRESS_AFTER_S", 0.0)  # "longer than a second", without waiting a second
     status, out, err = run_main(capsys, "train", "--epochs", "1")
     assert status == 0 and "\r[" in err and "epoch 1/1" in err and "\r" not in out
+    assert re.search(r" loss \d\.\d{3} ", err), err  # one run: its loss; a comparison names each loss
+    status, _, err = run_main(capsys, "compare", "--losses", "softmax,arcface", "--epochs", "1")
+    assert status == 0 and re.search(r" softmax:\d\.\d{3} arcface:\d\.\d{3} ", err), err
     status, _, err = run_main(capsys, "train", "--epochs", "1", "--quiet")
     assert status == 0 and err == ""
 
