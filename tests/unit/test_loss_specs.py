@@ -114,3 +114,9 @@ def test_every_note_template_names_only_fields_it_is_given(loss, num_classes, di
                    tuple(high for _low, high in spec.margin_range)):
         sentences = notes.geometry_notes({**values, "margin": margin}, num_classes, dim)
         assert sentences and all(level in ("caption", "warning") and "{" not in text for level, text in sentences)
+
+
+def test_counts_are_words_from_no_to_five_and_digits_past_them():
+    from toy_models.heads.spec import count_word
+
+    assert [count_word(n) for n in (0, 1, 5, 6, -1)] == ["no", "one", "five", "6", "-1"]
