@@ -41,6 +41,10 @@ def test_many_glyph_identities_on_the_sphere_drop_the_legend_and_say_so():
     _no_exception(at)
     assert figure(at, "sphere")["layout"]["showlegend"] is False
     assert views.many_classes_text(40) in texts(at.caption)
+    at.number_input(key=k("train_identities")).set_value(views.LEGEND_MAX_CLASSES).run()  # exactly the limit
+    _no_exception(at)
+    assert figure(at, "sphere")["layout"].get("showlegend", True) is True
+    assert not [c for c in texts(at.caption) if "the ten colours repeat" in c]
 
 
 def test_other_datasets_show_no_k_control():
