@@ -756,3 +756,21 @@ def test_the_last_class_may_be_held_out_and_one_past_it_is_no_class():
     assert 9 in load_dataset("digits", holdout_classes=(9,)).holdout_classes
     with pytest.raises(DatasetError, match="^class 10 does not exist: .* has classes 0–9$"):
         load_dataset("digits", holdout_classes=(10,))
+
+
+def test_write_idx_takes_whole_numbers_from_exactly_0_to_exactly_255(tmp_path):
+    path = write_idx(tmp_path / "labels.idx", np.array([0, 255], dtype=np.int64))
+    assert list(read_idx(path)) == [0, 255]
+    for bad in ([-1, 3], [0, 256]):
+        with pytest.raises(ValueError, match="needs unsigned bytes"):
+            write_idx(tmp_path / "bad.idx", np.array(bad, dtype=np.int64))
+
+
+def test_a_file_of_exactly_its_header_is_read_as_a_header_that_holds_no_samples(tmp_path):
+    path = tmp_path / "empty.idx"
+    path.write_bytes(np.array([0x0801, 0], dtype=">u4").tobytes())  # 1-D, 0 items: exactly the 8-byte header
+    with pytest.raises(DatasetError, match="header says it holds no samples"):
+        read_idx(path)
+    path.write_bytes(np.array([0x0801], dtype=">u4").tobytes())  # one byte-word short of it
+    with pytest.raises(DatasetError, match="only 4 bytes, too short for the 8-byte header"):
+        read_idx(path)
