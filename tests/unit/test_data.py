@@ -754,7 +754,7 @@ def test_a_test_fraction_of_exactly_0_or_1_is_refused(fraction):
 
 def test_the_last_class_may_be_held_out_and_one_past_it_is_no_class():
     assert 9 in load_dataset("digits", holdout_classes=(9,)).holdout_classes
-    with pytest.raises(DatasetError, match="^class 10 does not exist: .* has classes 0–9$"):
+    with pytest.raises(DatasetError, match=r"^class 10 does not exist: .* has classes 0–9$"):
         load_dataset("digits", holdout_classes=(10,))
 
 

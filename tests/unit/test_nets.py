@@ -105,3 +105,11 @@ def test_the_cnn_grows_a_third_block_for_28_pixel_inputs_only():
     assert convs(wide) == [16, 32, 64] and wide.body[-2].in_features == 64 * 3 * 3
     assert convs(build_backbone("cnn", (1, 23, 23), 3)) == [16, 32]  # 24 px is where the third block starts
     assert wide(torch.rand(2, 1, 28, 28)).shape == (2, 16)
+
+
+def test_the_cnn_takes_inputs_of_exactly_4_by_4_and_refuses_3():
+    net = build_backbone("cnn", (1, 4, 4), 2, hidden=8)
+    assert net(torch.zeros(2, 1, 4, 4)).shape == (2, 2)
+    for shape in ((1, 3, 4), (1, 4, 3)):
+        with pytest.raises(ValueError, match=r"height and width of at least 4, got \(1, [34], [34]\)"):
+            build_backbone("cnn", shape, 2, hidden=8)

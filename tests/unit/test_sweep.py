@@ -104,3 +104,16 @@ def test_a_bound_exactly_at_the_formulas_top_is_left_out_of_the_range(monkeypatc
     monkeypatch.setattr(sweep.geometry, "max_margin", lambda loss, separation_rad: top + 0.01)
     above = workable_range("arcface", 10, 3)
     assert (above.high, above.high_open) == (top, False) and above.contains(top)
+
+
+def test_a_sweep_whose_top_equals_its_bottom_is_one_sentence():
+    with pytest.raises(ValueError, match=r"^the sweep's highest margin \(0\.1\) must be above its lowest \(0\.1\)\.$"):
+        margin_grid("arcface", 10, 3, low=0.1, high=0.1)
+    assert len(margin_grid("arcface", 10, 3, low=0.1, high=0.11)) == sweep.MIN_COUNT
+
+
+def test_advancing_a_sweep_by_exactly_0_steps_or_epochs_trains_nothing():
+    margins = MarginSweep(BASE, margin_grid("cosface", 10, 3), epochs=1)
+    assert margins.advance(0) == 0 and margins.advance(epochs=0) == 0 and margins.step == 0
+    with pytest.raises(ValueError, match="steps must be a non-negative integer, got -1"):
+        margins.advance(-1)

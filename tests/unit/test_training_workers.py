@@ -130,5 +130,5 @@ def test_a_pool_of_one_worker_is_a_pool_and_of_none_is_one_sentence():
         assert pool.size == 1
     finally:
         pool.shutdown()
-    with pytest.raises(ValueError, match="^a worker pool needs at least one worker, got 0$"):
+    with pytest.raises(ValueError, match=r"^a worker pool needs at least one worker, got 0$"):
         WorkerPool(0)
