@@ -324,6 +324,7 @@ def test_a_nan_weight_is_restored_from_the_last_good_copy_and_reported(digits):
     assert event.restored_step == GUARD_EVERY and event.step == GUARD_EVERY + 6
     assert event.message.startswith(f"arcface diverged at step {GUARD_EVERY + 6}")
     assert "s=16, m=0.5, lr=0.01" in event.message and f"restored the weights of step {GUARD_EVERY}" in event.message
+    assert event.count == 1 and event.message.endswith(f"step {GUARD_EVERY}")  # a first restore is not counted
     assert not any(torch.equal(a, b) for a, b in zip(good, trainer.backbone.parameters(), strict=True))
     assert_snapshot_finite(trainer.snapshot())
     assert trainer.snapshot().events[-1] == event
