@@ -120,3 +120,14 @@ def test_max_epochs_refuses_a_long_replay_before_training(digits):
 def test_a_bad_log_is_one_sentence(digits, log, step, words):
     with pytest.raises(ValueError, match=words):
         replay(CONFIG, log, step, dataset=digits)
+
+
+def test_changes_at_one_step_and_a_replay_to_step_0_are_read(digits):
+    both = replay(CONFIG, [[2, {"lr": 0.005}], [2, {"margin": 0.3}]], 3, dataset=digits)
+    assert (both.step, both.config.lr, both.config.margin) == (3, 0.005, 0.3)
+    untrained = replay(CONFIG, [[0, {"margin": 0.3}]], 0, dataset=digits)
+    assert untrained.step == 0 and untrained.config.margin == 0.3
+    with pytest.raises(ValueError, match="the step to replay to must be a non-negative integer, got -1"):
+        replay(CONFIG, [], -1, dataset=digits)
+    with pytest.raises(ValueError, match=r"hyper_log\[1\]: step 1 comes after step 2"):
+        replay(CONFIG, [[2, {"lr": 0.005}], [1, {"margin": 0.3}]], 3, dataset=digits)
