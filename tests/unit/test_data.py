@@ -526,14 +526,15 @@ def test_image_and_label_count_mismatch(fake_mnist):
     assert str(err.value).startswith(str(path))
 
 
-def test_label_out_of_range(fake_mnist):
+@pytest.mark.parametrize("label", [10, 12])  # 10: exactly the class count, the first label out of range
+def test_label_out_of_range(fake_mnist, label):
     folder, arrays = fake_mnist
     labels = arrays["train"][1].copy()
-    labels[5] = 12
+    labels[5] = label
     path = write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
     with pytest.raises(DatasetError) as err:
         load_dataset("mnist", folder)
-    assert str(err.value) == f"{path}: label 12 is out of range, expected labels 0–9"
+    assert str(err.value) == f"{path}: label {label} is out of range, expected labels 0–9"
 
 
 def test_train_and_test_image_sizes_must_match(fake_mnist):

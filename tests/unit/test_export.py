@@ -222,3 +222,12 @@ def test_a_multitrainer_members_weights_and_embeddings_export_alone(one_thread):
         assert torch.equal(head(backbone(x)), member.head(member.backbone(x)))
     rows = list(csv.DictReader(io.StringIO(export.embeddings_csv(member).decode())))
     assert len(rows) == len(multi.dataset.y_test) + len(multi.dataset.y_holdout)
+
+
+def test_a_run_of_exactly_one_step_can_be_saved_and_one_of_none_cannot(one_thread):
+    run = Trainer(QUICK)
+    with pytest.raises(ValueError) as err:
+        export.check_trained(run)
+    assert str(err.value) == export.NOTHING_YET
+    run.advance(steps=1)
+    export.check_trained(run)  # one step: there is something to save

@@ -607,9 +607,10 @@ def test_training_curves_mark_each_epoch_below_30_epochs_and_draw_lines_from_30(
     history = {"epoch": list(range(1, epochs + 1)), "loss": [1.0] * epochs, "train_accuracy": [0.5] * epochs,
                "test_accuracy": [0.5] * epochs}  # fmt: skip
     figure = plots.training_curves(history, as_spec=True)
-    assert {trace["mode"] for trace in figure["data"] if trace.get("name") in ("training loss", "train accuracy")} == {
-        mode
-    }
+    names = ("training loss", "train accuracy", "test accuracy")
+    assert {trace["name"]: trace["mode"] for trace in figure["data"] if trace.get("name") in names} == dict.fromkeys(
+        names, mode
+    )
 
 
 def test_a_class_past_the_named_ones_is_called_by_its_number():
@@ -672,3 +673,11 @@ def test_the_target_curve_breaks_only_strictly_inside_0_and_pi():
     theta, _ = _curve_segments("arcface", 0.5, False, 0.0, [0.0, math.pi, 1.0], 64)
     assert np.isnan(theta).sum() == 1  # one gap, at 1 rad: a break at an end is no break
     assert theta[0] == 0.0 and theta[-1] == math.pi
+
+
+def test_a_label_equal_to_the_class_count_has_no_class_weight():
+    rng = np.random.default_rng(0)
+    features, weights = rng.normal(size=(4, 2)), rng.normal(size=(3, 2))
+    assert plots.hypersphere_figure(features, np.array([0, 1, 2, 2]), weights, loss="arcface", margin=0.2)
+    with pytest.raises(ValueError, match=r"^label 3 has no class weight \(only 3 classes\)$"):
+        plots.hypersphere_figure(features, np.array([0, 1, 2, 3]), weights, loss="arcface", margin=0.2)

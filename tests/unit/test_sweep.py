@@ -117,3 +117,8 @@ def test_advancing_a_sweep_by_exactly_0_steps_or_epochs_trains_nothing():
     assert margins.advance(0) == 0 and margins.advance(epochs=0) == 0 and margins.step == 0
     with pytest.raises(ValueError, match="steps must be a non-negative integer, got -1"):
         margins.advance(-1)
+
+
+def test_a_sweep_of_exactly_one_margin_is_a_sweep():
+    single = MarginSweep(BASE, [0.1], epochs=1)
+    assert single.margins == (0.1,) and len(single.configs) == 1
