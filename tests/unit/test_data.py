@@ -775,3 +775,13 @@ def test_a_file_of_exactly_its_header_is_read_as_a_header_that_holds_no_samples(
     path.write_bytes(np.array([0x0801], dtype=">u4").tobytes())  # one byte-word short of it
     with pytest.raises(DatasetError, match="only 4 bytes, too short for the 8-byte header"):
         read_idx(path)
+
+
+@pytest.mark.parametrize("what", ["max_train", "max_test"])
+def test_a_cap_of_exactly_1_is_a_number_judged_against_the_classes_and_0_is_no_cap(what):
+    with pytest.raises(DatasetError, match=f"^{what}=1 is too small: it must keep at least one sample of each of"):
+        load_dataset("digits", **{what: 1})
+    with pytest.raises(DatasetError, match=f"^{what} must be a positive integer or None, got 0$"):
+        load_dataset("digits", **{what: 0})
+    assert len(load_dataset("digits", **{what: 10}).y_test if what == "max_test" else
+               load_dataset("digits", **{what: 10}).y_train) == 10  # exactly one per class

@@ -104,6 +104,7 @@ def test_the_cnn_grows_a_third_block_for_28_pixel_inputs_only():
     wide = build_backbone("cnn", (1, 28, 28), 16)
     assert convs(wide) == [16, 32, 64] and wide.body[-2].in_features == 64 * 3 * 3
     assert convs(build_backbone("cnn", (1, 23, 23), 3)) == [16, 32]  # 24 px is where the third block starts
+    assert convs(build_backbone("cnn", (1, 24, 24), 3)) == [16, 32, 64]  # exactly 24 px: three blocks
     assert wide(torch.rand(2, 1, 28, 28)).shape == (2, 16)
 
 

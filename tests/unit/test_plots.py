@@ -636,6 +636,10 @@ def test_a_margin_that_leaves_no_room_says_so_and_one_that_fits_does_not(dim):
     clamped = (geometry.cap_half_arcs("arcface", 1.5, layout.gaps_rad) == 0.0).all(axis=1)
     assert 0 < clamped.sum() and len(classes_without_room(1.5)) == clamped.sum()  # exactly the clamped ones
     assert classes_without_room(0.05) == set()
+    if dim == 3:  # and on the sphere their caps are empty, named "no margin cap"
+        spec = plots.hypersphere_figure(features, labels, weights, loss="arcface", margin=1.5, as_spec=True)
+        empty_caps = [t for t in spec["data"] if "no margin cap" in str(t.get("hovertemplate", ""))]
+        assert len(empty_caps) == clamped.sum() and all(len(t["x"]) == 0 for t in empty_caps)
 
 
 def test_the_log_roc_keeps_a_point_at_exactly_half_the_axis_start_and_drops_far_0():
