@@ -89,3 +89,14 @@ def test_a_held_out_set_leaves_at_least_two_classes_to_train_and_holds_out_at_le
         "Holding out 9 of the 10 classes leaves 1 to train on: at least two are needed, so nothing was trained."
     )
     assert holdout_problem([3], 10).startswith("Hold out at least two classes")
+
+
+def test_a_loss_without_an_auc_is_left_out_of_every_sentence_and_shown_as_a_dash():
+    from app.compare.verification import _number
+
+    rows = [_row("softmax", math.nan), _row("normface", 0.70), _row("arcface", 0.80)]
+    holds, text = ordering_finding(rows, {}, embedding_dim=3, num_trained=8)
+    assert holds and "nan" not in text.lower() and "Softmax" not in text, text
+    finding = glyph_finding(rows, {8: {"normface": 0.70, "arcface": 0.80}}, 8)
+    assert "nan" not in finding.lower() and "Softmax" not in finding, finding
+    assert (_number(math.nan), _number(math.inf), _number(0.5)) == ("–", "–", "0.500")

@@ -105,3 +105,10 @@ def test_a_report_written_at_exactly_the_size_cap_is_kept_and_one_byte_more_is_r
     monkeypatch.setattr(record_module, "REPORT_SIZE_CAP", size - 1)
     with pytest.raises(ReportError, match=r"^the report would be \d+ kB, over the 0 kB limit\.$"):
         report_json(record)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_metric_that_is_not_a_finite_number_is_one_sentence(value):
+    assert refused(live(metrics={"test_accuracy": value})) == (
+        "r.json: checks.c.run.metrics.test_accuracy: must be a finite number."
+    )
