@@ -3,6 +3,7 @@ scoring of a large test set; the sphere keeps its legend up to exactly LEGEND_MA
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -49,3 +50,9 @@ def test_the_sphere_keeps_its_legend_up_to_exactly_20_classes(monkeypatch, class
     views.sphere_view("pg", snap, state.defaults(), key="sphere")
     [spec] = drawn
     assert spec["layout"].get("showlegend", True) is legend
+
+
+def test_an_angle_that_is_missing_or_not_finite_reads_as_a_dash():
+    from app.live.views import _degrees
+
+    assert [_degrees(v) for v in (None, math.nan, math.inf, 12.345)] == ["–", "–", "–", "12.3°"]

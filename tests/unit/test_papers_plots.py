@@ -68,7 +68,7 @@ def test_a_caption_file_missing_a_figure_is_refused_with_its_name(tmp_path: Path
 
 
 def test_target_angle_histograms_count_every_finite_sample_once_per_stage():
-    stages = [RNG.uniform(0, math.pi, 97), RNG.uniform(0, 1.0, 97), np.r_[RNG.uniform(0, 0.3, 95), np.nan, 0.0]]
+    stages = [RNG.uniform(0, math.pi, 97), RNG.uniform(0, 1.0, 97), np.r_[RNG.uniform(0, 0.3, 95), np.nan, np.inf, 0.0]]
     spec = papers.target_angle_histograms([("Softmax", stages), ("ArcFace", stages[::-1])], as_spec=True)
     valid(spec)
     assert len(spec["data"]) == 6
@@ -76,7 +76,7 @@ def test_target_angle_histograms_count_every_finite_sample_once_per_stage():
         bars = panel_traces(spec, index)
         assert [b["name"] for b in bars] == ["start", "middle", "end"]
         counts = [int(b["y"].sum()) for b in bars]
-        assert counts == ([97, 97, 96] if index == 0 else [96, 97, 97])  # the NaN is left out
+        assert counts == ([97, 97, 96] if index == 0 else [96, 97, 97])  # the NaN and the infinity are left out
     # The bars sit where the angles are, in degrees: the "middle" stage lies below 1 rad = 57.3°.
     middle = spec["data"][1]
     assert middle["x"][middle["y"] > 0].max() < 60
@@ -246,3 +246,15 @@ def test_roc_figure_draws_scikit_learn_s_curve_and_marks_tar_at_the_two_fars():
     # The second member's scores are reversed: worse than chance, and its AUC says so.
     worse = [t.name for t in figure.data if t.name.startswith("Softmax: AUC")]
     assert worse and float(worse[0].split()[-1]) < 0.5
+
+
+def test_pair_and_live_angle_histograms_leave_out_what_is_not_a_finite_angle():
+    from app.plots import angles
+
+    values = np.r_[RNG.uniform(20.0, 160.0, 50), np.nan, np.inf, -np.inf]
+    spec = papers.pair_angle_histograms([("ArcFace", values, values)], as_spec=True)
+    bars = [t for t in spec["data"] if t.get("type") == "bar"]
+    assert all(abs(float(np.sum(t["y"])) - 100.0) < 1e-3 for t in bars)  # shares of the 50 finite pairs
+    assert all(float(np.asarray(t["y"])[-1]) == 0.0 for t in bars)  # nothing piled up at 180°
+    live = angles.angle_histograms(values, values, as_spec=True)
+    assert [int(np.sum(t["y"])) for t in live["data"] if t.get("type") == "bar"] == [50, 50]

@@ -685,3 +685,12 @@ def test_a_label_equal_to_the_class_count_has_no_class_weight():
     assert plots.hypersphere_figure(features, np.array([0, 1, 2, 2]), weights, loss="arcface", margin=0.2)
     with pytest.raises(ValueError, match=r"^label 3 has no class weight \(only 3 classes\)$"):
         plots.hypersphere_figure(features, np.array([0, 1, 2, 3]), weights, loss="arcface", margin=0.2)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, math.inf, math.nan])
+def test_the_target_logit_figure_refuses_a_scale_that_is_not_a_positive_finite_number(scale):
+    from app.plots.loss_views import _curve_scale
+
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        _curve_scale("arcface", scale, "normalized")
+    assert _curve_scale("arcface", 16.0, "normalized") == (16.0, "target logit s·g(θ)")
