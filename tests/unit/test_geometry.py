@@ -727,3 +727,16 @@ def test_a_class_with_exactly_its_share_gives_all_its_points_and_the_rest_go_to_
     chosen = balanced_sample(labels, 7, seed=0)  # share 3 each and one over: class 0 has exactly 3
     assert len(chosen) == 7 and np.sum(labels[chosen] == 0) == 3 and np.sum(labels[chosen] == 1) == 4
     assert list(balanced_sample(labels, 13, seed=0)) == list(range(13))  # exactly every point: all of them
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_angle_cosine_weight_norm_or_lambda_is_one_sentence(bad):
+    with pytest.raises(ValueError, match=r"^theta1_rad must contain finite angles in radians$"):
+        decision_boundary(np.array([0.5, bad]), "softmax")
+    with pytest.raises(ValueError, match=r"must contain finite cosines$"):
+        decision_boundary_cos(np.array([0.5, bad]), "softmax")
+    for norms in ((bad, 1.0), (1.0, bad)):
+        with pytest.raises(ValueError, match=r"^weight_norms must be two positive numbers"):
+            decision_boundary(np.array([0.5]), "softmax", weight_norms=norms)
+    with pytest.raises(ValueError, match=r"^sphereface_lambda must be a finite number ≥ 0"):
+        target_logit_curve(np.array([0.5]), "sphereface", 1.5, sphereface_lambda=bad)
