@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import pickle
 import re
 
@@ -231,3 +232,12 @@ def test_a_run_of_exactly_one_step_can_be_saved_and_one_of_none_cannot(one_threa
     assert str(err.value) == export.NOTHING_YET
     run.advance(steps=1)
     export.check_trained(run)  # one step: there is something to save
+
+
+def test_a_metric_that_is_not_finite_is_saved_as_null(one_thread, monkeypatch):
+    run = Trainer(QUICK)
+    run.advance(steps=1)
+    monkeypatch.setattr(run, "evaluate_all", lambda: {"notes": {}, "gone": math.nan, "far": math.inf, "kept": 0.5})
+    record = export.run_record(run, epochs=0, steps=1)
+    assert record["metrics"] == {"gone": None, "far": None, "kept": 0.5}
+    json.dumps(record, allow_nan=False)  # strict JSON: no NaN or Infinity tokens

@@ -694,3 +694,10 @@ def test_the_target_logit_figure_refuses_a_scale_that_is_not_a_positive_finite_n
     with pytest.raises(ValueError, match="scale must be a positive number"):
         _curve_scale("arcface", scale, "normalized")
     assert _curve_scale("arcface", 16.0, "normalized") == (16.0, "target logit s·g(θ)")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_class_weight_that_is_not_finite_is_one_sentence(bad):
+    weights = np.array([[1.0, 0.0], [0.0, bad]])
+    with pytest.raises(ValueError, match=r"^class_weights must be finite and non-zero$"):
+        plots.hypersphere_figure(np.ones((2, 2)), np.array([0, 1]), weights, loss="arcface", margin=0.2)
