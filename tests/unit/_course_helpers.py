@@ -81,3 +81,17 @@ def live_record(course, lesson_id: str = "alpha", *, student_id: str = "s1", nam
 
 def copy_of(record: dict) -> dict:
     return copy.deepcopy(record)
+
+
+# A minimal valid record around one check's run (None: a check without a run), and a compare run for it.
+def record_with(run: dict | None, **extra) -> dict:
+    return {"format": "margin-lab-submission", "format_version": 1, "app_version": "t", "course": None,
+            "student": {"id": "s1", "name": "A", "identity": "typed"}, "lesson": {"id": "gamma", "version": 1},
+            "answers": {}, "checks": {"c": {"status": "passed", "reason": "", "run": run}},
+            "started_at": "2026-12-10T09:30:00+00:00", "submitted_at": "2026-12-10T10:00:00+00:00", **extra}
+
+
+COMPARE_RUN = {"unit": "compare", "member": "arcface",
+               "members": {"softmax": {"initial": {"loss": "softmax"}, "hyper_log": []},
+                           "arcface": {"initial": {"loss": "arcface"}, "hyper_log": [[3, {"m": "0.2"}]]}},
+               "step": 10, "epoch": 0, "metrics": {"test_accuracy": 0.5}}

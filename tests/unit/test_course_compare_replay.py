@@ -8,7 +8,7 @@ import threading
 
 import pytest
 import torch
-from _course_helpers import copy_of, course_at, write_course
+from _course_helpers import COMPARE_RUN, copy_of, course_at, record_with, write_course
 
 from app import state
 from app.course.grade import Source, grade
@@ -87,19 +87,6 @@ def test_a_compare_run_records_every_member_and_replays_the_checked_one(digits):
     mislabelled["members"]["arcface"]["initial"]["loss"] = "cosface"
     with pytest.raises(RunError, match=r"run\.members\.arcface\.initial: its loss is cosface, not arcface\."):
         replay_run(mislabelled)
-
-
-def record_with(run: dict, **extra) -> dict:
-    return {"format": "margin-lab-submission", "format_version": 1, "app_version": "t", "course": None,
-            "student": {"id": "s1", "name": "A", "identity": "typed"}, "lesson": {"id": "gamma", "version": 1},
-            "answers": {}, "checks": {"c": {"status": "passed", "reason": "", "run": run}},
-            "started_at": "2026-12-10T09:30:00+00:00", "submitted_at": "2026-12-10T10:00:00+00:00", **extra}
-
-
-COMPARE_RUN = {"unit": "compare", "member": "arcface",
-               "members": {"softmax": {"initial": {"loss": "softmax"}, "hyper_log": []},
-                           "arcface": {"initial": {"loss": "arcface"}, "hyper_log": [[3, {"m": "0.2"}]]}},
-               "step": 10, "epoch": 0, "metrics": {"test_accuracy": 0.5}}
 
 
 @pytest.mark.parametrize(("change", "words"), [

@@ -783,5 +783,5 @@ def test_a_cap_of_exactly_1_is_a_number_judged_against_the_classes_and_0_is_no_c
         load_dataset("digits", **{what: 1})
     with pytest.raises(DatasetError, match=f"^{what} must be a positive integer or None, got 0$"):
         load_dataset("digits", **{what: 0})
-    assert len(load_dataset("digits", **{what: 10}).y_test if what == "max_test" else
-               load_dataset("digits", **{what: 10}).y_train) == 10  # exactly one per class
+    capped = load_dataset("digits", **{what: 10})
+    assert len(capped.y_test if what == "max_test" else capped.y_train) == 10  # exactly one per class

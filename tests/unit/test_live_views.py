@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from app.live.views import progress_metrics
+from app import state
+from app.live import views
+from app.live.views import _degrees, progress_metrics
 
 
 class Box:
@@ -36,11 +39,6 @@ def test_test_accuracy_is_not_yet_only_between_the_first_step_and_the_first_scor
 
 @pytest.mark.parametrize(("classes", "legend"), [(20, True), (21, False)])
 def test_the_sphere_keeps_its_legend_up_to_exactly_20_classes(monkeypatch, classes, legend):
-    import numpy as np
-
-    from app import state
-    from app.live import views
-
     drawn = []
     monkeypatch.setattr(views, "live_plotly", lambda spec, **kwargs: drawn.append(spec))
     rng = np.random.default_rng(0)
@@ -53,6 +51,4 @@ def test_the_sphere_keeps_its_legend_up_to_exactly_20_classes(monkeypatch, class
 
 
 def test_an_angle_that_is_missing_or_not_finite_reads_as_a_dash():
-    from app.live.views import _degrees
-
     assert [_degrees(v) for v in (None, math.nan, math.inf, 12.345)] == ["–", "–", "–", "12.3°"]

@@ -4,8 +4,7 @@ gets its one sentence (the record module's caps, the size cap on both the readin
 from __future__ import annotations
 
 import pytest
-from _course_helpers import copy_of
-from test_course_compare_replay import COMPARE_RUN, record_with
+from _course_helpers import COMPARE_RUN, copy_of, record_with
 
 from app.course import record as record_module
 from app.course.record import (
